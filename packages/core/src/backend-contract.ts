@@ -1,0 +1,133 @@
+/**
+ * The adapter contract, spec v1. The reference backend, llama.cpp, ONNX Runtime and WebGPU
+ * adapters all implement it, and the conformance suite drives them only through it.
+ *
+ * The shape is what all runtimes can do honestly: load a model file, open a session (one
+ * sequence with its own KV cache), evaluate a block of tokens and return logits for the positions
+ * asked for, decode one token, reset, dispose. Anything runtime-specific stays in the adapter.
+ * Users call the adapters' own friendly APIs; this contract is for tools (conformance, CLI, eval).
+ */
+import type { SelfExtendConfig } from "./config.js";
+
+export const specificationVersion = "v1" as const;
+
+/**
+ * How an adapter places queries and keys.
+ * - `exact`: every pair gets r(i, j) of the spec; matches the reference.
+ * - `fast-prefill`: batched prefill with a bounded, documented deviation; decoding stays exact.
+ * - `llama.cpp-compatible`: reproduces llama.cpp's `--grp-attn-n/--grp-attn-w` approximation.
+ */
+export type AttentionMode = "exact" | "fast-prefill" | "llama.cpp-compatible";
+
+/** Storage precision of the KV cache (compute is float32 or better everywhere). */
+export type CachePrecision = "float64" | "float32" | "float16";
+
+/** What a model file says about itself, normalised across runtimes. */
+export interface ModelInfoV1 {
+  /** GGUF `general.architecture`: `llama`, `mistral`, `qwen2`, ... */
+  readonly architecture: string;
+  /** L: the context the model was trained on (GGUF `<arch>.context_length`). */
+  readonly trainedContext: number;
+  readonly vocabularySize: number;
+  readonly layerCount: number;
+  readonly headCount: number;
+  readonly kvHeadCount: number;
+  readonly headSize: number;
+  readonly name?: string;
+}
+
+export interface BackendCapabilitiesV1 {
+  readonly modes: readonly AttentionMode[];
+  readonly cachePrecisions: readonly CachePrecision[];
+  /** GGUF architectures the backend can run. */
+  readonly architectures: readonly string[];
+  /** A hard limit of the runtime on tokens per session, if any (memory aside). */
+  readonly largestContext?: number;
+}
+
+export interface BackendAvailability {
+  readonly available: boolean;
+  /** Why not, in one line (missing runtime, no GPU adapter, ...). */
+  readonly reason?: string;
+}
+
+export interface ModelSourceV1 {
+  /** Path to a GGUF file. */
+  readonly path: string;
+}
+
+export interface SessionOptionsV1 {
+  /** G = 1 is plain attention. */
+  readonly selfExtend: SelfExtendConfig;
+  /** Largest number of tokens the session will hold; adapters size their caches from it. */
+  readonly contextSize: number;
+  readonly mode?: AttentionMode;
+  readonly cachePrecision?: CachePrecision;
+}
+
+/** Which logits an evaluation returns: all positions of the block, the last one, none, or
+ * explicit indices within the block. */
+export type LogitSelection = "all" | "last" | "none" | readonly number[];
+
+export interface EvaluationProgress {
+  /** Tokens of the block evaluated so far. */
+  readonly evaluated: number;
+  readonly total: number;
+}
+
+export interface EvaluateOptionsV1 {
+  readonly logits?: LogitSelection;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: EvaluationProgress) => void;
+}
+
+export interface EvaluationV1 {
+  /** Absolute token indices (0-based in the session) whose logits are returned, in order. */
+  readonly positions: Int32Array;
+  /** Row-major [positions.length, vocabularySize]. */
+  readonly logits: Float32Array;
+  readonly vocabularySize: number;
+}
+
+/** One sequence with its own KV cache. */
+export interface SelfExtendSessionV1 {
+  readonly options: SessionOptionsV1;
+  /** Tokens evaluated so far. */
+  readonly tokenCount: number;
+  /** Appends a block of tokens (a prompt chunk or a single token). */
+  evaluate(tokens: ArrayLike<number>, options?: EvaluateOptionsV1): Promise<EvaluationV1>;
+  /** Appends one token and returns its logits. */
+  decode(token: number, options?: { readonly signal?: AbortSignal }): Promise<Float32Array>;
+  /** Forgets every token; the session can be reused. */
+  reset(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export interface SelfExtendModelV1 {
+  readonly info: ModelInfoV1;
+  createSession(options: SessionOptionsV1): Promise<SelfExtendSessionV1>;
+  dispose(): Promise<void>;
+}
+
+export interface SelfExtendBackendV1 {
+  readonly specificationVersion: typeof specificationVersion;
+  /** Short stable name used by `--backend`: `reference`, `llama-cpp`, `onnxruntime`, `webgpu`. */
+  readonly name: string;
+  readonly capabilities: BackendCapabilitiesV1;
+  /** Whether the runtime can run on this machine; never throws. */
+  checkAvailability(): Promise<BackendAvailability>;
+  loadModel(source: ModelSourceV1): Promise<SelfExtendModelV1>;
+}
+
+/** Resolves a logit selection against a block of `count` tokens to indices within the block. */
+export function resolveLogitSelection(selection: LogitSelection | undefined, count: number): number[] {
+  if (selection === undefined || selection === "last") return count > 0 ? [count - 1] : [];
+  if (selection === "none") return [];
+  if (selection === "all") return Array.from({ length: count }, (_, index) => index);
+  for (const index of selection) {
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new RangeError(`logit index ${index} is outside the block of ${count} tokens`);
+    }
+  }
+  return [...selection];
+}

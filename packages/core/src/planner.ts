@@ -1,0 +1,127 @@
+/**
+ * Suggests (G, W) for a model trained on L positions that must read N tokens.
+ *
+ * The authors' guidance (spec notes): W between L/8 and L/2; larger G degrades quality, so prefer
+ * the smallest G that fits. "Fits" is the hard rule: every relative position stays <= L - 1,
+ * which is N <= (L - W) * G + W. For that smallest G we take the largest window that still fits,
+ * because more exact neighbors help (stories260K at 2048: W=256 beats W=128 beats W=64 with G=8).
+ */
+import { type SelfExtendConfig, validateSelfExtendConfig } from "./config.js";
+import { PlanningError, SelfExtendConfigError } from "./errors.js";
+import { largestRelativePosition, largestUsableContext } from "./position-map.js";
+
+export interface PlanOptions {
+  /** L: the context the model was trained on (GGUF `context_length`). */
+  readonly trainedContext: number;
+  /** N: how many tokens the model must read. */
+  readonly targetContext: number;
+  /** Smallest W as a fraction of L (default 1/8). */
+  readonly smallestWindowFraction?: number;
+  /** Largest W as a fraction of L (default 1/2). */
+  readonly largestWindowFraction?: number;
+}
+
+export interface SelfExtendPlan {
+  readonly config: SelfExtendConfig;
+  readonly trainedContext: number;
+  readonly targetContext: number;
+  /** The largest relative position N tokens reach with this config (always <= L - 1). */
+  readonly largestRelativePosition: number;
+  /** (L - W) * G + W: the longest sequence this config can take. */
+  readonly largestUsableContext: number;
+  /** True when N <= L and no extension is needed (G = 1). */
+  readonly plainAttention: boolean;
+  /** Why this config was chosen, in one sentence. */
+  readonly reason: string;
+}
+
+function requireInteger(field: string, value: number, smallest: number): void {
+  if (!Number.isInteger(value) || value < smallest) {
+    throw new SelfExtendConfigError(field, value, `must be an integer >= ${smallest}`);
+  }
+}
+
+/** Largest W that is a multiple of G, lies in [smallest, largest], and lets N tokens fit. */
+function largestFittingWindow(
+  trainedContext: number,
+  targetContext: number,
+  groupSize: number,
+  smallest: number,
+  largest: number,
+): number | undefined {
+  // N <= (L - W) * G + W  <=>  W * (G - 1) <= L * G - N
+  const slack = trainedContext * groupSize - targetContext;
+  if (slack < 0) return undefined;
+  const bound = Math.min(largest, Math.floor(slack / (groupSize - 1)));
+  const window = Math.floor(bound / groupSize) * groupSize;
+  return window >= Math.max(smallest, groupSize) ? window : undefined;
+}
+
+/**
+ * The longest context any config the planner allows (W % G == 0, W <= L/2) reaches for a trained
+ * context L: for each G the smallest window, W = G, gives the most room.
+ */
+export function longestReachableContext(trainedContext: number): number {
+  let best = trainedContext;
+  for (let groupSize = 2; groupSize <= Math.floor(trainedContext / 2); groupSize++) {
+    best = Math.max(best, (trainedContext - groupSize) * groupSize + groupSize);
+  }
+  return best;
+}
+
+export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
+  const { trainedContext, targetContext } = options;
+  requireInteger("trainedContext", trainedContext, 2);
+  requireInteger("targetContext", targetContext, 1);
+  const smallestFraction = options.smallestWindowFraction ?? 1 / 8;
+  const largestFraction = options.largestWindowFraction ?? 1 / 2;
+  if (!(smallestFraction > 0 && smallestFraction <= largestFraction && largestFraction < 1)) {
+    throw new SelfExtendConfigError(
+      "smallestWindowFraction/largestWindowFraction",
+      [smallestFraction, largestFraction],
+      "need 0 < smallest <= largest < 1",
+    );
+  }
+
+  const describe = (config: SelfExtendConfig, plainAttention: boolean, reason: string): SelfExtendPlan => ({
+    config: validateSelfExtendConfig(config),
+    trainedContext,
+    targetContext,
+    largestRelativePosition: largestRelativePosition(targetContext, config),
+    largestUsableContext: largestUsableContext(trainedContext, config),
+    plainAttention,
+    reason,
+  });
+
+  if (targetContext <= trainedContext) {
+    return describe(
+      { groupSize: 1, neighborWindow: trainedContext },
+      true,
+      `N = ${targetContext} fits in the trained context L = ${trainedContext}: plain attention (G = 1)`,
+    );
+  }
+
+  const smallestWindow = Math.max(1, Math.ceil(trainedContext * smallestFraction));
+  const largestWindow = Math.floor(trainedContext * largestFraction);
+  // First within the authors' window range, then, if N is too far for that, with any window.
+  for (const [lower, note] of [
+    [smallestWindow, `W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}]`],
+    [1, `no W >= ${smallestWindow} fits, so W is below the recommended range`],
+  ] as const) {
+    for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
+      const window = largestFittingWindow(trainedContext, targetContext, groupSize, lower, largestWindow);
+      if (window !== undefined) {
+        return describe(
+          { groupSize, neighborWindow: window },
+          false,
+          `smallest G that fits N = ${targetContext} with ${note}, and the largest such W`,
+        );
+      }
+    }
+  }
+  const reachable = longestReachableContext(trainedContext);
+  throw new PlanningError(
+    `no Self-Extend config lets a model trained on L = ${trainedContext} tokens read N = ${targetContext}: ` +
+      `every config needs N <= (L - W) * G + W with W % G == 0 and W <= L/2, and the longest reachable is ${reachable}`,
+  );
+}
