@@ -103,20 +103,16 @@ export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
 
   const smallestWindow = Math.max(1, Math.ceil(trainedContext * smallestFraction));
   const largestWindow = Math.floor(trainedContext * largestFraction);
-  // First within the authors' window range, then, if N is too far for that, with any window.
-  for (const [lower, note] of [
-    [smallestWindow, `W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}]`],
-    [1, `no W >= ${smallestWindow} fits, so W is below the recommended range`],
-  ] as const) {
-    for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
-      const window = largestFittingWindow(trainedContext, targetContext, groupSize, lower, largestWindow);
-      if (window !== undefined) {
-        return describe(
-          { groupSize, neighborWindow: window },
-          false,
-          `smallest G that fits N = ${targetContext} with ${note}, and the largest such W`,
-        );
-      }
+  // Smaller windows never reach further: W >= G, and (L - W) * G + W peaks at G = W = L/2, which
+  // is inside the range. So a target no config in range reaches is out of reach altogether.
+  for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
+    const window = largestFittingWindow(trainedContext, targetContext, groupSize, smallestWindow, largestWindow);
+    if (window !== undefined) {
+      return describe(
+        { groupSize, neighborWindow: window },
+        false,
+        `smallest G that fits N = ${targetContext} with W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}], and the largest such W`,
+      );
     }
   }
   const reachable = longestReachableContext(trainedContext);

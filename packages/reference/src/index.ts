@@ -1,1 +1,5 @@
-export {};
+export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
+export { createReferenceModel, modelInfoOf, ReferenceModel } from "./reference-model.js";
+export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
+export { createModelRopeTable, ForwardPass } from "./forward-pass.js";
+export { KeyValueCache, type LayerCache } from "./kv-cache.js";

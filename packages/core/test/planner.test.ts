@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import {
+  largestRelativePosition,
+  largestUsableContext,
+  longestReachableContext,
+  PlanningError,
+  planSelfExtend,
+} from "../src/index.js";
+
+describe("planner", () => {
+  it("uses plain attention when N fits in L", () => {
+    const plan = planSelfExtend({ trainedContext: 512, targetContext: 400 });
+    expect(plan.plainAttention).toBe(true);
+    expect(plan.config.groupSize).toBe(1);
+  });
+
+  it.each([
+    [512, 1024],
+    [512, 2048],
+    [512, 4096],
+    [256, 1024],
+    [256, 2048],
+    [4096, 16384],
+    [4096, 32768],
+    [2048, 100000],
+    [64, 256],
+  ])("L = %i, N = %i: every relative position stays below L, with the smallest G that fits", (trained, target) => {
+    const plan = planSelfExtend({ trainedContext: trained, targetContext: target });
+    const { groupSize, neighborWindow } = plan.config;
+    expect(neighborWindow % groupSize).toBe(0);
+    expect(plan.largestRelativePosition).toBe(largestRelativePosition(target, plan.config));
+    expect(plan.largestRelativePosition).toBeLessThanOrEqual(trained - 1);
+    expect(plan.largestUsableContext).toBe(largestUsableContext(trained, plan.config));
+    expect(plan.largestUsableContext).toBeGreaterThanOrEqual(target);
+    expect(neighborWindow).toBeGreaterThanOrEqual(Math.ceil(trained / 8));
+    expect(neighborWindow).toBeLessThanOrEqual(trained / 2);
+    // No smaller G fits with any window in the recommended range.
+    for (let smaller = 2; smaller < groupSize; smaller++) {
+      for (let window = smaller; window <= trained / 2; window += smaller) {
+        if (window < Math.ceil(trained / 8)) continue;
+        expect(largestRelativePosition(target, { groupSize: smaller, neighborWindow: window })).toBeGreaterThan(trained - 1);
+      }
+    }
+    // And for this G no larger window in range fits.
+    const next = neighborWindow + groupSize;
+    if (next <= trained / 2) {
+      expect(largestRelativePosition(target, { groupSize, neighborWindow: next })).toBeGreaterThan(trained - 1);
+    }
+  });
+
+  it("reaches the longest context with G = W = L/2", () => {
+    const plan = planSelfExtend({ trainedContext: 64, targetContext: longestReachableContext(64) });
+    expect(plan.config).toEqual({ groupSize: 32, neighborWindow: 32 });
+    expect(plan.largestRelativePosition).toBe(63);
+  });
+
+  it("refuses an impossible target and says how far the model can go", () => {
+    const reachable = longestReachableContext(64);
+    expect(reachable).toBe(32 * 32 + 32);
+    expect(() => planSelfExtend({ trainedContext: 64, targetContext: reachable })).not.toThrow();
+    expect(() => planSelfExtend({ trainedContext: 64, targetContext: reachable + 1 })).toThrow(PlanningError);
+    expect(() => planSelfExtend({ trainedContext: 64, targetContext: reachable + 1 })).toThrow(
+      `the longest reachable is ${reachable}`,
+    );
+  });
+
+  it("rejects invalid inputs naming the field", () => {
+    expect(() => planSelfExtend({ trainedContext: 0, targetContext: 10 })).toThrow("trainedContext");
+    expect(() => planSelfExtend({ trainedContext: 512, targetContext: 1.5 })).toThrow("targetContext");
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * The `llama` (SentencePiece) vocabulary as GGUF stores it under `tokenizer.ggml.*`, in the types
+ * llama.cpp checks: tokens string[], scores float32[], token_type int32[], special ids uint32,
+ * add_bos/add_eos bool.
+ */
+import type { GgufFile } from "./gguf-reader.js";
+import { type GgufTypedValue, ggufTokenTypes } from "./gguf-types.js";
+import { ModelFileError } from "./model-file-error.js";
+import { type Tokenizer, type Vocabulary, createTokenizer, spaceSymbol } from "./tokenizer.js";
+
+export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufTypedValue> {
+  return {
+    "tokenizer.ggml.model": { type: "string", value: "llama" },
+    "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: [...vocabulary.tokens] },
+    "tokenizer.ggml.scores": { type: "array", itemType: "float32", value: Float32Array.from(vocabulary.scores) },
+    "tokenizer.ggml.token_type": {
+      type: "array",
+      itemType: "int32",
+      value: Int32Array.from(vocabulary.tokenTypes),
+    },
+    "tokenizer.ggml.bos_token_id": { type: "uint32", value: vocabulary.bosId },
+    "tokenizer.ggml.eos_token_id": { type: "uint32", value: vocabulary.eosId },
+    "tokenizer.ggml.unknown_token_id": { type: "uint32", value: vocabulary.unknownId },
+    "tokenizer.ggml.add_bos_token": { type: "bool", value: vocabulary.addBos },
+    "tokenizer.ggml.add_eos_token": { type: "bool", value: vocabulary.addEos },
+  };
+}
+
+/** The vocabulary of a GGUF file with `tokenizer.ggml.model = "llama"`. */
+export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
+  const fail = (message: string): never => {
+    throw new ModelFileError(gguf.path, message);
+  };
+  const model = gguf.metadata.get("tokenizer.ggml.model");
+  if (model !== "llama") {
+    fail(`tokenizer.ggml.model is ${JSON.stringify(model)}; only the "llama" (SentencePiece) vocabulary is supported`);
+  }
+  const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
+  if (!Array.isArray(tokens) || !tokens.every((token) => typeof token === "string")) {
+    return fail("tokenizer.ggml.tokens is missing or not an array of strings");
+  }
+  const scores = gguf.metadata.get("tokenizer.ggml.scores");
+  const types = gguf.metadata.get("tokenizer.ggml.token_type");
+  const numeric = (value: unknown, key: string, fallback: number): ArrayLike<number> => {
+    if (value === undefined) return new Float32Array(tokens.length).fill(fallback);
+    if (!ArrayBuffer.isView(value) || (value as unknown as ArrayLike<number>).length !== tokens.length) {
+      return fail(`${key} must be a numeric array with one entry per token (${tokens.length})`);
+    }
+    return value as unknown as ArrayLike<number>;
+  };
+  const id = (key: string, fallback: number): number => {
+    const value = gguf.metadata.get(key);
+    if (value === undefined) return fallback;
+    const number = typeof value === "bigint" ? Number(value) : value;
+    if (typeof number !== "number" || !Number.isInteger(number) || number < 0 || number >= tokens.length) {
+      return fail(`${key} = ${String(value)} is not a token id`);
+    }
+    return number;
+  };
+  const flag = (key: string, fallback: boolean): boolean => {
+    const value = gguf.metadata.get(key);
+    return typeof value === "boolean" ? value : fallback;
+  };
+  return {
+    tokens: tokens as string[],
+    scores: numeric(scores, "tokenizer.ggml.scores", 0),
+    tokenTypes: numeric(types, "tokenizer.ggml.token_type", ggufTokenTypes.normal),
+    bosId: id("tokenizer.ggml.bos_token_id", 1),
+    eosId: id("tokenizer.ggml.eos_token_id", 2),
+    unknownId: id("tokenizer.ggml.unknown_token_id", 0),
+    addBos: flag("tokenizer.ggml.add_bos_token", true),
+    addEos: flag("tokenizer.ggml.add_eos_token", false),
+  };
+}
+
+export function tokenizerFromGguf(gguf: GgufFile): Tokenizer {
+  return createTokenizer(vocabularyFromGguf(gguf));
+}
+
+const syntheticCharacters = `${spaceSymbol}etaoinshrdlucmfwypvbgkjqxzETAOINSHRDLUCMFWYPVBGKJQXZ0123456789.,!?'"-:;()`;
+
+/**
+ * A placeholder vocabulary for generated models, so llama.cpp can load them: `<unk>`, `<s>`,
+ * `</s>`, the newline byte `<0x0A>` (llama.cpp looks it up at load time), then single characters
+ * and `<unused N>` pieces. Token ids, not text, are what tests of random models feed in.
+ */
+export function syntheticVocabulary(size: number): Vocabulary {
+  if (!Number.isInteger(size) || size < 4) throw new RangeError(`a synthetic vocabulary needs at least 4 tokens, got ${size}`);
+  const tokens = ["<unk>", "<s>", "</s>", "<0x0A>"];
+  const tokenTypes: number[] = [ggufTokenTypes.unknown, ggufTokenTypes.control, ggufTokenTypes.control, ggufTokenTypes.byte];
+  const characters = [...syntheticCharacters];
+  for (let id = tokens.length; id < size; id++) {
+    const character = characters[id - 4];
+    tokens.push(character ?? `<unused${id}>`);
+    tokenTypes.push(character === undefined ? ggufTokenTypes.unused : ggufTokenTypes.normal);
+  }
+  const scores = tokens.map((_, id) => (tokenTypes[id] === ggufTokenTypes.normal ? -id : 0));
+  return {
+    tokens,
+    scores: Float32Array.from(scores),
+    tokenTypes: Int32Array.from(tokenTypes),
+    bosId: 1,
+    eosId: 2,
+    unknownId: 0,
+    addBos: true,
+    addEos: false,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Reads a LlamaModelDescription from GGUF metadata (`<arch>.*` keys as llama.cpp names them).
+ * llama and mistral weights are stored for interleaved-pair RoPE (llama.cpp's converter permutes
+ * Q/K rows; see rope-permutation.ts); qwen2 keeps Hugging Face's half-split layout.
+ */
+import type { RopeLayout } from "@self-extend/core";
+import type { GgufFile } from "./gguf-reader.js";
+import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectures } from "./llama-model.js";
+import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
+
+export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLayout>> = {
+  llama: "interleaved",
+  mistral: "interleaved",
+  qwen2: "half-split",
+};
+
+export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): LlamaModelDescription {
+  const fail = (message: string): never => {
+    throw new ModelFileError(path, message);
+  };
+  const architecture = gguf.metadata.get("general.architecture");
+  if (typeof architecture !== "string") fail("general.architecture is missing or not a string");
+  if (!supportedArchitectures.includes(architecture as LlamaArchitecture)) {
+    throw new UnsupportedArchitectureError(path, architecture as string, supportedArchitectures);
+  }
+  const arch = architecture as LlamaArchitecture;
+
+  const number = (key: string, fallback?: number): number => {
+    const value = gguf.metadata.get(`${arch}.${key}`);
+    if (value === undefined) {
+      if (fallback === undefined) fail(`metadata key ${arch}.${key} is missing`);
+      return fallback as number;
+    }
+    if (typeof value === "number" || typeof value === "bigint") return Number(value);
+    // Some converters store per-layer values; we run models whose layers all agree.
+    if (ArrayBuffer.isView(value)) {
+      const values = Array.from(value as unknown as ArrayLike<number | bigint>, Number);
+      if (values.length > 0 && values.every((item) => item === values[0])) return values[0];
+      fail(`metadata key ${arch}.${key} differs between layers (${values.join(", ")}); not supported`);
+    }
+    return fail(`metadata key ${arch}.${key} is ${typeof value}, expected a number`);
+  };
+  const count = (key: string, fallback?: number): number => {
+    const value = number(key, fallback);
+    if (!Number.isInteger(value) || value < 1) fail(`metadata key ${arch}.${key} = ${value} is not a positive integer`);
+    return value;
+  };
+
+  const layerCount = count("block_count");
+  const embeddingSize = count("embedding_length");
+  const feedForwardSize = count("feed_forward_length");
+  const headCount = count("attention.head_count");
+  const kvHeadCount = count("attention.head_count_kv", headCount);
+  if (headCount % kvHeadCount !== 0) fail(`head_count ${headCount} is not a multiple of head_count_kv ${kvHeadCount}`);
+  const headSize = count("attention.key_length", embeddingSize / headCount);
+  const rotaryDimension = count("rope.dimension_count", headSize);
+  if (rotaryDimension > headSize || rotaryDimension % 2 !== 0) {
+    fail(`rope.dimension_count ${rotaryDimension} must be even and at most the head size ${headSize}`);
+  }
+  const trainedContext = count("context_length");
+  const normEpsilon = number("attention.layer_norm_rms_epsilon");
+  const ropeBase = number("rope.freq_base", 10000);
+
+  let ropeLinearScalingFactor = 1;
+  const scalingType = gguf.metadata.get(`${arch}.rope.scaling.type`);
+  if (scalingType === "linear") {
+    ropeLinearScalingFactor = number("rope.scaling.factor", 1);
+  } else if (scalingType !== undefined && scalingType !== "none") {
+    fail(`${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (only "linear" and "none")`);
+  } else if (scalingType === undefined) {
+    // Older files spell linear scaling as rope.scale_linear.
+    ropeLinearScalingFactor = number("rope.scale_linear", 1);
+  }
+
+  const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
+  const embedding = gguf.tensor("token_embd.weight");
+  const vocabularySize =
+    gguf.metadata.get(`${arch}.vocab_size`) !== undefined
+      ? count("vocab_size")
+      : Array.isArray(tokens)
+        ? tokens.length
+        : (gguf.tensor("output.weight")?.dimensions[1] ?? embedding?.dimensions[1] ?? fail("cannot tell the vocabulary size"));
+
+  const name = gguf.metadata.get("general.name");
+  return {
+    architecture: arch,
+    ...(typeof name === "string" ? { name } : {}),
+    layerCount,
+    headCount,
+    kvHeadCount,
+    headSize,
+    embeddingSize,
+    feedForwardSize,
+    normEpsilon,
+    vocabularySize,
+    trainedContext,
+    ropeBase,
+    ropeLayout: ropeLayoutOfArchitecture[arch],
+    rotaryDimension,
+    ropeLinearScalingFactor,
+    hasQkvBias: gguf.tensor("blk.0.attn_q.bias") !== undefined,
+  };
+}

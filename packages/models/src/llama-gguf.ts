@@ -1,0 +1,214 @@
+/**
+ * Llama-family weights to and from GGUF, with llama.cpp's tensor names (`token_embd`,
+ * `blk.N.attn_q`, ...) and the metadata llama.cpp needs to load the file. Our matrices are
+ * row-major [out, in]; GGUF lists dimensions fastest first (ne0 = in), so the bytes are the same and
+ * only the dimension list is reversed.
+ */
+import { openSync, readSync, closeSync } from "node:fs";
+import { type GgufFile, hasGgufMagic, readGguf } from "./gguf-reader.js";
+import type { GgufTypedValue } from "./gguf-types.js";
+import { ggufFileTypes } from "./gguf-types.js";
+import { syntheticVocabulary, vocabularyMetadata } from "./gguf-vocabulary.js";
+import { type GgufTensorToWrite, type GgufWritableTensorType, writeGguf } from "./gguf-writer.js";
+import { describeLlamaModel } from "./llama-description.js";
+import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
+import { readLlama2cCheckpoint } from "./llama2c-checkpoint.js";
+import { ModelFileError } from "./model-file-error.js";
+import type { Vocabulary } from "./tokenizer.js";
+
+/** Row-major shapes of every tensor of a model, by GGUF name. */
+function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean): Map<string, number[]> {
+  const { embeddingSize: embedding, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize } = description;
+  const shapes = new Map<string, number[]>();
+  shapes.set("token_embd.weight", [vocabularySize, embedding]);
+  shapes.set("output_norm.weight", [embedding]);
+  if (!tiedOutput) shapes.set("output.weight", [vocabularySize, embedding]);
+  for (let layer = 0; layer < description.layerCount; layer++) {
+    const block = `blk.${layer}`;
+    shapes.set(`${block}.attn_norm.weight`, [embedding]);
+    shapes.set(`${block}.attn_q.weight`, [headCount * headSize, embedding]);
+    shapes.set(`${block}.attn_k.weight`, [kvHeadCount * headSize, embedding]);
+    shapes.set(`${block}.attn_v.weight`, [kvHeadCount * headSize, embedding]);
+    if (description.hasQkvBias) {
+      shapes.set(`${block}.attn_q.bias`, [headCount * headSize]);
+      shapes.set(`${block}.attn_k.bias`, [kvHeadCount * headSize]);
+      shapes.set(`${block}.attn_v.bias`, [kvHeadCount * headSize]);
+    }
+    shapes.set(`${block}.attn_output.weight`, [embedding, headCount * headSize]);
+    shapes.set(`${block}.ffn_norm.weight`, [embedding]);
+    shapes.set(`${block}.ffn_gate.weight`, [feedForwardSize, embedding]);
+    shapes.set(`${block}.ffn_up.weight`, [feedForwardSize, embedding]);
+    shapes.set(`${block}.ffn_down.weight`, [embedding, feedForwardSize]);
+  }
+  return shapes;
+}
+
+/** Reads every tensor of an open Llama-family GGUF as float32. */
+export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
+  const description = describeLlamaModel(gguf);
+  const tiedOutput = gguf.tensor("output.weight") === undefined;
+  const shapes = expectedShapes(description, tiedOutput);
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, shape] of shapes) {
+    const info = gguf.tensor(name);
+    if (info === undefined) throw new ModelFileError(gguf.path, `has no tensor ${JSON.stringify(name)}`);
+    if (info.shape.length !== shape.length || info.shape.some((size, axis) => size !== shape[axis])) {
+      throw new ModelFileError(
+        gguf.path,
+        `tensor ${JSON.stringify(name)} has shape [${info.shape.join(", ")}], expected [${shape.join(", ")}] from the metadata`,
+      );
+    }
+    tensors.set(name, gguf.readTensor(name));
+  }
+  const get = (name: string) => tensors.get(name) as Float32Array;
+  const layers: LlamaLayerWeights[] = Array.from({ length: description.layerCount }, (_, layer) => {
+    const block = `blk.${layer}`;
+    return {
+      attentionNorm: get(`${block}.attn_norm.weight`),
+      query: get(`${block}.attn_q.weight`),
+      key: get(`${block}.attn_k.weight`),
+      value: get(`${block}.attn_v.weight`),
+      output: get(`${block}.attn_output.weight`),
+      ...(description.hasQkvBias
+        ? {
+            queryBias: get(`${block}.attn_q.bias`),
+            keyBias: get(`${block}.attn_k.bias`),
+            valueBias: get(`${block}.attn_v.bias`),
+          }
+        : {}),
+      feedForwardNorm: get(`${block}.ffn_norm.weight`),
+      gate: get(`${block}.ffn_gate.weight`),
+      up: get(`${block}.ffn_up.weight`),
+      down: get(`${block}.ffn_down.weight`),
+    };
+  });
+  const tokenEmbedding = get("token_embd.weight");
+  return {
+    description,
+    tokenEmbedding,
+    outputNorm: get("output_norm.weight"),
+    output: tiedOutput ? tokenEmbedding : get("output.weight"),
+    layers,
+  };
+}
+
+/** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
+export function loadLlamaWeights(path: string): LlamaWeights {
+  const head = new Uint8Array(4);
+  let length = 0;
+  try {
+    const descriptor = openSync(path, "r");
+    try {
+      length = readSync(descriptor, head, 0, 4, 0);
+    } finally {
+      closeSync(descriptor);
+    }
+  } catch (error) {
+    throw new ModelFileError(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  if (length === 4 && hasGgufMagic(head)) {
+    const gguf = readGguf(path);
+    try {
+      return llamaWeightsFromGguf(gguf);
+    } finally {
+      gguf.close();
+    }
+  }
+  return readLlama2cCheckpoint(path);
+}
+
+export interface WriteLlamaGgufOptions {
+  /** Storage of the matrices; norms and biases stay F32, as llama.cpp's converters keep them. */
+  readonly tensorType?: GgufWritableTensorType;
+  /** Defaults to a synthetic placeholder vocabulary so llama.cpp can load the file. */
+  readonly vocabulary?: Vocabulary;
+  readonly name?: string;
+  /** Added after the standard keys (for example `general.description`). */
+  readonly extraMetadata?: Readonly<Record<string, GgufTypedValue>>;
+}
+
+/** The metadata llama.cpp reads for a Llama-family model, in the types it checks. */
+export function llamaMetadata(description: LlamaModelDescription, tensorType: GgufWritableTensorType, name?: string) {
+  const arch = description.architecture;
+  const metadata: Record<string, GgufTypedValue> = {
+    "general.architecture": { type: "string", value: arch },
+  };
+  const modelName = name ?? description.name;
+  if (modelName !== undefined) metadata["general.name"] = { type: "string", value: modelName };
+  Object.assign(metadata, {
+    "general.file_type": { type: "uint32", value: tensorType === "F16" ? ggufFileTypes.mostlyF16 : ggufFileTypes.allF32 },
+    "general.quantization_version": { type: "uint32", value: 2 },
+    [`${arch}.vocab_size`]: { type: "uint32", value: description.vocabularySize },
+    [`${arch}.context_length`]: { type: "uint32", value: description.trainedContext },
+    [`${arch}.embedding_length`]: { type: "uint32", value: description.embeddingSize },
+    [`${arch}.block_count`]: { type: "uint32", value: description.layerCount },
+    [`${arch}.feed_forward_length`]: { type: "uint32", value: description.feedForwardSize },
+    [`${arch}.rope.dimension_count`]: { type: "uint32", value: description.rotaryDimension },
+    [`${arch}.rope.freq_base`]: { type: "float32", value: description.ropeBase },
+    [`${arch}.attention.head_count`]: { type: "uint32", value: description.headCount },
+    [`${arch}.attention.head_count_kv`]: { type: "uint32", value: description.kvHeadCount },
+    [`${arch}.attention.layer_norm_rms_epsilon`]: { type: "float32", value: description.normEpsilon },
+  } satisfies Record<string, GgufTypedValue>);
+  if (description.headSize * description.headCount !== description.embeddingSize) {
+    metadata[`${arch}.attention.key_length`] = { type: "uint32", value: description.headSize };
+    metadata[`${arch}.attention.value_length`] = { type: "uint32", value: description.headSize };
+  }
+  if (description.ropeLinearScalingFactor !== 1) {
+    metadata[`${arch}.rope.scaling.type`] = { type: "string", value: "linear" };
+    metadata[`${arch}.rope.scaling.factor`] = { type: "float32", value: description.ropeLinearScalingFactor };
+  }
+  return metadata;
+}
+
+/** Writes a complete, deterministic llama.cpp-loadable GGUF (tied output: no output.weight). */
+export function writeLlamaGguf(path: string, weights: LlamaWeights, options: WriteLlamaGgufOptions = {}): void {
+  const { description } = weights;
+  const tensorType = options.tensorType ?? "F32";
+  const vocabulary = options.vocabulary ?? syntheticVocabulary(description.vocabularySize);
+  if (vocabulary.tokens.length !== description.vocabularySize) {
+    throw new ModelFileError(
+      path,
+      `cannot be written: the vocabulary has ${vocabulary.tokens.length} tokens but the model ${description.vocabularySize}`,
+    );
+  }
+  const tiedOutput = weights.output === weights.tokenEmbedding;
+  const shapes = expectedShapes(description, tiedOutput);
+  const arrays = new Map<string, Float32Array | undefined>([
+    ["token_embd.weight", weights.tokenEmbedding],
+    ["output_norm.weight", weights.outputNorm],
+    ["output.weight", weights.output],
+  ]);
+  weights.layers.forEach((layer, index) => {
+    const block = `blk.${index}`;
+    arrays.set(`${block}.attn_norm.weight`, layer.attentionNorm);
+    arrays.set(`${block}.attn_q.weight`, layer.query);
+    arrays.set(`${block}.attn_k.weight`, layer.key);
+    arrays.set(`${block}.attn_v.weight`, layer.value);
+    arrays.set(`${block}.attn_q.bias`, layer.queryBias);
+    arrays.set(`${block}.attn_k.bias`, layer.keyBias);
+    arrays.set(`${block}.attn_v.bias`, layer.valueBias);
+    arrays.set(`${block}.attn_output.weight`, layer.output);
+    arrays.set(`${block}.ffn_norm.weight`, layer.feedForwardNorm);
+    arrays.set(`${block}.ffn_gate.weight`, layer.gate);
+    arrays.set(`${block}.ffn_up.weight`, layer.up);
+    arrays.set(`${block}.ffn_down.weight`, layer.down);
+  });
+  if (weights.layers.length !== description.layerCount) {
+    throw new ModelFileError(path, `cannot be written: ${weights.layers.length} layers but the description says ${description.layerCount}`);
+  }
+  const tensors: GgufTensorToWrite[] = [];
+  for (const [name, shape] of shapes) {
+    const data = arrays.get(name);
+    if (data === undefined) throw new ModelFileError(path, `cannot be written: tensor ${name} is missing`);
+    // llama.cpp expects 1-D tensors (norms, biases) in F32 whatever the matrices use.
+    tensors.push({ name, shape, type: shape.length === 1 ? "F32" : tensorType, data });
+  }
+  writeGguf(path, {
+    metadata: {
+      ...llamaMetadata(description, tensorType, options.name),
+      ...vocabularyMetadata(vocabulary),
+      ...options.extraMetadata,
+    },
+    tensors,
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * SentencePiece-style BPE tokenizer for `llama` (SPM) vocabularies: llama2.c's tok*.bin and the
+ * `tokenizer.ggml.*` arrays of a GGUF file.
+ *
+ * Why our own: no maintained npm package reads llama2.c vocabularies offline, and the algorithm is
+ * small. It follows llama2.c's run.c: prepend a dummy space, turn spaces into U+2581, start from
+ * single characters (bytes as `<0xNN>` tokens when a character is not in the vocabulary), then
+ * repeatedly merge the adjacent pair whose merged piece has the highest score, leftmost first.
+ * A heap with lazy invalidation gives the same merges as run.c's quadratic scan in O(n log n), so
+ * whole documents can be encoded.
+ */
+import { ggufTokenTypes } from "./gguf-types.js";
+
+export const spaceSymbol = "\u2581";
+
+export interface Vocabulary {
+  /** Pieces, with U+2581 for spaces, indexed by token id. */
+  readonly tokens: readonly string[];
+  readonly scores: ArrayLike<number>;
+  /** GGUF token types: 1 normal, 2 unknown, 3 control, 6 byte. */
+  readonly tokenTypes: ArrayLike<number>;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly unknownId: number;
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+}
+
+export interface EncodeOptions {
+  /** Defaults to the vocabulary's addBos. */
+  readonly addBos?: boolean;
+  /** Defaults to the vocabulary's addEos. */
+  readonly addEos?: boolean;
+}
+
+export interface Tokenizer {
+  readonly vocabulary: Vocabulary;
+  readonly vocabularySize: number;
+  encode(text: string, options?: EncodeOptions): number[];
+  /** Control tokens vanish, byte tokens become bytes, and the dummy space of the first piece goes. */
+  decode(tokens: readonly number[]): string;
+  /** Token id of a piece (spelled with U+2581), or undefined. */
+  tokenId(piece: string): number | undefined;
+}
+
+const bytePiece = /^<0x([0-9A-Fa-f]{2})>$/;
+const textEncoder = new TextEncoder();
+
+interface Candidate {
+  readonly score: number;
+  readonly left: number;
+  readonly right: number;
+  readonly merged: number;
+  /** Symbol texts at the time the candidate was made; a stale candidate no longer matches. */
+  readonly leftText: string;
+  readonly rightText: string;
+}
+
+/** Highest score first; ties go to the leftmost pair, as run.c's strict `>` scan does. */
+function before(a: Candidate, b: Candidate): boolean {
+  return a.score > b.score || (a.score === b.score && a.left < b.left);
+}
+
+class CandidateHeap {
+  private readonly items: Candidate[] = [];
+  get size() {
+    return this.items.length;
+  }
+  push(item: Candidate) {
+    const items = this.items;
+    items.push(item);
+    let index = items.length - 1;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (!before(items[index], items[parent])) break;
+      [items[index], items[parent]] = [items[parent], items[index]];
+      index = parent;
+    }
+  }
+  pop(): Candidate | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      let index = 0;
+      for (;;) {
+        const left = 2 * index + 1;
+        const right = left + 1;
+        let best = index;
+        if (left < items.length && before(items[left], items[best])) best = left;
+        if (right < items.length && before(items[right], items[best])) best = right;
+        if (best === index) break;
+        [items[index], items[best]] = [items[best], items[index]];
+        index = best;
+      }
+    }
+    return top;
+  }
+}
+
+export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
+  const ids = new Map<string, number>();
+  // The first id wins for duplicate pieces, as in run.c's sorted lookup of unique pieces.
+  vocabulary.tokens.forEach((piece, id) => {
+    if (!ids.has(piece)) ids.set(piece, id);
+  });
+  const byteIds: number[] = [];
+  const tokenBytes: (number | undefined)[] = vocabulary.tokens.map((piece, id) => {
+    const match = bytePiece.exec(piece);
+    if (match === null || (vocabulary.tokenTypes[id] !== ggufTokenTypes.byte && vocabulary.tokenTypes[id] !== undefined))
+      return undefined;
+    const byte = Number.parseInt(match[1], 16);
+    byteIds[byte] ??= id;
+    return byte;
+  });
+
+  function encode(text: string, options: EncodeOptions = {}): number[] {
+    const addBos = options.addBos ?? vocabulary.addBos;
+    const addEos = options.addEos ?? vocabulary.addEos;
+    const result: number[] = [];
+    if (addBos) result.push(vocabulary.bosId);
+    if (text.length > 0) {
+      const normalized = spaceSymbol + text.replaceAll(" ", spaceSymbol);
+      // Symbols form a doubly linked list; ids[] holds their token id, texts[] their piece.
+      const texts: string[] = [];
+      const symbolIds: number[] = [];
+      for (const character of normalized) {
+        const id = ids.get(character);
+        if (id !== undefined) {
+          texts.push(character);
+          symbolIds.push(id);
+        } else {
+          for (const byte of textEncoder.encode(character)) {
+            // A byte token never merges: its text cannot prefix a vocabulary piece.
+            texts.push(`\u0000byte${byte}`);
+            symbolIds.push(byteIds[byte] ?? vocabulary.unknownId);
+          }
+        }
+      }
+      const count = texts.length;
+      const next = Array.from({ length: count }, (_, index) => index + 1);
+      const previous = Array.from({ length: count }, (_, index) => index - 1);
+      const alive = new Array<boolean>(count).fill(true);
+      const heap = new CandidateHeap();
+      const consider = (left: number, right: number) => {
+        if (left < 0 || right >= count) return;
+        const merged = ids.get(texts[left] + texts[right]);
+        if (merged === undefined) return;
+        heap.push({
+          score: vocabulary.scores[merged],
+          left,
+          right,
+          merged,
+          leftText: texts[left],
+          rightText: texts[right],
+        });
+      };
+      for (let index = 0; index + 1 < count; index++) consider(index, index + 1);
+      while (heap.size > 0) {
+        const candidate = heap.pop() as Candidate;
+        const { left, right } = candidate;
+        if (!alive[left] || !alive[right] || next[left] !== right) continue;
+        if (texts[left] !== candidate.leftText || texts[right] !== candidate.rightText) continue;
+        texts[left] += texts[right];
+        symbolIds[left] = candidate.merged;
+        alive[right] = false;
+        next[left] = next[right];
+        if (next[right] < count) previous[next[right]] = left;
+        consider(previous[left], left);
+        consider(left, next[left]);
+      }
+      for (let index = 0; index < count; index = next[index]) result.push(symbolIds[index]);
+    }
+    if (addEos) result.push(vocabulary.eosId);
+    return result;
+  }
+
+  function decode(tokens: readonly number[]): string {
+    const bytes: number[] = [];
+    let first = true;
+    for (const id of tokens) {
+      const type = vocabulary.tokenTypes[id];
+      if (id < 0 || id >= vocabulary.tokens.length || type === ggufTokenTypes.control) continue;
+      const byte = tokenBytes[id];
+      if (byte !== undefined) {
+        bytes.push(byte);
+        first = false;
+        continue;
+      }
+      let piece = type === ggufTokenTypes.unknown ? " \u2047 " : vocabulary.tokens[id].replaceAll(spaceSymbol, " ");
+      // SentencePiece removes the space its encoder added in front of the text.
+      if (first && piece.startsWith(" ")) piece = piece.slice(1);
+      first = false;
+      bytes.push(...textEncoder.encode(piece));
+    }
+    return new TextDecoder("utf-8").decode(new Uint8Array(bytes));
+  }
+
+  return {
+    vocabulary,
+    vocabularySize: vocabulary.tokens.length,
+    encode,
+    decode,
+    tokenId: (piece) => ids.get(piece),
+  };
+}

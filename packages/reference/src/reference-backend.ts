@@ -1,0 +1,39 @@
+/**
+ * The reference backend: plain TypeScript, float64, exact Self-Extend. Every other adapter is
+ * checked against it, so it favours being obviously right over being fast (it is still blocked and
+ * allocation-free in its inner loops, because every conformance run pays for it).
+ */
+import {
+  type BackendAvailability,
+  type BackendCapabilitiesV1,
+  type ModelSourceV1,
+  type SelfExtendBackendV1,
+  specificationVersion,
+} from "@self-extend/core";
+import { readLlama2cCheckpoint, supportedArchitectures } from "@self-extend/models";
+import { createReferenceModel, type ReferenceModel } from "./reference-model.js";
+
+export const referenceCapabilities: BackendCapabilitiesV1 = Object.freeze({
+  modes: Object.freeze(["exact"] as const),
+  cachePrecisions: Object.freeze(["float64"] as const),
+  architectures: supportedArchitectures,
+});
+
+export interface ReferenceBackend extends SelfExtendBackendV1 {
+  loadModel(source: ModelSourceV1): Promise<ReferenceModel>;
+}
+
+export function createReferenceBackend(): ReferenceBackend {
+  return {
+    specificationVersion,
+    name: "reference",
+    capabilities: referenceCapabilities,
+    async checkAvailability(): Promise<BackendAvailability> {
+      // Pure TypeScript: wherever this module loads, it runs.
+      return { available: true };
+    },
+    async loadModel(source: ModelSourceV1): Promise<ReferenceModel> {
+      return createReferenceModel(readLlama2cCheckpoint(source.path));
+    },
+  };
+}

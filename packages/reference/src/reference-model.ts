@@ -1,0 +1,56 @@
+/**
+ * A model held in memory as LlamaWeights, opened as a v1 model. Sessions share the weights and own
+ * their KV caches, so many sessions of one model cost the weights once.
+ */
+import {
+  type ModelInfoV1,
+  SelfExtendConfigError,
+  type SelfExtendModelV1,
+} from "@self-extend/core";
+import { type LlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
+
+export function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
+  const { description } = weights;
+  return Object.freeze({
+    architecture: description.architecture,
+    trainedContext: description.trainedContext,
+    vocabularySize: description.vocabularySize,
+    layerCount: description.layerCount,
+    headCount: description.headCount,
+    kvHeadCount: description.kvHeadCount,
+    headSize: description.headSize,
+    ...(description.name === undefined ? {} : { name: description.name }),
+  });
+}
+
+export class ReferenceModel implements SelfExtendModelV1 {
+  readonly info: ModelInfoV1;
+  private disposed = false;
+
+  constructor(readonly weights: LlamaWeights) {
+    const { architecture } = weights.description;
+    if (!supportedArchitectures.includes(architecture)) {
+      throw new SelfExtendConfigError(
+        "architecture",
+        architecture,
+        `the reference backend runs ${supportedArchitectures.join(", ")}`,
+      );
+    }
+    this.info = modelInfoOf(weights);
+  }
+
+  async createSession(options: ReferenceSessionOptions): Promise<ReferenceSession> {
+    if (this.disposed) throw new Error("the model was disposed");
+    return new ReferenceSession(this.weights, options);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+  }
+}
+
+/** Opens weights already in memory (a generated test model, weights read by other code). */
+export function createReferenceModel(weights: LlamaWeights): ReferenceModel {
+  return new ReferenceModel(weights);
+}

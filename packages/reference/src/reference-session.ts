@@ -1,0 +1,194 @@
+/**
+ * One sequence on the reference backend: a float64 KV cache and a forward pass that evaluates
+ * blocks of tokens. Everything is synchronous arithmetic; the session yields to the event loop
+ * between blocks so that an AbortSignal fired by a timer or a user can interrupt a long prefill.
+ *
+ * Context rules (checked before any work of an evaluation is done):
+ * - the session never holds more than `contextSize` tokens;
+ * - with G > 1 the total may not pass (L - W) * G + W, core's ContextLengthError, unless the
+ *   reference-only option `allowBeyondUsableContext` is set (used to reproduce experiments that go
+ *   past the limit on purpose, such as the spec's W=256 G=4 row at 2048 tokens);
+ * - plain attention (G = 1) may run past the trained context L: baselines compare plain attention
+ *   there, so only contextSize bounds it.
+ */
+import {
+  assertWithinUsableContext,
+  ContextLengthError,
+  type EvaluateOptionsV1,
+  type EvaluationV1,
+  resolveLogitSelection,
+  type SelfExtendConfig,
+  SelfExtendConfigError,
+  type SelfExtendSessionV1,
+  type SessionOptionsV1,
+  validateSelfExtendConfig,
+} from "@self-extend/core";
+import type { LlamaWeights } from "@self-extend/models";
+import { createModelRopeTable, ForwardPass } from "./forward-pass.js";
+import { KeyValueCache } from "./kv-cache.js";
+
+/** Session options of the reference backend: the v1 options plus two of its own. */
+export interface ReferenceSessionOptions extends SessionOptionsV1 {
+  /** Tokens per forward block; progress is reported and the signal checked between blocks. Default 64. */
+  readonly blockSize?: number;
+  /** Let a Self-Extend session (G > 1) pass (L - W) * G + W. Off by default. */
+  readonly allowBeyondUsableContext?: boolean;
+}
+
+export const defaultBlockSize = 64;
+
+function validateSessionOptions(options: ReferenceSessionOptions): void {
+  const { contextSize, mode, cachePrecision, blockSize } = options;
+  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
+    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
+  }
+  if (mode !== undefined && mode !== "exact") {
+    throw new SelfExtendConfigError("mode", mode, 'the reference backend only runs "exact" attention');
+  }
+  if (cachePrecision !== undefined && cachePrecision !== "float64") {
+    throw new SelfExtendConfigError("cachePrecision", cachePrecision, 'the reference backend keeps a "float64" cache');
+  }
+  if (blockSize !== undefined && (!Number.isSafeInteger(blockSize) || blockSize < 1)) {
+    throw new SelfExtendConfigError("blockSize", blockSize, "must be an integer >= 1");
+  }
+}
+
+/** Lets timers and abort events run between blocks; setImmediate where it exists (Node), else a timeout. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof setImmediate === "function") setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
+
+export class ReferenceSession implements SelfExtendSessionV1 {
+  readonly options: ReferenceSessionOptions;
+  private readonly config: SelfExtendConfig;
+  private readonly blockSize: number;
+  private readonly forwardPass: ForwardPass;
+  private cache: KeyValueCache | undefined;
+  private evaluatedCount = 0;
+  private busy = false;
+
+  constructor(
+    private readonly weights: LlamaWeights,
+    options: ReferenceSessionOptions,
+  ) {
+    validateSessionOptions(options);
+    this.config = validateSelfExtendConfig(options.selfExtend);
+    this.options = Object.freeze({ ...options, selfExtend: this.config });
+    const { description } = weights;
+    this.blockSize = Math.min(options.blockSize ?? defaultBlockSize, options.contextSize);
+    const rope = createModelRopeTable(description, this.config, options.contextSize);
+    this.forwardPass = new ForwardPass(weights, this.config, rope, this.blockSize);
+    this.cache = new KeyValueCache(
+      description.layerCount,
+      description.kvHeadCount * description.headSize,
+      options.contextSize,
+    );
+  }
+
+  get tokenCount(): number {
+    return this.evaluatedCount;
+  }
+
+  private requireCache(): KeyValueCache {
+    if (this.cache === undefined) throw new Error("the session was disposed");
+    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
+    return this.cache;
+  }
+
+  private validateTokens(tokens: ArrayLike<number>): void {
+    const vocabularySize = this.weights.description.vocabularySize;
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index];
+      if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
+        throw new RangeError(
+          `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
+        );
+      }
+    }
+  }
+
+  private validateLength(total: number): void {
+    const { contextSize, allowBeyondUsableContext } = this.options;
+    if (total > contextSize) {
+      throw new ContextLengthError(
+        total,
+        contextSize,
+        `the session was created with contextSize = ${contextSize} and holds ${this.evaluatedCount} tokens`,
+      );
+    }
+    if (this.config.groupSize > 1 && allowBeyondUsableContext !== true) {
+      assertWithinUsableContext(total, this.weights.description.trainedContext, this.config);
+    }
+  }
+
+  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    const cache = this.requireCache();
+    const count = tokens.length;
+    const selection = resolveLogitSelection(options.logits, count);
+    this.validateTokens(tokens);
+    const firstPosition = this.evaluatedCount;
+    this.validateLength(firstPosition + count);
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+
+    const vocabularySize = this.weights.description.vocabularySize;
+    const positions = Int32Array.from(selection, (index) => firstPosition + index);
+    const logits = new Float32Array(selection.length * vocabularySize);
+    const blockLogits = new Float32Array(Math.min(this.blockSize, count) * vocabularySize);
+    // Requested logit slots by block row; an explicit selection may repeat or reorder rows.
+    const slotsByRow = new Map<number, number[]>();
+    selection.forEach((row, slot) => {
+      const slots = slotsByRow.get(row);
+      if (slots === undefined) slotsByRow.set(row, [slot]);
+      else slots.push(slot);
+    });
+
+    this.busy = true;
+    try {
+      cache.reserve(firstPosition + count);
+      for (let blockStart = 0; blockStart < count; blockStart += this.blockSize) {
+        const blockCount = Math.min(this.blockSize, count - blockStart);
+        const rows: number[] = [];
+        for (let row = 0; row < blockCount; row++) if (slotsByRow.has(blockStart + row)) rows.push(row);
+        this.forwardPass.evaluateBlock(tokens, blockStart, blockCount, firstPosition + blockStart, cache, rows, blockLogits, 0);
+        rows.forEach((row, index) => {
+          for (const slot of slotsByRow.get(blockStart + row) ?? []) {
+            logits.set(blockLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize), slot * vocabularySize);
+          }
+        });
+        this.evaluatedCount = firstPosition + blockStart + blockCount;
+        onProgress?.({ evaluated: blockStart + blockCount, total: count });
+        if (blockStart + blockCount < count) {
+          await yieldToEventLoop();
+          signal?.throwIfAborted();
+        }
+      }
+    } catch (error) {
+      // All or nothing: an interrupted block leaves the session as it was before the call. Rows
+      // already written past that point are stale and get overwritten by the next evaluation.
+      this.evaluatedCount = firstPosition;
+      throw error;
+    } finally {
+      this.busy = false;
+    }
+    return { positions, logits, vocabularySize };
+  }
+
+  async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
+    const evaluation = await this.evaluate([token], { logits: "last", signal: options.signal });
+    return evaluation.logits;
+  }
+
+  async reset(): Promise<void> {
+    this.requireCache();
+    this.evaluatedCount = 0;
+  }
+
+  async dispose(): Promise<void> {
+    this.cache = undefined;
+    this.evaluatedCount = 0;
+  }
+}
