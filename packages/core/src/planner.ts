@@ -1,9 +1,13 @@
 /**
  * Suggests (G, W) for a model trained on L positions that must read N tokens.
  *
- * The authors' guidance (spec notes): W between L/8 and L/2; larger G degrades quality, so prefer
- * the smallest G that fits. "Fits" is the hard rule: every relative position stays <= L - 1,
- * which is N <= (L - W) * G + W. For that smallest G we take the largest window that still fits,
+ * The authors' guidance (spec notes): W between L/8 and L/2; choose G so that the grouped span
+ * W + (N - W)/G is about 1/2 to 2/3 of L; larger G degrades quality, so prefer the smallest G.
+ * The hard rule is that every relative position stays <= L - 1, i.e. N <= (L - W) * G + W.
+ *
+ * So: the smallest G for which some W in [L/8, L/2] keeps the largest relative position within
+ * 2/3 of L (headroom: long distances are the rarest in training); if no G allows that, the
+ * smallest G that keeps it within L - 1. For that G we take the largest window that still fits,
  * because more exact neighbors help (stories260K at 2048: W=256 beats W=128 beats W=64 with G=8).
  */
 import { type SelfExtendConfig, validateSelfExtendConfig } from "./config.js";
@@ -41,19 +45,21 @@ function requireInteger(field: string, value: number, smallest: number): void {
   }
 }
 
-/** Largest W that is a multiple of G, lies in [smallest, largest], and lets N tokens fit. */
+/**
+ * Largest W that is a multiple of G, lies in [smallest, largest], and keeps the largest relative
+ * position of N tokens at or below `positionLimit`.
+ */
 function largestFittingWindow(
-  trainedContext: number,
+  positionLimit: number,
   targetContext: number,
   groupSize: number,
   smallest: number,
   largest: number,
 ): number | undefined {
-  // N <= (L - W) * G + W  <=>  W * (G - 1) <= L * G - N
-  const slack = trainedContext * groupSize - targetContext;
+  // floor((N-1)/G) + W - W/G <= limit  <=>  (W/G) * (G - 1) <= limit - floor((N-1)/G)
+  const slack = positionLimit - Math.floor((targetContext - 1) / groupSize);
   if (slack < 0) return undefined;
-  const bound = Math.min(largest, Math.floor(slack / (groupSize - 1)));
-  const window = Math.floor(bound / groupSize) * groupSize;
+  const window = Math.min(Math.floor(largest / groupSize), Math.floor(slack / (groupSize - 1))) * groupSize;
   return window >= Math.max(smallest, groupSize) ? window : undefined;
 }
 
@@ -105,14 +111,20 @@ export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
   const largestWindow = Math.floor(trainedContext * largestFraction);
   // Smaller windows never reach further: W >= G, and (L - W) * G + W peaks at G = W = L/2, which
   // is inside the range. So a target no config in range reaches is out of reach altogether.
-  for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
-    const window = largestFittingWindow(trainedContext, targetContext, groupSize, smallestWindow, largestWindow);
-    if (window !== undefined) {
-      return describe(
-        { groupSize, neighborWindow: window },
-        false,
-        `smallest G that fits N = ${targetContext} with W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}], and the largest such W`,
-      );
+  const headroomLimit = Math.floor((2 * trainedContext) / 3);
+  for (const [positionLimit, note] of [
+    [headroomLimit, `relative positions within 2/3 of L (${headroomLimit})`],
+    [trainedContext - 1, `relative positions within L - 1 (no G keeps them within 2/3 of L)`],
+  ] as const) {
+    for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
+      const window = largestFittingWindow(positionLimit, targetContext, groupSize, smallestWindow, largestWindow);
+      if (window !== undefined) {
+        return describe(
+          { groupSize, neighborWindow: window },
+          false,
+          `smallest G that reads N = ${targetContext} with W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}] and ${note}; the largest such W`,
+        );
+      }
     }
   }
   const reachable = longestReachableContext(trainedContext);

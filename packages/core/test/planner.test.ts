@@ -34,17 +34,25 @@ describe("planner", () => {
     expect(plan.largestUsableContext).toBeGreaterThanOrEqual(target);
     expect(neighborWindow).toBeGreaterThanOrEqual(Math.ceil(trained / 8));
     expect(neighborWindow).toBeLessThanOrEqual(trained / 2);
-    // No smaller G fits with any window in the recommended range.
-    for (let smaller = 2; smaller < groupSize; smaller++) {
-      for (let window = smaller; window <= trained / 2; window += smaller) {
-        if (window < Math.ceil(trained / 8)) continue;
-        expect(largestRelativePosition(target, { groupSize: smaller, neighborWindow: window })).toBeGreaterThan(trained - 1);
+    // The bound the plan promises: 2/3 of L when any G allows it, else L - 1.
+    const fits = (limit: number, g: number) => {
+      for (let window = g; window <= trained / 2; window += g) {
+        if (window >= Math.ceil(trained / 8) && largestRelativePosition(target, { groupSize: g, neighborWindow: window }) <= limit) {
+          return true;
+        }
       }
-    }
-    // And for this G no larger window in range fits.
+      return false;
+    };
+    const headroom = Math.floor((2 * trained) / 3);
+    const anyWithHeadroom = Array.from({ length: trained / 2 - 1 }, (_, k) => k + 2).some((g) => fits(headroom, g));
+    const limit = anyWithHeadroom ? headroom : trained - 1;
+    expect(plan.largestRelativePosition).toBeLessThanOrEqual(limit);
+    // No smaller G fits that bound with any window in the recommended range.
+    for (let smaller = 2; smaller < groupSize; smaller++) expect(fits(limit, smaller)).toBe(false);
+    // And for this G no larger window in range fits it.
     const next = neighborWindow + groupSize;
     if (next <= trained / 2) {
-      expect(largestRelativePosition(target, { groupSize, neighborWindow: next })).toBeGreaterThan(trained - 1);
+      expect(largestRelativePosition(target, { groupSize, neighborWindow: next })).toBeGreaterThan(limit);
     }
   });
 

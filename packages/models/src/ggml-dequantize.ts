@@ -18,7 +18,11 @@ export const dequantizableTypeIds: readonly number[] = [
 const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Returns undefined for a type this package cannot dequantise; the caller names it in its error. */
-export function dequantize(typeId: number, bytes: Uint8Array, elementCount: number): Float32Array | undefined {
+export function dequantize(
+  typeId: number,
+  bytes: Uint8Array,
+  elementCount: number,
+): Float32Array | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const result = new Float32Array(elementCount);
   switch (typeId) {

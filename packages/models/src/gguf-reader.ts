@@ -69,7 +69,10 @@ function fileSource(path: string): ByteSource {
   try {
     descriptor = openSync(path, "r");
   } catch (error) {
-    throw new ModelFileError(path, `cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ModelFileError(
+      path,
+      `cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   let open = true;
   const size = fstatSync(descriptor).size;
@@ -82,7 +85,10 @@ function fileSource(path: string): ByteSource {
       while (done < length) {
         const count = readSync(descriptor, buffer, done, length - done, offset + done);
         if (count === 0) {
-          throw new ModelFileError(path, `ended at byte ${offset + done} while reading ${length} bytes at ${offset}`);
+          throw new ModelFileError(
+            path,
+            `ended at byte ${offset + done} while reading ${length} bytes at ${offset}`,
+          );
         }
         done += count;
       }
@@ -96,7 +102,11 @@ function fileSource(path: string): ByteSource {
 }
 
 function memorySource(bytes: Uint8Array): ByteSource {
-  return { size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length), close() {} };
+  return {
+    size: bytes.byteLength,
+    read: (offset, length) => bytes.subarray(offset, offset + length),
+    close() {},
+  };
 }
 
 const windowBytes = 1 << 16;
@@ -159,7 +169,9 @@ class HeadCursor {
   count(what: string, unitBytes: number): number {
     const value = this.bigUint64();
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || Number(value) * unitBytes > this.remaining) {
-      this.fail(`${what} ${value} is larger than the rest of the file (${this.remaining} bytes): corrupt or truncated`);
+      this.fail(
+        `${what} ${value} is larger than the rest of the file (${this.remaining} bytes): corrupt or truncated`,
+      );
     }
     return Number(value);
   }
@@ -227,7 +239,10 @@ function readValueType(cursor: HeadCursor): ReturnType<typeof ggufValueTypeName>
   return name;
 }
 
-function readArray(cursor: HeadCursor, depth: number): { itemType: GgufScalarTypeName | "array"; value: GgufArray } {
+function readArray(
+  cursor: HeadCursor,
+  depth: number,
+): { itemType: GgufScalarTypeName | "array"; value: GgufArray } {
   const itemType = readValueType(cursor);
   if (itemType === "array") {
     if (depth > 4) cursor.fail("arrays nested more than 4 deep");
@@ -253,7 +268,8 @@ function readArray(cursor: HeadCursor, depth: number): { itemType: GgufScalarTyp
   // slice() gives a fresh, aligned ArrayBuffer that the typed array can view directly.
   const bytes = cursor.bytes(length * itemBytes).slice();
   if (!hostIsLittleEndian) {
-    for (let start = 0; start < bytes.length; start += itemBytes) bytes.subarray(start, start + itemBytes).reverse();
+    for (let start = 0; start < bytes.length; start += itemBytes)
+      bytes.subarray(start, start + itemBytes).reverse();
   }
   return { itemType, value: create(bytes.buffer) };
 }
@@ -267,7 +283,9 @@ function parse(source: ByteSource, path: string): GgufFile {
   }
   const version = cursor.uint32();
   if (version === 0x03000000 || version === 0x02000000) {
-    cursor.fail(`is a big-endian GGUF (version bytes ${version.toString(16)}); only little-endian files are supported`);
+    cursor.fail(
+      `is a big-endian GGUF (version bytes ${version.toString(16)}); only little-endian files are supported`,
+    );
   }
   if (version !== 2 && version !== 3) {
     cursor.fail(`has GGUF version ${version}; versions 2 and 3 are supported (version 1 used 32-bit counts)`);
@@ -300,7 +318,12 @@ function parse(source: ByteSource, path: string): GgufFile {
   const alignmentEntry = typedMetadata.get("general.alignment");
   if (alignmentEntry !== undefined) {
     const value = alignmentEntry.value;
-    if (alignmentEntry.type !== "uint32" || typeof value !== "number" || value === 0 || (value & (value - 1)) !== 0) {
+    if (
+      alignmentEntry.type !== "uint32" ||
+      typeof value !== "number" ||
+      value === 0 ||
+      (value & (value - 1)) !== 0
+    ) {
       throw new ModelFileError(
         path,
         `general.alignment must be a uint32 power of two, found ${alignmentEntry.type} ${String(value)}`,
@@ -327,7 +350,8 @@ function parse(source: ByteSource, path: string): GgufFile {
     if (seen.has(name)) cursor.fail(`duplicate tensor name ${JSON.stringify(name)}`);
     seen.add(name);
     const dimensionCount = cursor.uint32();
-    if (dimensionCount > 4) cursor.fail(`tensor ${JSON.stringify(name)} has ${dimensionCount} dimensions; ggml allows at most 4`);
+    if (dimensionCount > 4)
+      cursor.fail(`tensor ${JSON.stringify(name)} has ${dimensionCount} dimensions; ggml allows at most 4`);
     const dimensions: number[] = [];
     let elementCount = 1;
     for (let axis = 0; axis < dimensionCount; axis++) {
@@ -350,11 +374,15 @@ function parse(source: ByteSource, path: string): GgufFile {
     }
     const offsetValue = cursor.bigUint64();
     if (offsetValue > BigInt(source.size)) {
-      cursor.fail(`tensor ${JSON.stringify(name)} data offset ${offsetValue} lies past the end of the file (${source.size} bytes)`);
+      cursor.fail(
+        `tensor ${JSON.stringify(name)} data offset ${offsetValue} lies past the end of the file (${source.size} bytes)`,
+      );
     }
     const offset = Number(offsetValue);
     if (offset % alignment !== 0) {
-      cursor.fail(`tensor ${JSON.stringify(name)} data offset ${offset} is not a multiple of the alignment ${alignment}`);
+      cursor.fail(
+        `tensor ${JSON.stringify(name)} data offset ${offset} is not a multiple of the alignment ${alignment}`,
+      );
     }
     const byteSize = (elementCount / info.blockSize) * info.blockBytes;
     pending.push({ name, dimensions, type, typeName: info.name, elementCount, offset, byteSize });
@@ -426,5 +454,7 @@ export function parseGguf(bytes: Uint8Array, path = "<in-memory GGUF>"): GgufFil
 
 /** True when the bytes start with the GGUF magic. */
 export function hasGgufMagic(bytes: Uint8Array): boolean {
-  return bytes.byteLength >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46;
+  return (
+    bytes.byteLength >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46
+  );
 }

@@ -6,13 +6,17 @@
 import type { GgufFile } from "./gguf-reader.js";
 import { type GgufTypedValue, ggufTokenTypes } from "./gguf-types.js";
 import { ModelFileError } from "./model-file-error.js";
-import { type Tokenizer, type Vocabulary, createTokenizer, spaceSymbol } from "./tokenizer.js";
+import { createTokenizer, spaceSymbol, type Tokenizer, type Vocabulary } from "./tokenizer.js";
 
 export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufTypedValue> {
   return {
     "tokenizer.ggml.model": { type: "string", value: "llama" },
     "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: [...vocabulary.tokens] },
-    "tokenizer.ggml.scores": { type: "array", itemType: "float32", value: Float32Array.from(vocabulary.scores) },
+    "tokenizer.ggml.scores": {
+      type: "array",
+      itemType: "float32",
+      value: Float32Array.from(vocabulary.scores),
+    },
     "tokenizer.ggml.token_type": {
       type: "array",
       itemType: "int32",
@@ -33,7 +37,9 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
   };
   const model = gguf.metadata.get("tokenizer.ggml.model");
   if (model !== "llama") {
-    fail(`tokenizer.ggml.model is ${JSON.stringify(model)}; only the "llama" (SentencePiece) vocabulary is supported`);
+    fail(
+      `tokenizer.ggml.model is ${JSON.stringify(model)}; only the "llama" (SentencePiece) vocabulary is supported`,
+    );
   }
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
   if (!Array.isArray(tokens) || !tokens.every((token) => typeof token === "string")) {
@@ -85,9 +91,15 @@ const syntheticCharacters = `${spaceSymbol}etaoinshrdlucmfwypvbgkjqxzETAOINSHRDL
  * and `<unused N>` pieces. Token ids, not text, are what tests of random models feed in.
  */
 export function syntheticVocabulary(size: number): Vocabulary {
-  if (!Number.isInteger(size) || size < 4) throw new RangeError(`a synthetic vocabulary needs at least 4 tokens, got ${size}`);
+  if (!Number.isInteger(size) || size < 4)
+    throw new RangeError(`a synthetic vocabulary needs at least 4 tokens, got ${size}`);
   const tokens = ["<unk>", "<s>", "</s>", "<0x0A>"];
-  const tokenTypes: number[] = [ggufTokenTypes.unknown, ggufTokenTypes.control, ggufTokenTypes.control, ggufTokenTypes.byte];
+  const tokenTypes: number[] = [
+    ggufTokenTypes.unknown,
+    ggufTokenTypes.control,
+    ggufTokenTypes.control,
+    ggufTokenTypes.byte,
+  ];
   const characters = [...syntheticCharacters];
   for (let id = tokens.length; id < size; id++) {
     const character = characters[id - 4];

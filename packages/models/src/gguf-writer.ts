@@ -56,38 +56,46 @@ class ByteWriter {
     this.length += extra;
     return at;
   }
+  /** Where the last at() reserved its bytes. */
+  private last = 0;
+  /** reserve() may replace the buffer, so the view is fetched only after it. */
+  private at(length: number): DataView {
+    this.last = this.reserve(length);
+    return this.view;
+  }
   uint8(value: number) {
-    this.view.setUint8(this.reserve(1), value);
+    this.at(1).setUint8(this.last, value);
   }
   int8(value: number) {
-    this.view.setInt8(this.reserve(1), value);
+    this.at(1).setInt8(this.last, value);
   }
   uint16(value: number) {
-    this.view.setUint16(this.reserve(2), value, true);
+    this.at(2).setUint16(this.last, value, true);
   }
   int16(value: number) {
-    this.view.setInt16(this.reserve(2), value, true);
+    this.at(2).setInt16(this.last, value, true);
   }
   uint32(value: number) {
-    this.view.setUint32(this.reserve(4), value, true);
+    this.at(4).setUint32(this.last, value, true);
   }
   int32(value: number) {
-    this.view.setInt32(this.reserve(4), value, true);
+    this.at(4).setInt32(this.last, value, true);
   }
   float32(value: number) {
-    this.view.setFloat32(this.reserve(4), value, true);
+    this.at(4).setFloat32(this.last, value, true);
   }
   float64(value: number) {
-    this.view.setFloat64(this.reserve(8), value, true);
+    this.at(8).setFloat64(this.last, value, true);
   }
   uint64(value: bigint) {
-    this.view.setBigUint64(this.reserve(8), value, true);
+    this.at(8).setBigUint64(this.last, value, true);
   }
   int64(value: bigint) {
-    this.view.setBigInt64(this.reserve(8), value, true);
+    this.at(8).setBigInt64(this.last, value, true);
   }
   bytes(bytes: Uint8Array) {
-    this.buffer.set(bytes, this.reserve(bytes.length));
+    const at = this.reserve(bytes.length);
+    this.buffer.set(bytes, at);
   }
   string(value: string) {
     const bytes = textEncoder.encode(value);
@@ -111,9 +119,18 @@ const integerRanges: Partial<Record<GgufScalarTypeName, readonly [number, number
   int32: [-0x80000000, 0x7fffffff],
 };
 
-function writeScalar(writer: ByteWriter, type: GgufScalarTypeName, value: unknown, where: string, fail: (message: string) => never) {
+function writeScalar(
+  writer: ByteWriter,
+  type: GgufScalarTypeName,
+  value: unknown,
+  where: string,
+  fail: (message: string) => never,
+) {
   const range = integerRanges[type];
-  if (range !== undefined && !(typeof value === "number" && Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+  if (
+    range !== undefined &&
+    !(typeof value === "number" && Number.isInteger(value) && value >= range[0] && value <= range[1])
+  ) {
     fail(`${where}: ${String(value)} is not a valid ${type}`);
   }
   switch (type) {
@@ -153,7 +170,12 @@ function writeScalar(writer: ByteWriter, type: GgufScalarTypeName, value: unknow
   }
 }
 
-function writeTypedValue(writer: ByteWriter, entry: GgufTypedValue, where: string, fail: (message: string) => never) {
+function writeTypedValue(
+  writer: ByteWriter,
+  entry: GgufTypedValue,
+  where: string,
+  fail: (message: string) => never,
+) {
   const typeId = ggufValueTypeIds[entry.type];
   if (typeId === undefined) fail(`${where}: unknown GGUF value type ${JSON.stringify(entry.type)}`);
   writer.uint32(typeId);
@@ -174,7 +196,9 @@ function writeTypedValue(writer: ByteWriter, entry: GgufTypedValue, where: strin
 }
 
 function metadataEntries(metadata: GgufContents["metadata"]): [string, GgufTypedValue][] {
-  return metadata instanceof Map ? [...metadata.entries()] : Object.entries(metadata as Record<string, GgufTypedValue>);
+  return metadata instanceof Map
+    ? [...metadata.entries()]
+    : Object.entries(metadata as Record<string, GgufTypedValue>);
 }
 
 interface PlannedTensor {
@@ -184,7 +208,10 @@ interface PlannedTensor {
 }
 
 /** Builds the head (header, metadata, tensor infos, padding) and where each tensor goes. */
-function planGguf(contents: GgufContents, path: string): { head: Uint8Array; alignment: number; planned: PlannedTensor[] } {
+function planGguf(
+  contents: GgufContents,
+  path: string,
+): { head: Uint8Array; alignment: number; planned: PlannedTensor[] } {
   const fail: (message: string) => never = (message) => {
     throw new ModelFileError(path, `cannot be written: ${message}`);
   };
@@ -219,12 +246,17 @@ function planGguf(contents: GgufContents, path: string): { head: Uint8Array; ali
     if (textEncoder.encode(tensor.name).length > maximumTensorNameBytes) {
       fail(`${where}: names are limited to ${maximumTensorNameBytes} bytes`);
     }
-    if (tensor.shape.length < 1 || tensor.shape.length > 4) fail(`${where}: ggml tensors have 1 to 4 dimensions`);
+    if (tensor.shape.length < 1 || tensor.shape.length > 4)
+      fail(`${where}: ggml tensors have 1 to 4 dimensions`);
     const elementCount = tensor.shape.reduce((product, size) => product * size, 1);
-    if (!tensor.shape.every((size) => Number.isInteger(size) && size > 0) || elementCount !== tensor.data.length) {
+    if (
+      !tensor.shape.every((size) => Number.isInteger(size) && size > 0) ||
+      elementCount !== tensor.data.length
+    ) {
       fail(`${where}: shape [${tensor.shape.join(", ")}] does not match ${tensor.data.length} values`);
     }
-    if (tensor.type !== "F32" && tensor.type !== "F16") fail(`${where}: type ${String(tensor.type)} cannot be written`);
+    if (tensor.type !== "F32" && tensor.type !== "F16")
+      fail(`${where}: type ${String(tensor.type)} cannot be written`);
     writer.string(tensor.name);
     writer.uint32(tensor.shape.length);
     for (const size of [...tensor.shape].reverse()) writer.uint64(BigInt(size));
@@ -248,7 +280,8 @@ function encodeTensor(tensor: GgufTensorToWrite): Uint8Array {
   }
   const bytes = new Uint8Array(data.length * 2);
   const view = new DataView(bytes.buffer);
-  for (let index = 0; index < data.length; index++) view.setUint16(index * 2, numberToFloat16Bits(data[index]), true);
+  for (let index = 0; index < data.length; index++)
+    view.setUint16(index * 2, numberToFloat16Bits(data[index]), true);
   return bytes;
 }
 
@@ -301,6 +334,9 @@ export function writeGguf(path: string, contents: GgufContents): void {
       // Nothing was created, or it is already gone.
     }
     if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(path, `cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ModelFileError(
+      path,
+      `cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
 }

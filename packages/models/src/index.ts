@@ -1,3 +1,15 @@
+export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
+export * from "./gguf-reader.js";
+export * from "./gguf-types.js";
+export * from "./gguf-vocabulary.js";
+export * from "./gguf-writer.js";
+export * from "./llama-description.js";
+export * from "./llama-gguf.js";
 export * from "./llama-model.js";
-export * from "./model-file-error.js";
 export * from "./llama2c-checkpoint.js";
+export * from "./llama2c-import.js";
+export * from "./llama2c-tokenizer.js";
+export * from "./model-file-error.js";
+export * from "./rope-permutation.js";
+export * from "./tiny-model.js";
+export * from "./tokenizer.js";

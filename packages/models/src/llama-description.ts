@@ -14,6 +14,19 @@ export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLa
   qwen2: "half-split",
 };
 
+/**
+ * float32 metadata (1e-5 stored as 9.99999974e-6) read back as the shortest decimal with the same
+ * float32 value, so a description survives a write/read round trip unchanged.
+ */
+function shortestFloat32(value: number): number {
+  if (Math.fround(value) !== value) return value;
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === value) return candidate;
+  }
+  return value;
+}
+
 export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): LlamaModelDescription {
   const fail = (message: string): never => {
     throw new ModelFileError(path, message);
@@ -42,7 +55,8 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   };
   const count = (key: string, fallback?: number): number => {
     const value = number(key, fallback);
-    if (!Number.isInteger(value) || value < 1) fail(`metadata key ${arch}.${key} = ${value} is not a positive integer`);
+    if (!Number.isInteger(value) || value < 1)
+      fail(`metadata key ${arch}.${key} = ${value} is not a positive integer`);
     return value;
   };
 
@@ -51,25 +65,28 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   const feedForwardSize = count("feed_forward_length");
   const headCount = count("attention.head_count");
   const kvHeadCount = count("attention.head_count_kv", headCount);
-  if (headCount % kvHeadCount !== 0) fail(`head_count ${headCount} is not a multiple of head_count_kv ${kvHeadCount}`);
+  if (headCount % kvHeadCount !== 0)
+    fail(`head_count ${headCount} is not a multiple of head_count_kv ${kvHeadCount}`);
   const headSize = count("attention.key_length", embeddingSize / headCount);
   const rotaryDimension = count("rope.dimension_count", headSize);
   if (rotaryDimension > headSize || rotaryDimension % 2 !== 0) {
     fail(`rope.dimension_count ${rotaryDimension} must be even and at most the head size ${headSize}`);
   }
   const trainedContext = count("context_length");
-  const normEpsilon = number("attention.layer_norm_rms_epsilon");
-  const ropeBase = number("rope.freq_base", 10000);
+  const normEpsilon = shortestFloat32(number("attention.layer_norm_rms_epsilon"));
+  const ropeBase = shortestFloat32(number("rope.freq_base", 10000));
 
   let ropeLinearScalingFactor = 1;
   const scalingType = gguf.metadata.get(`${arch}.rope.scaling.type`);
   if (scalingType === "linear") {
-    ropeLinearScalingFactor = number("rope.scaling.factor", 1);
+    ropeLinearScalingFactor = shortestFloat32(number("rope.scaling.factor", 1));
   } else if (scalingType !== undefined && scalingType !== "none") {
-    fail(`${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (only "linear" and "none")`);
+    fail(
+      `${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (only "linear" and "none")`,
+    );
   } else if (scalingType === undefined) {
     // Older files spell linear scaling as rope.scale_linear.
-    ropeLinearScalingFactor = number("rope.scale_linear", 1);
+    ropeLinearScalingFactor = shortestFloat32(number("rope.scale_linear", 1));
   }
 
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
@@ -79,7 +96,9 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
       ? count("vocab_size")
       : Array.isArray(tokens)
         ? tokens.length
-        : (gguf.tensor("output.weight")?.dimensions[1] ?? embedding?.dimensions[1] ?? fail("cannot tell the vocabulary size"));
+        : (gguf.tensor("output.weight")?.dimensions[1] ??
+          embedding?.dimensions[1] ??
+          fail("cannot tell the vocabulary size"));
 
   const name = gguf.metadata.get("general.name");
   return {

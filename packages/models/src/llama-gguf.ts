@@ -4,7 +4,7 @@
  * row-major [out, in]; GGUF lists dimensions fastest first (ne0 = in), so the bytes are the same and
  * only the dimension list is reversed.
  */
-import { openSync, readSync, closeSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { type GgufFile, hasGgufMagic, readGguf } from "./gguf-reader.js";
 import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
@@ -18,7 +18,14 @@ import type { Vocabulary } from "./tokenizer.js";
 
 /** Row-major shapes of every tensor of a model, by GGUF name. */
 function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean): Map<string, number[]> {
-  const { embeddingSize: embedding, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize } = description;
+  const {
+    embeddingSize: embedding,
+    headCount,
+    kvHeadCount,
+    headSize,
+    feedForwardSize,
+    vocabularySize,
+  } = description;
   const shapes = new Map<string, number[]>();
   shapes.set("token_embd.weight", [vocabularySize, embedding]);
   shapes.set("output_norm.weight", [embedding]);
@@ -104,7 +111,10 @@ export function loadLlamaWeights(path: string): LlamaWeights {
       closeSync(descriptor);
     }
   } catch (error) {
-    throw new ModelFileError(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   if (length === 4 && hasGgufMagic(head)) {
     const gguf = readGguf(path);
@@ -128,7 +138,11 @@ export interface WriteLlamaGgufOptions {
 }
 
 /** The metadata llama.cpp reads for a Llama-family model, in the types it checks. */
-export function llamaMetadata(description: LlamaModelDescription, tensorType: GgufWritableTensorType, name?: string) {
+export function llamaMetadata(
+  description: LlamaModelDescription,
+  tensorType: GgufWritableTensorType,
+  name?: string,
+) {
   const arch = description.architecture;
   const metadata: Record<string, GgufTypedValue> = {
     "general.architecture": { type: "string", value: arch },
@@ -136,7 +150,10 @@ export function llamaMetadata(description: LlamaModelDescription, tensorType: Gg
   const modelName = name ?? description.name;
   if (modelName !== undefined) metadata["general.name"] = { type: "string", value: modelName };
   Object.assign(metadata, {
-    "general.file_type": { type: "uint32", value: tensorType === "F16" ? ggufFileTypes.mostlyF16 : ggufFileTypes.allF32 },
+    "general.file_type": {
+      type: "uint32",
+      value: tensorType === "F16" ? ggufFileTypes.mostlyF16 : ggufFileTypes.allF32,
+    },
     "general.quantization_version": { type: "uint32", value: 2 },
     [`${arch}.vocab_size`]: { type: "uint32", value: description.vocabularySize },
     [`${arch}.context_length`]: { type: "uint32", value: description.trainedContext },
@@ -161,7 +178,11 @@ export function llamaMetadata(description: LlamaModelDescription, tensorType: Gg
 }
 
 /** Writes a complete, deterministic llama.cpp-loadable GGUF (tied output: no output.weight). */
-export function writeLlamaGguf(path: string, weights: LlamaWeights, options: WriteLlamaGgufOptions = {}): void {
+export function writeLlamaGguf(
+  path: string,
+  weights: LlamaWeights,
+  options: WriteLlamaGgufOptions = {},
+): void {
   const { description } = weights;
   const tensorType = options.tensorType ?? "F32";
   const vocabulary = options.vocabulary ?? syntheticVocabulary(description.vocabularySize);
@@ -194,7 +215,10 @@ export function writeLlamaGguf(path: string, weights: LlamaWeights, options: Wri
     arrays.set(`${block}.ffn_down.weight`, layer.down);
   });
   if (weights.layers.length !== description.layerCount) {
-    throw new ModelFileError(path, `cannot be written: ${weights.layers.length} layers but the description says ${description.layerCount}`);
+    throw new ModelFileError(
+      path,
+      `cannot be written: ${weights.layers.length} layers but the description says ${description.layerCount}`,
+    );
   }
   const tensors: GgufTensorToWrite[] = [];
   for (const [name, shape] of shapes) {

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { ggufTokenTypes } from "./gguf-types.js";
 import { ModelFileError } from "./model-file-error.js";
-import { type Vocabulary, spaceSymbol } from "./tokenizer.js";
+import { spaceSymbol, type Vocabulary } from "./tokenizer.js";
 
 const bytePiece = /^<0x[0-9A-F]{2}>$/;
 
@@ -17,24 +17,32 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, path = "<llama2.c token
   if (bytes.byteLength < 4) throw new ModelFileError(path, "too short for a llama2.c tokenizer header");
   const maximumLength = view.getInt32(0, true);
   if (!(maximumLength > 0 && maximumLength < 1 << 16)) {
-    throw new ModelFileError(path, `max_token_length ${maximumLength} is implausible; not a llama2.c tokenizer`);
+    throw new ModelFileError(
+      path,
+      `max_token_length ${maximumLength} is implausible; not a llama2.c tokenizer`,
+    );
   }
   const decoder = new TextDecoder("utf-8");
   const raw: string[] = [];
   const scores: number[] = [];
   let at = 4;
   while (at < bytes.byteLength) {
-    if (at + 8 > bytes.byteLength) throw new ModelFileError(path, `truncated inside the record of token ${raw.length}`);
+    if (at + 8 > bytes.byteLength)
+      throw new ModelFileError(path, `truncated inside the record of token ${raw.length}`);
     const score = view.getFloat32(at, true);
     const length = view.getInt32(at + 4, true);
     if (length < 0 || length > maximumLength + 8 || at + 8 + length > bytes.byteLength) {
-      throw new ModelFileError(path, `token ${raw.length} has length ${length}, past max_token_length or the end of the file`);
+      throw new ModelFileError(
+        path,
+        `token ${raw.length} has length ${length}, past max_token_length or the end of the file`,
+      );
     }
     raw.push(decoder.decode(bytes.subarray(at + 8, at + 8 + length)));
     scores.push(score);
     at += 8 + length;
   }
-  if (raw.length < 3) throw new ModelFileError(path, `holds ${raw.length} tokens; a llama vocabulary needs at least 3`);
+  if (raw.length < 3)
+    throw new ModelFileError(path, `holds ${raw.length} tokens; a llama vocabulary needs at least 3`);
 
   const tokens: string[] = [];
   const tokenTypes: number[] = [];
@@ -71,7 +79,10 @@ export function readLlama2cTokenizer(path: string): Vocabulary {
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw new ModelFileError(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   return parseLlama2cTokenizer(bytes, path);
 }

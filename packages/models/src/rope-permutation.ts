@@ -41,14 +41,22 @@ function reorderRows(
  * Half-split (Hugging Face) rows to interleaved (llama.cpp) rows. `weights` is row-major
  * [headCount * headSize, inputSize]; pass inputSize 1 for a bias vector.
  */
-export function permuteForInterleavedRope(weights: Float32Array, headCount: number, inputSize: number): Float32Array {
+export function permuteForInterleavedRope(
+  weights: Float32Array,
+  headCount: number,
+  inputSize: number,
+): Float32Array {
   return reorderRows(weights, headCount, inputSize, (_head, headSize, row) =>
     row % 2 === 0 ? row / 2 : (row - 1) / 2 + headSize / 2,
   );
 }
 
 /** The inverse: interleaved (llama.cpp) rows back to half-split (Hugging Face) rows. */
-export function unpermuteFromInterleavedRope(weights: Float32Array, headCount: number, inputSize: number): Float32Array {
+export function unpermuteFromInterleavedRope(
+  weights: Float32Array,
+  headCount: number,
+  inputSize: number,
+): Float32Array {
   return reorderRows(weights, headCount, inputSize, (_head, headSize, row) =>
     row < headSize / 2 ? 2 * row : 2 * (row - headSize / 2) + 1,
   );

@@ -108,7 +108,10 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
   const byteIds: number[] = [];
   const tokenBytes: (number | undefined)[] = vocabulary.tokens.map((piece, id) => {
     const match = bytePiece.exec(piece);
-    if (match === null || (vocabulary.tokenTypes[id] !== ggufTokenTypes.byte && vocabulary.tokenTypes[id] !== undefined))
+    if (
+      match === null ||
+      (vocabulary.tokenTypes[id] !== ggufTokenTypes.byte && vocabulary.tokenTypes[id] !== undefined)
+    )
       return undefined;
     const byte = Number.parseInt(match[1], 16);
     byteIds[byte] ??= id;
@@ -188,7 +191,8 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
         first = false;
         continue;
       }
-      let piece = type === ggufTokenTypes.unknown ? " \u2047 " : vocabulary.tokens[id].replaceAll(spaceSymbol, " ");
+      let piece =
+        type === ggufTokenTypes.unknown ? " \u2047 " : vocabulary.tokens[id].replaceAll(spaceSymbol, " ");
       // SentencePiece removes the space its encoder added in front of the text.
       if (first && piece.startsWith(" ")) piece = piece.slice(1);
       first = false;

@@ -73,7 +73,13 @@ describe("GGUF reader", () => {
     expect(gguf.typedMetadata.get("llama.block_count")).toEqual({ type: "uint32", value: 5 });
     expect(gguf.tensors).toHaveLength(1);
     const [tensor] = gguf.tensors;
-    expect(tensor).toMatchObject({ name: "weight", dimensions: [3, 2], shape: [2, 3], type: 0, typeName: "F32" });
+    expect(tensor).toMatchObject({
+      name: "weight",
+      dimensions: [3, 2],
+      shape: [2, 3],
+      type: 0,
+      typeName: "F32",
+    });
     expect(tensor.byteSize).toBe(24);
     expect(tensor.fileOffset % 32).toBe(0);
     expect([...gguf.readTensor("weight")]).toEqual([1, 2, 3, 4, 5, 6]);
@@ -81,7 +87,9 @@ describe("GGUF reader", () => {
 
   it("accepts version 2 and rejects version 1 and big-endian files, naming the version", () => {
     expect(parseGguf(handMadeFile(2)).version).toBe(2);
-    expect(() => parseGguf(handMadeFile(1), "old.gguf")).toThrow(/old\.gguf: has GGUF version 1; versions 2 and 3/);
+    expect(() => parseGguf(handMadeFile(1), "old.gguf")).toThrow(
+      /old\.gguf: has GGUF version 1; versions 2 and 3/,
+    );
     const bigEndian = handMadeFile();
     bigEndian.set([0, 0, 0, 3], 4);
     expect(() => parseGguf(bigEndian)).toThrow(/big-endian/);
@@ -159,7 +167,9 @@ describe("GGUF reader", () => {
     const half = gguf.readTensor("b");
     for (let index = 0; index < values.length; index++) {
       expect(half[index]).toBe(roundToFloat16(values[index]));
-      expect(Math.abs(half[index] - values[index])).toBeLessThanOrEqual(Math.abs(values[index]) * 2 ** -11 + 1e-7);
+      expect(Math.abs(half[index] - values[index])).toBeLessThanOrEqual(
+        Math.abs(values[index]) * 2 ** -11 + 1e-7,
+      );
     }
     for (const tensor of gguf.tensors) expect(tensor.fileOffset % 32).toBe(0);
   });
@@ -179,7 +189,14 @@ describe("GGUF reader", () => {
   });
 
   it("rejects an alignment that is not a power of two", () => {
-    const builder = new HandBuilder().u32(0x46554747).u32(3).u64(0).u64(1).str("general.alignment").u32(4).u32(24);
+    const builder = new HandBuilder()
+      .u32(0x46554747)
+      .u32(3)
+      .u64(0)
+      .u64(1)
+      .str("general.alignment")
+      .u32(4)
+      .u32(24);
     expect(() => parseGguf(builder.bytes())).toThrow(/general\.alignment must be a uint32 power of two/);
   });
 
@@ -213,7 +230,14 @@ describe("quantised tensors", () => {
   /** A file with one tensor of 32 values whose stored block bytes are given. */
   function fileWithBlock(typeId: number, block: number[]): Uint8Array {
     const builder = new HandBuilder().u32(0x46554747).u32(3).u64(1).u64(0);
-    builder.str("q").u32(1).u64(32).u32(typeId).u64(0).padTo(32).u8(...block);
+    builder
+      .str("q")
+      .u32(1)
+      .u64(32)
+      .u32(typeId)
+      .u64(0)
+      .padTo(32)
+      .u8(...block);
     return builder.bytes();
   }
 
@@ -241,10 +265,19 @@ describe("quantised tensors", () => {
   it("lists a known but unsupported type and refuses to read it by name", () => {
     const block = new Array(144).fill(0);
     const builder = new HandBuilder().u32(0x46554747).u32(3).u64(1).u64(0);
-    builder.str("k").u32(1).u64(256).u32(12).u64(0).padTo(32).u8(...block);
+    builder
+      .str("k")
+      .u32(1)
+      .u64(256)
+      .u32(12)
+      .u64(0)
+      .padTo(32)
+      .u8(...block);
     const gguf = parseGguf(builder.bytes(), "k.gguf");
     expect(gguf.tensor("k")).toMatchObject({ typeName: "Q4_K", byteSize: 144 });
-    expect(() => gguf.readTensor("k")).toThrow(/k\.gguf: tensor "k" has type Q4_K \(id 12\), which cannot be read/);
+    expect(() => gguf.readTensor("k")).toThrow(
+      /k\.gguf: tensor "k" has type Q4_K \(id 12\), which cannot be read/,
+    );
   });
 });
 
@@ -284,7 +317,9 @@ describe("corrupt GGUF files", () => {
     writeFileSync(path, valid.subarray(0, valid.length - 20));
     expect(() => readGguf(path)).toThrow(/tensor "y" data .* lies past the end of the file .*truncated/);
     writeFileSync(path, valid.subarray(0, 200));
-    expect(() => readGguf(path)).toThrow(/truncated: needs 8 more bytes .* reading metadata entry 2 \("tokenizer.ggml.scores"\)/);
+    expect(() => readGguf(path)).toThrow(
+      /truncated: needs 8 more bytes .* reading metadata entry 2 \("tokenizer.ggml.scores"\)/,
+    );
   });
 
   it("rejects a flipped magic", () => {

@@ -3,3 +3,15 @@ export { createReferenceModel, modelInfoOf, ReferenceModel } from "./reference-m
 export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
 export { createModelRopeTable, ForwardPass } from "./forward-pass.js";
 export { KeyValueCache, type LayerCache } from "./kv-cache.js";
+export {
+  type BucketPerplexity,
+  computePerplexity,
+  type DocumentEncoder,
+  joinBlocksAsOneDocument,
+  negativeLogLikelihood,
+  type PerplexityOptions,
+  type PerplexityProgress,
+  type PerplexityResult,
+  type PositionRange,
+  tokenizeAsOneDocument,
+} from "./perplexity.js";

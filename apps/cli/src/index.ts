@@ -1,0 +1,3 @@
+export { runCli } from "./main.js";
+export type { Terminal } from "./terminal.js";
+export type { Command } from "./command.js";

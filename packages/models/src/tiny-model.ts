@@ -1,0 +1,214 @@
+/**
+ * Deterministic tiny random Llama-family models for conformance tests: every shape and RoPE
+ * variant the adapters must handle, small enough to run anywhere. Only integer arithmetic and
+ * float32 rounding are used (no Math.sin/log), so the same seed gives the same bits on every engine.
+ */
+import { ropeLayoutOfArchitecture } from "./llama-description.js";
+import type { LlamaArchitecture, LlamaLayerWeights, LlamaWeights } from "./llama-model.js";
+
+export interface TinyModelSpec {
+  readonly name: string;
+  readonly architecture: LlamaArchitecture;
+  readonly layerCount: number;
+  readonly headCount: number;
+  readonly kvHeadCount: number;
+  readonly headSize: number;
+  readonly feedForwardSize: number;
+  readonly vocabularySize: number;
+  readonly trainedContext: number;
+  readonly ropeBase: number;
+  readonly hasQkvBias: boolean;
+  /** Output projection shares the token embedding. */
+  readonly tiedEmbeddings?: boolean;
+}
+
+/** mulberry32: a 32-bit state PRNG, uniform in [0, 1). */
+export function createRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeights {
+  const random = createRandom(seed);
+  const embeddingSize = spec.headCount * spec.headSize;
+  const queryRows = spec.headCount * spec.headSize;
+  const kvRows = spec.kvHeadCount * spec.headSize;
+  // Uniform on [-a, a] has variance a^2 / 3; a = sqrt(3 / fanIn) gives variance 1 / fanIn.
+  const uniform = (count: number, limit: number) =>
+    Float32Array.from({ length: count }, () => (2 * random() - 1) * limit);
+  const matrix = (rows: number, fanIn: number) => uniform(rows * fanIn, Math.sqrt(3 / fanIn));
+  const norm = (count: number) => Float32Array.from({ length: count }, () => 1 + 0.2 * (random() - 0.5));
+
+  const tokenEmbedding = uniform(spec.vocabularySize * embeddingSize, Math.sqrt(3));
+  const layers: LlamaLayerWeights[] = Array.from({ length: spec.layerCount }, () => {
+    const attentionNorm = norm(embeddingSize);
+    const query = matrix(queryRows, embeddingSize);
+    const key = matrix(kvRows, embeddingSize);
+    const value = matrix(kvRows, embeddingSize);
+    const biases = spec.hasQkvBias
+      ? { queryBias: uniform(queryRows, 0.1), keyBias: uniform(kvRows, 0.1), valueBias: uniform(kvRows, 0.1) }
+      : {};
+    const output = matrix(embeddingSize, queryRows);
+    const feedForwardNorm = norm(embeddingSize);
+    const gate = matrix(spec.feedForwardSize, embeddingSize);
+    const up = matrix(spec.feedForwardSize, embeddingSize);
+    const down = matrix(embeddingSize, spec.feedForwardSize);
+    return { attentionNorm, query, key, value, ...biases, output, feedForwardNorm, gate, up, down };
+  });
+  const outputNorm = norm(embeddingSize);
+  const output = spec.tiedEmbeddings ? tokenEmbedding : matrix(spec.vocabularySize, embeddingSize);
+  return {
+    description: {
+      architecture: spec.architecture,
+      name: spec.name,
+      layerCount: spec.layerCount,
+      headCount: spec.headCount,
+      kvHeadCount: spec.kvHeadCount,
+      headSize: spec.headSize,
+      embeddingSize,
+      feedForwardSize: spec.feedForwardSize,
+      normEpsilon: 1e-5,
+      vocabularySize: spec.vocabularySize,
+      trainedContext: spec.trainedContext,
+      ropeBase: spec.ropeBase,
+      ropeLayout: ropeLayoutOfArchitecture[spec.architecture],
+      rotaryDimension: spec.headSize,
+      ropeLinearScalingFactor: 1,
+      hasQkvBias: spec.hasQkvBias,
+    },
+    tokenEmbedding,
+    outputNorm,
+    output,
+    layers,
+  };
+}
+
+/**
+ * The conformance grid: head sizes 8..64, GQA ratios 1, 2 and 4, interleaved (llama, mistral) and
+ * half-split (qwen2) RoPE, bases 1e4 and 1e6, q/k/v biases on and off, trained contexts 64..256,
+ * vocabularies 64..256, one or two layers.
+ */
+export const tinyModelGrid: readonly TinyModelSpec[] = [
+  {
+    name: "llama-h8-mha",
+    architecture: "llama",
+    layerCount: 1,
+    headCount: 4,
+    kvHeadCount: 4,
+    headSize: 8,
+    feedForwardSize: 48,
+    vocabularySize: 64,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+  },
+  {
+    name: "llama-h16-gqa2",
+    architecture: "llama",
+    layerCount: 2,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    feedForwardSize: 96,
+    vocabularySize: 128,
+    trainedContext: 128,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+  },
+  {
+    name: "llama-h32-gqa4-base1e6",
+    architecture: "llama",
+    layerCount: 1,
+    headCount: 4,
+    kvHeadCount: 1,
+    headSize: 32,
+    feedForwardSize: 160,
+    vocabularySize: 96,
+    trainedContext: 256,
+    ropeBase: 1e6,
+    hasQkvBias: false,
+  },
+  {
+    name: "mistral-h64-gqa2",
+    architecture: "mistral",
+    layerCount: 1,
+    headCount: 2,
+    kvHeadCount: 1,
+    headSize: 64,
+    feedForwardSize: 192,
+    vocabularySize: 64,
+    trainedContext: 128,
+    ropeBase: 10000,
+    hasQkvBias: false,
+  },
+  {
+    name: "qwen2-h8-gqa2-bias-base1e6",
+    architecture: "qwen2",
+    layerCount: 1,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 8,
+    feedForwardSize: 64,
+    vocabularySize: 256,
+    trainedContext: 64,
+    ropeBase: 1e6,
+    hasQkvBias: true,
+  },
+  {
+    name: "qwen2-h16-mha-bias",
+    architecture: "qwen2",
+    layerCount: 2,
+    headCount: 2,
+    kvHeadCount: 2,
+    headSize: 16,
+    feedForwardSize: 64,
+    vocabularySize: 128,
+    trainedContext: 128,
+    ropeBase: 10000,
+    hasQkvBias: true,
+    tiedEmbeddings: true,
+  },
+  {
+    name: "qwen2-h32-gqa4-nobias-base1e6",
+    architecture: "qwen2",
+    layerCount: 1,
+    headCount: 8,
+    kvHeadCount: 2,
+    headSize: 32,
+    feedForwardSize: 256,
+    vocabularySize: 96,
+    trainedContext: 256,
+    ropeBase: 1e6,
+    hasQkvBias: false,
+  },
+  {
+    name: "qwen2-h64-gqa4-bias",
+    architecture: "qwen2",
+    layerCount: 2,
+    headCount: 4,
+    kvHeadCount: 1,
+    headSize: 64,
+    feedForwardSize: 256,
+    vocabularySize: 128,
+    trainedContext: 256,
+    ropeBase: 1e6,
+    hasQkvBias: true,
+  },
+];
+
+export function tinyModelSpec(name: string): TinyModelSpec {
+  const spec = tinyModelGrid.find((entry) => entry.name === name);
+  if (spec === undefined) {
+    throw new RangeError(
+      `no tiny model named ${JSON.stringify(name)} (known: ${tinyModelGrid.map((entry) => entry.name).join(", ")})`,
+    );
+  }
+  return spec;
+}

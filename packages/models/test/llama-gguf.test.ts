@@ -1,0 +1,354 @@
+import { copyFileSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { applyRope, createRopeTable } from "@self-extend/core";
+import { describe, expect, it } from "vitest";
+import { roundToFloat16 } from "../src/float16.js";
+import { parseGguf, readGguf } from "../src/gguf-reader.js";
+import { tokenizerFromGguf } from "../src/gguf-vocabulary.js";
+import { encodeGguf } from "../src/gguf-writer.js";
+import { describeLlamaModel } from "../src/llama-description.js";
+import { loadLlamaWeights, writeLlamaGguf } from "../src/llama-gguf.js";
+import type { LlamaWeights } from "../src/llama-model.js";
+import { readLlama2cCheckpoint } from "../src/llama2c-checkpoint.js";
+import { importLlama2c } from "../src/llama2c-import.js";
+import { ModelFileError, UnsupportedArchitectureError } from "../src/model-file-error.js";
+import { permuteForInterleavedRope, unpermuteFromInterleavedRope } from "../src/rope-permutation.js";
+import { createRandom, generateTinyModel, tinyModelGrid, tinyModelSpec } from "../src/tiny-model.js";
+import { sharedPath } from "./shared-path.js";
+import { useTemporaryFolder } from "./temporary-folder.js";
+
+const checkpointPath = sharedPath("models", "stories260K.bin");
+const tokenizerPath = sharedPath("models", "tok512.bin");
+const newFolder = useTemporaryFolder();
+
+/** Every float32 array of a model, with a label, in a fixed order. */
+function tensorsOf(weights: LlamaWeights): [string, Float32Array][] {
+  const list: [string, Float32Array][] = [
+    ["tokenEmbedding", weights.tokenEmbedding],
+    ["outputNorm", weights.outputNorm],
+    ["output", weights.output],
+  ];
+  const keys = [
+    "attentionNorm",
+    "query",
+    "key",
+    "value",
+    "queryBias",
+    "keyBias",
+    "valueBias",
+    "output",
+  ] as const;
+  const feedForward = ["feedForwardNorm", "gate", "up", "down"] as const;
+  weights.layers.forEach((layer, index) => {
+    for (const key of [...keys, ...feedForward]) {
+      const value = layer[key];
+      if (value !== undefined) list.push([`layer ${index} ${key}`, value]);
+    }
+  });
+  return list;
+}
+
+function expectSameWeights(
+  actual: LlamaWeights,
+  expected: LlamaWeights,
+  round: (value: number) => number = (value) => value,
+) {
+  const actualTensors = tensorsOf(actual);
+  const expectedTensors = tensorsOf(expected);
+  expect(actualTensors.map(([label]) => label)).toEqual(expectedTensors.map(([label]) => label));
+  actualTensors.forEach(([label, values], index) => {
+    const reference = expectedTensors[index][1];
+    expect(values.length, label).toBe(reference.length);
+    let mismatches = 0;
+    for (let at = 0; at < values.length; at++) if (values[at] !== round(reference[at])) mismatches++;
+    expect(mismatches, label).toBe(0);
+  });
+}
+
+describe("tiny model generator", () => {
+  it("covers the grid the adapters need", () => {
+    const headSizes = new Set(tinyModelGrid.map((spec) => spec.headSize));
+    expect([...headSizes].sort((a, b) => a - b)).toEqual([8, 16, 32, 64]);
+    expect(new Set(tinyModelGrid.map((spec) => spec.headCount / spec.kvHeadCount))).toEqual(
+      new Set([1, 2, 4]),
+    );
+    expect(new Set(tinyModelGrid.map((spec) => spec.architecture))).toEqual(
+      new Set(["llama", "mistral", "qwen2"]),
+    );
+    expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6]));
+    expect(new Set(tinyModelGrid.map((spec) => spec.hasQkvBias))).toEqual(new Set([true, false]));
+    for (const spec of tinyModelGrid) {
+      expect(spec.trainedContext).toBeGreaterThanOrEqual(64);
+      expect(spec.trainedContext).toBeLessThanOrEqual(256);
+      expect(spec.vocabularySize).toBeGreaterThanOrEqual(64);
+      expect(spec.vocabularySize).toBeLessThanOrEqual(256);
+    }
+  });
+
+  it("mulberry32 gives its published first outputs", () => {
+    // mulberry32(0) as in the reference JavaScript snippet; the first value is 0.26642920868471265.
+    const random = createRandom(0);
+    expect(random()).toBeCloseTo(0.26642920868471265, 15);
+  });
+
+  it("gives identical GGUF bytes for the same seed and different bytes for another seed", () => {
+    const folder = newFolder();
+    for (const spec of tinyModelGrid) {
+      const paths = ["a", "b", "c"].map((label) => join(folder, `${spec.name}-${label}.gguf`));
+      writeLlamaGguf(paths[0], generateTinyModel(spec, 7));
+      writeLlamaGguf(paths[1], generateTinyModel(spec, 7));
+      writeLlamaGguf(paths[2], generateTinyModel(spec, 8));
+      expect(readFileSync(paths[0]).equals(readFileSync(paths[1])), spec.name).toBe(true);
+      expect(readFileSync(paths[0]).equals(readFileSync(paths[2])), spec.name).toBe(false);
+    }
+  });
+
+  it("scales weights like 1/sqrt(fan_in) and keeps norms near 1", () => {
+    const weights = generateTinyModel(tinyModelSpec("qwen2-h64-gqa4-bias"), 1);
+    const { query } = weights.layers[0];
+    const variance = query.reduce((sum, value) => sum + value * value, 0) / query.length;
+    expect(variance * weights.description.embeddingSize).toBeGreaterThan(0.9);
+    expect(variance * weights.description.embeddingSize).toBeLessThan(1.1);
+    for (const value of weights.layers[0].attentionNorm) expect(Math.abs(value - 1)).toBeLessThanOrEqual(0.1);
+  });
+});
+
+describe("Llama GGUF round trip", () => {
+  it("reads back every tiny model exactly in F32 and to the nearest half in F16", () => {
+    const folder = newFolder();
+    for (const spec of tinyModelGrid) {
+      const weights = generateTinyModel(spec, 3);
+      const path32 = join(folder, `${spec.name}.f32.gguf`);
+      const path16 = join(folder, `${spec.name}.f16.gguf`);
+      writeLlamaGguf(path32, weights);
+      writeLlamaGguf(path16, weights, { tensorType: "F16" });
+      const loaded = loadLlamaWeights(path32);
+      expect(loaded.description).toEqual(weights.description);
+      expectSameWeights(loaded, weights);
+      expect(loaded.output === loaded.tokenEmbedding).toBe(spec.tiedEmbeddings === true);
+
+      const half = loadLlamaWeights(path16);
+      // Norms and biases stay F32; matrices are rounded to F16.
+      const rounded: LlamaWeights = {
+        ...weights,
+        tokenEmbedding: weights.tokenEmbedding.map(roundToFloat16),
+        output: spec.tiedEmbeddings
+          ? weights.tokenEmbedding.map(roundToFloat16)
+          : weights.output.map(roundToFloat16),
+        layers: weights.layers.map((layer) => {
+          const copy: Record<string, Float32Array> = {};
+          for (const [key, value] of Object.entries(layer)) {
+            const vector = key.endsWith("Norm") || key.endsWith("Bias");
+            copy[key] = vector ? (value as Float32Array) : (value as Float32Array).map(roundToFloat16);
+          }
+          return copy as unknown as LlamaWeights["layers"][number];
+        }),
+      };
+      expectSameWeights(half, rounded);
+    }
+  });
+
+  it("writes the metadata llama.cpp reads, with the types it checks", () => {
+    const path = join(newFolder(), "meta.gguf");
+    writeLlamaGguf(path, generateTinyModel(tinyModelSpec("qwen2-h8-gqa2-bias-base1e6"), 1), { name: "tiny" });
+    const gguf = readGguf(path);
+    try {
+      const types = Object.fromEntries([...gguf.typedMetadata].map(([key, entry]) => [key, entry.type]));
+      expect(types).toMatchObject({
+        "general.architecture": "string",
+        "general.name": "string",
+        "general.file_type": "uint32",
+        "qwen2.context_length": "uint32",
+        "qwen2.embedding_length": "uint32",
+        "qwen2.block_count": "uint32",
+        "qwen2.feed_forward_length": "uint32",
+        "qwen2.rope.dimension_count": "uint32",
+        "qwen2.rope.freq_base": "float32",
+        "qwen2.attention.head_count": "uint32",
+        "qwen2.attention.head_count_kv": "uint32",
+        "qwen2.attention.layer_norm_rms_epsilon": "float32",
+        "tokenizer.ggml.model": "string",
+        "tokenizer.ggml.tokens": "array",
+        "tokenizer.ggml.scores": "array",
+        "tokenizer.ggml.token_type": "array",
+        "tokenizer.ggml.bos_token_id": "uint32",
+        "tokenizer.ggml.add_bos_token": "bool",
+      });
+      expect(gguf.typedMetadata.get("tokenizer.ggml.token_type")).toMatchObject({ itemType: "int32" });
+      expect(gguf.typedMetadata.get("tokenizer.ggml.scores")).toMatchObject({ itemType: "float32" });
+      expect(gguf.tensor("blk.0.attn_k.weight")?.dimensions).toEqual([32, 16]); // ne0 = input width
+      expect(gguf.tensor("blk.0.attn_k.bias")?.dimensions).toEqual([16]);
+      expect(gguf.tensor("token_embd.weight")?.dimensions).toEqual([32, 256]);
+      expect(gguf.tensor("output.weight")?.dimensions).toEqual([32, 256]);
+      expect(gguf.tensor("blk.0.ffn_down.weight")?.dimensions).toEqual([64, 32]);
+      const description = describeLlamaModel(gguf);
+      expect(description).toMatchObject({
+        architecture: "qwen2",
+        ropeLayout: "half-split",
+        hasQkvBias: true,
+        ropeBase: 1e6,
+      });
+    } finally {
+      gguf.close();
+    }
+  });
+
+  it("describes llama as interleaved and refuses other architectures by name", () => {
+    const base = {
+      "llama.block_count": { type: "uint32", value: 1 },
+      "llama.embedding_length": { type: "uint32", value: 8 },
+      "llama.feed_forward_length": { type: "uint32", value: 16 },
+      "llama.attention.head_count": { type: "uint32", value: 2 },
+      "llama.context_length": { type: "uint32", value: 32 },
+      "llama.attention.layer_norm_rms_epsilon": { type: "float32", value: 1e-6 },
+      "llama.rope.scaling.type": { type: "string", value: "linear" },
+      "llama.rope.scaling.factor": { type: "float32", value: 4 },
+      "llama.vocab_size": { type: "uint32", value: 10 },
+    } as const;
+    const llama = parseGguf(
+      encodeGguf({
+        metadata: { "general.architecture": { type: "string", value: "llama" }, ...base },
+        tensors: [],
+      }),
+    );
+    expect(describeLlamaModel(llama, "m.gguf")).toEqual({
+      architecture: "llama",
+      layerCount: 1,
+      headCount: 2,
+      kvHeadCount: 2,
+      headSize: 4,
+      embeddingSize: 8,
+      feedForwardSize: 16,
+      normEpsilon: 1e-6,
+      vocabularySize: 10,
+      trainedContext: 32,
+      ropeBase: 10000,
+      ropeLayout: "interleaved",
+      rotaryDimension: 4,
+      ropeLinearScalingFactor: 4,
+      hasQkvBias: false,
+    });
+    const phi = parseGguf(
+      encodeGguf({
+        metadata: { "general.architecture": { type: "string", value: "phi2" }, ...base },
+        tensors: [],
+      }),
+    );
+    expect(() => describeLlamaModel(phi, "phi.gguf")).toThrow(UnsupportedArchitectureError);
+    expect(() => describeLlamaModel(phi, "phi.gguf")).toThrow(
+      /phi\.gguf: architecture "phi2" is not supported/,
+    );
+    const missing = parseGguf(
+      encodeGguf({ metadata: { "general.architecture": { type: "string", value: "llama" } }, tensors: [] }),
+    );
+    expect(() => describeLlamaModel(missing, "x.gguf")).toThrow(
+      /x\.gguf: metadata key llama\.block_count is missing/,
+    );
+  });
+});
+
+describe("llama2.c import", () => {
+  it("imports stories260K losslessly with a complete SentencePiece vocabulary", () => {
+    const folder = newFolder();
+    const outPath = join(folder, "stories260K.gguf");
+    importLlama2c({ checkpointPath, tokenizerPath, outPath });
+    const reference = readLlama2cCheckpoint(checkpointPath);
+    const loaded = loadLlamaWeights(outPath);
+    expect(loaded.description).toEqual({ ...reference.description, name: "stories260K" });
+    expectSameWeights(loaded, reference);
+    expect(loaded.output).toBe(loaded.tokenEmbedding);
+
+    const gguf = readGguf(outPath);
+    try {
+      expect(gguf.metadata.get("tokenizer.ggml.model")).toBe("llama");
+      const tokens = gguf.metadata.get("tokenizer.ggml.tokens") as string[];
+      expect(tokens.slice(0, 4)).toEqual(["<unk>", "<s>", "</s>", "<0x00>"]);
+      expect(tokens).toContain("\u2581a");
+      expect(tokens.some((token) => token.includes(" "))).toBe(false);
+      const types = gguf.metadata.get("tokenizer.ggml.token_type") as Int32Array;
+      expect([types[0], types[1], types[2], types[3], types[258], types[259]]).toEqual([2, 3, 3, 6, 6, 1]);
+      expect(gguf.metadata.get("tokenizer.ggml.bos_token_id")).toBe(1);
+      expect(gguf.metadata.get("tokenizer.ggml.eos_token_id")).toBe(2);
+      expect(gguf.metadata.get("tokenizer.ggml.unknown_token_id")).toBe(0);
+      expect(gguf.metadata.get("tokenizer.ggml.add_bos_token")).toBe(true);
+      expect(gguf.metadata.get("tokenizer.ggml.add_eos_token")).toBe(false);
+      expect(gguf.tensors.every((tensor) => tensor.typeName === "F32")).toBe(true);
+      const tokenizer = tokenizerFromGguf(gguf);
+      const text = "Once upon a time, there was a little girl named Lily.";
+      expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
+    } finally {
+      gguf.close();
+    }
+  });
+
+  it("gives byte-identical files when run twice", () => {
+    const folder = newFolder();
+    importLlama2c({ checkpointPath, tokenizerPath, outPath: join(folder, "a.gguf") });
+    importLlama2c({ checkpointPath, tokenizerPath, outPath: join(folder, "b.gguf") });
+    expect(readFileSync(join(folder, "a.gguf")).equals(readFileSync(join(folder, "b.gguf")))).toBe(true);
+    expect(readdirSync(folder).sort()).toEqual(["a.gguf", "b.gguf"]);
+  });
+
+  it("refuses to overwrite an input", () => {
+    const folder = newFolder();
+    const copy = join(folder, "model.bin");
+    copyFileSync(checkpointPath, copy);
+    expect(() => importLlama2c({ checkpointPath: copy, tokenizerPath, outPath: copy })).toThrow(
+      /refusing to overwrite/,
+    );
+    expect(() =>
+      importLlama2c({ checkpointPath: copy, tokenizerPath, outPath: join(folder, ".", "model.bin") }),
+    ).toThrow(ModelFileError);
+    expect(readFileSync(copy).equals(readFileSync(checkpointPath))).toBe(true);
+  });
+
+  it("loadLlamaWeights still reads llama2.c checkpoints", () => {
+    expectSameWeights(loadLlamaWeights(checkpointPath), readLlama2cCheckpoint(checkpointPath));
+  });
+});
+
+describe("Q/K permutation for interleaved RoPE", () => {
+  const headCount = 3;
+  const headSize = 8;
+  const inputSize = 5;
+  const random = createRandom(11);
+  const weights = Float32Array.from({ length: headCount * headSize * inputSize }, () => random() - 0.5);
+
+  it("has an inverse", () => {
+    const permuted = permuteForInterleavedRope(weights, headCount, inputSize);
+    expect(permuted).not.toEqual(weights);
+    expect(unpermuteFromInterleavedRope(permuted, headCount, inputSize)).toEqual(weights);
+    expect(
+      permuteForInterleavedRope(
+        unpermuteFromInterleavedRope(weights, headCount, inputSize),
+        headCount,
+        inputSize,
+      ),
+    ).toEqual(weights);
+  });
+
+  it("maps half-split RoPE on the original rows to interleaved RoPE on the permuted rows", () => {
+    const x = Float64Array.from({ length: inputSize }, () => random() - 0.5);
+    const project = (matrix: Float32Array) => {
+      const result = new Float64Array(headCount * headSize);
+      for (let row = 0; row < result.length; row++) {
+        for (let column = 0; column < inputSize; column++)
+          result[row] += matrix[row * inputSize + column] * x[column];
+      }
+      return result;
+    };
+    const halfSplit = createRopeTable({ layout: "half-split", headSize }, 64);
+    const interleaved = createRopeTable({ layout: "interleaved", headSize }, 64);
+    for (const position of [0, 1, 7, 63]) {
+      const original = project(weights);
+      const permuted = project(permuteForInterleavedRope(weights, headCount, inputSize));
+      for (let head = 0; head < headCount; head++) {
+        applyRope(original, head * headSize, position, halfSplit);
+        applyRope(permuted, head * headSize, position, interleaved);
+      }
+      const expected = permuteForInterleavedRope(Float32Array.from(original), headCount, 1);
+      for (let index = 0; index < permuted.length; index++)
+        expect(permuted[index]).toBeCloseTo(expected[index], 6);
+    }
+  });
+});
