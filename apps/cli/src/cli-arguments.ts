@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { CliUsageError } from "./cli-error.js";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
@@ -53,7 +53,11 @@ export function numberFlag(values: Record<string, unknown>, flag: string): numbe
   return value;
 }
 
-export function stringFlag(values: Record<string, unknown>, flag: string, required = false): string | undefined {
+export function stringFlag(
+  values: Record<string, unknown>,
+  flag: string,
+  required = false,
+): string | undefined {
   const raw = values[flag];
   if (raw === undefined && required) throw new CliUsageError(`missing --${flag}`);
   return raw === undefined ? undefined : String(raw);

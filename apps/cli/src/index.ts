@@ -1,3 +1,3 @@
+export type { Command } from "./command.js";
 export { runCli } from "./main.js";
 export type { Terminal } from "./terminal.js";
-export type { Command } from "./command.js";

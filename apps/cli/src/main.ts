@@ -26,7 +26,9 @@ export async function runCli(args: readonly string[], terminal: Terminal = proce
   }
   const command: Command | undefined = commands.find((candidate) => candidate.name === name);
   if (command === undefined) {
-    terminal.error(`self-extend: unknown command ${JSON.stringify(name)}; commands: ${commands.map((c) => c.name).join(", ")}\n`);
+    terminal.error(
+      `self-extend: unknown command ${JSON.stringify(name)}; commands: ${commands.map((c) => c.name).join(", ")}\n`,
+    );
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {

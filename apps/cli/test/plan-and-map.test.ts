@@ -14,7 +14,14 @@ async function cli(...args: string[]) {
 
 describe("self-extend plan", () => {
   it("prints a plan whose positions stay within the trained context", async () => {
-    const { code, stdout } = await cli("plan", "--trained-context", "512", "--target-context", "2048", "--json");
+    const { code, stdout } = await cli(
+      "plan",
+      "--trained-context",
+      "512",
+      "--target-context",
+      "2048",
+      "--json",
+    );
     expect(code).toBe(0);
     const plan = JSON.parse(stdout);
     expect(Object.keys(plan)).toEqual([
@@ -30,7 +37,9 @@ describe("self-extend plan", () => {
     const config = { groupSize: plan.groupSize, neighborWindow: plan.neighborWindow };
     expect(plan.largestRelativePosition).toBe(largestRelativePosition(2048, config));
     expect(plan.largestRelativePosition).toBeLessThanOrEqual(511);
-    expect(plan.largestUsableContext).toBe((512 - plan.neighborWindow) * plan.groupSize + plan.neighborWindow);
+    expect(plan.largestUsableContext).toBe(
+      (512 - plan.neighborWindow) * plan.groupSize + plan.neighborWindow,
+    );
   });
 
   it("prints a readable table by default", async () => {
@@ -42,9 +51,17 @@ describe("self-extend plan", () => {
 
   it.each([
     [["plan", "--trained-context", "512"], 2, "missing --target-context"],
-    [["plan", "--trained-context", "abc", "--target-context", "9"], 2, '--trained-context "abc" is not an integer'],
+    [
+      ["plan", "--trained-context", "abc", "--target-context", "9"],
+      2,
+      '--trained-context "abc" is not an integer',
+    ],
     [["plan", "--trained-context", "64", "--target-context", "100000"], 1, "longest reachable is 1056"],
-    [["plan", "--trained-context", "64", "--target-context", "100", "--frobnicate"], 2, "Unknown option '--frobnicate'"],
+    [
+      ["plan", "--trained-context", "64", "--target-context", "100", "--frobnicate"],
+      2,
+      "Unknown option '--frobnicate'",
+    ],
   ])("%j exits %i with one clear line", async (args, expectedCode, message) => {
     const { code, stdout, stderr } = await cli(...args);
     expect(code).toBe(expectedCode);
@@ -63,7 +80,9 @@ describe("self-extend map", () => {
     expect(result.map[9]).toEqual([6, 6, 5, 5, 4, 4, 3, 2, 1, 0]);
     expect(result.map[5]).toEqual([4, 4, 3, 2, 1, 0, -1, -1, -1, -1]);
     const config = { groupSize: 3, neighborWindow: 9 };
-    const other = JSON.parse((await cli("map", "--group", "3", "--window", "9", "--length", "30", "--json")).stdout);
+    const other = JSON.parse(
+      (await cli("map", "--group", "3", "--window", "9", "--length", "30", "--json")).stdout,
+    );
     for (let i = 0; i < 30; i++) {
       for (let j = 0; j < 30; j++) expect(other.map[i][j]).toBe(j > i ? -1 : relativePosition(i, j, config));
     }
@@ -77,7 +96,10 @@ describe("self-extend map", () => {
   });
 
   it.each([
-    [["map", "--group", "3", "--window", "4", "--length", "8"], "neighborWindow = 4 is invalid: must be a multiple of groupSize (3)"],
+    [
+      ["map", "--group", "3", "--window", "4", "--length", "8"],
+      "neighborWindow = 4 is invalid: must be a multiple of groupSize (3)",
+    ],
     [["map", "--group", "0", "--window", "4", "--length", "8"], "--group 0 must be >= 1"],
     [["map", "--window", "4", "--length", "8"], "missing --group"],
   ])("%j fails with one clear line", async (args, message) => {
@@ -112,13 +134,30 @@ describe("the built bin", () => {
   });
 
   it("runs as a process with the same output and exit codes", () => {
-    const output = execFileSync(process.execPath, [builtBin, "map", "--group", "2", "--window", "4", "--length", "3", "--json"], {
-      encoding: "utf8",
+    const output = execFileSync(
+      process.execPath,
+      [builtBin, "map", "--group", "2", "--window", "4", "--length", "3", "--json"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(JSON.parse(output)).toEqual({
+      group: 2,
+      window: 4,
+      length: 3,
+      map: [
+        [0, -1, -1],
+        [1, 0, -1],
+        [2, 1, 0],
+      ],
     });
-    expect(JSON.parse(output)).toEqual({ group: 2, window: 4, length: 3, map: [[0, -1, -1], [1, 0, -1], [2, 1, 0]] });
-    const failed = spawnSync(process.execPath, [builtBin, "map", "--group", "3", "--window", "4", "--length", "3"], {
-      encoding: "utf8",
-    });
+    const failed = spawnSync(
+      process.execPath,
+      [builtBin, "map", "--group", "3", "--window", "4", "--length", "3"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(failed.status).toBe(1);
     expect(failed.stdout).toBe("");
     expect(failed.stderr.trim().split("\n")).toHaveLength(1);

@@ -117,7 +117,13 @@ export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
     [trainedContext - 1, `relative positions within L - 1 (no G keeps them within 2/3 of L)`],
   ] as const) {
     for (let groupSize = 2; groupSize <= largestWindow; groupSize++) {
-      const window = largestFittingWindow(positionLimit, targetContext, groupSize, smallestWindow, largestWindow);
+      const window = largestFittingWindow(
+        positionLimit,
+        targetContext,
+        groupSize,
+        smallestWindow,
+        largestWindow,
+      );
       if (window !== undefined) {
         return describe(
           { groupSize, neighborWindow: window },

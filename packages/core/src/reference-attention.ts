@@ -28,7 +28,8 @@ export interface AttentionShape {
 export function validateAttentionShape(shape: AttentionShape): AttentionShape {
   for (const field of ["headCount", "kvHeadCount", "headSize"] as const) {
     const value = shape[field];
-    if (!Number.isInteger(value) || value < 1) throw new SelfExtendConfigError(field, value, "must be an integer >= 1");
+    if (!Number.isInteger(value) || value < 1)
+      throw new SelfExtendConfigError(field, value, "must be an integer >= 1");
   }
   if (shape.headCount % shape.kvHeadCount !== 0) {
     throw new SelfExtendConfigError(
@@ -57,7 +58,11 @@ function rotateBothLevels(
   const { headSize } = table.options;
   const width = headsPerToken * headSize;
   if (source.length < count * width) {
-    throw new SelfExtendConfigError("length", source.length, `must hold ${count} x ${headsPerToken} x ${headSize} values`);
+    throw new SelfExtendConfigError(
+      "length",
+      source.length,
+      `must hold ${count} x ${headsPerToken} x ${headSize} values`,
+    );
   }
   const neighbor = Float64Array.from(source.subarray(0, count * width));
   const group = Float64Array.from(neighbor);
@@ -190,7 +195,11 @@ export function referenceAttention(input: ReferenceAttentionInput): Float64Array
   const shape = validateAttentionShape(input.shape);
   const config = validateSelfExtendConfig(input.config);
   if (input.rope.options.headSize !== shape.headSize) {
-    throw new SelfExtendConfigError("rope.headSize", input.rope.options.headSize, `must equal headSize (${shape.headSize})`);
+    throw new SelfExtendConfigError(
+      "rope.headSize",
+      input.rope.options.headSize,
+      `must equal headSize (${shape.headSize})`,
+    );
   }
   const queryStart = input.queryStart ?? input.keyCount - input.queryCount;
   return attendRotated({
@@ -199,7 +208,14 @@ export function referenceAttention(input: ReferenceAttentionInput): Float64Array
     queryStart,
     queryCount: input.queryCount,
     keyCount: input.keyCount,
-    queries: rotateQueriesBothLevels(input.queries, queryStart, input.queryCount, shape.headCount, input.rope, config),
+    queries: rotateQueriesBothLevels(
+      input.queries,
+      queryStart,
+      input.queryCount,
+      shape.headCount,
+      input.rope,
+      config,
+    ),
     keys: rotateKeysBothLevels(input.keys, 0, input.keyCount, shape.kvHeadCount, input.rope, config),
     values: input.values,
     scale: input.scale,

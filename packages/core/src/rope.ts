@@ -58,7 +58,11 @@ export function resolveRopeOptions(options: RopeOptions): ResolvedRopeOptions {
     throw new SelfExtendConfigError("base", base, "must be a finite number > 1");
   }
   if (!(linearScalingFactor > 0) || !Number.isFinite(linearScalingFactor)) {
-    throw new SelfExtendConfigError("linearScalingFactor", linearScalingFactor, "must be a finite number > 0");
+    throw new SelfExtendConfigError(
+      "linearScalingFactor",
+      linearScalingFactor,
+      "must be a finite number > 0",
+    );
   }
   return { layout, headSize, rotaryDimension, base, linearScalingFactor };
 }

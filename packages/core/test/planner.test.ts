@@ -24,37 +24,45 @@ describe("planner", () => {
     [4096, 32768],
     [2048, 100000],
     [64, 256],
-  ])("L = %i, N = %i: every relative position stays below L, with the smallest G that fits", (trained, target) => {
-    const plan = planSelfExtend({ trainedContext: trained, targetContext: target });
-    const { groupSize, neighborWindow } = plan.config;
-    expect(neighborWindow % groupSize).toBe(0);
-    expect(plan.largestRelativePosition).toBe(largestRelativePosition(target, plan.config));
-    expect(plan.largestRelativePosition).toBeLessThanOrEqual(trained - 1);
-    expect(plan.largestUsableContext).toBe(largestUsableContext(trained, plan.config));
-    expect(plan.largestUsableContext).toBeGreaterThanOrEqual(target);
-    expect(neighborWindow).toBeGreaterThanOrEqual(Math.ceil(trained / 8));
-    expect(neighborWindow).toBeLessThanOrEqual(trained / 2);
-    // The bound the plan promises: 2/3 of L when any G allows it, else L - 1.
-    const fits = (limit: number, g: number) => {
-      for (let window = g; window <= trained / 2; window += g) {
-        if (window >= Math.ceil(trained / 8) && largestRelativePosition(target, { groupSize: g, neighborWindow: window }) <= limit) {
-          return true;
+  ])(
+    "L = %i, N = %i: every relative position stays below L, with the smallest G that fits",
+    (trained, target) => {
+      const plan = planSelfExtend({ trainedContext: trained, targetContext: target });
+      const { groupSize, neighborWindow } = plan.config;
+      expect(neighborWindow % groupSize).toBe(0);
+      expect(plan.largestRelativePosition).toBe(largestRelativePosition(target, plan.config));
+      expect(plan.largestRelativePosition).toBeLessThanOrEqual(trained - 1);
+      expect(plan.largestUsableContext).toBe(largestUsableContext(trained, plan.config));
+      expect(plan.largestUsableContext).toBeGreaterThanOrEqual(target);
+      expect(neighborWindow).toBeGreaterThanOrEqual(Math.ceil(trained / 8));
+      expect(neighborWindow).toBeLessThanOrEqual(trained / 2);
+      // The bound the plan promises: 2/3 of L when any G allows it, else L - 1.
+      const fits = (limit: number, g: number) => {
+        for (let window = g; window <= trained / 2; window += g) {
+          if (
+            window >= Math.ceil(trained / 8) &&
+            largestRelativePosition(target, { groupSize: g, neighborWindow: window }) <= limit
+          ) {
+            return true;
+          }
         }
+        return false;
+      };
+      const headroom = Math.floor((2 * trained) / 3);
+      const anyWithHeadroom = Array.from({ length: trained / 2 - 1 }, (_, k) => k + 2).some((g) =>
+        fits(headroom, g),
+      );
+      const limit = anyWithHeadroom ? headroom : trained - 1;
+      expect(plan.largestRelativePosition).toBeLessThanOrEqual(limit);
+      // No smaller G fits that bound with any window in the recommended range.
+      for (let smaller = 2; smaller < groupSize; smaller++) expect(fits(limit, smaller)).toBe(false);
+      // And for this G no larger window in range fits it.
+      const next = neighborWindow + groupSize;
+      if (next <= trained / 2) {
+        expect(largestRelativePosition(target, { groupSize, neighborWindow: next })).toBeGreaterThan(limit);
       }
-      return false;
-    };
-    const headroom = Math.floor((2 * trained) / 3);
-    const anyWithHeadroom = Array.from({ length: trained / 2 - 1 }, (_, k) => k + 2).some((g) => fits(headroom, g));
-    const limit = anyWithHeadroom ? headroom : trained - 1;
-    expect(plan.largestRelativePosition).toBeLessThanOrEqual(limit);
-    // No smaller G fits that bound with any window in the recommended range.
-    for (let smaller = 2; smaller < groupSize; smaller++) expect(fits(limit, smaller)).toBe(false);
-    // And for this G no larger window in range fits it.
-    const next = neighborWindow + groupSize;
-    if (next <= trained / 2) {
-      expect(largestRelativePosition(target, { groupSize, neighborWindow: next })).toBeGreaterThan(limit);
-    }
-  });
+    },
+  );
 
   it("reaches the longest context with G = W = L/2", () => {
     const plan = planSelfExtend({ trainedContext: 64, targetContext: longestReachableContext(64) });

@@ -18,7 +18,9 @@ import { randomConfigs } from "./random.js";
 interface GoldenMaps {
   cases: { group: number; window: number; length: number; map: number[][] }[];
 }
-const golden: GoldenMaps = JSON.parse(readFileSync(new URL("../golden/position-maps.json", import.meta.url), "utf8"));
+const golden: GoldenMaps = JSON.parse(
+  readFileSync(new URL("../golden/position-maps.json", import.meta.url), "utf8"),
+);
 
 describe("position map", () => {
   it("reproduces the paper's Figure 3 (W = 4, G = 2, N = 10)", () => {
@@ -52,7 +54,9 @@ describe("position map", () => {
     const config = { groupSize: 4, neighborWindow: 12 };
     for (let i = 0; i < 60; i++) {
       for (let j = 0; j <= i; j++) {
-        const expected = isNeighbor(i, j, config) ? i - j : groupQueryPosition(i, config) - groupKeyPosition(j, config);
+        const expected = isNeighbor(i, j, config)
+          ? i - j
+          : groupQueryPosition(i, config) - groupKeyPosition(j, config);
         expect(relativePosition(i, j, config)).toBe(expected);
       }
     }
@@ -62,14 +66,18 @@ describe("position map", () => {
     const configs = randomConfigs(20240101, 300);
 
     // expect() per element is far too slow for millions of pairs: collect violations instead.
-    function violations(check: (value: number, i: number, j: number, map: Int32Array, length: number) => boolean) {
+    function violations(
+      check: (value: number, i: number, j: number, map: Int32Array, length: number) => boolean,
+    ) {
       const found: string[] = [];
       for (const { groupSize, neighborWindow, length } of configs) {
         const map = relativePositionMap({ groupSize, neighborWindow }, length);
         for (let i = 0; i < length && found.length < 5; i++) {
           for (let j = 0; j < length; j++) {
             if (!check(map[i * length + j], i, j, map, length)) {
-              found.push(`G=${groupSize} W=${neighborWindow} N=${length} i=${i} j=${j} r=${map[i * length + j]}`);
+              found.push(
+                `G=${groupSize} W=${neighborWindow} N=${length} i=${i} j=${j} r=${map[i * length + j]}`,
+              );
             }
           }
         }
@@ -159,10 +167,17 @@ describe("position map", () => {
   });
 
   it("rejects invalid block shapes and configs", () => {
-    expect(() => relativePositionMap({ groupSize: 3, neighborWindow: 4 }, 8)).toThrow("multiple of groupSize");
-    expect(() => relativePositionBlock({ groupSize: 1, neighborWindow: 1 }, { queryStart: -1, queryCount: 1, keyCount: 1 })).toThrow(
-      "queryStart",
+    expect(() => relativePositionMap({ groupSize: 3, neighborWindow: 4 }, 8)).toThrow(
+      "multiple of groupSize",
     );
-    expect(() => relativePosition(2, 3, { groupSize: 1, neighborWindow: 1 })).toThrow("keyIndex <= queryIndex");
+    expect(() =>
+      relativePositionBlock(
+        { groupSize: 1, neighborWindow: 1 },
+        { queryStart: -1, queryCount: 1, keyCount: 1 },
+      ),
+    ).toThrow("queryStart");
+    expect(() => relativePosition(2, 3, { groupSize: 1, neighborWindow: 1 })).toThrow(
+      "keyIndex <= queryIndex",
+    );
   });
 });

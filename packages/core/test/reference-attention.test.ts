@@ -28,8 +28,16 @@ const golden: { cases: AttentionCase[] } = JSON.parse(
   readFileSync(new URL("../golden/attention-cases.json", import.meta.url), "utf8"),
 );
 
-function run(c: AttentionCase, queryStart: number, queryCount: number, config = { groupSize: c.group, neighborWindow: c.window }) {
-  const rope = createRopeTable({ layout: c.layout, headSize: c.headSize, rotaryDimension: c.rotaryDimension, base: c.base }, 8);
+function run(
+  c: AttentionCase,
+  queryStart: number,
+  queryCount: number,
+  config = { groupSize: c.group, neighborWindow: c.window },
+) {
+  const rope = createRopeTable(
+    { layout: c.layout, headSize: c.headSize, rotaryDimension: c.rotaryDimension, base: c.base },
+    8,
+  );
   const keyCount = queryStart + queryCount;
   return referenceAttention({
     shape: { headCount: c.headCount, kvHeadCount: c.kvHeadCount, headSize: c.headSize },
@@ -55,11 +63,14 @@ describe("reference attention", () => {
     expect(largestDifference(run(c, 0, c.length), c.output.flat(2))).toBeLessThan(1e-12);
   });
 
-  it.each(golden.cases.map((c) => [c.name, c] as const))("decode, one query at a time, matches %s", (_name, c) => {
-    for (let i = 0; i < c.length; i++) {
-      expect(largestDifference(run(c, i, 1), c.output[i].flat())).toBeLessThan(1e-12);
-    }
-  });
+  it.each(golden.cases.map((c) => [c.name, c] as const))(
+    "decode, one query at a time, matches %s",
+    (_name, c) => {
+      for (let i = 0; i < c.length; i++) {
+        expect(largestDifference(run(c, i, 1), c.output[i].flat())).toBeLessThan(1e-12);
+      }
+    },
+  );
 
   it("a block in the middle equals the same rows of the full prefill", () => {
     const c = golden.cases[1];
@@ -81,7 +92,9 @@ describe("reference attention", () => {
     const extended = run(c, 0, c.length);
     const width = c.headCount * c.headSize;
     // Rows before W see only neighbors: identical. Later rows see grouped keys: different.
-    expect(largestDifference(plain.subarray(0, c.window * width), extended.subarray(0, c.window * width))).toBe(0);
+    expect(
+      largestDifference(plain.subarray(0, c.window * width), extended.subarray(0, c.window * width)),
+    ).toBe(0);
     expect(largestDifference(plain, extended)).toBeGreaterThan(1e-3);
   });
 

@@ -4,7 +4,12 @@
  */
 import { type Layout, naivePositionMap, naiveSelfExtendAttention } from "./naive-self-extend.js";
 
-export const positionMapGrid: ReadonlyArray<{ group: number; window: number; length: number; note?: string }> = [
+export const positionMapGrid: ReadonlyArray<{
+  group: number;
+  window: number;
+  length: number;
+  note?: string;
+}> = [
   { group: 2, window: 4, length: 10, note: "the paper's Figure 3 (L = 7)" },
   { group: 1, window: 1, length: 16, note: "G = 1 is plain attention" },
   { group: 1, window: 8, length: 16, note: "G = 1 with any W is plain attention" },
@@ -62,11 +67,66 @@ export const attentionGrid: ReadonlyArray<{
   window: number;
   length: number;
 }> = [
-  { name: "mha-interleaved-g2-w4", headCount: 2, kvHeadCount: 2, headSize: 8, rotaryDimension: 8, layout: "interleaved", base: 10000, group: 2, window: 4, length: 12 },
-  { name: "gqa2-half-split-g4-w8", headCount: 4, kvHeadCount: 2, headSize: 8, rotaryDimension: 8, layout: "half-split", base: 10000, group: 4, window: 8, length: 20 },
-  { name: "gqa4-interleaved-partial-rotary", headCount: 4, kvHeadCount: 1, headSize: 16, rotaryDimension: 8, layout: "interleaved", base: 1e6, group: 3, window: 6, length: 17 },
-  { name: "plain-g1", headCount: 2, kvHeadCount: 1, headSize: 4, rotaryDimension: 4, layout: "half-split", base: 10000, group: 1, window: 3, length: 9 },
-  { name: "large-group", headCount: 1, kvHeadCount: 1, headSize: 32, rotaryDimension: 32, layout: "interleaved", base: 10000, group: 8, window: 8, length: 40 },
+  {
+    name: "mha-interleaved-g2-w4",
+    headCount: 2,
+    kvHeadCount: 2,
+    headSize: 8,
+    rotaryDimension: 8,
+    layout: "interleaved",
+    base: 10000,
+    group: 2,
+    window: 4,
+    length: 12,
+  },
+  {
+    name: "gqa2-half-split-g4-w8",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 8,
+    rotaryDimension: 8,
+    layout: "half-split",
+    base: 10000,
+    group: 4,
+    window: 8,
+    length: 20,
+  },
+  {
+    name: "gqa4-interleaved-partial-rotary",
+    headCount: 4,
+    kvHeadCount: 1,
+    headSize: 16,
+    rotaryDimension: 8,
+    layout: "interleaved",
+    base: 1e6,
+    group: 3,
+    window: 6,
+    length: 17,
+  },
+  {
+    name: "plain-g1",
+    headCount: 2,
+    kvHeadCount: 1,
+    headSize: 4,
+    rotaryDimension: 4,
+    layout: "half-split",
+    base: 10000,
+    group: 1,
+    window: 3,
+    length: 9,
+  },
+  {
+    name: "large-group",
+    headCount: 1,
+    kvHeadCount: 1,
+    headSize: 32,
+    rotaryDimension: 32,
+    layout: "interleaved",
+    base: 10000,
+    group: 8,
+    window: 8,
+    length: 40,
+  },
 ];
 
 export function buildAttentionCases() {

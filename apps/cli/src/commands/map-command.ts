@@ -16,7 +16,12 @@ masked). With --json: {"group":G,"window":W,"length":N,"map":[[...],...]} with -
   async run(args, terminal) {
     const { values } = parseFlags(
       args,
-      { group: { type: "string" }, window: { type: "string" }, length: { type: "string" }, json: { type: "boolean" } },
+      {
+        group: { type: "string" },
+        window: { type: "string" },
+        length: { type: "string" },
+        json: { type: "boolean" },
+      },
       "map",
     );
     const group = integerFlag(values, "group", { required: true })!;

@@ -17,7 +17,11 @@ relative position <= L - 1, and the largest neighbor window W in [L/8, L/2] for 
   async run(args, terminal) {
     const { values } = parseFlags(
       args,
-      { "trained-context": { type: "string" }, "target-context": { type: "string" }, json: { type: "boolean" } },
+      {
+        "trained-context": { type: "string" },
+        "target-context": { type: "string" },
+        json: { type: "boolean" },
+      },
       "plan",
     );
     const trainedContext = integerFlag(values, "trained-context", { required: true, smallest: 2 })!;
@@ -39,20 +43,17 @@ relative position <= L - 1, and the largest neighbor window W in [L/8, L/2] for 
       );
       return 0;
     }
-    terminal.out(
-      [
-        `trained context L          ${trainedContext}`,
-        `target context N           ${targetContext}`,
-        `group size G               ${groupSize}${plan.plainAttention ? " (plain attention)" : ""}`,
-        `neighbor window W          ${neighborWindow}`,
-        `largest relative position  ${plan.largestRelativePosition} (must be <= L - 1 = ${trainedContext - 1})`,
-        `largest usable context     ${plan.largestUsableContext}${plan.plainAttention ? "" : " = (L - W) * G + W"}`,
-        `why                        ${plan.reason}`,
-        plan.plainAttention ? "" : `use it:                    --group ${groupSize} --window ${neighborWindow}`,
-      ]
-        .filter((line) => line !== "")
-        .join("\n") + "\n",
-    );
+    const lines = [
+      `trained context L          ${trainedContext}`,
+      `target context N           ${targetContext}`,
+      `group size G               ${groupSize}${plan.plainAttention ? " (plain attention)" : ""}`,
+      `neighbor window W          ${neighborWindow}`,
+      `largest relative position  ${plan.largestRelativePosition} (must be <= L - 1 = ${trainedContext - 1})`,
+      `largest usable context     ${plan.largestUsableContext}${plan.plainAttention ? "" : " = (L - W) * G + W"}`,
+      `why                        ${plan.reason}`,
+      plan.plainAttention ? "" : `use it:                    --group ${groupSize} --window ${neighborWindow}`,
+    ].filter((line) => line !== "");
+    terminal.out(`${lines.join("\n")}\n`);
     return 0;
   },
 };
