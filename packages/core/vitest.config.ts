@@ -1,8 +1,3 @@
-import { defineProject } from "vitest/config";
+import { defineWorkspaceProject } from "../../vitest.project.js";
 
-export default defineProject({
-  test: {
-    name: "core",
-    include: ["test/**/*.test.ts"],
-  },
-});
+export default defineWorkspaceProject("core");

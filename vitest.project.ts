@@ -1,0 +1,17 @@
+import { defineProject } from "vitest/config";
+
+/**
+ * Every package's vitest project: tests import workspace packages through the `source` export
+ * condition, so they run against src/ without a build.
+ */
+export function defineWorkspaceProject(name: string, options: { testTimeout?: number } = {}) {
+  return defineProject({
+    resolve: { conditions: ["source"] },
+    ssr: { resolve: { conditions: ["source"] } },
+    test: {
+      name,
+      include: ["test/**/*.test.ts"],
+      ...(options.testTimeout ? { testTimeout: options.testTimeout } : {}),
+    },
+  });
+}
