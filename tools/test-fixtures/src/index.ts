@@ -1,0 +1,2 @@
+export { repositoryRoot, sharedModelPaths, sharedPath } from "./shared-path.js";
+export { useTemporaryFolder } from "./temporary-folder.js";
