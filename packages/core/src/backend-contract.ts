@@ -117,6 +117,13 @@ export interface SelfExtendBackendV1 {
   /** Whether the runtime can run on this machine; never throws. */
   checkAvailability(): Promise<BackendAvailability>;
   loadModel(source: ModelSourceV1): Promise<SelfExtendModelV1>;
+  /**
+   * Optional: the relative positions this backend's attention actually uses for N tokens (the
+   * same layout as core's `relativePositionMap`, -1 above the diagonal). Backends that compute
+   * positions in their own code (a kernel, a graph, a KV-cache scheduler) report them here so the
+   * conformance suite can check them bit for bit against the golden maps.
+   */
+  relativePositions?(config: SelfExtendConfig, length: number): Int32Array;
 }
 
 /** Resolves a logit selection against a block of `count` tokens to indices within the block. */

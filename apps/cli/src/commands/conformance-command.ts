@@ -1,0 +1,72 @@
+import { toJson } from "@self-extend/conformance";
+import { formatMatrix, registeredBackends, runConformanceApp, UnknownBackendError, writeHtmlReport } from "@self-extend/conformance-app";
+import { CliUsageError } from "../cli-error.js";
+import { parseFlags } from "../cli-arguments.js";
+import type { Command } from "../command.js";
+import { createProgress } from "../progress.js";
+import { interruptSignal } from "../interrupt.js";
+
+export const conformanceCommand: Command = {
+  name: "conformance",
+  summary: "check that every adapter on this machine matches the reference (the project's main job)",
+  usage: `self-extend conformance [--backend <name>]... [--model <gguf>] [--case <name>]... [--json] [--report <dir>]
+
+Runs the conformance suite: tier 1 position maps against the golden files, tier 2 log-probabilities
+at every position against the reference backend, tier 3 greedy tokens at 1x, 2x and 4x the trained
+context; every pair of adapters is also compared with each other. Adapters missing on this machine
+are reported as "not available" with the reason. Exits 1 if anything failed.
+
+  --backend <name>   restrict to these backends (${registeredBackends.map((entry) => entry.name).join(", ")}); repeatable
+  --model <gguf>     run the suite on your own model; lengths come from its trained context
+  --case <name>      run only these cases; repeatable
+  --shared <dir>     the shared data folder with models/stories260K.bin (default: ../shared beside the checkout)
+  --cache <dir>      where generated test models are written (default: the OS temp folder)
+  --json             print {"specVersion","results":[{"backend","case","status","maxAbsLogitDiff",
+                     "firstDivergentToken","reason",...}],"summary":{"passed","failed","notAvailable"}}
+  --report <dir>     write a self-contained HTML report (index.html) and conformance.json there`,
+  async run(args, terminal) {
+    const { values } = parseFlags(
+      args,
+      {
+        backend: { type: "string", multiple: true },
+        model: { type: "string" },
+        case: { type: "string", multiple: true },
+        shared: { type: "string" },
+        cache: { type: "string" },
+        json: { type: "boolean" },
+        report: { type: "string" },
+      },
+      "conformance",
+    );
+    const progress = createProgress(terminal, "conformance");
+    let report: Awaited<ReturnType<typeof runConformanceApp>>;
+    try {
+      report = await runConformanceApp({
+        backends: values.backend as string[] | undefined,
+        userModelPath: values.model as string | undefined,
+        sharedFolder: values.shared as string | undefined,
+        cacheFolder: values.cache as string | undefined,
+        caseNames: values.case as string[] | undefined,
+        onProgress: ({ completed, total, backend, case: name }) => progress.update(completed, total, `${backend} ${name}`),
+        signal: interruptSignal(),
+      });
+    } catch (error) {
+      if (error instanceof UnknownBackendError) throw new CliUsageError(error.message);
+      throw error;
+    } finally {
+      progress.done();
+    }
+    if (report.results.length === 0) throw new CliUsageError("no conformance case matched the flags");
+    if (values.report !== undefined) {
+      const path = writeHtmlReport(values.report as string, report, ["self-extend", "conformance", ...args].join(" "));
+      terminal.error(`report written to ${path}\n`);
+    }
+    if (values.json) terminal.out(`${toJson(report)}\n`);
+    else {
+      terminal.out(formatMatrix(report.results));
+      const { passed, failed, notAvailable, skipped } = report.summary;
+      terminal.out(`\nconformance: ${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped\n`);
+    }
+    return report.summary.failed > 0 ? 1 : 0;
+  },
+};

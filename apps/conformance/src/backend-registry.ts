@@ -1,0 +1,100 @@
+/**
+ * The adapters the app knows. Each is an optional peer package, imported only when the suite runs,
+ * so a machine without a runtime still runs everything else and reports that adapter as
+ * "not available" with the reason. Third-party adapters use `runConformance` directly.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { BackendUnderTest, ToleranceTable } from "@self-extend/conformance";
+import type { SelfExtendBackendV1 } from "@self-extend/core";
+import { createReferenceBackend } from "@self-extend/reference";
+
+export interface RegisteredBackend {
+  /** The `--backend` name. */
+  readonly name: string;
+  readonly packageName: string;
+  /** The factory the package exports. */
+  readonly factory: string;
+  /** Extra runs of the same backend in other modes, each its own column. */
+  readonly variants?: readonly { label: string; sessionOptions: BackendUnderTest["sessionOptions"] }[];
+}
+
+export const registeredBackends: readonly RegisteredBackend[] = [
+  { name: "reference", packageName: "@self-extend/reference", factory: "createReferenceBackend" },
+  { name: "llama-cpp", packageName: "@self-extend/llama-cpp", factory: "createLlamaCppBackend" },
+  { name: "onnxruntime", packageName: "@self-extend/onnxruntime", factory: "createOnnxRuntimeBackend" },
+  { name: "webgpu", packageName: "@self-extend/webgpu", factory: "createWebGpuBackend" },
+];
+
+const require = createRequire(import.meta.url);
+
+/** The adapter's own tolerance data (`conformance/tolerances.json` in its package), if it ships one. */
+function adapterTolerances(packageName: string): ToleranceTable | undefined {
+  try {
+    const folder = dirname(require.resolve(`${packageName}/package.json`));
+    const path = join(folder, "conformance", "tolerances.json");
+    return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as ToleranceTable) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An entry that can never run, so the matrix shows the reason instead of silently leaving it out. */
+function unavailable(entry: RegisteredBackend, reason: string): BackendUnderTest {
+  const backend: SelfExtendBackendV1 = {
+    specificationVersion: "v1",
+    name: entry.name,
+    capabilities: { modes: [], cachePrecisions: [], architectures: [] },
+    checkAvailability: async () => ({ available: false, reason }),
+    loadModel: async () => {
+      throw new Error(reason);
+    },
+  };
+  return { backend, unavailableReason: reason };
+}
+
+export async function loadRegisteredBackend(entry: RegisteredBackend): Promise<BackendUnderTest[]> {
+  if (entry.name === "reference") return [{ backend: createReferenceBackend() }];
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(entry.packageName)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return [
+      unavailable(
+        entry,
+        code === "ERR_MODULE_NOT_FOUND"
+          ? `${entry.packageName} is not installed (or not built): pnpm add ${entry.packageName}`
+          : `${entry.packageName} failed to load: ${(error as Error).message.split("\n")[0]}`,
+      ),
+    ];
+  }
+  const factory = module[entry.factory];
+  if (typeof factory !== "function") {
+    return [unavailable(entry, `${entry.packageName} does not export ${entry.factory} yet`)];
+  }
+  let backend: SelfExtendBackendV1;
+  try {
+    backend = (await factory()) as SelfExtendBackendV1;
+  } catch (error) {
+    return [unavailable(entry, `${entry.factory}() failed: ${(error as Error).message.split("\n")[0]}`)];
+  }
+  if (backend?.specificationVersion !== "v1") {
+    return [unavailable(entry, `${entry.factory}() did not return a v1 backend`)];
+  }
+  const tolerances = adapterTolerances(entry.packageName);
+  return [
+    { backend, tolerances },
+    ...(entry.variants ?? []).map((variant) => ({
+      backend,
+      tolerances,
+      label: variant.label,
+      sessionOptions: variant.sessionOptions,
+    })),
+  ];
+}
+
+export function findRegisteredBackend(name: string): RegisteredBackend | undefined {
+  return registeredBackends.find((entry) => entry.name === name);
+}

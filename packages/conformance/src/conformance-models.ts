@@ -1,0 +1,94 @@
+/**
+ * The models a suite runs on, each materialised as a GGUF file that the reference and every
+ * adapter load from the same path: generated tiny models (need nothing), stories260K imported from
+ * the shared folder beside the checkout, or a user's own file.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  describeLlamaModel,
+  generateTinyModel,
+  importLlama2c,
+  readGguf,
+  tinyModelGrid,
+  tinyModelSpec,
+  writeLlamaGguf,
+} from "@self-extend/models";
+
+export interface ConformanceModel {
+  /** `tiny:<name>`, `stories260K` or `user`. */
+  readonly id: string;
+  readonly path: string;
+  readonly architecture: string;
+  readonly trainedContext: number;
+  readonly vocabularySize: number;
+  readonly bosToken: number;
+}
+
+export interface ModelLocations {
+  /** Where generated and imported GGUF files are written. Default: the OS temp folder. */
+  readonly cacheFolder?: string;
+  /** The shared data folder holding models/stories260K.bin and models/tok512.bin. */
+  readonly sharedFolder?: string;
+  /** A user's GGUF, for the `user` model. */
+  readonly userModelPath?: string;
+  /** Seed of the generated tiny models. Default 1. */
+  readonly tinyModelSeed?: number;
+}
+
+export const defaultCacheFolder = join(tmpdir(), "self-extend-conformance");
+
+/** Expands `tiny:*` and drops `user` unless a user model was given (then only `user` runs). */
+export function expandModelIds(ids: readonly string[], hasUserModel: boolean): string[] {
+  if (hasUserModel) return ids.includes("user") ? ["user"] : [];
+  return ids.flatMap((id) => (id === "tiny:*" ? tinyModelGrid.map((spec) => `tiny:${spec.name}`) : id === "user" ? [] : [id]));
+}
+
+function describe(id: string, path: string): ConformanceModel {
+  const gguf = readGguf(path);
+  try {
+    const description = describeLlamaModel(gguf, path);
+    const bos = gguf.metadata.get("tokenizer.ggml.bos_token_id");
+    return {
+      id,
+      path,
+      architecture: description.architecture,
+      trainedContext: description.trainedContext,
+      vocabularySize: description.vocabularySize,
+      bosToken: bos === undefined ? 1 : Number(bos),
+    };
+  } finally {
+    gguf.close();
+  }
+}
+
+/** Writes (once) and describes the GGUF for a model id. Files are written atomically by the models package. */
+export function prepareModel(id: string, locations: ModelLocations = {}): ConformanceModel {
+  const cacheFolder = locations.cacheFolder ?? defaultCacheFolder;
+  mkdirSync(cacheFolder, { recursive: true });
+  if (id === "user") {
+    if (locations.userModelPath === undefined) throw new RangeError("the `user` model needs a model path");
+    return describe(id, resolve(locations.userModelPath));
+  }
+  if (id === "stories260K") {
+    const shared = locations.sharedFolder;
+    if (shared === undefined) throw new RangeError("stories260K needs the shared folder (../shared beside the checkout)");
+    const checkpointPath = join(shared, "models", "stories260K.bin");
+    const tokenizerPath = join(shared, "models", "tok512.bin");
+    for (const input of [checkpointPath, tokenizerPath]) {
+      if (!existsSync(input)) throw new RangeError(`stories260K needs ${input}, which does not exist`);
+    }
+    const path = join(cacheFolder, "stories260K.gguf");
+    if (!existsSync(path)) importLlama2c({ checkpointPath, tokenizerPath, outPath: path });
+    return describe(id, path);
+  }
+  if (id.startsWith("tiny:")) {
+    const seed = locations.tinyModelSeed ?? 1;
+    const spec = tinyModelSpec(id.slice("tiny:".length));
+    const path = join(cacheFolder, `tiny-${spec.name}-seed${seed}.gguf`);
+    if (!existsSync(path)) writeLlamaGguf(path, generateTinyModel(spec, seed), { name: spec.name });
+    return describe(id, path);
+  }
+  throw new RangeError(`unknown conformance model ${JSON.stringify(id)}`);
+}

@@ -1,0 +1,55 @@
+import { specificationVersion } from "@self-extend/core";
+import type { ConformanceTier } from "./conformance-case.js";
+
+export type ConformanceStatus = "pass" | "fail" | "not-available" | "skipped";
+
+/**
+ * One cell of the matrix. The JSON output of `self-extend conformance --json` is built from these;
+ * its documented fields (backend, case, status, maxAbsLogitDiff, firstDivergentToken, reason) are a
+ * contract; the rest are additions.
+ */
+export interface ConformanceResult {
+  readonly backend: string;
+  /** `<case>` or `<case>@<model>`. */
+  readonly case: string;
+  readonly status: ConformanceStatus;
+  /** Largest |log-probability difference| over every position and vocabulary entry (tier 2). */
+  readonly maxAbsLogitDiff: number | null;
+  /** Index (among generated tokens) of the first token that differs (tier 3). */
+  readonly firstDivergentToken: number | null;
+  readonly reason: string | null;
+  readonly tier: ConformanceTier;
+  readonly model: string | null;
+  /** `reference`, `golden`, or the other backend of a cross-adapter comparison. */
+  readonly comparedWith: string;
+  readonly selfExtend: { readonly groupSize: number; readonly neighborWindow: number } | null;
+  /** Largest |difference| per prompt position (tier 2), for plots. */
+  readonly deviationByPosition?: readonly number[];
+}
+
+export interface ConformanceSummary {
+  readonly passed: number;
+  readonly failed: number;
+  readonly notAvailable: number;
+  readonly skipped: number;
+}
+
+export interface ConformanceReport {
+  readonly specVersion: typeof specificationVersion;
+  readonly results: readonly ConformanceResult[];
+  readonly summary: ConformanceSummary;
+}
+
+export function summarize(results: readonly ConformanceResult[]): ConformanceSummary {
+  const count = (status: ConformanceStatus) => results.filter((result) => result.status === status).length;
+  return { passed: count("pass"), failed: count("fail"), notAvailable: count("not-available"), skipped: count("skipped") };
+}
+
+/** The documented `--json` shape (plus additive fields, without the per-position arrays). */
+export function toJson(report: ConformanceReport): string {
+  return JSON.stringify({
+    specVersion: report.specVersion,
+    results: report.results.map(({ deviationByPosition: _omitted, ...result }) => result),
+    summary: report.summary,
+  });
+}

@@ -1,0 +1,384 @@
+/**
+ * Runs conformance cases on backends and compares them with the reference backend, and every pair
+ * of backends with each other. Backends are driven only through the v1 contract.
+ */
+import {
+  generateTokens,
+  planSelfExtend,
+  relativePositionMap,
+  type SelfExtendBackendV1,
+  type SelfExtendConfig,
+  type SessionOptionsV1,
+  specificationVersion,
+} from "@self-extend/core";
+import { createReferenceBackend } from "@self-extend/reference";
+import {
+  type ConformanceCase,
+  generatedTokenCount,
+  loadConformanceCases,
+  promptTokenCount,
+} from "./conformance-case.js";
+import { type ConformanceModel, expandModelIds, type ModelLocations, prepareModel } from "./conformance-models.js";
+import { type ConformanceReport, type ConformanceResult, summarize } from "./conformance-result.js";
+import { loadGoldenPositionMaps } from "./golden-position-maps.js";
+import { compareLogProbabilities, firstDivergence, logSoftmaxRows } from "./log-probabilities.js";
+import { seededPrompt } from "./prompt.js";
+import { findSkip, loadSkipList, type SkipEntry } from "./skip-list.js";
+import { loadTolerances, mergeTolerances, resolveTolerance, type Tolerance, type ToleranceTable } from "./tolerances.js";
+
+/** A backend and how to open its sessions (mode, cache precision), plus its own tolerance data. */
+export interface BackendUnderTest {
+  readonly backend: SelfExtendBackendV1;
+  /** Shown in results; defaults to the backend's name (use it to tell two modes apart). */
+  readonly label?: string;
+  readonly sessionOptions?: Pick<SessionOptionsV1, "mode" | "cachePrecision">;
+  /** The adapter's own tolerances (its conformance/tolerances.json), merged over the suite's. */
+  readonly tolerances?: ToleranceTable;
+  /** Set when the adapter could not even be loaded (package missing): reported as not available. */
+  readonly unavailableReason?: string;
+}
+
+export interface ConformanceProgress {
+  readonly completed: number;
+  readonly total: number;
+  readonly backend: string;
+  readonly case: string;
+}
+
+export interface ConformanceOptions extends ModelLocations {
+  readonly cases?: readonly ConformanceCase[];
+  /** Run only these case names. */
+  readonly caseNames?: readonly string[];
+  /** Run only these model ids (after `tiny:*` expansion). */
+  readonly modelIds?: readonly string[];
+  readonly tolerances?: ToleranceTable;
+  readonly skips?: readonly SkipEntry[];
+  /** Compare every pair of backends with each other too (default true). */
+  readonly crossCompare?: boolean;
+  readonly onProgress?: (progress: ConformanceProgress) => void;
+  readonly onResult?: (result: ConformanceResult) => void;
+  readonly signal?: AbortSignal;
+}
+
+interface RunOutput {
+  readonly logProbabilities?: Float64Array;
+  readonly vocabularySize: number;
+  readonly tokens?: number[];
+}
+
+interface PlannedRun {
+  readonly testCase: ConformanceCase;
+  readonly model: ConformanceModel;
+  readonly config: SelfExtendConfig;
+  readonly prompt: number[];
+  readonly generated: number;
+  readonly name: string;
+}
+
+function configFor(testCase: ConformanceCase, model: ConformanceModel, totalLength: number): SelfExtendConfig {
+  const setting = testCase.selfExtend ?? "plain";
+  if (setting === "plain") return { groupSize: 1, neighborWindow: 1 };
+  if (setting === "plan") return planSelfExtend({ trainedContext: model.trainedContext, targetContext: totalLength }).config;
+  return setting;
+}
+
+function planRun(testCase: ConformanceCase, model: ConformanceModel): PlannedRun {
+  const promptLength = promptTokenCount(testCase, model.trainedContext);
+  const generated = testCase.tier === "greedy" ? generatedTokenCount(testCase, model.trainedContext) : 0;
+  const config = configFor(testCase, model, promptLength + generated);
+  const prompt = seededPrompt(promptLength, model.vocabularySize, testCase.promptSeed ?? 0, { bos: model.bosToken });
+  return { testCase, model, config, prompt, generated, name: `${testCase.name}@${model.id}` };
+}
+
+async function execute(entry: BackendUnderTest, run: PlannedRun, signal?: AbortSignal): Promise<RunOutput> {
+  const model = await entry.backend.loadModel({ path: run.model.path });
+  const session = await model.createSession({
+    selfExtend: run.config,
+    contextSize: run.prompt.length + run.generated,
+    ...entry.sessionOptions,
+  });
+  try {
+    if (run.testCase.tier === "logits") {
+      const evaluation = await session.evaluate(run.prompt, { logits: "all", signal });
+      return {
+        logProbabilities: logSoftmaxRows(evaluation.logits, evaluation.vocabularySize),
+        vocabularySize: evaluation.vocabularySize,
+      };
+    }
+    const tokens: number[] = [];
+    // Greedy runs to the full length: stop tokens are ordinary tokens here, so that every backend
+    // produces the same number of tokens to compare.
+    for await (const token of generateTokens(session, run.prompt, { maxTokens: run.generated, signal })) {
+      tokens.push(token);
+    }
+    return { tokens, vocabularySize: model.info.vocabularySize };
+  } finally {
+    await session.dispose();
+    await model.dispose();
+  }
+}
+
+function describeError(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  return message.split("\n")[0];
+}
+
+function compareOutputs(
+  actual: RunOutput,
+  expected: RunOutput,
+  tolerance: Tolerance,
+): Pick<ConformanceResult, "status" | "maxAbsLogitDiff" | "firstDivergentToken" | "reason" | "deviationByPosition"> {
+  if (expected.logProbabilities !== undefined) {
+    if (actual.logProbabilities === undefined || actual.logProbabilities.length !== expected.logProbabilities.length) {
+      return { status: "fail", maxAbsLogitDiff: null, firstDivergentToken: null, reason: "returned logits of the wrong shape" };
+    }
+    const comparison = compareLogProbabilities(actual.logProbabilities, expected.logProbabilities, expected.vocabularySize, tolerance);
+    const failed = comparison.failingPositions.length > 0;
+    return {
+      status: failed ? "fail" : "pass",
+      maxAbsLogitDiff: comparison.largestDifference,
+      firstDivergentToken: null,
+      reason: failed
+        ? `log-probabilities differ by up to ${comparison.largestDifference.toExponential(3)} (atol ${tolerance.atol}, rtol ${tolerance.rtol}) at ${comparison.failingPositions.length} positions, first ${comparison.failingPositions[0]}; argmax differs at ${comparison.argmaxMismatches.length}`
+        : null,
+      deviationByPosition: Array.from(comparison.differenceByPosition),
+    };
+  }
+  const divergence = firstDivergence(actual.tokens ?? [], expected.tokens ?? []);
+  return {
+    status: divergence === null ? "pass" : "fail",
+    maxAbsLogitDiff: null,
+    firstDivergentToken: divergence,
+    reason:
+      divergence === null
+        ? null
+        : `greedy token ${divergence} of ${expected.tokens?.length} differs: ${actual.tokens?.[divergence]} instead of ${expected.tokens?.[divergence]}`,
+  };
+}
+
+/** Runs the suite on several backends; each is compared with the reference and with the others. */
+export async function runConformanceSuite(
+  backends: readonly BackendUnderTest[],
+  options: ConformanceOptions = {},
+): Promise<ConformanceReport> {
+  const cases = (options.cases ?? loadConformanceCases()).filter(
+    (testCase) => options.caseNames === undefined || options.caseNames.includes(testCase.name),
+  );
+  const baseTolerances = options.tolerances ?? loadTolerances();
+  const skips = options.skips ?? loadSkipList();
+  const reference = createReferenceBackend();
+  const results: ConformanceResult[] = [];
+  const record = (result: ConformanceResult) => {
+    results.push(result);
+    options.onResult?.(result);
+  };
+  const labelOf = (entry: BackendUnderTest) => entry.label ?? entry.backend.name;
+
+  // Availability once per backend, before any work.
+  const availability = new Map<BackendUnderTest, string | null>();
+  for (const entry of backends) {
+    if (entry.unavailableReason !== undefined) {
+      availability.set(entry, entry.unavailableReason);
+      continue;
+    }
+    const state = await entry.backend.checkAvailability().catch((error) => ({ available: false, reason: describeError(error) }));
+    availability.set(entry, state.available ? null : (state.reason ?? "not available"));
+  }
+
+  const runs: PlannedRun[] = [];
+  const modelCache = new Map<string, ConformanceModel>();
+  const modelErrors: { testCase: ConformanceCase; id: string; reason: string }[] = [];
+  for (const testCase of cases) {
+    if (testCase.tier === "position-map") continue;
+    const ids = expandModelIds(testCase.models ?? [], options.userModelPath !== undefined).filter(
+      (id) => options.modelIds === undefined || options.modelIds.includes(id),
+    );
+    for (const id of ids) {
+      try {
+        let model = modelCache.get(id);
+        if (model === undefined) {
+          model = prepareModel(id, options);
+          modelCache.set(id, model);
+        }
+        runs.push(planRun(testCase, model));
+      } catch (error) {
+        modelErrors.push({ testCase, id, reason: describeError(error) });
+      }
+    }
+  }
+  const positionCases = cases.filter((testCase) => testCase.tier === "position-map");
+  const total = runs.length * (backends.length + 1) + positionCases.length;
+  let completed = 0;
+  const progress = (backend: string, name: string) => {
+    completed += 1;
+    options.onProgress?.({ completed, total, backend, case: name });
+  };
+
+  // Tier 1: the golden maps, reproduced by core and by every backend that reports its positions.
+  for (const testCase of positionCases) {
+    const golden = loadGoldenPositionMaps();
+    const reporters: { label: string; map: (config: SelfExtendConfig, length: number) => Int32Array }[] = [
+      { label: "core", map: relativePositionMap },
+      ...backends
+        .filter((entry) => availability.get(entry) === null && entry.backend.relativePositions !== undefined)
+        .map((entry) => ({
+          label: labelOf(entry),
+          map: (config: SelfExtendConfig, length: number) => entry.backend.relativePositions!(config, length),
+        })),
+    ];
+    for (const reporter of reporters) {
+      let mismatch: string | null = null;
+      for (const expected of golden) {
+        const config = { groupSize: expected.group, neighborWindow: expected.window };
+        let actual: Int32Array;
+        try {
+          actual = reporter.map(config, expected.length);
+        } catch (error) {
+          mismatch = `G=${expected.group} W=${expected.window} N=${expected.length}: ${describeError(error)}`;
+          break;
+        }
+        const flat = expected.map.flat();
+        const index = flat.findIndex((value, position) => actual[position] !== value);
+        if (index >= 0 || actual.length !== flat.length) {
+          const row = Math.floor(Math.max(index, 0) / expected.length);
+          const column = Math.max(index, 0) % expected.length;
+          mismatch = `G=${expected.group} W=${expected.window} N=${expected.length}: r(${row}, ${column}) = ${actual[index]}, golden ${flat[index]}`;
+          break;
+        }
+      }
+      record({
+        backend: reporter.label,
+        case: testCase.name,
+        status: mismatch === null ? "pass" : "fail",
+        maxAbsLogitDiff: null,
+        firstDivergentToken: null,
+        reason: mismatch,
+        tier: "position-map",
+        model: null,
+        comparedWith: "golden",
+        selfExtend: null,
+      });
+    }
+    progress("core", testCase.name);
+  }
+
+  for (const { testCase, id, reason } of modelErrors) {
+    for (const entry of backends) {
+      record({
+        backend: labelOf(entry),
+        case: `${testCase.name}@${id}`,
+        status: "not-available",
+        maxAbsLogitDiff: null,
+        firstDivergentToken: null,
+        reason: `model not available: ${reason}`,
+        tier: testCase.tier,
+        model: id,
+        comparedWith: "reference",
+        selfExtend: null,
+      });
+    }
+  }
+
+  // Tiers 2 and 3.
+  for (const run of runs) {
+    options.signal?.throwIfAborted();
+    const expected = await execute({ backend: reference }, run, options.signal);
+    progress("reference", run.name);
+    const outputs: { entry: BackendUnderTest; output: RunOutput }[] = [];
+    const base = {
+      case: run.name,
+      tier: run.testCase.tier,
+      model: run.model.id,
+      selfExtend: { groupSize: run.config.groupSize, neighborWindow: run.config.neighborWindow },
+    };
+    for (const entry of backends) {
+      const label = labelOf(entry);
+      const tolerance = resolveTolerance(mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name), {
+        backend: entry.backend.name,
+        ...entry.sessionOptions,
+      });
+      const unavailable = availability.get(entry);
+      const skip = findSkip(skips, label, run.testCase.name, run.model.id);
+      const architectures = entry.backend.capabilities?.architectures;
+      const notAvailable =
+        unavailable ??
+        (architectures !== undefined && !architectures.includes(run.model.architecture)
+          ? `the backend does not run architecture "${run.model.architecture}"`
+          : null);
+      if (notAvailable !== null || skip !== undefined) {
+        record({
+          ...base,
+          backend: label,
+          status: skip !== undefined ? "skipped" : "not-available",
+          maxAbsLogitDiff: null,
+          firstDivergentToken: null,
+          reason: skip?.reason ?? notAvailable,
+          comparedWith: "reference",
+        });
+        progress(label, run.name);
+        continue;
+      }
+      try {
+        const output = await execute(entry, run, options.signal);
+        outputs.push({ entry, output });
+        record({ ...base, backend: label, comparedWith: "reference", ...compareOutputs(output, expected, tolerance) });
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        record({
+          ...base,
+          backend: label,
+          status: "fail",
+          maxAbsLogitDiff: null,
+          firstDivergentToken: null,
+          reason: `threw: ${describeError(error)}`,
+          comparedWith: "reference",
+        });
+      }
+      progress(label, run.name);
+    }
+    if (options.crossCompare === false) continue;
+    for (let a = 0; a < outputs.length; a++) {
+      for (let b = a + 1; b < outputs.length; b++) {
+        const first = outputs[a];
+        const second = outputs[b];
+        const toleranceOf = (entry: BackendUnderTest) =>
+          resolveTolerance(mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name), {
+            backend: entry.backend.name,
+            ...entry.sessionOptions,
+          });
+        const ta = toleranceOf(first.entry);
+        const tb = toleranceOf(second.entry);
+        // Each may be off the reference by its own tolerance, in opposite directions.
+        const tolerance = { atol: ta.atol + tb.atol, rtol: ta.rtol + tb.rtol };
+        record({
+          ...base,
+          backend: `${labelOf(first.entry)}+${labelOf(second.entry)}`,
+          comparedWith: labelOf(second.entry),
+          ...compareOutputs(first.output, second.output, tolerance),
+        });
+      }
+    }
+  }
+  return { specVersion: specificationVersion, results, summary: summarize(results) };
+}
+
+/**
+ * The suite for one adapter: what a third-party adapter author calls.
+ * `runConformance(() => createMyBackend(), { cases })` returns the report; its summary says whether
+ * everything passed.
+ */
+export async function runConformance(
+  createBackend: () => SelfExtendBackendV1 | Promise<SelfExtendBackendV1>,
+  options: ConformanceOptions & {
+    readonly label?: string;
+    readonly sessionOptions?: BackendUnderTest["sessionOptions"];
+    /** The adapter's own tolerance data, merged over the suite's. */
+    readonly adapterTolerances?: ToleranceTable;
+  } = {},
+): Promise<ConformanceReport> {
+  const backend = await createBackend();
+  return runConformanceSuite(
+    [{ backend, label: options.label, sessionOptions: options.sessionOptions, tolerances: options.adapterTolerances }],
+    options,
+  );
+}

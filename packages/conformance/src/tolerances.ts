@@ -1,0 +1,64 @@
+import { join } from "node:path";
+import type { AttentionMode, CachePrecision } from "@self-extend/core";
+import { dataFolder, readValidatedJson } from "./data-files.js";
+
+export interface Tolerance {
+  readonly atol: number;
+  readonly rtol: number;
+}
+
+export interface ToleranceOverride extends Partial<Tolerance> {
+  readonly backend?: string;
+  readonly cachePrecision?: CachePrecision;
+  readonly mode?: AttentionMode;
+  readonly reason: string;
+}
+
+export interface ToleranceTable {
+  readonly default: Tolerance;
+  readonly overrides?: readonly ToleranceOverride[];
+}
+
+export function loadTolerances(path = join(dataFolder, "tolerances.json")): ToleranceTable {
+  return readValidatedJson<ToleranceTable>(path, "tolerances.schema.json");
+}
+
+/** Adds an adapter's own tolerance file (shipped beside the adapter) to a table. */
+export function mergeTolerances(table: ToleranceTable, extra: ToleranceTable | undefined, backend: string): ToleranceTable {
+  if (extra === undefined) return table;
+  const scoped = [
+    { ...extra.default, backend, reason: `${backend}'s default tolerance` },
+    ...(extra.overrides ?? []).map((override) => ({ ...override, backend: override.backend ?? backend })),
+  ];
+  return { default: table.default, overrides: [...(table.overrides ?? []), ...scoped] };
+}
+
+export interface ToleranceQuery {
+  readonly backend: string;
+  readonly cachePrecision?: CachePrecision;
+  readonly mode?: AttentionMode;
+}
+
+/**
+ * The tolerance for a backend run: the most specific override that matches (more matching fields
+ * win; later entries win ties), falling back to the default.
+ */
+export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): Tolerance {
+  let best: { tolerance: Tolerance; specificity: number } = { tolerance: table.default, specificity: -1 };
+  for (const override of table.overrides ?? []) {
+    let specificity = 0;
+    let matches = true;
+    for (const field of ["backend", "cachePrecision", "mode"] as const) {
+      if (override[field] === undefined) continue;
+      if (override[field] !== query[field]) matches = false;
+      else specificity += 1;
+    }
+    if (matches && specificity >= best.specificity) {
+      best = {
+        tolerance: { atol: override.atol ?? table.default.atol, rtol: override.rtol ?? table.default.rtol },
+        specificity,
+      };
+    }
+  }
+  return best.tolerance;
+}
