@@ -4,7 +4,9 @@ function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   if (seconds < 60) return `${Math.round(seconds)}s`;
   const minutes = Math.floor(seconds / 60);
-  return minutes < 60 ? `${minutes}m${String(Math.round(seconds % 60)).padStart(2, "0")}s` : `${Math.floor(minutes / 60)}h${minutes % 60}m`;
+  return minutes < 60
+    ? `${minutes}m${String(Math.round(seconds % 60)).padStart(2, "0")}s`
+    : `${Math.floor(minutes / 60)}h${minutes % 60}m`;
 }
 
 /**
@@ -18,7 +20,8 @@ export function createProgress(terminal: Terminal, label: string, now: () => num
   return {
     update(completed: number, total: number, detail = "") {
       const elapsed = (now() - started) / 1000;
-      const remaining = completed > 0 ? (elapsed / completed) * (total - completed) : Number.POSITIVE_INFINITY;
+      const remaining =
+        completed > 0 ? (elapsed / completed) * (total - completed) : Number.POSITIVE_INFINITY;
       const width = 24;
       const filled = total > 0 ? Math.round((completed / total) * width) : 0;
       const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;

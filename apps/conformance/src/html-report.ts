@@ -13,21 +13,29 @@ function escape(text: string): string {
 }
 
 function deviationPlot(name: string, results: readonly ConformanceResult[]): string {
-  const series = results.filter((result) => result.deviationByPosition && result.deviationByPosition.length > 0);
+  const series = results.filter(
+    (result) => result.deviationByPosition && result.deviationByPosition.length > 0,
+  );
   if (series.length === 0) return "";
   const width = 640;
   const height = 220;
   const margin = { left: 56, right: 12, top: 24, bottom: 32 };
   const floor = 1e-12;
-  const values = series.flatMap((result) => result.deviationByPosition!.map((value) => Math.max(value, floor)));
+  const values = series.flatMap((result) =>
+    result.deviationByPosition!.map((value) => Math.max(value, floor)),
+  );
   const top = Math.log10(Math.max(...values));
   const bottom = Math.min(Math.log10(Math.min(...values)), top - 1);
   const length = Math.max(...series.map((result) => result.deviationByPosition!.length));
-  const x = (position: number) => margin.left + (position / Math.max(1, length - 1)) * (width - margin.left - margin.right);
+  const x = (position: number) =>
+    margin.left + (position / Math.max(1, length - 1)) * (width - margin.left - margin.right);
   const y = (value: number) =>
-    margin.top + ((top - Math.log10(Math.max(value, floor))) / (top - bottom)) * (height - margin.top - margin.bottom);
+    margin.top +
+    ((top - Math.log10(Math.max(value, floor))) / (top - bottom)) * (height - margin.top - margin.bottom);
   const lines = series.map((result, index) => {
-    const points = result.deviationByPosition!.map((value, position) => `${x(position).toFixed(1)},${y(value).toFixed(1)}`);
+    const points = result.deviationByPosition!.map(
+      (value, position) => `${x(position).toFixed(1)},${y(value).toFixed(1)}`,
+    );
     return `<polyline fill="none" stroke="${palette[index % palette.length]}" stroke-width="1.2" points="${points.join(" ")}"/>`;
   });
   const ticks: string[] = [];
@@ -68,11 +76,19 @@ export function renderHtmlReport(report: ConformanceReport, commandLine: string)
     return `<td class="${result.status}" title="${escape(result.reason ?? "")}">${result.status}${detail}</td>`;
   };
   const rows = cases
-    .map((name) => `<tr><th>${escape(name)}</th>${backends.map((backend) => cellOf(lookup.get(`${backend}\u0000${name}`))).join("")}</tr>`)
+    .map(
+      (name) =>
+        `<tr><th>${escape(name)}</th>${backends.map((backend) => cellOf(lookup.get(`${backend}\u0000${name}`))).join("")}</tr>`,
+    )
     .join("\n");
   const plots = cases
     .filter((name) => report.results.some((result) => result.case === name && result.tier === "logits"))
-    .map((name) => deviationPlot(name, report.results.filter((result) => result.case === name)))
+    .map((name) =>
+      deviationPlot(
+        name,
+        report.results.filter((result) => result.case === name),
+      ),
+    )
     .join("\n");
   const { passed, failed, notAvailable, skipped } = report.summary;
   return `<!doctype html>

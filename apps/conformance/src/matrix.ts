@@ -24,15 +24,25 @@ export function formatMatrix(results: readonly ConformanceResult[]): string {
   const backends = [...new Set(results.map((result) => result.backend))];
   const cases = [...new Set(results.map((result) => result.case))];
   const lookup = new Map(results.map((result) => [`${result.backend}\u0000${result.case}`, result]));
-  const rows = cases.map((name) => [name, ...backends.map((backend) => cell(lookup.get(`${backend}\u0000${name}`)))]);
+  const rows = cases.map((name) => [
+    name,
+    ...backends.map((backend) => cell(lookup.get(`${backend}\u0000${name}`))),
+  ]);
   const header = ["case", ...backends];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((text, column) => text.padEnd(widths[column])).join("  ").trimEnd();
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column].length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((text, column) => text.padEnd(widths[column]))
+      .join("  ")
+      .trimEnd();
   const output = [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
 
   const notes = new Map<string, string>();
   for (const result of results) {
-    if (result.status === "fail") notes.set(`${result.backend} ${result.case}`, `FAIL ${result.reason ?? ""}`);
+    if (result.status === "fail")
+      notes.set(`${result.backend} ${result.case}`, `FAIL ${result.reason ?? ""}`);
   }
   for (const result of results) {
     if (result.status === "not-available" || result.status === "skipped") {

@@ -42,7 +42,9 @@ export const defaultCacheFolder = join(tmpdir(), "self-extend-conformance");
 /** Expands `tiny:*` and drops `user` unless a user model was given (then only `user` runs). */
 export function expandModelIds(ids: readonly string[], hasUserModel: boolean): string[] {
   if (hasUserModel) return ids.includes("user") ? ["user"] : [];
-  return ids.flatMap((id) => (id === "tiny:*" ? tinyModelGrid.map((spec) => `tiny:${spec.name}`) : id === "user" ? [] : [id]));
+  return ids.flatMap((id) =>
+    id === "tiny:*" ? tinyModelGrid.map((spec) => `tiny:${spec.name}`) : id === "user" ? [] : [id],
+  );
 }
 
 function describe(id: string, path: string): ConformanceModel {
@@ -73,7 +75,8 @@ export function prepareModel(id: string, locations: ModelLocations = {}): Confor
   }
   if (id === "stories260K") {
     const shared = locations.sharedFolder;
-    if (shared === undefined) throw new RangeError("stories260K needs the shared folder (../shared beside the checkout)");
+    if (shared === undefined)
+      throw new RangeError("stories260K needs the shared folder (../shared beside the checkout)");
     const checkpointPath = join(shared, "models", "stories260K.bin");
     const tokenizerPath = join(shared, "models", "tok512.bin");
     for (const input of [checkpointPath, tokenizerPath]) {

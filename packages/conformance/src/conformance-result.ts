@@ -1,4 +1,4 @@
-import { specificationVersion } from "@self-extend/core";
+import type { specificationVersion } from "@self-extend/core";
 import type { ConformanceTier } from "./conformance-case.js";
 
 export type ConformanceStatus = "pass" | "fail" | "not-available" | "skipped";
@@ -42,7 +42,12 @@ export interface ConformanceReport {
 
 export function summarize(results: readonly ConformanceResult[]): ConformanceSummary {
   const count = (status: ConformanceStatus) => results.filter((result) => result.status === status).length;
-  return { passed: count("pass"), failed: count("fail"), notAvailable: count("not-available"), skipped: count("skipped") };
+  return {
+    passed: count("pass"),
+    failed: count("fail"),
+    notAvailable: count("not-available"),
+    skipped: count("skipped"),
+  };
 }
 
 /** The documented `--json` shape (plus additive fields, without the per-position arrays). */

@@ -22,7 +22,12 @@ export {
 } from "./conformance-result.js";
 export { ConformanceDataError, dataFolder, schemaFolder } from "./data-files.js";
 export { type GoldenPositionMap, loadGoldenPositionMaps } from "./golden-position-maps.js";
-export { compareLogProbabilities, firstDivergence, type LogitComparison, logSoftmaxRows } from "./log-probabilities.js";
+export {
+  compareLogProbabilities,
+  firstDivergence,
+  type LogitComparison,
+  logSoftmaxRows,
+} from "./log-probabilities.js";
 export { seededPrompt } from "./prompt.js";
 export {
   type BackendUnderTest,

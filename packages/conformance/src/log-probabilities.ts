@@ -13,7 +13,8 @@ export function logSoftmaxRows(logits: Float32Array | Float64Array, vocabularySi
     let total = 0;
     for (let index = 0; index < vocabularySize; index++) total += Math.exp(logits[offset + index] - largest);
     const logTotal = largest + Math.log(total);
-    for (let index = 0; index < vocabularySize; index++) result[offset + index] = logits[offset + index] - logTotal;
+    for (let index = 0; index < vocabularySize; index++)
+      result[offset + index] = logits[offset + index] - logTotal;
   }
   return result;
 }

@@ -18,13 +18,24 @@ import {
   loadConformanceCases,
   promptTokenCount,
 } from "./conformance-case.js";
-import { type ConformanceModel, expandModelIds, type ModelLocations, prepareModel } from "./conformance-models.js";
+import {
+  type ConformanceModel,
+  expandModelIds,
+  type ModelLocations,
+  prepareModel,
+} from "./conformance-models.js";
 import { type ConformanceReport, type ConformanceResult, summarize } from "./conformance-result.js";
 import { loadGoldenPositionMaps } from "./golden-position-maps.js";
 import { compareLogProbabilities, firstDivergence, logSoftmaxRows } from "./log-probabilities.js";
 import { seededPrompt } from "./prompt.js";
 import { findSkip, loadSkipList, type SkipEntry } from "./skip-list.js";
-import { loadTolerances, mergeTolerances, resolveTolerance, type Tolerance, type ToleranceTable } from "./tolerances.js";
+import {
+  loadTolerances,
+  mergeTolerances,
+  resolveTolerance,
+  type Tolerance,
+  type ToleranceTable,
+} from "./tolerances.js";
 
 /** A backend and how to open its sessions (mode, cache precision), plus its own tolerance data. */
 export interface BackendUnderTest {
@@ -75,10 +86,15 @@ interface PlannedRun {
   readonly name: string;
 }
 
-function configFor(testCase: ConformanceCase, model: ConformanceModel, totalLength: number): SelfExtendConfig {
+function configFor(
+  testCase: ConformanceCase,
+  model: ConformanceModel,
+  totalLength: number,
+): SelfExtendConfig {
   const setting = testCase.selfExtend ?? "plain";
   if (setting === "plain") return { groupSize: 1, neighborWindow: 1 };
-  if (setting === "plan") return planSelfExtend({ trainedContext: model.trainedContext, targetContext: totalLength }).config;
+  if (setting === "plan")
+    return planSelfExtend({ trainedContext: model.trainedContext, targetContext: totalLength }).config;
   return setting;
 }
 
@@ -86,7 +102,9 @@ function planRun(testCase: ConformanceCase, model: ConformanceModel): PlannedRun
   const promptLength = promptTokenCount(testCase, model.trainedContext);
   const generated = testCase.tier === "greedy" ? generatedTokenCount(testCase, model.trainedContext) : 0;
   const config = configFor(testCase, model, promptLength + generated);
-  const prompt = seededPrompt(promptLength, model.vocabularySize, testCase.promptSeed ?? 0, { bos: model.bosToken });
+  const prompt = seededPrompt(promptLength, model.vocabularySize, testCase.promptSeed ?? 0, {
+    bos: model.bosToken,
+  });
   return { testCase, model, config, prompt, generated, name: `${testCase.name}@${model.id}` };
 }
 
@@ -127,12 +145,28 @@ function compareOutputs(
   actual: RunOutput,
   expected: RunOutput,
   tolerance: Tolerance,
-): Pick<ConformanceResult, "status" | "maxAbsLogitDiff" | "firstDivergentToken" | "reason" | "deviationByPosition"> {
+): Pick<
+  ConformanceResult,
+  "status" | "maxAbsLogitDiff" | "firstDivergentToken" | "reason" | "deviationByPosition"
+> {
   if (expected.logProbabilities !== undefined) {
-    if (actual.logProbabilities === undefined || actual.logProbabilities.length !== expected.logProbabilities.length) {
-      return { status: "fail", maxAbsLogitDiff: null, firstDivergentToken: null, reason: "returned logits of the wrong shape" };
+    if (
+      actual.logProbabilities === undefined ||
+      actual.logProbabilities.length !== expected.logProbabilities.length
+    ) {
+      return {
+        status: "fail",
+        maxAbsLogitDiff: null,
+        firstDivergentToken: null,
+        reason: "returned logits of the wrong shape",
+      };
     }
-    const comparison = compareLogProbabilities(actual.logProbabilities, expected.logProbabilities, expected.vocabularySize, tolerance);
+    const comparison = compareLogProbabilities(
+      actual.logProbabilities,
+      expected.logProbabilities,
+      expected.vocabularySize,
+      tolerance,
+    );
     const failed = comparison.failingPositions.length > 0;
     return {
       status: failed ? "fail" : "pass",
@@ -181,7 +215,9 @@ export async function runConformanceSuite(
       availability.set(entry, entry.unavailableReason);
       continue;
     }
-    const state = await entry.backend.checkAvailability().catch((error) => ({ available: false, reason: describeError(error) }));
+    const state = await entry.backend
+      .checkAvailability()
+      .catch((error) => ({ available: false, reason: describeError(error) }));
     availability.set(entry, state.available ? null : (state.reason ?? "not available"));
   }
 
@@ -293,10 +329,13 @@ export async function runConformanceSuite(
     };
     for (const entry of backends) {
       const label = labelOf(entry);
-      const tolerance = resolveTolerance(mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name), {
-        backend: entry.backend.name,
-        ...entry.sessionOptions,
-      });
+      const tolerance = resolveTolerance(
+        mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name),
+        {
+          backend: entry.backend.name,
+          ...entry.sessionOptions,
+        },
+      );
       const unavailable = availability.get(entry);
       const skip = findSkip(skips, label, run.testCase.name, run.model.id);
       const architectures = entry.backend.capabilities?.architectures;
@@ -321,7 +360,12 @@ export async function runConformanceSuite(
       try {
         const output = await execute(entry, run, options.signal);
         outputs.push({ entry, output });
-        record({ ...base, backend: label, comparedWith: "reference", ...compareOutputs(output, expected, tolerance) });
+        record({
+          ...base,
+          backend: label,
+          comparedWith: "reference",
+          ...compareOutputs(output, expected, tolerance),
+        });
       } catch (error) {
         if (options.signal?.aborted) throw error;
         record({
@@ -378,7 +422,14 @@ export async function runConformance(
 ): Promise<ConformanceReport> {
   const backend = await createBackend();
   return runConformanceSuite(
-    [{ backend, label: options.label, sessionOptions: options.sessionOptions, tolerances: options.adapterTolerances }],
+    [
+      {
+        backend,
+        label: options.label,
+        sessionOptions: options.sessionOptions,
+        tolerances: options.adapterTolerances,
+      },
+    ],
     options,
   );
 }

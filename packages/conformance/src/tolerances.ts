@@ -24,7 +24,11 @@ export function loadTolerances(path = join(dataFolder, "tolerances.json")): Tole
 }
 
 /** Adds an adapter's own tolerance file (shipped beside the adapter) to a table. */
-export function mergeTolerances(table: ToleranceTable, extra: ToleranceTable | undefined, backend: string): ToleranceTable {
+export function mergeTolerances(
+  table: ToleranceTable,
+  extra: ToleranceTable | undefined,
+  backend: string,
+): ToleranceTable {
   if (extra === undefined) return table;
   const scoped = [
     { ...extra.default, backend, reason: `${backend}'s default tolerance` },

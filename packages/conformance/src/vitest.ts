@@ -23,7 +23,11 @@ export function describeConformance(
       it(
         testCase.name,
         async () => {
-          const report = await runConformance(createBackend, { ...options, cases: [testCase], crossCompare: false });
+          const report = await runConformance(createBackend, {
+            ...options,
+            cases: [testCase],
+            crossCompare: false,
+          });
           const problems = report.results
             .filter((result) => result.status === "fail" || result.status === "not-available")
             .map((result) => `${result.backend} ${result.case}: ${result.status}: ${result.reason}`);

@@ -1,10 +1,16 @@
 import { toJson } from "@self-extend/conformance";
-import { formatMatrix, registeredBackends, runConformanceApp, UnknownBackendError, writeHtmlReport } from "@self-extend/conformance-app";
-import { CliUsageError } from "../cli-error.js";
+import {
+  formatMatrix,
+  registeredBackends,
+  runConformanceApp,
+  UnknownBackendError,
+  writeHtmlReport,
+} from "@self-extend/conformance-app";
 import { parseFlags } from "../cli-arguments.js";
+import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
-import { createProgress } from "../progress.js";
 import { interruptSignal } from "../interrupt.js";
+import { createProgress } from "../progress.js";
 
 export const conformanceCommand: Command = {
   name: "conformance",
@@ -47,7 +53,8 @@ are reported as "not available" with the reason. Exits 1 if anything failed.
         sharedFolder: values.shared as string | undefined,
         cacheFolder: values.cache as string | undefined,
         caseNames: values.case as string[] | undefined,
-        onProgress: ({ completed, total, backend, case: name }) => progress.update(completed, total, `${backend} ${name}`),
+        onProgress: ({ completed, total, backend, case: name }) =>
+          progress.update(completed, total, `${backend} ${name}`),
         signal: interruptSignal(),
       });
     } catch (error) {
@@ -58,14 +65,20 @@ are reported as "not available" with the reason. Exits 1 if anything failed.
     }
     if (report.results.length === 0) throw new CliUsageError("no conformance case matched the flags");
     if (values.report !== undefined) {
-      const path = writeHtmlReport(values.report as string, report, ["self-extend", "conformance", ...args].join(" "));
+      const path = writeHtmlReport(
+        values.report as string,
+        report,
+        ["self-extend", "conformance", ...args].join(" "),
+      );
       terminal.error(`report written to ${path}\n`);
     }
     if (values.json) terminal.out(`${toJson(report)}\n`);
     else {
       terminal.out(formatMatrix(report.results));
       const { passed, failed, notAvailable, skipped } = report.summary;
-      terminal.out(`\nconformance: ${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped\n`);
+      terminal.out(
+        `\nconformance: ${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped\n`,
+      );
     }
     return report.summary.failed > 0 ? 1 : 0;
   },

@@ -1,6 +1,16 @@
 import type { Command } from "../command.js";
 import { conformanceCommand } from "./conformance-command.js";
+import { generateCommand } from "./generate-command.js";
+import { importLlama2cCommand } from "./import-llama2c-command.js";
+import { logitsCommand } from "./logits-command.js";
 import { mapCommand } from "./map-command.js";
 import { planCommand } from "./plan-command.js";
 
-export const commands: readonly Command[] = [conformanceCommand, planCommand, mapCommand];
+export const commands: readonly Command[] = [
+  conformanceCommand,
+  generateCommand,
+  logitsCommand,
+  importLlama2cCommand,
+  planCommand,
+  mapCommand,
+];

@@ -1,0 +1,102 @@
+import { readFileSync } from "node:fs";
+import { generateTokens } from "@self-extend/core";
+import { chooseBackend, selfExtendFlags, selfExtendFromFlags } from "../backend-choice.js";
+import { integerFlag, numberFlag, parseFlags, stringFlag } from "../cli-arguments.js";
+import { CliUsageError } from "../cli-error.js";
+import type { Command } from "../command.js";
+import { interruptSignal } from "../interrupt.js";
+import { resolveModelInput } from "../model-input.js";
+
+export const generateCommand: Command = {
+  name: "generate",
+  summary: "generate text with Self-Extend on any backend, streamed",
+  usage: `self-extend generate [--backend reference] [--model <gguf or llama2.c .bin>] [--tokenizer <tok.bin>]
+                     (--prompt <text> | --prompt-file <file>) [--group G --window W | --no-extend]
+                     [--max-tokens N] [--temperature T] [--seed S] [--json]
+
+Streams the continuation of the prompt to stdout. Without --group/--window the planner picks
+settings for prompt + max tokens (plain attention when that fits in the trained context).
+Without --model, stories260K from ../shared is used.
+
+  --backend <name>    reference (default), llama-cpp, onnxruntime, webgpu
+  --max-tokens N      tokens to generate (default 256)
+  --temperature T     0 (default) is greedy
+  --seed S            seed for sampling (default 0)
+  --json              print {"tokens":[...],"text":"..."} (generated tokens only) instead of streaming`,
+  async run(args, terminal) {
+    const { values } = parseFlags(
+      args,
+      {
+        backend: { type: "string" },
+        model: { type: "string" },
+        tokenizer: { type: "string" },
+        prompt: { type: "string" },
+        "prompt-file": { type: "string" },
+        "max-tokens": { type: "string" },
+        temperature: { type: "string" },
+        seed: { type: "string" },
+        json: { type: "boolean" },
+        ...selfExtendFlags,
+      },
+      "generate",
+    );
+    const promptText =
+      values.prompt !== undefined
+        ? String(values.prompt)
+        : values["prompt-file"] !== undefined
+          ? readFileSync(String(values["prompt-file"]), "utf8")
+          : undefined;
+    if (promptText === undefined) throw new CliUsageError("give --prompt <text> or --prompt-file <file>");
+    if (values.prompt !== undefined && values["prompt-file"] !== undefined) {
+      throw new CliUsageError("give only one of --prompt and --prompt-file");
+    }
+    const maxTokens = integerFlag(values, "max-tokens") ?? 256;
+    const temperature = numberFlag(values, "temperature") ?? 0;
+    const seed = integerFlag(values, "seed", { smallest: 0 }) ?? 0;
+    const backend = await chooseBackend(stringFlag(values, "backend") ?? "reference");
+    const input = resolveModelInput({
+      model: stringFlag(values, "model"),
+      tokenizer: stringFlag(values, "tokenizer"),
+    });
+    const prompt = input.tokenizer.encode(promptText, { addBos: true });
+    const { config, note } = selfExtendFromFlags(values, input.trainedContext, prompt.length + maxTokens);
+    terminal.error(
+      `${backend.name}: ${prompt.length} prompt tokens, trained context ${input.trainedContext}, ${note}\n`,
+    );
+
+    const model = await backend.loadModel({ path: input.ggufPath });
+    const session = await model.createSession({ selfExtend: config, contextSize: prompt.length + maxTokens });
+    const generated: number[] = [];
+    let printed = "";
+    try {
+      const stream = generateTokens(session, prompt, {
+        maxTokens,
+        temperature,
+        seed,
+        stopTokens: [input.tokenizer.vocabulary.eosId],
+        signal: interruptSignal(),
+      });
+      for await (const token of stream) {
+        generated.push(token);
+        if (values.json) continue;
+        // Decode everything so far and print the new part: pieces can end inside a UTF-8 sequence.
+        const text = input.tokenizer.decode([...prompt, ...generated]);
+        if (!text.endsWith("\uFFFD")) {
+          terminal.out(
+            text.slice(printed.length === 0 ? input.tokenizer.decode(prompt).length : printed.length),
+          );
+          printed = text;
+        }
+      }
+    } finally {
+      await session.dispose();
+      await model.dispose();
+    }
+    if (values.json) {
+      terminal.out(`${JSON.stringify({ tokens: generated, text: input.tokenizer.decode(generated) })}\n`);
+    } else {
+      terminal.out("\n");
+    }
+    return 0;
+  },
+};
