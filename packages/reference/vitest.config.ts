@@ -1,12 +1,3 @@
-import { defineProject } from "vitest/config";
+import { defineWorkspaceProject } from "../../vitest.project.js";
 
-export default defineProject({
-  // Resolve workspace packages to their TypeScript sources (the "source" export condition), so
-  // the tests need no build of @self-extend/core or @self-extend/models.
-  resolve: { conditions: ["source", "module", "node", "development|production"] },
-  ssr: { resolve: { conditions: ["source", "module", "node", "development|production"] } },
-  test: {
-    name: "reference",
-    include: ["test/**/*.test.ts"],
-  },
-});
+export default defineWorkspaceProject("reference");

@@ -8,7 +8,7 @@ import { type ConformanceReport, type ConformanceResult, toJson } from "@self-ex
 
 const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (character) => `&#${character.charCodeAt(0)};`);
 }
 
@@ -48,9 +48,9 @@ function deviationPlot(name: string, results: readonly ConformanceResult[]): str
   }
   const legend = series.map(
     (result, index) =>
-      `<text x="${margin.left + 8 + index * 150}" y="14" font-size="11" fill="${palette[index % palette.length]}">${escape(result.backend)}</text>`,
+      `<text x="${margin.left + 8 + index * 150}" y="14" font-size="11" fill="${palette[index % palette.length]}">${escapeHtml(result.backend)}</text>`,
   );
-  return `<figure><figcaption>${escape(name)}: largest |log-probability difference| by position</figcaption>
+  return `<figure><figcaption>${escapeHtml(name)}: largest |log-probability difference| by position</figcaption>
 <svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 ${ticks.join("\n")}
 <line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${height - margin.bottom}" stroke="#333"/>
@@ -73,12 +73,12 @@ export function renderHtmlReport(report: ConformanceReport, commandLine: string)
         : result.firstDivergentToken !== null
           ? ` @${result.firstDivergentToken}`
           : "";
-    return `<td class="${result.status}" title="${escape(result.reason ?? "")}">${result.status}${detail}</td>`;
+    return `<td class="${result.status}" title="${escapeHtml(result.reason ?? "")}">${result.status}${detail}</td>`;
   };
   const rows = cases
     .map(
       (name) =>
-        `<tr><th>${escape(name)}</th>${backends.map((backend) => cellOf(lookup.get(`${backend}\u0000${name}`))).join("")}</tr>`,
+        `<tr><th>${escapeHtml(name)}</th>${backends.map((backend) => cellOf(lookup.get(`${backend}\u0000${name}`))).join("")}</tr>`,
     )
     .join("\n");
   const plots = cases
@@ -99,10 +99,10 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left} .pass{background:#e
 .not-available,.skipped{background:#f1f3f4;color:#666} figure{margin:16px 0} figcaption{font-size:12px}
 </style></head><body>
 <h1>Self-Extend conformance (spec ${report.specVersion})</h1>
-<p>${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped. Command: <code>${escape(commandLine)}</code></p>
+<p>${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped. Command: <code>${escapeHtml(commandLine)}</code></p>
 <p>Tier 1 compares position maps with the golden files, tier 2 log-probabilities at every position with the reference
 (cells show the largest |difference|), tier 3 greedy tokens (failures show the first divergent token). Hover a cell for its reason.</p>
-<table><tr><th>case</th>${backends.map((backend) => `<th>${escape(backend)}</th>`).join("")}</tr>
+<table><tr><th>case</th>${backends.map((backend) => `<th>${escapeHtml(backend)}</th>`).join("")}</tr>
 ${rows}
 </table>
 <h2>Logit deviation against position</h2>

@@ -10,7 +10,7 @@ import {
   type SelfExtendBackendV1,
   specificationVersion,
 } from "@self-extend/core";
-import { readLlama2cCheckpoint, supportedArchitectures } from "@self-extend/models";
+import { loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
 import { createReferenceModel, type ReferenceModel } from "./reference-model.js";
 
 export const referenceCapabilities: BackendCapabilitiesV1 = Object.freeze({
@@ -32,8 +32,9 @@ export function createReferenceBackend(): ReferenceBackend {
       // Pure TypeScript: wherever this module loads, it runs.
       return { available: true };
     },
+    /** A GGUF file (F32, F16, BF16, Q8_0 and Q4_0 tensors are dequantised to float32) or a llama2.c checkpoint. */
     async loadModel(source: ModelSourceV1): Promise<ReferenceModel> {
-      return createReferenceModel(readLlama2cCheckpoint(source.path));
+      return createReferenceModel(loadLlamaWeights(source.path));
     },
   };
 }

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ContextLengthError, SelfExtendConfigError, specificationVersion } from "@self-extend/core";
 import { describe, expect, it } from "vitest";
+import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models";
 import { createReferenceBackend, createReferenceModel } from "../src/index.js";
 import { createRandomWeights, llamaShapedDescription } from "./random-model.js";
 import { sharedModelPaths } from "./shared-data.js";
@@ -42,6 +46,28 @@ describe("reference backend", () => {
       headSize: 8,
     });
     await loaded.dispose();
+  });
+
+  it("loads the same model from a GGUF file and gives the same logits", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "reference-gguf-"));
+    try {
+      const path = join(folder, "stories260K.gguf");
+      writeLlamaGguf(path, readLlama2cCheckpoint(sharedModelPaths.stories260K));
+      const backend = createReferenceBackend();
+      const fromGguf = await backend.loadModel({ path });
+      const fromCheckpoint = await backend.loadModel({ path: sharedModelPaths.stories260K });
+      const { name: _ggufName, ...ggufInfo } = fromGguf.info;
+      const { name: _checkpointName, ...checkpointInfo } = fromCheckpoint.info;
+      expect(ggufInfo).toEqual(checkpointInfo);
+      const prompt = [1, 301, 427, 309, 426, 301, 427, 309, 394, 265];
+      const logitsOf = async (loaded: typeof fromGguf) => {
+        const session = await loaded.createSession({ selfExtend: { groupSize: 2, neighborWindow: 4 }, contextSize: 16 });
+        return Array.from((await session.evaluate(prompt, { logits: "all" })).logits);
+      };
+      expect(await logitsOf(fromGguf)).toEqual(await logitsOf(fromCheckpoint));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
 
