@@ -110,6 +110,23 @@ describe("position map", () => {
       ).toEqual([]);
     });
 
+    it("at the window edge both levels agree: the group level gives r(i, i - W) = W", () => {
+      const found: string[] = [];
+      for (const { groupSize, neighborWindow, length } of configs) {
+        const config = { groupSize, neighborWindow };
+        for (let i = neighborWindow; i < length; i++) {
+          const grouped = groupQueryPosition(i, config) - groupKeyPosition(i - neighborWindow, config);
+          if (
+            grouped !== neighborWindow ||
+            relativePosition(i, i - neighborWindow, config) !== neighborWindow
+          ) {
+            found.push(`G=${groupSize} W=${neighborWindow} i=${i}`);
+          }
+        }
+      }
+      expect(found).toEqual([]);
+    });
+
     it("G = 1 is plain attention for every W", () => {
       const found: string[] = [];
       for (const { neighborWindow, length } of configs) {

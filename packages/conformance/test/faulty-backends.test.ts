@@ -1,0 +1,113 @@
+import { createReferenceBackend } from "@self-extend/reference";
+import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
+import { describe, expect, it } from "vitest";
+import {
+  type ConformanceCase,
+  type ConformanceResult,
+  loadConformanceCases,
+  runConformanceSuite,
+} from "../src/index.js";
+import {
+  floatDivisionBackend,
+  missingGroupedQueryMappingBackend,
+  offByOneWindowBackend,
+  wrongRopeLayoutBackend,
+} from "./faulty-backends.js";
+
+const cases = loadConformanceCases();
+const caseNamed = (name: string) => cases.find((testCase) => testCase.name === name) as ConformanceCase;
+
+function statusOf(results: readonly ConformanceResult[], backend: string, tier: string) {
+  return results
+    .filter((result) => result.backend === backend && result.tier === tier)
+    .map((result) => result.status);
+}
+
+describe("the suite catches real mistakes", () => {
+  const temporary = useTemporaryFolder();
+
+  it("fails position bugs at tier 1 and passes a correct backend", async () => {
+    const report = await runConformanceSuite(
+      [
+        { backend: offByOneWindowBackend() },
+        { backend: floatDivisionBackend() },
+        { backend: createReferenceBackend() },
+      ],
+      { cases: [caseNamed("position-maps")] },
+    );
+    const byBackend = new Map(report.results.map((result) => [result.backend, result]));
+    expect(byBackend.get("off-by-one-window")?.status).toBe("fail");
+    expect(byBackend.get("off-by-one-window")?.reason).toMatch(/G=2 W=4 N=10: r\(\d+, \d+\)/);
+    expect(byBackend.get("float-division")?.status).toBe("fail");
+    expect(byBackend.get("core")?.status).toBe("pass");
+    // The reference does not report positions of its own: only core's map is checked for it.
+    expect(byBackend.has("reference")).toBe(false);
+  });
+
+  it("fails a wrong RoPE layout and a missing GQA head mapping at tier 2, and the right models only", async () => {
+    const report = await runConformanceSuite(
+      [
+        { backend: wrongRopeLayoutBackend() },
+        { backend: missingGroupedQueryMappingBackend() },
+        { backend: createReferenceBackend() },
+      ],
+      {
+        cases: [caseNamed("logits-2x")],
+        modelIds: ["tiny:llama-h16-gqa2", "tiny:qwen2-h16-mha-bias"],
+        cacheFolder: temporary(),
+      },
+    );
+    const result = (backend: string, model: string) =>
+      report.results.find((entry) => entry.backend === backend && entry.model === model)!;
+    expect(result("wrong-rope-layout", "tiny:llama-h16-gqa2").status).toBe("fail");
+    expect(result("wrong-rope-layout", "tiny:qwen2-h16-mha-bias").status).toBe("fail");
+    expect(result("wrong-rope-layout", "tiny:llama-h16-gqa2").maxAbsLogitDiff).toBeGreaterThan(1e-2);
+    // With one query head per kv head the mapping cannot be wrong; with two it must be caught.
+    expect(result("missing-gqa-mapping", "tiny:llama-h16-gqa2").status).toBe("fail");
+    expect(result("missing-gqa-mapping", "tiny:qwen2-h16-mha-bias").status).toBe("pass");
+    expect(result("reference", "tiny:llama-h16-gqa2").status).toBe("pass");
+    expect(result("reference", "tiny:llama-h16-gqa2").maxAbsLogitDiff).toBe(0);
+    // Cross-adapter rows compare the faulty backends with the reference too.
+    expect(statusOf(report.results, "wrong-rope-layout+reference", "logits")).toEqual(["fail", "fail"]);
+  });
+
+  it("reports the first divergent greedy token of a wrong backend at tier 3", async () => {
+    const report = await runConformanceSuite([{ backend: wrongRopeLayoutBackend() }], {
+      cases: [caseNamed("greedy-2x")],
+      modelIds: ["tiny:llama-h8-mha"],
+      cacheFolder: temporary(),
+    });
+    const [result] = report.results;
+    expect(result.status).toBe("fail");
+    expect(result.firstDivergentToken).not.toBeNull();
+    expect(result.reason).toContain(`greedy token ${result.firstDivergentToken}`);
+  });
+
+  it("reports an unavailable backend as not available with its reason, never as passed", async () => {
+    const reference = createReferenceBackend();
+    const missing = {
+      ...reference,
+      name: "missing-runtime",
+      checkAvailability: async () => ({ available: false, reason: "no runtime here" }),
+    };
+    const report = await runConformanceSuite([{ backend: missing }], {
+      cases: [caseNamed("logits-2x")],
+      modelIds: ["tiny:llama-h8-mha"],
+      cacheFolder: temporary(),
+    });
+    expect(report.results.map((result) => [result.status, result.reason])).toEqual([
+      ["not-available", "no runtime here"],
+    ]);
+    expect(report.summary).toEqual({ passed: 0, failed: 0, notAvailable: 1, skipped: 0 });
+  });
+
+  it("runs stories260K from the shared folder", async () => {
+    const report = await runConformanceSuite([{ backend: createReferenceBackend() }], {
+      cases: [caseNamed("logits-2x")],
+      modelIds: ["stories260K"],
+      sharedFolder: sharedPath(),
+      cacheFolder: temporary(),
+    });
+    expect(report.results.map((result) => result.status)).toEqual(["pass"]);
+  });
+});
