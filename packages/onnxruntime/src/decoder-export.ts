@@ -1,0 +1,242 @@
+/**
+ * Exports a Llama-family model (llama, mistral, qwen2: MHA or GQA, q/k/v biases, interleaved or
+ * half-split RoPE, partial rotary) to one ONNX decoder graph with weights in an external data file.
+ *
+ * One graph serves prefill chunks and single-token decoding. Its interface:
+ * - inputs: `input_ids` [T] int64, `positions` [T] int64 (token indices i, i.e. cached + 0..T-1),
+ *   `logit_indices` [K] int64 (rows of the block whose logits are wanted), `rope_cos`/`rope_sin`
+ *   [P, headSize] float32 (core's RoPE table expanded to the full head, supplied by the session so
+ *   the export does not depend on the context size), and per layer `past_key.N`,
+ *   `past_key_group.N` (Self-Extend only), `past_value.N` [past, kvHeads, headSize];
+ * - outputs: `logits` [K, vocabulary] and per layer `present_key.N`, `present_key_group.N`,
+ *   `present_value.N` [T, kvHeads, headSize]: only the new rows, which the session copies into its
+ *   fixed-capacity cache buffers (token-major, so the cached prefix is one contiguous view and is fed
+ *   back without copying).
+ *
+ * Group size and window are constants of a Self-Extend export (the export cache keys on them).
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { type SelfExtendConfig, SelfExtendConfigError, validateSelfExtendConfig } from "@self-extend/core";
+import { type LlamaWeights, supportedArchitectures, UnsupportedArchitectureError } from "@self-extend/models";
+import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
+import { buildAttentionContext, buildLayerAttention } from "./self-extend-attention-graph.js";
+import { exporterVersion } from "./version.js";
+
+/** Which attention the graph computes. */
+export type DecoderAttention =
+  | { readonly kind: "plain" }
+  | { readonly kind: "self-extend"; readonly selfExtend: SelfExtendConfig };
+
+export const modelFileName = "model.onnx";
+export const externalDataFileName = "model.onnx.data";
+
+/** Names of the graph's inputs and outputs, shared by the exporter and the session. */
+export const graphNames = {
+  inputIds: "input_ids",
+  positions: "positions",
+  logitIndices: "logit_indices",
+  ropeCos: "rope_cos",
+  ropeSin: "rope_sin",
+  logits: "logits",
+  pastKey: (layer: number) => `past_key.${layer}`,
+  pastKeyGroup: (layer: number) => `past_key_group.${layer}`,
+  pastValue: (layer: number) => `past_value.${layer}`,
+  presentKey: (layer: number) => `present_key.${layer}`,
+  presentKeyGroup: (layer: number) => `present_key_group.${layer}`,
+  presentValue: (layer: number) => `present_value.${layer}`,
+} as const;
+
+export function normalizeDecoderAttention(attention: DecoderAttention): DecoderAttention {
+  if (attention.kind === "plain") return { kind: "plain" };
+  if (attention.kind !== "self-extend") {
+    throw new SelfExtendConfigError(
+      "attention.kind",
+      (attention as { kind: unknown }).kind,
+      'must be "plain" or "self-extend"',
+    );
+  }
+  return { kind: "self-extend", selfExtend: validateSelfExtendConfig(attention.selfExtend) };
+}
+
+/** Builds the graph in memory; `externalTensors` says what the data file must hold. */
+export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
+  const { description } = weights;
+  if (!supportedArchitectures.includes(description.architecture)) {
+    throw new UnsupportedArchitectureError(
+      description.name ?? "(in-memory weights)",
+      description.architecture,
+      supportedArchitectures,
+    );
+  }
+  const normalized = normalizeDecoderAttention(attention);
+  const selfExtend = normalized.kind === "self-extend" ? normalized.selfExtend : undefined;
+  const { layerCount, headCount, kvHeadCount, headSize, embeddingSize, feedForwardSize, vocabularySize } =
+    description;
+  const builder = new OnnxGraphBuilder(externalDataFileName);
+  const inputIds = builder.input(graphNames.inputIds, "int64", ["tokens"]);
+  const positions = builder.input(graphNames.positions, "int64", ["tokens"]);
+  const logitIndices = builder.input(graphNames.logitIndices, "int64", ["logit_count"]);
+  const ropeCos = builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]);
+  const ropeSin = builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]);
+  const cacheShape = ["past", kvHeadCount, headSize];
+  const past = Array.from({ length: layerCount }, (_, layer) => ({
+    key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
+    keyGroup: selfExtend ? builder.input(graphNames.pastKeyGroup(layer), "float32", cacheShape) : undefined,
+    value: builder.input(graphNames.pastValue(layer), "float32", cacheShape),
+  }));
+
+  const context = buildAttentionContext(
+    builder,
+    { headCount, kvHeadCount, headSize },
+    { layout: description.ropeLayout, rotaryDimension: description.rotaryDimension },
+    { positions, ropeCos, ropeSin, pastKey: past[0].key, inputIds },
+    selfExtend,
+  );
+
+  const rmsNorm = (x: string, gain: Float32Array, hint: string) =>
+    builder.node(
+      "RMSNormalization",
+      [x, builder.weight(gain, [embeddingSize], `${hint}.weight`)],
+      { axis: -1, epsilon: { float: description.normEpsilon } },
+      { name: hint },
+    );
+  // Gemm with transB keeps every matrix in the file's [out, in] layout: no transposed copies.
+  const project = (
+    x: string,
+    matrix: Float32Array,
+    rows: number,
+    columns: number,
+    hint: string,
+    bias?: Float32Array,
+  ) =>
+    builder.node(
+      "Gemm",
+      [
+        x,
+        builder.weight(matrix, [rows, columns], `${hint}.weight`),
+        ...(bias === undefined ? [] : [builder.weight(bias, [rows], `${hint}.bias`)]),
+      ],
+      { transB: 1 },
+      { name: hint },
+    );
+
+  let hidden = builder.node(
+    "Gather",
+    [builder.weight(weights.tokenEmbedding, [vocabularySize, embeddingSize], "token_embedding"), inputIds],
+    { axis: 0 },
+    { name: "embedded" },
+  );
+  const presentNames: string[] = [];
+  weights.layers.forEach((layer, index) => {
+    const prefix = `layer${index}`;
+    const normalized = rmsNorm(hidden, layer.attentionNorm, `${prefix}.attention_norm`);
+    const query = project(
+      normalized,
+      layer.query,
+      headCount * headSize,
+      embeddingSize,
+      `${prefix}.query`,
+      layer.queryBias,
+    );
+    const key = project(
+      normalized,
+      layer.key,
+      kvHeadCount * headSize,
+      embeddingSize,
+      `${prefix}.key`,
+      layer.keyBias,
+    );
+    const value = project(
+      normalized,
+      layer.value,
+      kvHeadCount * headSize,
+      embeddingSize,
+      `${prefix}.value`,
+      layer.valueBias,
+    );
+    const attention = buildLayerAttention(builder, context, {
+      layer: index,
+      query,
+      key,
+      value,
+      pastKey: past[index].key,
+      ...(past[index].keyGroup === undefined ? {} : { pastKeyGroup: past[index].keyGroup }),
+      pastValue: past[index].value,
+    });
+    const attended = project(
+      attention.attention,
+      layer.output,
+      embeddingSize,
+      headCount * headSize,
+      `${prefix}.output`,
+    );
+    hidden = builder.node("Add", [hidden, attended], {}, { name: `${prefix}.attention_residual` });
+    const normalizedFeedForward = rmsNorm(hidden, layer.feedForwardNorm, `${prefix}.feed_forward_norm`);
+    const gate = project(normalizedFeedForward, layer.gate, feedForwardSize, embeddingSize, `${prefix}.gate`);
+    const up = project(normalizedFeedForward, layer.up, feedForwardSize, embeddingSize, `${prefix}.up`);
+    const activated = builder.node(
+      "Mul",
+      [gate, builder.node("Sigmoid", [gate], {}, { name: `${prefix}.gate_sigmoid` })],
+      {},
+      { name: `${prefix}.gate_silu` },
+    );
+    const gated = builder.node("Mul", [activated, up], {}, { name: `${prefix}.swiglu` });
+    const down = project(gated, layer.down, embeddingSize, feedForwardSize, `${prefix}.down`);
+    hidden = builder.node("Add", [hidden, down], {}, { name: `${prefix}.feed_forward_residual` });
+    const presentShape = ["tokens", kvHeadCount, headSize];
+    presentNames.push(
+      builder.output(attention.presentKey, graphNames.presentKey(index), "float32", presentShape),
+    );
+    if (attention.presentKeyGroup !== undefined) {
+      builder.output(attention.presentKeyGroup, graphNames.presentKeyGroup(index), "float32", presentShape);
+    }
+    builder.output(attention.presentValue, graphNames.presentValue(index), "float32", presentShape);
+  });
+  // Only the rows asked for reach the classifier: a long prompt chunk pays for one row, not T.
+  const selected = builder.node("Gather", [hidden, logitIndices], { axis: 0 }, { name: "selected_rows" });
+  const finalNorm = rmsNorm(selected, weights.outputNorm, "output_norm");
+  const logits = project(finalNorm, weights.output, vocabularySize, embeddingSize, "classifier");
+  builder.output(logits, graphNames.logits, "float32", ["logit_count", vocabularySize]);
+
+  const model = builder.build({
+    graphName: `${description.name ?? description.architecture}-${normalized.kind}`,
+    producerVersion: exporterVersion,
+    docString:
+      normalized.kind === "self-extend"
+        ? `Self-Extend attention, G = ${normalized.selfExtend.groupSize}, W = ${normalized.selfExtend.neighborWindow}`
+        : "plain causal attention",
+    metadata: {
+      "self_extend.attention": normalized.kind,
+      ...(selfExtend === undefined
+        ? {}
+        : {
+            "self_extend.group_size": String(selfExtend.groupSize),
+            "self_extend.neighbor_window": String(selfExtend.neighborWindow),
+          }),
+      "self_extend.architecture": description.architecture,
+      "self_extend.trained_context": String(description.trainedContext),
+    },
+  });
+  return { model, external: builder.externalTensors() };
+}
+
+/** Writes `model.onnx` and `model.onnx.data` into `folder` (which must exist). */
+export function writeDecoderExport(weights: LlamaWeights, attention: DecoderAttention, folder: string): void {
+  const { model, external } = buildDecoderGraph(weights, attention);
+  const descriptor = openSync(join(folder, externalDataFileName), "w");
+  try {
+    for (const tensor of external.tensors) {
+      const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+      writeSync(descriptor, bytes, 0, bytes.byteLength, tensor.offset);
+    }
+  } finally {
+    closeSync(descriptor);
+  }
+  const modelDescriptor = openSync(join(folder, modelFileName), "w");
+  try {
+    writeSync(modelDescriptor, encodeModel(model));
+  } finally {
+    closeSync(modelDescriptor);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The ONNX Runtime backend: exports a Llama-family model to an ONNX graph with exact Self-Extend
+ * attention (cached on disk), then runs it with onnxruntime-node on the CPU.
+ */
+import {
+  type BackendAvailability,
+  type BackendCapabilitiesV1,
+  type ModelSourceV1,
+  type SelfExtendBackendV1,
+  specificationVersion,
+} from "@self-extend/core";
+import { loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { hashModelFile } from "./export-cache.js";
+import { loadOnnxRuntime } from "./onnxruntime-loader.js";
+import { OnnxRuntimeModel, type OnnxRuntimeModelOptions } from "./onnxruntime-model.js";
+
+export const onnxRuntimeCapabilities: BackendCapabilitiesV1 = Object.freeze({
+  modes: Object.freeze(["exact"] as const),
+  cachePrecisions: Object.freeze(["float32"] as const),
+  architectures: supportedArchitectures,
+});
+
+export type OnnxRuntimeBackendOptions = Omit<OnnxRuntimeModelOptions, "modelHash">;
+
+export interface OnnxRuntimeBackend extends SelfExtendBackendV1 {
+  loadModel(source: ModelSourceV1): Promise<OnnxRuntimeModel>;
+}
+
+export function createOnnxRuntimeBackend(options: OnnxRuntimeBackendOptions = {}): OnnxRuntimeBackend {
+  return {
+    specificationVersion,
+    name: "onnxruntime",
+    capabilities: onnxRuntimeCapabilities,
+    async checkAvailability(): Promise<BackendAvailability> {
+      try {
+        await loadOnnxRuntime();
+        return { available: true };
+      } catch (error) {
+        return { available: false, reason: error instanceof Error ? error.message : String(error) };
+      }
+    },
+    /** A GGUF file (dequantised to float32) or a llama2.c checkpoint. */
+    async loadModel(source: ModelSourceV1): Promise<OnnxRuntimeModel> {
+      // Reading the weights first turns an unreadable file or an unsupported architecture into
+      // the model package's clear errors before any hashing or exporting.
+      const weights = loadLlamaWeights(source.path);
+      return new OnnxRuntimeModel(weights, { ...options, modelHash: hashModelFile(source.path) });
+    },
+  };
+}

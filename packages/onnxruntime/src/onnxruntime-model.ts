@@ -1,0 +1,127 @@
+/**
+ * A model opened on ONNX Runtime: its weights, its content hash (the export cache key) and one
+ * InferenceSession per export, shared by every session that uses the same attention settings
+ * (ONNX Runtime sessions are safe to run concurrently; each of our sessions owns its KV cache).
+ */
+import type { ModelInfoV1, SelfExtendModelV1 } from "@self-extend/core";
+import type { LlamaWeights } from "@self-extend/models";
+import type { InferenceSession } from "onnxruntime-node";
+import type { DecoderAttention } from "./decoder-export.js";
+import {
+  defaultExportCacheFolder,
+  type ExportLocation,
+  ensureDecoderExport,
+  exportKey,
+  hashModelWeights,
+} from "./export-cache.js";
+import { loadOnnxRuntime } from "./onnxruntime-loader.js";
+import {
+  attentionGraphOf,
+  OnnxRuntimeSession,
+  type OnnxRuntimeSessionOptions,
+  validateOnnxRuntimeSessionOptions,
+} from "./onnxruntime-session.js";
+
+export interface OnnxRuntimeModelOptions {
+  /** Where exports are cached; see defaultExportCacheFolder(). */
+  readonly cacheFolder?: string;
+  /** ONNX Runtime intra-op threads per run. Default: ONNX Runtime's own choice. */
+  readonly threads?: number;
+  /** SHA-256 of the model file; computed from the weights when absent. */
+  readonly modelHash?: string;
+}
+
+export function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
+  const { description } = weights;
+  return Object.freeze({
+    architecture: description.architecture,
+    trainedContext: description.trainedContext,
+    vocabularySize: description.vocabularySize,
+    layerCount: description.layerCount,
+    headCount: description.headCount,
+    kvHeadCount: description.kvHeadCount,
+    headSize: description.headSize,
+    ...(description.name === undefined ? {} : { name: description.name }),
+  });
+}
+
+export class OnnxRuntimeModel implements SelfExtendModelV1 {
+  readonly info: ModelInfoV1;
+  readonly cacheFolder: string;
+  readonly modelHash: string;
+  private readonly inferenceSessions = new Map<string, Promise<InferenceSession>>();
+  /** Exports verified by this model, so each setting is hashed once per model, not per session. */
+  private readonly locations = new Map<string, ExportLocation>();
+  private disposed = false;
+
+  constructor(
+    readonly weights: LlamaWeights,
+    private readonly modelOptions: OnnxRuntimeModelOptions = {},
+  ) {
+    this.info = modelInfoOf(weights);
+    this.cacheFolder = modelOptions.cacheFolder ?? defaultExportCacheFolder();
+    this.modelHash = modelOptions.modelHash ?? hashModelWeights(weights);
+  }
+
+  /** Writes (or finds) the export for these attention settings in the cache. */
+  ensureExport(attention: DecoderAttention): ExportLocation {
+    const key = exportKey(this.modelHash, attention);
+    const known = this.locations.get(key);
+    if (known !== undefined) return known;
+    const location = ensureDecoderExport({
+      cacheFolder: this.cacheFolder,
+      modelHash: this.modelHash,
+      attention,
+      weights: () => this.weights,
+    });
+    this.locations.set(key, location);
+    return location;
+  }
+
+  async createSession(options: OnnxRuntimeSessionOptions): Promise<OnnxRuntimeSession> {
+    if (this.disposed) throw new Error("the model was disposed");
+    const config = validateOnnxRuntimeSessionOptions(options);
+    const attention: DecoderAttention =
+      attentionGraphOf(options, config) === "plain"
+        ? { kind: "plain" }
+        : { kind: "self-extend", selfExtend: config };
+    const runtime = await loadOnnxRuntime();
+    const key = exportKey(this.modelHash, attention);
+    let inference = this.inferenceSessions.get(key);
+    if (inference === undefined) {
+      const location = this.ensureExport(attention);
+      const threads = this.modelOptions.threads;
+      inference = runtime.InferenceSession.create(location.modelPath, {
+        graphOptimizationLevel: "all",
+        ...(threads === undefined ? {} : { intraOpNumThreads: threads, interOpNumThreads: 1 }),
+      });
+      inference.catch(() => {
+        this.inferenceSessions.delete(key);
+        this.locations.delete(key);
+      });
+      this.inferenceSessions.set(key, inference);
+    }
+    return new OnnxRuntimeSession(runtime, await inference, this.weights.description, options);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const sessions = [...this.inferenceSessions.values()];
+    this.inferenceSessions.clear();
+    for (const session of sessions) {
+      try {
+        await (await session).release();
+      } catch {
+        // A session that failed to load has nothing to release.
+      }
+    }
+  }
+}
+
+/** Opens weights already in memory (a generated test model, weights read by other code). */
+export function createOnnxRuntimeModel(
+  weights: LlamaWeights,
+  options: OnnxRuntimeModelOptions = {},
+): OnnxRuntimeModel {
+  return new OnnxRuntimeModel(weights, options);
+}

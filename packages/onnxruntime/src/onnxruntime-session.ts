@@ -1,0 +1,326 @@
+/**
+ * One sequence on ONNX Runtime. The KV cache lives in fixed-capacity float32 buffers allocated once
+ * per session (token-major [contextSize, kvHeads, headSize] per layer: neighbor-rotated keys,
+ * group-rotated keys for Self-Extend, values). Each run feeds the filled prefix as zero-copy views
+ * and gets back only the new rows, which are written in place at the end of the prefix.
+ *
+ * Prefill is chunked (`prefillChunkSize` tokens per run): every query of a chunk gets its own exact
+ * positions in the graph, so chunked prefill is exact, and the signal and progress are checked and
+ * reported between chunks.
+ *
+ * Context rules match the reference backend: never more than `contextSize` tokens; with G > 1 never
+ * past (L - W) * G + W (core's ContextLengthError); plain attention may run past L (baselines).
+ */
+import {
+  assertWithinUsableContext,
+  ContextLengthError,
+  createRopeTable,
+  type EvaluateOptionsV1,
+  type EvaluationV1,
+  groupQueryPosition,
+  resolveLogitSelection,
+  ropePairIndices,
+  type SelfExtendConfig,
+  SelfExtendConfigError,
+  type SelfExtendSessionV1,
+  type SessionOptionsV1,
+  validateSelfExtendConfig,
+} from "@self-extend/core";
+import type { LlamaModelDescription } from "@self-extend/models";
+import type { InferenceSession, Tensor } from "onnxruntime-node";
+import { graphNames } from "./decoder-export.js";
+import type { OnnxRuntime } from "./onnxruntime-loader.js";
+
+export type AttentionGraphKind = "self-extend" | "plain";
+
+export interface OnnxRuntimeSessionOptions extends SessionOptionsV1 {
+  /** Tokens per ONNX Runtime run during prefill. Default 128. */
+  readonly prefillChunkSize?: number;
+  /**
+   * Which export runs the session. Default: `plain` when G = 1 (plain attention is what G = 1
+   * means), `self-extend` otherwise. `self-extend` with G = 1 exists to test that both agree.
+   */
+  readonly attentionGraph?: AttentionGraphKind;
+}
+
+export const defaultPrefillChunkSize = 128;
+
+export function validateOnnxRuntimeSessionOptions(options: OnnxRuntimeSessionOptions): SelfExtendConfig {
+  const { contextSize, mode, cachePrecision, prefillChunkSize, attentionGraph } = options;
+  const config = validateSelfExtendConfig(options.selfExtend);
+  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
+    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
+  }
+  if (mode !== undefined && mode !== "exact") {
+    throw new SelfExtendConfigError("mode", mode, 'the onnxruntime backend runs "exact" attention only');
+  }
+  if (cachePrecision !== undefined && cachePrecision !== "float32") {
+    throw new SelfExtendConfigError(
+      "cachePrecision",
+      cachePrecision,
+      'the onnxruntime backend keeps a "float32" cache',
+    );
+  }
+  if (prefillChunkSize !== undefined && (!Number.isSafeInteger(prefillChunkSize) || prefillChunkSize < 1)) {
+    throw new SelfExtendConfigError("prefillChunkSize", prefillChunkSize, "must be an integer >= 1");
+  }
+  if (attentionGraph !== undefined && attentionGraph !== "plain" && attentionGraph !== "self-extend") {
+    throw new SelfExtendConfigError("attentionGraph", attentionGraph, 'must be "plain" or "self-extend"');
+  }
+  if (attentionGraph === "plain" && config.groupSize !== 1) {
+    throw new SelfExtendConfigError(
+      "attentionGraph",
+      attentionGraph,
+      `"plain" needs groupSize = 1 (got ${config.groupSize})`,
+    );
+  }
+  return config;
+}
+
+export function attentionGraphOf(
+  options: OnnxRuntimeSessionOptions,
+  config: SelfExtendConfig,
+): AttentionGraphKind {
+  return options.attentionGraph ?? (config.groupSize === 1 ? "plain" : "self-extend");
+}
+
+/**
+ * Core's RoPE table expanded to full head rows: cos/sin of each pair written at both of the pair's
+ * indices, cos = 1 and sin = 0 on dimensions past the rotary dimension (see the attention graph).
+ */
+export function expandedRopeTable(
+  description: LlamaModelDescription,
+  positionCount: number,
+): { readonly cos: Float32Array; readonly sin: Float32Array } {
+  const { headSize, rotaryDimension, ropeLayout } = description;
+  const table = createRopeTable(
+    {
+      layout: ropeLayout,
+      headSize,
+      rotaryDimension,
+      base: description.ropeBase,
+      linearScalingFactor: description.ropeLinearScalingFactor,
+    },
+    positionCount,
+  );
+  const pairs = rotaryDimension / 2;
+  const cos = new Float32Array(positionCount * headSize).fill(1);
+  const sin = new Float32Array(positionCount * headSize);
+  for (let position = 0; position < positionCount; position++) {
+    for (let pair = 0; pair < pairs; pair++) {
+      const [first, second] = ropePairIndices(ropeLayout, pair, rotaryDimension);
+      const c = table.cos[position * pairs + pair];
+      const s = table.sin[position * pairs + pair];
+      cos[position * headSize + first] = c;
+      cos[position * headSize + second] = c;
+      sin[position * headSize + first] = s;
+      sin[position * headSize + second] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+interface LayerCache {
+  readonly key: Float32Array;
+  readonly keyGroup?: Float32Array;
+  readonly value: Float32Array;
+}
+
+export class OnnxRuntimeSession implements SelfExtendSessionV1 {
+  readonly options: OnnxRuntimeSessionOptions;
+  readonly attentionGraph: AttentionGraphKind;
+  private readonly config: SelfExtendConfig;
+  private readonly chunkSize: number;
+  private readonly rowSize: number;
+  private readonly ropeCos: Tensor;
+  private readonly ropeSin: Tensor;
+  private caches: LayerCache[] | undefined;
+  private evaluatedCount = 0;
+  private busy = false;
+
+  constructor(
+    private readonly runtime: OnnxRuntime,
+    private readonly inference: InferenceSession,
+    private readonly description: LlamaModelDescription,
+    options: OnnxRuntimeSessionOptions,
+  ) {
+    this.config = validateOnnxRuntimeSessionOptions(options);
+    this.options = Object.freeze({ ...options, selfExtend: this.config });
+    this.attentionGraph = attentionGraphOf(options, this.config);
+    const { contextSize } = options;
+    this.chunkSize = Math.min(options.prefillChunkSize ?? defaultPrefillChunkSize, contextSize);
+    const { layerCount, kvHeadCount, headSize } = description;
+    this.rowSize = kvHeadCount * headSize;
+    const positionCount =
+      Math.max(
+        contextSize - 1,
+        this.attentionGraph === "self-extend" ? groupQueryPosition(contextSize - 1, this.config) : 0,
+      ) + 1;
+    const rope = expandedRopeTable(description, positionCount);
+    this.ropeCos = new runtime.Tensor("float32", rope.cos, [positionCount, headSize]);
+    this.ropeSin = new runtime.Tensor("float32", rope.sin, [positionCount, headSize]);
+    const capacity = contextSize * this.rowSize;
+    this.caches = Array.from({ length: layerCount }, () => ({
+      key: new Float32Array(capacity),
+      ...(this.attentionGraph === "self-extend" ? { keyGroup: new Float32Array(capacity) } : {}),
+      value: new Float32Array(capacity),
+    }));
+  }
+
+  get tokenCount(): number {
+    return this.evaluatedCount;
+  }
+
+  private requireCaches(): LayerCache[] {
+    if (this.caches === undefined) throw new Error("the session was disposed");
+    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
+    return this.caches;
+  }
+
+  private validateTokens(tokens: ArrayLike<number>): void {
+    const { vocabularySize } = this.description;
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index];
+      if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
+        throw new RangeError(
+          `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
+        );
+      }
+    }
+  }
+
+  private validateLength(total: number): void {
+    const { contextSize } = this.options;
+    if (total > contextSize) {
+      throw new ContextLengthError(
+        total,
+        contextSize,
+        `the session was created with contextSize = ${contextSize} and holds ${this.evaluatedCount} tokens`,
+      );
+    }
+    if (this.config.groupSize > 1) {
+      assertWithinUsableContext(total, this.description.trainedContext, this.config);
+    }
+  }
+
+  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    const caches = this.requireCaches();
+    const count = tokens.length;
+    const selection = resolveLogitSelection(options.logits, count);
+    this.validateTokens(tokens);
+    const firstPosition = this.evaluatedCount;
+    this.validateLength(firstPosition + count);
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+
+    const { vocabularySize } = this.description;
+    const positions = Int32Array.from(selection, (index) => firstPosition + index);
+    const logits = new Float32Array(selection.length * vocabularySize);
+    // Slots of the result by block row: an explicit selection may repeat or reorder rows.
+    const slotsByRow = new Map<number, number[]>();
+    selection.forEach((row, slot) => {
+      const slots = slotsByRow.get(row);
+      if (slots === undefined) slotsByRow.set(row, [slot]);
+      else slots.push(slot);
+    });
+
+    this.busy = true;
+    try {
+      for (let chunkStart = 0; chunkStart < count; chunkStart += this.chunkSize) {
+        const chunkCount = Math.min(this.chunkSize, count - chunkStart);
+        const rows: number[] = [];
+        for (let row = 0; row < chunkCount; row++) if (slotsByRow.has(chunkStart + row)) rows.push(row);
+        const chunkLogits = await this.runChunk(
+          tokens,
+          chunkStart,
+          chunkCount,
+          firstPosition + chunkStart,
+          caches,
+          rows,
+        );
+        rows.forEach((row, index) => {
+          for (const slot of slotsByRow.get(chunkStart + row) ?? []) {
+            logits.set(
+              chunkLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize),
+              slot * vocabularySize,
+            );
+          }
+        });
+        this.evaluatedCount = firstPosition + chunkStart + chunkCount;
+        onProgress?.({ evaluated: chunkStart + chunkCount, total: count });
+        if (chunkStart + chunkCount < count) signal?.throwIfAborted();
+      }
+    } catch (error) {
+      // All or nothing: an interrupted evaluation leaves the session as it was. Cache rows written
+      // past that point are stale and are overwritten by the next evaluation.
+      this.evaluatedCount = firstPosition;
+      throw error;
+    } finally {
+      this.busy = false;
+    }
+    return { positions, logits, vocabularySize };
+  }
+
+  private async runChunk(
+    tokens: ArrayLike<number>,
+    start: number,
+    count: number,
+    firstPosition: number,
+    caches: LayerCache[],
+    rows: readonly number[],
+  ): Promise<Float32Array> {
+    const { Tensor } = this.runtime;
+    const { kvHeadCount, headSize } = this.description;
+    const inputIds = new BigInt64Array(count);
+    const positions = new BigInt64Array(count);
+    for (let index = 0; index < count; index++) {
+      inputIds[index] = BigInt(tokens[start + index]);
+      positions[index] = BigInt(firstPosition + index);
+    }
+    // The classifier needs at least one row; when no logits are wanted the last row is computed
+    // and dropped.
+    const logitRows = rows.length > 0 ? rows : [count - 1];
+    const feeds: Record<string, Tensor> = {
+      [graphNames.inputIds]: new Tensor("int64", inputIds, [count]),
+      [graphNames.positions]: new Tensor("int64", positions, [count]),
+      [graphNames.logitIndices]: new Tensor("int64", BigInt64Array.from(logitRows, BigInt), [
+        logitRows.length,
+      ]),
+      [graphNames.ropeCos]: this.ropeCos,
+      [graphNames.ropeSin]: this.ropeSin,
+    };
+    const filled = firstPosition * this.rowSize;
+    const view = (buffer: Float32Array) =>
+      new Tensor("float32", buffer.subarray(0, filled), [firstPosition, kvHeadCount, headSize]);
+    caches.forEach((cache, layer) => {
+      feeds[graphNames.pastKey(layer)] = view(cache.key);
+      if (cache.keyGroup !== undefined) feeds[graphNames.pastKeyGroup(layer)] = view(cache.keyGroup);
+      feeds[graphNames.pastValue(layer)] = view(cache.value);
+    });
+    const results = await this.inference.run(feeds);
+    caches.forEach((cache, layer) => {
+      cache.key.set(results[graphNames.presentKey(layer)].data as Float32Array, filled);
+      if (cache.keyGroup !== undefined) {
+        cache.keyGroup.set(results[graphNames.presentKeyGroup(layer)].data as Float32Array, filled);
+      }
+      cache.value.set(results[graphNames.presentValue(layer)].data as Float32Array, filled);
+    });
+    const output = results[graphNames.logits].data as Float32Array;
+    return rows.length > 0 ? output : new Float32Array(0);
+  }
+
+  async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
+    const evaluation = await this.evaluate([token], { logits: "last", signal: options.signal });
+    return evaluation.logits;
+  }
+
+  async reset(): Promise<void> {
+    this.requireCaches();
+    this.evaluatedCount = 0;
+  }
+
+  async dispose(): Promise<void> {
+    this.caches = undefined;
+    this.evaluatedCount = 0;
+  }
+}
