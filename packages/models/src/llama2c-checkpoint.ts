@@ -11,7 +11,10 @@ const headerBytes = 28;
 
 export function parseLlama2cCheckpoint(bytes: Uint8Array, path = "<llama2.c checkpoint>"): LlamaWeights {
   if (bytes.byteLength < headerBytes) {
-    throw new ModelFileError(path, `too short for a llama2.c header (${bytes.byteLength} bytes, need ${headerBytes})`);
+    throw new ModelFileError(
+      path,
+      `too short for a llama2.c header (${bytes.byteLength} bytes, need ${headerBytes})`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const header = Array.from({ length: 7 }, (_, index) => view.getInt32(index * 4, true));
@@ -21,11 +24,17 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, path = "<llama2.c chec
   const positive = { dim, hiddenDim, layerCount, headCount, kvHeadCount, vocabularySize, sequenceLength };
   for (const [field, value] of Object.entries(positive)) {
     if (!(value > 0 && value < 1 << 24)) {
-      throw new ModelFileError(path, `header field ${field} = ${value} is not a plausible size; not a llama2.c checkpoint`);
+      throw new ModelFileError(
+        path,
+        `header field ${field} = ${value} is not a plausible size; not a llama2.c checkpoint`,
+      );
     }
   }
   if (dim % headCount !== 0 || headCount % kvHeadCount !== 0) {
-    throw new ModelFileError(path, `header dim = ${dim}, n_heads = ${headCount}, n_kv_heads = ${kvHeadCount} are inconsistent`);
+    throw new ModelFileError(
+      path,
+      `header dim = ${dim}, n_heads = ${headCount}, n_kv_heads = ${kvHeadCount} are inconsistent`,
+    );
   }
   const headSize = dim / headCount;
   const kvDim = kvHeadCount * headSize;
@@ -120,7 +129,10 @@ export function readLlama2cCheckpoint(path: string): LlamaWeights {
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw new ModelFileError(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   return parseLlama2cCheckpoint(bytes, path);
 }
