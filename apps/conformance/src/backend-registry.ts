@@ -3,10 +3,10 @@
  * so a machine without a runtime still runs everything else and reports that adapter as
  * "not available" with the reason. Third-party adapters use `runConformance` directly.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { BackendUnderTest, ToleranceTable } from "@self-extend/conformance";
+import { type BackendUnderTest, readValidatedJson, type ToleranceTable } from "@self-extend/conformance";
 import type { SelfExtendBackendV1 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
 
@@ -29,15 +29,19 @@ export const registeredBackends: readonly RegisteredBackend[] = [
 
 const require = createRequire(import.meta.url);
 
-/** The adapter's own tolerance data (`conformance/tolerances.json` in its package), if it ships one. */
+/**
+ * An adapter's own tolerance table for the suite (`conformance/suite-tolerances.json` in its
+ * package, in the suite's tolerances schema), if it ships one. Tolerances for the adapters in this
+ * repository live in the suite's own data/tolerances.json; this is for third-party adapters.
+ */
 function adapterTolerances(packageName: string): ToleranceTable | undefined {
+  let path: string;
   try {
-    const folder = dirname(require.resolve(`${packageName}/package.json`));
-    const path = join(folder, "conformance", "tolerances.json");
-    return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as ToleranceTable) : undefined;
+    path = join(dirname(require.resolve(`${packageName}/package.json`)), "conformance", "suite-tolerances.json");
   } catch {
     return undefined;
   }
+  return existsSync(path) ? readValidatedJson<ToleranceTable>(path, "tolerances.schema.json") : undefined;
 }
 
 /** An entry that can never run, so the matrix shows the reason instead of silently leaving it out. */

@@ -20,7 +20,7 @@ export {
   summarize,
   toJson,
 } from "./conformance-result.js";
-export { ConformanceDataError, dataFolder, schemaFolder } from "./data-files.js";
+export { ConformanceDataError, dataFolder, readValidatedJson, schemaFolder } from "./data-files.js";
 export { type GoldenPositionMap, loadGoldenPositionMaps } from "./golden-position-maps.js";
 export {
   compareLogProbabilities,

@@ -5,6 +5,8 @@ import { dataFolder, readValidatedJson } from "./data-files.js";
 export interface Tolerance {
   readonly atol: number;
   readonly rtol: number;
+  /** Below this log-probability (in both), entries are not compared. */
+  readonly logProbabilityFloor?: number;
 }
 
 export interface ToleranceOverride extends Partial<Tolerance> {
@@ -59,7 +61,13 @@ export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): 
     }
     if (matches && specificity >= best.specificity) {
       best = {
-        tolerance: { atol: override.atol ?? table.default.atol, rtol: override.rtol ?? table.default.rtol },
+        tolerance: {
+          atol: override.atol ?? table.default.atol,
+          rtol: override.rtol ?? table.default.rtol,
+          ...((override.logProbabilityFloor ?? table.default.logProbabilityFloor) !== undefined
+            ? { logProbabilityFloor: override.logProbabilityFloor ?? table.default.logProbabilityFloor }
+            : {}),
+        },
         specificity,
       };
     }

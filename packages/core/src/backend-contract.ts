@@ -87,6 +87,12 @@ export interface EvaluationV1 {
   /** Row-major [positions.length, vocabularySize]. */
   readonly logits: Float32Array;
   readonly vocabularySize: number;
+  /**
+   * What the rows hold: raw `logits` (the default when absent) or `log-probabilities` (log-softmax,
+   * for runtimes that expose no raw logits, such as node-llama-cpp). Both give the same greedy
+   * token and the same distribution; they differ by a constant per row.
+   */
+  readonly logitKind?: "logits" | "log-probabilities";
 }
 
 /** One sequence with its own KV cache. */

@@ -56,7 +56,10 @@ class BlockWorkspace {
   readonly logitRows: Float64Array;
   readonly logits: Float64Array;
 
-  constructor(description: LlamaModelDescription, readonly blockSize: number) {
+  constructor(
+    description: LlamaModelDescription,
+    readonly blockSize: number,
+  ) {
     const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize } = description;
     this.residual = new Float64Array(blockSize * embeddingSize);
     this.normalized = new Float64Array(blockSize * embeddingSize);
@@ -117,7 +120,10 @@ export class ForwardPass {
 
     for (let row = 0; row < count; row++) {
       const token = tokens[tokenOffset + row];
-      residual.set(weights.tokenEmbedding.subarray(token * embeddingSize, (token + 1) * embeddingSize), row * embeddingSize);
+      residual.set(
+        weights.tokenEmbedding.subarray(token * embeddingSize, (token + 1) * embeddingSize),
+        row * embeddingSize,
+      );
     }
 
     const keyCount = firstPosition + count;
@@ -159,8 +165,22 @@ export class ForwardPass {
       const row = logitRows[index];
       selected.set(residual.subarray(row * embeddingSize, (row + 1) * embeddingSize), index * embeddingSize);
     }
-    rmsNormRows(selected, logitRows.length, embeddingSize, weights.outputNorm, normEpsilon, workspace.logitRows);
-    projectRows(weights.output, vocabularySize, embeddingSize, workspace.logitRows, logitRows.length, workspace.logits);
+    rmsNormRows(
+      selected,
+      logitRows.length,
+      embeddingSize,
+      weights.outputNorm,
+      normEpsilon,
+      workspace.logitRows,
+    );
+    projectRows(
+      weights.output,
+      vocabularySize,
+      embeddingSize,
+      workspace.logitRows,
+      logitRows.length,
+      workspace.logits,
+    );
     const length = logitRows.length * vocabularySize;
     for (let index = 0; index < length; index++) logits[logitsOffset + index] = workspace.logits[index];
   }

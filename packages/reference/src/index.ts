@@ -1,6 +1,3 @@
-export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
-export { createReferenceModel, modelInfoOf, ReferenceModel } from "./reference-model.js";
-export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
 export { createModelRopeTable, ForwardPass } from "./forward-pass.js";
 export { KeyValueCache, type LayerCache } from "./kv-cache.js";
 export {
@@ -15,3 +12,6 @@ export {
   type PositionRange,
   tokenizeAsOneDocument,
 } from "./perplexity.js";
+export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
+export { createReferenceModel, modelInfoOf, ReferenceModel } from "./reference-model.js";
+export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";

@@ -47,7 +47,9 @@ export class KeyValueCache {
   reserve(tokenCount: number): void {
     if (tokenCount <= this.capacity) return;
     if (tokenCount > this.largestCapacity) {
-      throw new RangeError(`the KV cache holds at most ${this.largestCapacity} tokens; ${tokenCount} were asked for`);
+      throw new RangeError(
+        `the KV cache holds at most ${this.largestCapacity} tokens; ${tokenCount} were asked for`,
+      );
     }
     let capacity = this.capacity;
     while (capacity < tokenCount) capacity *= 2;
@@ -67,7 +69,13 @@ export class KeyValueCache {
   }
 
   /** Stores rows for tokens firstToken .. firstToken + count - 1 of one layer (room must be reserved). */
-  write(layer: number, firstToken: number, keys: TwoLevelRotation, values: Float64Array, count: number): void {
+  write(
+    layer: number,
+    firstToken: number,
+    keys: TwoLevelRotation,
+    values: Float64Array,
+    count: number,
+  ): void {
     const cache = this.layerCaches[layer];
     const start = firstToken * this.rowWidth;
     const length = count * this.rowWidth;

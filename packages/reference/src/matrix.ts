@@ -58,7 +58,8 @@ export function projectRows(
       for (; token < tileEnd; token++) {
         const inputOffset = token * inputSize;
         let sum = 0;
-        for (let index = 0; index < inputSize; index++) sum += weights[weightOffset + index] * input[inputOffset + index];
+        for (let index = 0; index < inputSize; index++)
+          sum += weights[weightOffset + index] * input[inputOffset + index];
         output[token * outputSize + row] = sum + biasValue;
       }
     }
@@ -82,7 +83,8 @@ export function rmsNormRows(
     let sumOfSquares = 0;
     for (let index = 0; index < size; index++) sumOfSquares += input[offset + index] * input[offset + index];
     const inverse = 1 / Math.sqrt(sumOfSquares / size + epsilon);
-    for (let index = 0; index < size; index++) output[offset + index] = input[offset + index] * inverse * gain[index];
+    for (let index = 0; index < size; index++)
+      output[offset + index] = input[offset + index] * inverse * gain[index];
   }
 }
 

@@ -107,7 +107,14 @@ export async function computePerplexity(
     );
   }
   const buckets = (options.buckets ?? []).map((range) => {
-    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && 0 <= range.start && range.start < range.end)) {
+    if (
+      !(
+        Number.isInteger(range.start) &&
+        Number.isInteger(range.end) &&
+        0 <= range.start &&
+        range.start < range.end
+      )
+    ) {
       throw new RangeError(`bucket ${range.start}..${range.end} is invalid: need integers 0 <= start < end`);
     }
     return { start: range.start, end: Math.min(range.end, contextSize), sum: 0, count: 0 };
@@ -125,7 +132,12 @@ export async function computePerplexity(
       await session.reset();
       const { logits, vocabularySize } = await session.evaluate(windowTokens, { logits: "all", signal });
       for (let position = 0; position < contextSize; position++) {
-        const loss = negativeLogLikelihood(logits, position * vocabularySize, vocabularySize, tokens[start + position + 1]);
+        const loss = negativeLogLikelihood(
+          logits,
+          position * vocabularySize,
+          vocabularySize,
+          tokens[start + position + 1],
+        );
         sum += loss;
         count += 1;
         for (const bucket of buckets) {

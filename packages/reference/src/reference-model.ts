@@ -2,11 +2,7 @@
  * A model held in memory as LlamaWeights, opened as a v1 model. Sessions share the weights and own
  * their KV caches, so many sessions of one model cost the weights once.
  */
-import {
-  type ModelInfoV1,
-  SelfExtendConfigError,
-  type SelfExtendModelV1,
-} from "@self-extend/core";
+import { type ModelInfoV1, SelfExtendConfigError, type SelfExtendModelV1 } from "@self-extend/core";
 import { type LlamaWeights, supportedArchitectures } from "@self-extend/models";
 import { ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
 

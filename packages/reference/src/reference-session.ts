@@ -46,7 +46,11 @@ function validateSessionOptions(options: ReferenceSessionOptions): void {
     throw new SelfExtendConfigError("mode", mode, 'the reference backend only runs "exact" attention');
   }
   if (cachePrecision !== undefined && cachePrecision !== "float64") {
-    throw new SelfExtendConfigError("cachePrecision", cachePrecision, 'the reference backend keeps a "float64" cache');
+    throw new SelfExtendConfigError(
+      "cachePrecision",
+      cachePrecision,
+      'the reference backend keeps a "float64" cache',
+    );
   }
   if (blockSize !== undefined && (!Number.isSafeInteger(blockSize) || blockSize < 1)) {
     throw new SelfExtendConfigError("blockSize", blockSize, "must be an integer >= 1");
@@ -153,10 +157,22 @@ export class ReferenceSession implements SelfExtendSessionV1 {
         const blockCount = Math.min(this.blockSize, count - blockStart);
         const rows: number[] = [];
         for (let row = 0; row < blockCount; row++) if (slotsByRow.has(blockStart + row)) rows.push(row);
-        this.forwardPass.evaluateBlock(tokens, blockStart, blockCount, firstPosition + blockStart, cache, rows, blockLogits, 0);
+        this.forwardPass.evaluateBlock(
+          tokens,
+          blockStart,
+          blockCount,
+          firstPosition + blockStart,
+          cache,
+          rows,
+          blockLogits,
+          0,
+        );
         rows.forEach((row, index) => {
           for (const slot of slotsByRow.get(blockStart + row) ?? []) {
-            logits.set(blockLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize), slot * vocabularySize);
+            logits.set(
+              blockLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize),
+              slot * vocabularySize,
+            );
           }
         });
         this.evaluatedCount = firstPosition + blockStart + blockCount;
@@ -164,6 +180,7 @@ export class ReferenceSession implements SelfExtendSessionV1 {
         if (blockStart + blockCount < count) {
           await yieldToEventLoop();
           signal?.throwIfAborted();
+          if (this.cache !== cache) throw new Error("the session was disposed during an evaluation");
         }
       }
     } catch (error) {

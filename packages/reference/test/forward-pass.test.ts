@@ -29,7 +29,9 @@ async function logitsInBlocks(
   for (let call = 0; start < tokens.length; call++) {
     const size = Math.min(evaluateSizes[call % evaluateSizes.length], tokens.length - start);
     const evaluation = await session.evaluate(tokens.slice(start, start + size), { logits: "all" });
-    expect(Array.from(evaluation.positions)).toEqual(Array.from({ length: size }, (_, index) => start + index));
+    expect(Array.from(evaluation.positions)).toEqual(
+      Array.from({ length: size }, (_, index) => start + index),
+    );
     logits.set(evaluation.logits, start * vocabularySize);
     start += size;
   }
@@ -58,26 +60,32 @@ describe.each([
   const model = createReferenceModel(createRandomWeights(description, 7));
   const tokens = randomTokens(45, description.vocabularySize, 11);
 
-  it.each(configs)("%s: chunked prefill and token-by-token decode give the same logits", async (_label, config) => {
-    const decoded = await logitsInBlocks(model, tokens, config, [1]);
-    for (const [sizes, blockSize] of [
-      [[45], undefined],
-      [[45], 7],
-      [[13, 1, 8, 23], 5],
-      [[3], 64],
-      [[20, 25], 1],
-    ] as const) {
-      const chunked = await logitsInBlocks(model, tokens, config, sizes, blockSize);
-      expect(largestDifference(chunked, decoded)).toBeLessThanOrEqual(1e-6);
-    }
-  });
+  it.each(configs)(
+    "%s: chunked prefill and token-by-token decode give the same logits",
+    async (_label, config) => {
+      const decoded = await logitsInBlocks(model, tokens, config, [1]);
+      for (const [sizes, blockSize] of [
+        [[45], undefined],
+        [[45], 7],
+        [[13, 1, 8, 23], 5],
+        [[3], 64],
+        [[20, 25], 1],
+      ] as const) {
+        const chunked = await logitsInBlocks(model, tokens, config, sizes, blockSize);
+        expect(largestDifference(chunked, decoded)).toBeLessThanOrEqual(1e-6);
+      }
+    },
+  );
 
   it.each(configs)("%s: agrees with an independent naive forward pass", async (_label, config) => {
     const ours = await logitsInBlocks(model, tokens, config, [17, 28]);
     const naive = naiveForwardPass(model.weights, tokens, config.groupSize, config.neighborWindow).flat();
     let largestRelative = 0;
     for (let index = 0; index < naive.length; index++) {
-      largestRelative = Math.max(largestRelative, Math.abs(ours[index] - naive[index]) / (1 + Math.abs(naive[index])));
+      largestRelative = Math.max(
+        largestRelative,
+        Math.abs(ours[index] - naive[index]) / (1 + Math.abs(naive[index])),
+      );
     }
     // float32 rounding of the returned logits is the only expected difference.
     expect(largestRelative).toBeLessThan(1e-6);

@@ -11,7 +11,13 @@ function relativePosition(i: number, j: number, groupSize: number, window: numbe
   return Math.floor(i / groupSize) - Math.floor(j / groupSize) + window - Math.floor(window / groupSize);
 }
 
-function matrixVector(matrix: Float32Array, rows: number, columns: number, vector: number[], bias?: Float32Array) {
+function matrixVector(
+  matrix: Float32Array,
+  rows: number,
+  columns: number,
+  vector: number[],
+  bias?: Float32Array,
+) {
   const result: number[] = [];
   for (let row = 0; row < rows; row++) {
     let sum = bias === undefined ? 0 : bias[row];
@@ -48,7 +54,9 @@ export function naiveForwardPass(
 ): number[][] {
   const d = weights.description;
   const { embeddingSize: size, headCount, kvHeadCount, headSize } = d;
-  let hidden = tokens.map((token) => Array.from(weights.tokenEmbedding.subarray(token * size, (token + 1) * size)));
+  let hidden = tokens.map((token) =>
+    Array.from(weights.tokenEmbedding.subarray(token * size, (token + 1) * size)),
+  );
   for (const layer of weights.layers) {
     const normed = hidden.map((x) => rmsNorm(x, layer.attentionNorm, d.normEpsilon));
     const q = normed.map((x) => matrixVector(layer.query, headCount * headSize, size, x, layer.queryBias));
@@ -63,14 +71,17 @@ export function naiveForwardPass(
         for (let j = 0; j <= i; j++) {
           const rotatedQuery = rotate(weights, query, relativePosition(i, j, groupSize, window));
           const key = k[j].slice(kvHead * headSize, (kvHead + 1) * headSize);
-          scores.push(rotatedQuery.reduce((total, value, index) => total + value * key[index], 0) / Math.sqrt(headSize));
+          scores.push(
+            rotatedQuery.reduce((total, value, index) => total + value * key[index], 0) / Math.sqrt(headSize),
+          );
         }
         const largest = Math.max(...scores);
         const weightsOfKeys = scores.map((score) => Math.exp(score - largest));
         const total = weightsOfKeys.reduce((sum, value) => sum + value, 0);
         for (let dimension = 0; dimension < headSize; dimension++) {
           let sum = 0;
-          for (let j = 0; j <= i; j++) sum += (weightsOfKeys[j] / total) * v[j][kvHead * headSize + dimension];
+          for (let j = 0; j <= i; j++)
+            sum += (weightsOfKeys[j] / total) * v[j][kvHead * headSize + dimension];
           attention.push(sum);
         }
       }
@@ -84,5 +95,7 @@ export function naiveForwardPass(
       return afterAttention.map((value, index) => value + down[index]);
     });
   }
-  return hidden.map((x) => matrixVector(weights.output, d.vocabularySize, size, rmsNorm(x, weights.outputNorm, d.normEpsilon)));
+  return hidden.map((x) =>
+    matrixVector(weights.output, d.vocabularySize, size, rmsNorm(x, weights.outputNorm, d.normEpsilon)),
+  );
 }

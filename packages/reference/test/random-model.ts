@@ -8,7 +8,8 @@ import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "@se
 export function createRandomWeights(description: LlamaModelDescription, seed: number): LlamaWeights {
   const random = createRandom(seed);
   // Uniform in [-scale, scale]; the scales keep activations O(1) so softmaxes are not one-hot.
-  const tensor = (size: number, scale: number) => Float32Array.from({ length: size }, () => (random() * 2 - 1) * scale);
+  const tensor = (size: number, scale: number) =>
+    Float32Array.from({ length: size }, () => (random() * 2 - 1) * scale);
   const gain = (size: number) => Float32Array.from({ length: size }, () => 0.8 + 0.4 * random());
   const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize } = description;
   const queryWidth = headCount * headSize;
@@ -21,7 +22,11 @@ export function createRandomWeights(description: LlamaModelDescription, seed: nu
     value: tensor(keyWidth * embeddingSize, projection),
     output: tensor(embeddingSize * queryWidth, 1 / Math.sqrt(queryWidth)),
     ...(description.hasQkvBias
-      ? { queryBias: tensor(queryWidth, 0.2), keyBias: tensor(keyWidth, 0.2), valueBias: tensor(keyWidth, 0.2) }
+      ? {
+          queryBias: tensor(queryWidth, 0.2),
+          keyBias: tensor(keyWidth, 0.2),
+          valueBias: tensor(keyWidth, 0.2),
+        }
       : {}),
     feedForwardNorm: gain(embeddingSize),
     gate: tensor(feedForwardSize * embeddingSize, projection),

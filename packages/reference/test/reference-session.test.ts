@@ -2,15 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContextLengthError, SelfExtendConfigError, specificationVersion } from "@self-extend/core";
-import { describe, expect, it } from "vitest";
 import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models";
+import { describe, expect, it } from "vitest";
 import { createReferenceBackend, createReferenceModel } from "../src/index.js";
 import { createRandomWeights, llamaShapedDescription } from "./random-model.js";
 import { sharedModelPaths } from "./shared-data.js";
 
 // trainedContext 32: with G = 2, W = 8 the usable context is (32 - 8) * 2 + 8 = 56.
 const model = createReferenceModel(createRandomWeights(llamaShapedDescription, 3));
-const tokens = Array.from({ length: 60 }, (_, index) => (index * 5 + 1) % llamaShapedDescription.vocabularySize);
+const tokens = Array.from(
+  { length: 60 },
+  (_, index) => (index * 5 + 1) % llamaShapedDescription.vocabularySize,
+);
 const plain = { groupSize: 1, neighborWindow: 1 } as const;
 const extended = { groupSize: 2, neighborWindow: 8 } as const;
 
@@ -61,7 +64,10 @@ describe("reference backend", () => {
       expect(ggufInfo).toEqual(checkpointInfo);
       const prompt = [1, 301, 427, 309, 426, 301, 427, 309, 394, 265];
       const logitsOf = async (loaded: typeof fromGguf) => {
-        const session = await loaded.createSession({ selfExtend: { groupSize: 2, neighborWindow: 4 }, contextSize: 16 });
+        const session = await loaded.createSession({
+          selfExtend: { groupSize: 2, neighborWindow: 4 },
+          contextSize: 16,
+        });
         return Array.from((await session.evaluate(prompt, { logits: "all" })).logits);
       };
       expect(await logitsOf(fromGguf)).toEqual(await logitsOf(fromCheckpoint));
@@ -109,38 +115,52 @@ describe("reference session", () => {
     const plainSession = await model.createSession({ selfExtend: plain, contextSize: 60 });
     await plainSession.evaluate(tokens);
     expect(plainSession.tokenCount).toBe(60);
-    const permissive = await model.createSession({ selfExtend: extended, contextSize: 60, allowBeyondUsableContext: true });
+    const permissive = await model.createSession({
+      selfExtend: extended,
+      contextSize: 60,
+      allowBeyondUsableContext: true,
+    });
     await permissive.evaluate(tokens);
     expect(permissive.tokenCount).toBe(60);
   });
 
   it("rejects options it cannot honour", async () => {
-    await expect(model.createSession({ selfExtend: plain, contextSize: 0 })).rejects.toBeInstanceOf(SelfExtendConfigError);
-    await expect(model.createSession({ selfExtend: plain, contextSize: 8, mode: "fast-prefill" })).rejects.toThrow(/mode/);
-    await expect(model.createSession({ selfExtend: plain, contextSize: 8, cachePrecision: "float16" })).rejects.toThrow(
-      /cachePrecision/,
+    await expect(model.createSession({ selfExtend: plain, contextSize: 0 })).rejects.toBeInstanceOf(
+      SelfExtendConfigError,
     );
-    await expect(model.createSession({ selfExtend: { groupSize: 3, neighborWindow: 8 }, contextSize: 8 })).rejects.toThrow(
-      /multiple of groupSize/,
-    );
+    await expect(
+      model.createSession({ selfExtend: plain, contextSize: 8, mode: "fast-prefill" }),
+    ).rejects.toThrow(/mode/);
+    await expect(
+      model.createSession({ selfExtend: plain, contextSize: 8, cachePrecision: "float16" }),
+    ).rejects.toThrow(/cachePrecision/);
+    await expect(
+      model.createSession({ selfExtend: { groupSize: 3, neighborWindow: 8 }, contextSize: 8 }),
+    ).rejects.toThrow(/multiple of groupSize/);
   });
 
   it("returns the logits asked for", async () => {
     const session = await model.createSession({ selfExtend: extended, contextSize: 56, blockSize: 4 });
     const all = await session.evaluate(tokens.slice(0, 10), { logits: "all" });
     const vocabularySize = all.vocabularySize;
-    const row = (index: number) => Array.from(all.logits.subarray(index * vocabularySize, (index + 1) * vocabularySize));
+    const row = (index: number) =>
+      Array.from(all.logits.subarray(index * vocabularySize, (index + 1) * vocabularySize));
     for (const [selection, indices] of [
       ["last", [9]],
       ["none", []],
-      [[7, 0, 7], [7, 0, 7]],
+      [
+        [7, 0, 7],
+        [7, 0, 7],
+      ],
     ] as const) {
       await session.reset();
       const evaluation = await session.evaluate(tokens.slice(0, 10), { logits: selection });
       expect(Array.from(evaluation.positions)).toEqual(indices);
       expect(evaluation.logits.length).toBe(indices.length * vocabularySize);
       indices.forEach((index, slot) => {
-        expect(Array.from(evaluation.logits.subarray(slot * vocabularySize, (slot + 1) * vocabularySize))).toEqual(row(index));
+        expect(
+          Array.from(evaluation.logits.subarray(slot * vocabularySize, (slot + 1) * vocabularySize)),
+        ).toEqual(row(index));
       });
     }
     await session.reset();
@@ -178,7 +198,9 @@ describe("reference session", () => {
       onProgress: ({ evaluated }) => progressAfter.push(evaluated),
     });
     expect(progressAfter).toEqual([8, 16, 24, 32, 36]);
-    expect(Array.from(resumed.logits)).toEqual(Array.from(expected.logits.subarray(4 * expected.vocabularySize)));
+    expect(Array.from(resumed.logits)).toEqual(
+      Array.from(expected.logits.subarray(4 * expected.vocabularySize)),
+    );
 
     const aborted = AbortSignal.abort(new Error("already"));
     await expect(session.evaluate(tokens.slice(0, 2), { signal: aborted })).rejects.toThrow("already");

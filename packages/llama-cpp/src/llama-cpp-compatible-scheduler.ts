@@ -1,0 +1,115 @@
+/**
+ * llama.cpp's own Self-Extend (`llama-completion --grp-attn-n G --grp-attn-w W`), reproduced so
+ * users moving from llama.cpp get the same outputs. Before each llama_decode (one per n_batch
+ * chunk of the prompt, one per generated token) it runs llama.cpp's loop:
+ *
+ *     while n_past >= ga_i + W:
+ *         ib = (G*ga_i)/W; bd = (W/G)*(G-1); dd = W/G - ib*bd - W
+ *         seq_add(ga_i, n_past, ib*bd)
+ *         seq_div(ga_i + ib*bd, ga_i + ib*bd + W, G)
+ *         seq_add(ga_i + ib*bd + W, n_past + ib*bd, dd)
+ *         n_past -= bd; ga_i += W/G
+ *
+ * It is an approximation of the paper (the exact-distance tail can be empty right after a
+ * compression, and distances inside one batch can exceed the paper's maximum); that is the point
+ * of this mode. node-llama-cpp exposes no seq_div, so it is emulated with one seq_add per
+ * position, in ascending order: every cell moves down to floor(pos/G), below any cell still to be
+ * moved, and its key is re-rotated by the same (negative) delta at the next decode.
+ *
+ * Known difference from the llama.cpp binary bundled with node-llama-cpp 3.21.1: its
+ * `llama_kv_cells::pos_div` (src/llama-kv-cells.h) records the key shift as p_old - p_new while
+ * pos_add records p_new - p_old, and the K-shift rotates keys by that value; so the real seq_div
+ * rotates divided keys the wrong way (cell position p_new, key rotated as if at 2*p_old - p_new).
+ * seq_add cannot separate a cell's position from its key's rotation, so this mode reproduces what
+ * llama.cpp's loop intends (the positions it records), not that rotation. Reproducing it would
+ * need the exported `llama_memory_seq_div` through a native addon.
+ */
+import type { SelfExtendConfig } from "@self-extend/core";
+import type { NativeSequence } from "./node-llama-cpp-internals.js";
+import {
+  assertPositionsAgree,
+  type BlockRequest,
+  decodeSlice,
+  type PositionScheduler,
+} from "./position-scheduler.js";
+
+export class LlamaCppCompatibleScheduler implements PositionScheduler {
+  tokenCount = 0;
+  /** llama.cpp's n_past: the position of the next token. */
+  private nextPosition = 0;
+  /** llama.cpp's ga_i: where the not-yet-compressed part of the cache begins. */
+  private compressedUpTo = 0;
+
+  constructor(
+    private readonly sequence: NativeSequence,
+    private readonly config: SelfExtendConfig,
+    private readonly vocabularySize: number,
+    /** llama-completion's n_batch: prompt chunks evaluated between two runs of the loop. */
+    private readonly llamaCppBatchSize: number,
+  ) {}
+
+  get expectedLargestPosition(): number {
+    return this.nextPosition - 1;
+  }
+
+  reset(): void {
+    this.tokenCount = 0;
+    this.nextPosition = 0;
+    this.compressedUpTo = 0;
+  }
+
+  /** seq_div(start, end, divisor) as seq_adds, one position at a time, ascending. */
+  private divide(start: number, end: number, divisor: number): void {
+    for (let position = start; position < end; position++) {
+      this.sequence.shift(position, position + 1, Math.floor(position / divisor) - position);
+    }
+  }
+
+  /** llama.cpp's group-attention loop, run before every decode. */
+  private compress(): void {
+    const { groupSize: G, neighborWindow: W } = this.config;
+    if (G === 1) return;
+    while (this.nextPosition >= this.compressedUpTo + W) {
+      const gaI = this.compressedUpTo;
+      const nPast = this.nextPosition;
+      const ib = Math.trunc((G * gaI) / W);
+      const bd = (W / G) * (G - 1);
+      const dd = W / G - ib * bd - W;
+      this.sequence.shift(gaI, nPast, ib * bd);
+      this.divide(gaI + ib * bd, gaI + ib * bd + W, G);
+      this.sequence.shift(gaI + ib * bd + W, nPast + ib * bd, dd);
+      this.nextPosition -= bd;
+      this.compressedUpTo += W / G;
+    }
+  }
+
+  async evaluate(request: BlockRequest): Promise<Float32Array[]> {
+    const wanted = new Set(request.logitIndexes);
+    const rows: Float32Array[] = [];
+    const total = request.tokens.length;
+    const chunk = Math.min(this.llamaCppBatchSize, this.sequence.batchSize);
+    let offset = 0;
+    while (offset < total) {
+      request.signal?.throwIfAborted();
+      this.compress();
+      const count = Math.min(chunk, total - offset);
+      rows.push(
+        ...(await decodeSlice(
+          this.sequence,
+          request,
+          offset,
+          count,
+          this.nextPosition,
+          this.vocabularySize,
+          wanted,
+        )),
+      );
+      this.nextPosition += count;
+      this.tokenCount += count;
+      assertPositionsAgree(this.sequence, this, "llama.cpp-compatible");
+      offset += count;
+      request.onProgress?.({ evaluated: offset, total });
+    }
+    return rows;
+  }
+}

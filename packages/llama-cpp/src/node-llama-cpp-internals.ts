@@ -1,0 +1,238 @@
+/**
+ * Every use of node-llama-cpp internals lives in this file, behind one version check.
+ *
+ * Self-Extend needs to move cached keys (`llama_memory_seq_add`) and to place each batch at a
+ * position of our choosing. node-llama-cpp's public API does neither: its sequences keep their
+ * own position bookkeeping that would disagree with ours the moment a key moves. So the adapter
+ * drives the native context directly (initBatch / addToBatch / decodeBatch) and never evaluates
+ * through the sequence's public methods. Those members are not in the .d.ts and may change in any
+ * release, hence the exact version pin.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { SelfExtendError } from "@self-extend/core";
+import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+
+/** The one node-llama-cpp release whose internals this adapter was written and tested against. */
+export const supportedNodeLlamaCppVersion = "3.21.1";
+
+/** node-llama-cpp is missing, or a version other than {@link supportedNodeLlamaCppVersion}. */
+export class NodeLlamaCppVersionError extends SelfExtendError {
+  override readonly name = "NodeLlamaCppVersionError";
+  constructor(readonly foundVersion: string | undefined) {
+    super(
+      foundVersion === undefined
+        ? `node-llama-cpp is not installed: install node-llama-cpp@${supportedNodeLlamaCppVersion} (a peer dependency of @self-extend/llama-cpp)`
+        : `node-llama-cpp ${foundVersion} is not supported: @self-extend/llama-cpp relies on internals of node-llama-cpp ${supportedNodeLlamaCppVersion} exactly; install node-llama-cpp@${supportedNodeLlamaCppVersion}`,
+    );
+  }
+}
+
+/**
+ * The installed node-llama-cpp version, read from its package.json (its exports map hides the
+ * file, so we find it from the resolved entry point). Undefined when it cannot be resolved.
+ */
+export function installedNodeLlamaCppVersion(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    // The ESM entry resolves to <package>/dist/index.js.
+    const entry = require.resolve("node-llama-cpp");
+    let folder = dirname(entry);
+    for (let depth = 0; depth < 4; depth++) {
+      try {
+        const manifest = JSON.parse(readFileSync(join(folder, "package.json"), "utf8")) as {
+          name?: string;
+          version?: string;
+        };
+        if (manifest.name === "node-llama-cpp") return manifest.version;
+      } catch {
+        // not this folder
+      }
+      folder = dirname(folder);
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throws {@link NodeLlamaCppVersionError} unless the supported version is installed. */
+export function assertSupportedNodeLlamaCpp(version = installedNodeLlamaCppVersion()): void {
+  if (version !== supportedNodeLlamaCppVersion) throw new NodeLlamaCppVersionError(version);
+}
+
+/** The subset of the native `AddonContext` (node-llama-cpp's `llama/addon/AddonContext.cpp`) we use. */
+interface NativeContext {
+  initBatch(size: number): void;
+  addToBatch(
+    sequenceId: number,
+    firstPosition: number,
+    tokens: Uint32Array,
+    logitIndexes: Uint32Array,
+  ): Uint32Array;
+  decodeBatch(): Promise<void>;
+  sampleToken(
+    batchLogitIndex: number,
+    sampler: NativeSampler,
+    probabilities: boolean,
+    confidence?: boolean,
+  ): Promise<[token: number, probabilities: number[] | undefined, confidence: number | undefined]>;
+  removeTokenCellsFromSequence(sequenceId: number, startPosition: number, endPosition: number): boolean;
+  shiftSequenceTokenCells(
+    sequenceId: number,
+    startPosition: number,
+    endPosition: number,
+    delta: number,
+  ): void;
+  getSequenceKvCacheMinPosition(sequenceId: number): number;
+  getSequenceKvCacheMaxPosition(sequenceId: number): number;
+}
+
+interface NativeSampler {
+  applyConfig(config: Record<string, unknown>): void;
+  dispose(): void;
+}
+
+interface NativeBindings {
+  AddonSampler: new (model: unknown) => NativeSampler;
+}
+
+function requireMember<T>(owner: unknown, member: string, what: string): T {
+  const value = (owner as Record<string, unknown> | null)?.[member];
+  if (value === undefined || value === null) {
+    throw new SelfExtendError(
+      `node-llama-cpp internals changed: ${what}.${member} is missing (this adapter needs node-llama-cpp ${supportedNodeLlamaCppVersion})`,
+    );
+  }
+  return value as T;
+}
+
+/**
+ * One sequence of a node-llama-cpp context, driven at the native level: explicit positions,
+ * explicit key moves, log-softmax read through the sampler.
+ */
+export class NativeSequence {
+  private readonly native: NativeContext;
+  private readonly sampler: NativeSampler;
+  readonly sequenceId: number;
+  /** Largest number of tokens one decodeBatch may hold (llama.cpp's n_batch). */
+  readonly batchSize: number;
+
+  constructor(
+    context: LlamaContext,
+    // Held, not just read: node-llama-cpp disposes a garbage-collected sequence, which erases
+    // its cells from the KV cache under our feet.
+    private readonly publicSequence: LlamaContextSequence,
+    model: LlamaModel,
+  ) {
+    const sequence = publicSequence;
+    assertSupportedNodeLlamaCpp();
+    this.native = requireMember<NativeContext>(context, "_ctx", "LlamaContext");
+    this.sequenceId = requireMember<number>(sequence, "_sequenceId", "LlamaContextSequence");
+    for (const method of [
+      "initBatch",
+      "addToBatch",
+      "decodeBatch",
+      "sampleToken",
+      "shiftSequenceTokenCells",
+    ]) {
+      if (typeof (this.native as unknown as Record<string, unknown>)[method] !== "function") {
+        throw new SelfExtendError(`node-llama-cpp internals changed: the native context has no ${method}()`);
+      }
+    }
+    const llama = requireMember<unknown>(model, "_llama", "LlamaModel");
+    const bindings = requireMember<NativeBindings>(llama, "_bindings", "Llama");
+    this.sampler = new bindings.AddonSampler(requireMember<unknown>(model, "_model", "LlamaModel"));
+    // Greedy: the chain leaves the logits untouched, so the probabilities it reports are the
+    // plain softmax of the model's logits.
+    this.sampler.applyConfig({ temperature: 0 });
+    this.batchSize = context.batchSize;
+  }
+
+  /** Largest cached position of the sequence, -1 when empty. */
+  get largestPosition(): number {
+    return this.native.getSequenceKvCacheMaxPosition(this.sequenceId);
+  }
+
+  get smallestPosition(): number {
+    return this.native.getSequenceKvCacheMinPosition(this.sequenceId);
+  }
+
+  /** llama_memory_seq_add: cells with start <= position < end move by delta (keys are re-rotated at the next decode). */
+  shift(start: number, end: number, delta: number): void {
+    if (delta === 0 || end <= start) return;
+    this.native.shiftSequenceTokenCells(this.sequenceId, start, end, delta);
+  }
+
+  /** Forgets every cached token of the sequence. */
+  clear(): void {
+    this.native.removeTokenCellsFromSequence(this.sequenceId, -1, -1);
+  }
+
+  /**
+   * Decodes `tokens` at positions firstPosition, firstPosition + 1, ... in one llama_decode.
+   * llama.cpp requires firstPosition = largest cached position + 1. Returns, for each index of
+   * `logitIndexes` (ascending indices within the block), the log-softmax over the vocabulary.
+   */
+  async decode(
+    tokens: ArrayLike<number>,
+    firstPosition: number,
+    logitIndexes: readonly number[],
+    vocabularySize: number,
+  ): Promise<Float32Array[]> {
+    if (tokens.length > this.batchSize) {
+      throw new RangeError(
+        `a batch of ${tokens.length} tokens exceeds the context's batch size ${this.batchSize}`,
+      );
+    }
+    this.native.initBatch(tokens.length);
+    const batchIndexes = this.native.addToBatch(
+      this.sequenceId,
+      firstPosition,
+      Uint32Array.from(tokens),
+      Uint32Array.from(logitIndexes),
+    );
+    await this.native.decodeBatch();
+    const rows: Float32Array[] = [];
+    for (const batchIndex of batchIndexes) rows.push(await this.logSoftmaxAt(batchIndex, vocabularySize));
+    return rows;
+  }
+
+  /**
+   * node-llama-cpp returns no raw logits; the sampler reports softmax probabilities computed in
+   * float32 from the logits. Their logarithm is the log-softmax (logits minus a per-row constant).
+   * Probabilities below float32's range come back as 0 and give -Infinity.
+   */
+  private async logSoftmaxAt(batchIndex: number, vocabularySize: number): Promise<Float32Array> {
+    const [, probabilities] = await this.native.sampleToken(batchIndex, this.sampler, true);
+    const row = new Float32Array(vocabularySize).fill(Number.NEGATIVE_INFINITY);
+    if (probabilities === undefined) return row;
+    for (let index = 0; index + 1 < probabilities.length; index += 2) {
+      const token = probabilities[index];
+      if (token < vocabularySize) row[token] = Math.log(probabilities[index + 1]);
+    }
+    return row;
+  }
+
+  /** The greedy token at a batch index of the last decode, without building a row. */
+  async greedyTokenAt(batchIndex: number): Promise<number> {
+    // With a third argument the native call answers [token, ...]; without it, the bare token.
+    const result: unknown = await this.native.sampleToken(batchIndex, this.sampler, false);
+    return Array.isArray(result) ? (result[0] as number) : (result as number);
+  }
+
+  dispose(): void {
+    this.sampler.dispose();
+    this.publicSequence.dispose();
+  }
+}
+
+/**
+ * The absolute path a LlamaModel was loaded from. The public `filename` is only the base name;
+ * we need the file itself to read its header (architecture, trained context, vocabulary).
+ */
+export function modelPathOf(model: LlamaModel): string | undefined {
+  const path = (model as unknown as { _modelPath?: unknown })._modelPath;
+  return typeof path === "string" ? path : undefined;
+}

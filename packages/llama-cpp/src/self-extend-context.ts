@@ -1,0 +1,500 @@
+/**
+ * The user-facing object: one Self-Extend sequence on a node-llama-cpp model. It is also a v1
+ * session, so the conformance suite and the CLI drive the very same code users call.
+ *
+ * Logits: node-llama-cpp exposes no raw logits, only the softmax the sampler computes from them.
+ * Rows returned here are therefore LOG-SOFTMAX values (logits minus a per-row constant): argmax,
+ * sampling and perplexity are unchanged, but compare them with the reference's log-softmax, not
+ * its raw logits. Probabilities that underflow float32 come back as -Infinity.
+ */
+import { availableParallelism } from "node:os";
+import {
+  type AttentionMode,
+  assertWithinUsableContext,
+  ContextLengthError,
+  type EvaluateOptionsV1,
+  type EvaluationV1,
+  type GenerateOptions,
+  generateTokens,
+  largestUsableContext,
+  type ModelInfoV1,
+  planSelfExtend,
+  resolveLogitSelection,
+  type SelfExtendConfig,
+  SelfExtendConfigError,
+  type SelfExtendSessionV1,
+  type SessionOptionsV1,
+  validateSelfExtendConfig,
+} from "@self-extend/core";
+import { describeLlamaModel, readGguf, supportedArchitectures } from "@self-extend/models";
+import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
+import { ExactScheduler } from "./exact-scheduler.js";
+import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
+import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
+import { assertSupportedNodeLlamaCpp, modelPathOf, NativeSequence } from "./node-llama-cpp-internals.js";
+import type { PositionScheduler } from "./position-scheduler.js";
+
+export type LlamaCppCachePrecision = "float32" | "float16";
+
+export const attentionModes: readonly AttentionMode[] = ["exact", "fast-prefill", "llama.cpp-compatible"];
+
+/**
+ * Architectures with one RoPE position per token (llama.cpp's seq_div and our key moves need
+ * that) which this adapter was tested on. "mistral" is not here: llama.cpp has no such
+ * architecture name (Mistral GGUFs say "llama"), so a file that says "mistral" cannot load.
+ */
+export const llamaCppArchitectures: readonly string[] = supportedArchitectures.filter(
+  (architecture) => architecture !== "mistral",
+);
+
+/**
+ * Default CPU threads: all cores but one, at most 4. llama.cpp's worker threads spin while they
+ * wait; on a loaded 2-core machine 2 threads made a tiny model ~150x slower than 1.
+ */
+export function defaultThreadCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
+}
+
+export interface SelfExtendContextOptions {
+  /** A model loaded with node-llama-cpp, or a GGUF path (loaded on CPU; disposed with the context). */
+  readonly model: LlamaModel | string;
+  /** G. With `neighborWindow`; or give `targetContext` and let core's planner choose both. */
+  readonly groupSize?: number;
+  /** W, a multiple of G. */
+  readonly neighborWindow?: number;
+  /** N the context must reach; used by the planner when G and W are not given. */
+  readonly targetContext?: number;
+  /** Tokens the context holds; defaults to targetContext, else (L - W) * G + W. */
+  readonly contextSize?: number;
+  /** Default "exact". */
+  readonly mode?: AttentionMode;
+  /** KV cache storage, default "float32": float16 keys are re-rounded at every move (see README). */
+  readonly cachePrecision?: LlamaCppCachePrecision;
+  /** CPU threads; default {@link defaultThreadCount}. llama.cpp's own default was ~100x slower here. */
+  readonly threads?: number;
+  /** Tokens per llama_decode (llama.cpp's n_batch); default min(contextSize, 512). */
+  readonly batchSize?: number;
+  /**
+   * fast-prefill: tokens per batched prefill step (default G). Largest position error
+   * C - 1 - floor((C-1)/G); on stories260K C = G kept 99.94% argmax agreement, C = W/4 99.4%.
+   */
+  readonly prefillChunkSize?: number;
+  /** llama.cpp-compatible: llama-completion's `--batch-size` (default 2048, capped by contextSize). */
+  readonly llamaCppBatchSize?: number;
+  /** Only when `model` is a path: an existing `Llama` from getLlama (default getLlama({gpu: false})). */
+  readonly llama?: Llama;
+}
+
+/** Generation options; `maxTokens` bounds the new tokens. */
+export type GenerateTextOptions = GenerateOptions;
+
+interface ResolvedModel {
+  readonly model: LlamaModel;
+  readonly ownsModel: boolean;
+  readonly info: ModelInfoV1;
+}
+
+async function loadModelOnCpu(path: string, llama: Llama | undefined): Promise<LlamaModel> {
+  const runtime = llama ?? (await getCpuLlama());
+  return runtime.loadModel({ modelPath: path, gpuLayers: 0 });
+}
+
+let sharedCpuLlama: Promise<Llama> | undefined;
+
+/** One CPU-only Llama per process: getLlama() may otherwise pick a GPU build with no device. */
+export function getCpuLlama(): Promise<Llama> {
+  assertSupportedNodeLlamaCpp();
+  sharedCpuLlama ??= import("node-llama-cpp")
+    .then(({ getLlama, LlamaLogLevel }) =>
+      // "error": llama.cpp warns about every context larger than the trained one, which is the point here.
+      getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error }),
+    )
+    .catch((error: unknown) => {
+      // Let a later call try again instead of caching the failure.
+      sharedCpuLlama = undefined;
+      throw error;
+    });
+  return sharedCpuLlama;
+}
+
+/**
+ * Reads the model description from the GGUF header (cheap: no tensor data) and rejects
+ * architectures we cannot move keys for, before any weights are loaded.
+ */
+export function describeModelFile(path: string): ModelInfoV1 {
+  const gguf = readGguf(path);
+  try {
+    const description = describeLlamaModel(gguf, path);
+    requireSupportedArchitecture(description.architecture, path);
+    return Object.freeze({
+      architecture: description.architecture,
+      trainedContext: description.trainedContext,
+      vocabularySize: description.vocabularySize,
+      layerCount: description.layerCount,
+      headCount: description.headCount,
+      kvHeadCount: description.kvHeadCount,
+      headSize: description.headSize,
+      ...(description.name === undefined ? {} : { name: description.name }),
+    });
+  } finally {
+    gguf.close();
+  }
+}
+
+function requireSupportedArchitecture(architecture: string, where: string): void {
+  if (!llamaCppArchitectures.includes(architecture)) {
+    throw new SelfExtendConfigError(
+      "architecture",
+      architecture,
+      `${where}: Self-Extend on llama.cpp supports ${llamaCppArchitectures.join(", ")} (one RoPE position per token; M-RoPE and other position schemes cannot be moved exactly)`,
+    );
+  }
+}
+
+async function resolveModel(options: SelfExtendContextOptions): Promise<ResolvedModel> {
+  if (typeof options.model === "string") {
+    const info = describeModelFile(options.model);
+    const model = await loadModelOnCpu(options.model, options.llama);
+    return { model, ownsModel: true, info };
+  }
+  const model = options.model;
+  const path = modelPathOf(model);
+  if (path === undefined) {
+    throw new SelfExtendConfigError(
+      "model",
+      model.filename ?? "<LlamaModel>",
+      "must be a LlamaModel loaded from a GGUF file",
+    );
+  }
+  return { model, ownsModel: false, info: describeModelFile(path) };
+}
+
+function resolveConfig(options: SelfExtendContextOptions, trainedContext: number): SelfExtendConfig {
+  if (options.groupSize !== undefined || options.neighborWindow !== undefined) {
+    if (options.groupSize === undefined || options.neighborWindow === undefined) {
+      throw new SelfExtendConfigError(
+        options.groupSize === undefined ? "groupSize" : "neighborWindow",
+        undefined,
+        "groupSize and neighborWindow go together (or give targetContext alone)",
+      );
+    }
+    return validateSelfExtendConfig({ groupSize: options.groupSize, neighborWindow: options.neighborWindow });
+  }
+  if (options.targetContext !== undefined) {
+    return planSelfExtend({ trainedContext, targetContext: options.targetContext }).config;
+  }
+  throw new SelfExtendConfigError(
+    "groupSize",
+    undefined,
+    "give groupSize and neighborWindow, or targetContext for the planner",
+  );
+}
+
+function requirePositiveInteger(field: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+    throw new SelfExtendConfigError(field, value, "must be an integer >= 1");
+  }
+}
+
+/** Validates everything that does not need the model; shared by the friendly API and the backend. */
+export function validateContextOptions(options: {
+  readonly mode?: string;
+  readonly cachePrecision?: string;
+  readonly contextSize?: number;
+  readonly threads?: number;
+  readonly batchSize?: number;
+  readonly prefillChunkSize?: number;
+  readonly llamaCppBatchSize?: number;
+}): void {
+  if (options.mode !== undefined && !attentionModes.includes(options.mode as AttentionMode)) {
+    throw new SelfExtendConfigError("mode", options.mode, `must be one of ${attentionModes.join(", ")}`);
+  }
+  if (options.cachePrecision !== undefined && !["float32", "float16"].includes(options.cachePrecision)) {
+    throw new SelfExtendConfigError(
+      "cachePrecision",
+      options.cachePrecision,
+      'the llama.cpp backend keeps a "float32" (default) or "float16" cache',
+    );
+  }
+  requirePositiveInteger("contextSize", options.contextSize);
+  requirePositiveInteger("threads", options.threads);
+  requirePositiveInteger("batchSize", options.batchSize);
+  requirePositiveInteger("prefillChunkSize", options.prefillChunkSize);
+  requirePositiveInteger("llamaCppBatchSize", options.llamaCppBatchSize);
+}
+
+export class SelfExtendContext implements SelfExtendSessionV1 {
+  readonly options: SessionOptionsV1;
+  readonly config: SelfExtendConfig;
+  readonly mode: AttentionMode;
+  /** L, from the model file. */
+  readonly trainedContext: number;
+  /** (L - W) * G + W, or unbounded by Self-Extend when G = 1 (contextSize still applies). */
+  readonly largestUsableContext: number;
+  /** Rows returned by evaluate/decode are log-softmax values, not raw logits (see the file comment). */
+  readonly logitKind = "log-softmax" as const;
+  private readonly scheduler: PositionScheduler;
+  private busy = false;
+  private disposed = false;
+
+  private constructor(
+    readonly model: LlamaModel,
+    private readonly ownsModel: boolean,
+    readonly context: LlamaContext,
+    private readonly sequence: NativeSequence,
+    resolved: {
+      config: SelfExtendConfig;
+      mode: AttentionMode;
+      contextSize: number;
+      cachePrecision: LlamaCppCachePrecision;
+      trainedContext: number;
+      vocabularySize: number;
+      prefillChunkSize: number;
+      llamaCppBatchSize: number;
+    },
+  ) {
+    this.config = resolved.config;
+    this.mode = resolved.mode;
+    this.trainedContext = resolved.trainedContext;
+    this.vocabularySize = resolved.vocabularySize;
+    this.largestUsableContext =
+      this.config.groupSize === 1
+        ? Number.POSITIVE_INFINITY
+        : largestUsableContext(resolved.trainedContext, this.config);
+    this.options = Object.freeze({
+      selfExtend: this.config,
+      contextSize: resolved.contextSize,
+      mode: resolved.mode,
+      cachePrecision: resolved.cachePrecision,
+    });
+    const vocabulary = resolved.vocabularySize;
+    this.scheduler =
+      resolved.mode === "llama.cpp-compatible"
+        ? new LlamaCppCompatibleScheduler(sequence, this.config, vocabulary, resolved.llamaCppBatchSize)
+        : resolved.mode === "fast-prefill"
+          ? new FastPrefillScheduler(
+              sequence,
+              this.config,
+              vocabulary,
+              resolved.prefillChunkSize,
+              resolved.trainedContext,
+            )
+          : new ExactScheduler(sequence, this.config, vocabulary);
+  }
+
+  readonly vocabularySize: number;
+
+  /** Creates a Self-Extend context. Every option is checked before any token is evaluated. */
+  static async create(options: SelfExtendContextOptions): Promise<SelfExtendContext> {
+    assertSupportedNodeLlamaCpp();
+    validateContextOptions(options);
+    // An explicit (G, W) is checked before the model is even loaded.
+    if (
+      options.targetContext === undefined ||
+      options.groupSize !== undefined ||
+      options.neighborWindow !== undefined
+    ) {
+      resolveConfig(options, 1);
+    }
+    const resolved = await resolveModel(options);
+    try {
+      const config = resolveConfig(options, resolved.info.trainedContext);
+      const mode = options.mode ?? "exact";
+      const usable =
+        config.groupSize === 1
+          ? Number.POSITIVE_INFINITY
+          : largestUsableContext(resolved.info.trainedContext, config);
+      const contextSize =
+        options.contextSize ??
+        options.targetContext ??
+        (Number.isFinite(usable) ? usable : resolved.info.trainedContext);
+      const llamaCppBatchSize = Math.min(options.llamaCppBatchSize ?? 2048, contextSize);
+      const batchSize = Math.max(
+        options.batchSize ?? Math.min(contextSize, 512),
+        mode === "llama.cpp-compatible" ? llamaCppBatchSize : 1,
+      );
+      const cachePrecision = options.cachePrecision ?? "float32";
+      const cacheType = cachePrecision === "float32" ? "F32" : "F16";
+      const context = await resolved.model.createContext({
+        contextSize,
+        sequences: 1,
+        batchSize,
+        threads: options.threads ?? defaultThreadCount(),
+        // llama.cpp's CPU flash-attention path converts K/V to F16 internally (drift) and was 4-5x
+        // slower on small models.
+        flashAttention: false,
+        experimentalKvCacheKeyType: cacheType,
+        experimentalKvCacheValueType: cacheType,
+      });
+      try {
+        const sequence = new NativeSequence(context, context.getSequence(), resolved.model);
+        return new SelfExtendContext(resolved.model, resolved.ownsModel, context, sequence, {
+          config,
+          mode,
+          contextSize,
+          cachePrecision,
+          trainedContext: resolved.info.trainedContext,
+          vocabularySize: resolved.info.vocabularySize,
+          prefillChunkSize: options.prefillChunkSize ?? config.groupSize,
+          llamaCppBatchSize,
+        });
+      } catch (error) {
+        await context.dispose();
+        throw error;
+      }
+    } catch (error) {
+      if (resolved.ownsModel) await resolved.model.dispose();
+      throw error;
+    }
+  }
+
+  get tokenCount(): number {
+    return this.scheduler.tokenCount;
+  }
+
+  /** llama.cpp's largest cached position of the sequence (-1 when empty): for checks and tests. */
+  get largestCachedPosition(): number {
+    return this.sequence.largestPosition;
+  }
+
+  /** Text to tokens with the model's tokenizer (special tokens such as BOS parsed from the text). */
+  tokenize(text: string, specialTokens = false): number[] {
+    return this.model.tokenize(text, specialTokens);
+  }
+
+  /**
+   * Text given to evaluate/generate: special tokens in the text are parsed, and BOS is prepended
+   * when the sequence is empty and the model asks for it (as node-llama-cpp's own APIs do).
+   */
+  private tokenizePrompt(text: string): number[] {
+    const tokens = this.tokenize(text, true);
+    const bos = this.model.tokens.bos;
+    if (
+      this.tokenCount === 0 &&
+      bos !== null &&
+      this.model.tokens.shouldPrependBosToken &&
+      tokens[0] !== bos
+    ) {
+      tokens.unshift(bos);
+    }
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return this.model.detokenize(tokens as readonly Token[]);
+  }
+
+  /** Checks a block against every limit before anything reaches llama.cpp. */
+  private checkBlock(tokens: ArrayLike<number>): void {
+    if (this.disposed) throw new Error("the Self-Extend context was disposed");
+    if (this.busy) throw new Error("the Self-Extend context is already evaluating; await the previous call");
+    const total = this.tokenCount + tokens.length;
+    if (total > this.options.contextSize) {
+      throw new ContextLengthError(
+        total,
+        this.options.contextSize,
+        `the context holds ${this.options.contextSize} tokens (contextSize) and ${this.tokenCount} are used; create it with a larger contextSize`,
+      );
+    }
+    if (this.config.groupSize > 1) assertWithinUsableContext(total, this.trainedContext, this.config);
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index];
+      if (
+        !Number.isInteger(token) ||
+        token < 0 ||
+        (this.vocabularySize > 0 && token >= this.vocabularySize)
+      ) {
+        throw new SelfExtendConfigError(
+          `tokens[${index}]`,
+          token,
+          `must be a token id in 0..${this.vocabularySize - 1}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Appends tokens (or text, tokenized without adding BOS) and returns log-softmax rows for the
+   * selected positions (default: the last one).
+   */
+  async evaluate(input: ArrayLike<number> | string, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    const tokens = typeof input === "string" ? this.tokenizePrompt(input) : input;
+    const selected = resolveLogitSelection(options.logits, tokens.length);
+    this.checkBlock(tokens);
+    options.signal?.throwIfAborted();
+    const start = this.tokenCount;
+    this.busy = true;
+    let rows: Float32Array[];
+    try {
+      const ascending = [...new Set(selected)].sort((a, b) => a - b);
+      const computed = await this.scheduler.evaluate({
+        tokens,
+        logitIndexes: ascending,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
+      const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
+      rows = selected.map((index) => byIndex.get(index) as Float32Array);
+    } finally {
+      this.busy = false;
+    }
+    const vocabularySize = rows[0]?.length ?? this.vocabularySize;
+    const logits = new Float32Array(rows.length * vocabularySize);
+    for (const [order, row] of rows.entries()) logits.set(row, order * vocabularySize);
+    return {
+      positions: Int32Array.from(selected, (index) => start + index),
+      logits,
+      vocabularySize,
+      logitKind: "log-probabilities",
+    };
+  }
+
+  async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
+    const evaluation = await this.evaluate([token], { logits: "last", signal: options.signal });
+    return evaluation.logits;
+  }
+
+  /** Streams generated token ids: evaluates the prompt, then decodes one token at a time. */
+  generateTokens(prompt: ArrayLike<number> | string, options: GenerateTextOptions): AsyncGenerator<number> {
+    const tokens = typeof prompt === "string" ? this.tokenizePrompt(prompt) : prompt;
+    return generateTokens(this, tokens, options);
+  }
+
+  /** Streams generated text, one decoded piece per token (multi-byte characters are kept whole). */
+  async *generateText(
+    prompt: ArrayLike<number> | string,
+    options: GenerateTextOptions,
+  ): AsyncGenerator<string> {
+    const generated: number[] = [];
+    let emitted = "";
+    for await (const token of this.generateTokens(prompt, options)) {
+      generated.push(token);
+      const text = this.detokenize(generated);
+      // A partial UTF-8 sequence decodes to U+FFFD; wait for the rest of the character.
+      if (text.endsWith("\uFFFD")) continue;
+      yield text.slice(emitted.length);
+      emitted = text;
+    }
+    const text = this.detokenize(generated);
+    if (text.length > emitted.length) yield text.slice(emitted.length);
+  }
+
+  async reset(): Promise<void> {
+    if (this.busy) throw new Error("cannot reset while evaluating");
+    this.sequence.clear();
+    this.scheduler.reset();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.sequence.dispose();
+    await this.context.dispose();
+    if (this.ownsModel) await this.model.dispose();
+  }
+}
+
+/** Friendly entry point: `await createSelfExtendContext({model, groupSize: 4, neighborWindow: 64})`. */
+export function createSelfExtendContext(options: SelfExtendContextOptions): Promise<SelfExtendContext> {
+  return SelfExtendContext.create(options);
+}

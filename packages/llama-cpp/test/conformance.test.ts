@@ -1,0 +1,104 @@
+/**
+ * Conformance against the float64 reference backend on every tiny model shape and on stories260K:
+ * prompts of 3x the trained context, then 256 greedy tokens. Rows are compared as log-softmax.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { planSelfExtend } from "@self-extend/core";
+import { generateTinyModel, importLlama2c, tinyModelGrid, writeLlamaGguf } from "@self-extend/models";
+import { createReferenceBackend, createReferenceModel } from "@self-extend/reference";
+import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
+import { describe, expect, it } from "vitest";
+import { createSelfExtendContext } from "../src/index.js";
+import {
+  compareLogSoftmax,
+  concatenate,
+  greedyRun,
+  logSoftmaxRows,
+  randomTokens,
+  tolerances,
+} from "./helpers.js";
+
+const generatedTokens = 256;
+/** Grid shapes llama.cpp cannot load, each with its reason (conformance/skips.json). */
+const skips: Record<string, string> = JSON.parse(
+  readFileSync(join(import.meta.dirname, "..", "conformance", "skips.json"), "utf8"),
+).tinyModels;
+const temporaryFolder = useTemporaryFolder("llama-cpp-conformance-");
+
+describe.sequential("exact mode against the reference, tiny model grid", () => {
+  for (const spec of tinyModelGrid) {
+    const skip = skips[spec.name];
+    it.skipIf(skip !== undefined)(`${spec.name}: 3L prompt + ${generatedTokens} greedy tokens`, async () => {
+      const weights = generateTinyModel(spec, 1);
+      const path = join(temporaryFolder(), `${spec.name}.gguf`);
+      writeLlamaGguf(path, weights);
+      const L = spec.trainedContext;
+      const prompt = randomTokens(3 * L, spec.vocabularySize);
+      const contextSize = prompt.length + generatedTokens;
+      const selfExtend = planSelfExtend({ trainedContext: L, targetContext: contextSize }).config;
+
+      const context = await createSelfExtendContext({ model: path, ...selfExtend, contextSize, threads: 1 });
+      const reference = await createReferenceModel(weights).createSession({ selfExtend, contextSize });
+      try {
+        const ours = await greedyRun(context, prompt, generatedTokens);
+        const theirs = await greedyRun(reference, prompt, generatedTokens);
+        expect(ours.tokens).toEqual(theirs.tokens);
+        const V = spec.vocabularySize;
+        const tolerance = tolerances.exact.float32;
+        const promptComparison = compareLogSoftmax(logSoftmaxRows(theirs.promptRows, V), ours.promptRows, V);
+        const decodeComparison = compareLogSoftmax(
+          logSoftmaxRows(concatenate(theirs.decodeRows), V),
+          concatenate(ours.decodeRows),
+          V,
+        );
+        expect(promptComparison.maxDifference).toBeLessThanOrEqual(tolerance.maxLogSoftmaxDifference);
+        expect(decodeComparison.maxDifference).toBeLessThanOrEqual(tolerance.maxLogSoftmaxDifference);
+        expect(promptComparison.agreement).toBeGreaterThanOrEqual(tolerance.greedyAgreement);
+      } finally {
+        await context.dispose();
+      }
+    });
+  }
+});
+
+describe.sequential("exact mode against the reference, stories260K", () => {
+  it.skipIf(!existsSync(sharedModelPaths.stories260K))(
+    `3x512-token prompt of TinyStories text + ${generatedTokens} greedy tokens (G=8, W=256)`,
+    { timeout: 300_000 },
+    async () => {
+      const path = join(temporaryFolder(), "stories260K.gguf");
+      importLlama2c({
+        checkpointPath: sharedModelPaths.stories260K,
+        tokenizerPath: sharedModelPaths.tokenizer,
+        outPath: path,
+      });
+      const selfExtend = { groupSize: 8, neighborWindow: 256 };
+      const text = readFileSync(sharedModelPaths.validationText, "utf8").slice(0, 20000);
+      const context = await createSelfExtendContext({
+        model: path,
+        ...selfExtend,
+        contextSize: 2048,
+        threads: 1,
+      });
+      const reference = await (await createReferenceBackend().loadModel({ path })).createSession({
+        selfExtend,
+        contextSize: 2048,
+      });
+      try {
+        const prompt = [context.model.tokens.bos as number, ...context.tokenize(text)].slice(0, 3 * 512);
+        expect(prompt.length).toBe(3 * 512);
+        const ours = await greedyRun(context, prompt, generatedTokens);
+        const theirs = await greedyRun(reference, prompt, generatedTokens);
+        expect(ours.tokens).toEqual(theirs.tokens);
+        const V = context.vocabularySize;
+        const tolerance = tolerances.stories260K.exact.float32;
+        const comparison = compareLogSoftmax(logSoftmaxRows(theirs.promptRows, V), ours.promptRows, V);
+        expect(comparison.maxDifference).toBeLessThanOrEqual(tolerance.maxLogSoftmaxDifference);
+        expect(comparison.agreement).toBeGreaterThanOrEqual(tolerance.greedyAgreement);
+      } finally {
+        await context.dispose();
+      }
+    },
+  );
+});

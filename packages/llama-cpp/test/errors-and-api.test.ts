@@ -1,0 +1,211 @@
+/**
+ * Bad input fails with a clear error before anything is evaluated; the v1 backend, the version
+ * check, abort, progress and text streaming work.
+ */
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ContextLengthError, generateTokens, SelfExtendConfigError } from "@self-extend/core";
+import {
+  generateTinyModel,
+  importLlama2c,
+  tinyModelSpec,
+  UnsupportedArchitectureError,
+  writeGguf,
+  writeLlamaGguf,
+} from "@self-extend/models";
+import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
+import { describe, expect, it } from "vitest";
+import {
+  assertSupportedNodeLlamaCpp,
+  createLlamaCppBackend,
+  createSelfExtendContext,
+  installedNodeLlamaCppVersion,
+  NodeLlamaCppVersionError,
+} from "../src/index.js";
+import { randomTokens } from "./helpers.js";
+
+const temporaryFolder = useTemporaryFolder("llama-cpp-errors-");
+
+function tinyModelPath(name = "llama-h8-mha"): string {
+  const path = join(temporaryFolder(), `${name}.gguf`);
+  writeLlamaGguf(path, generateTinyModel(tinyModelSpec(name), 5));
+  return path;
+}
+
+describe("node-llama-cpp version", () => {
+  it("accepts 3.21.1 and refuses anything else with a clear message", () => {
+    expect(installedNodeLlamaCppVersion()).toBe("3.21.1");
+    expect(() => assertSupportedNodeLlamaCpp()).not.toThrow();
+    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(NodeLlamaCppVersionError);
+    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(
+      /node-llama-cpp 3\.22\.0 is not supported.*3\.21\.1/,
+    );
+    expect(new NodeLlamaCppVersionError(undefined).message).toMatch(
+      /not installed: install node-llama-cpp@3\.21\.1/,
+    );
+  });
+});
+
+describe.sequential("bad input fails before evaluation", () => {
+  it("W % G != 0, bad mode, float64 cache, missing G/W", async () => {
+    const path = tinyModelPath();
+    await expect(createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 10 })).rejects.toThrow(
+      /neighborWindow = 10 is invalid: must be a multiple of groupSize \(4\)/,
+    );
+    await expect(
+      createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 16, mode: "fastest" as never }),
+    ).rejects.toThrow(SelfExtendConfigError);
+    await expect(
+      createSelfExtendContext({
+        model: path,
+        groupSize: 4,
+        neighborWindow: 16,
+        cachePrecision: "float64" as never,
+      }),
+    ).rejects.toThrow(/cachePrecision/);
+    await expect(createSelfExtendContext({ model: path })).rejects.toThrow(
+      /groupSize and neighborWindow|targetContext/,
+    );
+  });
+
+  it("a prompt past (L - W) * G + W, and a context too small, leave the cache untouched", async () => {
+    const path = tinyModelPath();
+    // L = 64, G = 4, W = 16: at most 208 tokens.
+    const context = await createSelfExtendContext({
+      model: path,
+      groupSize: 4,
+      neighborWindow: 16,
+      contextSize: 300,
+      threads: 1,
+    });
+    try {
+      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(ContextLengthError);
+      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(/\(L - W\) \* G \+ W = 208/);
+      expect(context.tokenCount).toBe(0);
+      expect(context.largestCachedPosition).toBe(-1);
+      await context.evaluate(randomTokens(200, 64), { logits: "none" });
+      await expect(context.evaluate(randomTokens(9, 64))).rejects.toThrow(ContextLengthError);
+      expect(context.tokenCount).toBe(200);
+      await expect(context.evaluate([64])).rejects.toThrow(/tokens\[0\] = 64 is invalid/);
+    } finally {
+      await context.dispose();
+    }
+    const small = await createSelfExtendContext({
+      model: path,
+      groupSize: 4,
+      neighborWindow: 16,
+      contextSize: 50,
+      threads: 1,
+    });
+    try {
+      await expect(small.evaluate(randomTokens(51, 64))).rejects.toThrow(/contextSize/);
+      expect(small.largestCachedPosition).toBe(-1);
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it("unsupported architectures are refused from the file header", async () => {
+    const mRope = join(temporaryFolder(), "qwen2vl.gguf");
+    writeGguf(mRope, {
+      metadata: { "general.architecture": { type: "string", value: "qwen2vl" } },
+      tensors: [],
+    });
+    await expect(createSelfExtendContext({ model: mRope, groupSize: 4, neighborWindow: 16 })).rejects.toThrow(
+      UnsupportedArchitectureError,
+    );
+    const backend = createLlamaCppBackend();
+    await expect(backend.loadModel({ path: mRope })).rejects.toThrow(/qwen2vl/);
+    const mistral = tinyModelPath("mistral-h64-gqa2");
+    await expect(
+      createSelfExtendContext({ model: mistral, groupSize: 4, neighborWindow: 16 }),
+    ).rejects.toThrow(/architecture = "mistral" is invalid/);
+  });
+});
+
+describe.sequential("v1 backend", () => {
+  it("is available, loads a model and generates through core's generateTokens", async () => {
+    const backend = createLlamaCppBackend({ threads: 1 });
+    expect(backend.name).toBe("llama-cpp");
+    expect(backend.specificationVersion).toBe("v1");
+    expect(await backend.checkAvailability()).toEqual({ available: true });
+    const model = await backend.loadModel({ path: tinyModelPath() });
+    try {
+      expect(model.info).toMatchObject({ architecture: "llama", trainedContext: 64, vocabularySize: 64 });
+      for (const mode of backend.capabilities.modes) {
+        const session = await model.createSession({
+          selfExtend: { groupSize: 4, neighborWindow: 16 },
+          contextSize: 208,
+          mode,
+        });
+        const tokens: number[] = [];
+        for await (const token of generateTokens(session, randomTokens(150, 64), { maxTokens: 58 }))
+          tokens.push(token);
+        expect(tokens).toHaveLength(58);
+        expect(session.tokenCount).toBe(207);
+        await session.reset();
+        expect(session.tokenCount).toBe(0);
+        expect((session as { largestCachedPosition?: number }).largestCachedPosition).toBe(-1);
+        await session.dispose();
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe.sequential("abort and progress", () => {
+  it("reports progress for long prompts and stops on abort", async () => {
+    const context = await createSelfExtendContext({
+      model: tinyModelPath(),
+      groupSize: 4,
+      neighborWindow: 16,
+      contextSize: 208,
+      threads: 1,
+    });
+    try {
+      const events: number[] = [];
+      await context.evaluate(randomTokens(100, 64), {
+        logits: "none",
+        onProgress: ({ evaluated }) => events.push(evaluated),
+      });
+      expect(events.at(-1)).toBe(100);
+      expect(events).toEqual([...events].sort((a, b) => a - b));
+      const controller = new AbortController();
+      const promise = context.evaluate(randomTokens(100, 64), {
+        signal: controller.signal,
+        onProgress: ({ evaluated }) => {
+          if (evaluated >= 10) controller.abort();
+        },
+      });
+      await expect(promise).rejects.toThrow(/abort/i);
+      // Whatever was evaluated before the abort stays consistent and usable.
+      expect(context.tokenCount).toBeGreaterThanOrEqual(110);
+      expect(context.tokenCount).toBeLessThan(200);
+      await context.decode(1);
+    } finally {
+      await context.dispose();
+    }
+  });
+});
+
+describe.sequential("text", () => {
+  it.skipIf(!existsSync(sharedModelPaths.stories260K))("streams text from stories260K", async () => {
+    const path = join(temporaryFolder(), "stories260K.gguf");
+    importLlama2c({
+      checkpointPath: sharedModelPaths.stories260K,
+      tokenizerPath: sharedModelPaths.tokenizer,
+      outPath: path,
+    });
+    const context = await createSelfExtendContext({ model: path, targetContext: 1024, threads: 1 });
+    try {
+      expect(context.config.groupSize).toBeGreaterThan(1);
+      let text = "";
+      for await (const piece of context.generateText("Once upon a time", { maxTokens: 40 })) text += piece;
+      expect(text.length).toBeGreaterThan(20);
+    } finally {
+      await context.dispose();
+    }
+  });
+});

@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SelfExtendSessionV1 } from "@self-extend/core";
+import { argmax } from "@self-extend/core";
+
+export interface Tolerances {
+  readonly logSoftmaxFloor: number;
+  readonly exact: Record<string, { maxLogSoftmaxDifference: number; greedyAgreement: number }>;
+  readonly "fast-prefill": Record<
+    string,
+    { maxPromptLogSoftmaxDifference: number; maxDecodeLogSoftmaxDifference: number }
+  >;
+  readonly plainAgainstNodeLlamaCpp: { maxLogSoftmaxDifference: number };
+  readonly stories260K: {
+    exact: Record<string, { maxLogSoftmaxDifference: number; greedyAgreement: number }>;
+  };
+}
+
+export const tolerances: Tolerances = JSON.parse(
+  readFileSync(join(import.meta.dirname, "..", "conformance", "tolerances.json"), "utf8"),
+);
+
+/** Deterministic pseudo-random tokens (an LCG), never BOS-dependent. */
+export function randomTokens(count: number, vocabularySize: number, seed = 7): number[] {
+  let state = seed;
+  return Array.from({ length: count }, () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % vocabularySize;
+  });
+}
+
+/** Row-wise log-softmax of raw logits, in float64. */
+export function logSoftmaxRows(logits: ArrayLike<number>, vocabularySize: number): Float64Array {
+  const rows = logits.length / vocabularySize;
+  const out = new Float64Array(logits.length);
+  for (let row = 0; row < rows; row++) {
+    const offset = row * vocabularySize;
+    let largest = Number.NEGATIVE_INFINITY;
+    for (let v = 0; v < vocabularySize; v++) largest = Math.max(largest, logits[offset + v]);
+    let sum = 0;
+    for (let v = 0; v < vocabularySize; v++) sum += Math.exp(logits[offset + v] - largest);
+    const logSum = largest + Math.log(sum);
+    for (let v = 0; v < vocabularySize; v++) out[offset + v] = logits[offset + v] - logSum;
+  }
+  return out;
+}
+
+/** Largest |difference| where the reference log-probability is above the floor, and argmax agreement. */
+export function compareLogSoftmax(
+  reference: Float64Array,
+  candidate: ArrayLike<number>,
+  vocabularySize: number,
+  floor = tolerances.logSoftmaxFloor,
+): { maxDifference: number; agreement: number } {
+  let maxDifference = 0;
+  let agreeing = 0;
+  const rows = reference.length / vocabularySize;
+  for (let row = 0; row < rows; row++) {
+    const offset = row * vocabularySize;
+    for (let v = 0; v < vocabularySize; v++) {
+      if (reference[offset + v] < floor) continue;
+      maxDifference = Math.max(maxDifference, Math.abs(reference[offset + v] - candidate[offset + v]));
+    }
+    if (argmax(reference, offset, vocabularySize) === argmax(candidate, offset, vocabularySize)) agreeing++;
+  }
+  return { maxDifference, agreement: rows === 0 ? 1 : agreeing / rows };
+}
+
+/** Greedy decoding of `count` tokens after `prompt`, collecting every decode row too. */
+export async function greedyRun(
+  session: SelfExtendSessionV1,
+  prompt: readonly number[],
+  count: number,
+): Promise<{ tokens: number[]; promptRows: Float32Array; decodeRows: Float32Array[] }> {
+  const evaluation = await session.evaluate(prompt, { logits: "all" });
+  const vocabularySize = evaluation.vocabularySize;
+  let row = evaluation.logits.subarray((prompt.length - 1) * vocabularySize);
+  const tokens: number[] = [];
+  const decodeRows: Float32Array[] = [];
+  for (let step = 0; step < count; step++) {
+    const token = argmax(row);
+    tokens.push(token);
+    if (step === count - 1) break;
+    row = await session.decode(token);
+    decodeRows.push(row);
+  }
+  return { tokens, promptRows: evaluation.logits, decodeRows };
+}
+
+export function concatenate(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((total, row) => total + row.length, 0));
+  let offset = 0;
+  for (const row of rows) {
+    out.set(row, offset);
+    offset += row.length;
+  }
+  return out;
+}

@@ -1,0 +1,231 @@
+/**
+ * G = 1 against plain node-llama-cpp, position bookkeeping of every mode against core's map and
+ * llama.cpp's loop, and fast-prefill's measured deviation.
+ */
+import { join } from "node:path";
+import { groupQueryPosition, type SelfExtendConfig } from "@self-extend/core";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { createReferenceModel } from "@self-extend/reference";
+import { useTemporaryFolder } from "@self-extend/test-fixtures";
+import type { Token } from "node-llama-cpp";
+import { describe, expect, it } from "vitest";
+import { createSelfExtendContext, fastPrefillPositionError, getCpuLlama } from "../src/index.js";
+import {
+  compareLogSoftmax,
+  concatenate,
+  greedyRun,
+  logSoftmaxRows,
+  randomTokens,
+  tolerances,
+} from "./helpers.js";
+
+const temporaryFolder = useTemporaryFolder("llama-cpp-modes-");
+
+function tinyModel(name: string) {
+  const spec = tinyModelSpec(name);
+  const weights = generateTinyModel(spec, 3);
+  const path = join(temporaryFolder(), `${name}.gguf`);
+  writeLlamaGguf(path, weights);
+  return { spec, weights, path };
+}
+
+describe.sequential("G = 1", () => {
+  it("matches plain node-llama-cpp exactly (log-probabilities and greedy tokens)", async () => {
+    const { spec, path } = tinyModel("llama-h16-gqa2");
+    const prompt = randomTokens(100, spec.vocabularySize);
+    const contextSize = 200;
+    const ours = await createSelfExtendContext({
+      model: path,
+      groupSize: 1,
+      neighborWindow: 1,
+      contextSize,
+      threads: 1,
+      batchSize: 128,
+    });
+    const plainContext = await ours.model.createContext({
+      contextSize,
+      sequences: 1,
+      batchSize: 128,
+      threads: 1,
+      flashAttention: false,
+      experimentalKvCacheKeyType: "F32",
+      experimentalKvCacheValueType: "F32",
+    });
+    try {
+      const V = spec.vocabularySize;
+      const plainSequence = plainContext.getSequence();
+      const results = await plainSequence.controlledEvaluate(
+        prompt.map((token) => [token as Token, { generateNext: { probabilities: true } }] as const),
+      );
+      const plainRows = new Float32Array(prompt.length * V);
+      results.forEach((result, row) => {
+        for (const [token, probability] of result?.next.probabilities ?? []) {
+          plainRows[row * V + token] = Math.log(probability);
+        }
+      });
+      const evaluation = await ours.evaluate(prompt, { logits: "all" });
+      let largest = 0;
+      for (let index = 0; index < plainRows.length; index++) {
+        largest = Math.max(largest, Math.abs(plainRows[index] - evaluation.logits[index]));
+      }
+      expect(largest).toBeLessThanOrEqual(tolerances.plainAgainstNodeLlamaCpp.maxLogSoftmaxDifference);
+
+      // Greedy continuation: node-llama-cpp's own generator against ours.
+      const plainTokens: number[] = [];
+      await plainSequence.clearHistory();
+      for await (const token of plainSequence.evaluate(prompt as Token[], { temperature: 0 })) {
+        plainTokens.push(token);
+        if (plainTokens.length === 64) break;
+      }
+      await ours.reset();
+      const ourTokens: number[] = [];
+      for await (const token of ours.generateTokens(prompt, { maxTokens: 64 })) ourTokens.push(token);
+      expect(ourTokens).toEqual(plainTokens);
+    } finally {
+      await plainContext.dispose();
+      await ours.dispose();
+    }
+  });
+});
+
+describe.sequential("position bookkeeping", () => {
+  it("exact mode: llama.cpp's largest position is core's groupQueryPosition after every token", async () => {
+    const { spec, path } = tinyModel("llama-h8-mha");
+    const config: SelfExtendConfig = { groupSize: 4, neighborWindow: 16 };
+    const context = await createSelfExtendContext({ model: path, ...config, contextSize: 192, threads: 1 });
+    try {
+      const tokens = randomTokens(192, spec.vocabularySize);
+      // A plain block first, then single tokens and small blocks across the window edge.
+      const blocks = [10, 1, 5, 1, 1, 3, 20, ...Array.from({ length: 151 }, () => 1)];
+      let offset = 0;
+      for (const size of blocks) {
+        await context.evaluate(tokens.slice(offset, offset + size), { logits: "none" });
+        offset += size;
+        const last = offset - 1;
+        const expected = last < config.neighborWindow ? last : groupQueryPosition(last, config);
+        expect(context.largestCachedPosition).toBe(expected);
+      }
+      expect(offset).toBe(192);
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("llama.cpp-compatible mode: positions follow llama.cpp's n_past through its group-attention loop", async () => {
+    const { spec, path } = tinyModel("llama-h8-mha");
+    const config: SelfExtendConfig = { groupSize: 4, neighborWindow: 16 };
+    const llamaCppBatchSize = 32;
+    const context = await createSelfExtendContext({
+      model: path,
+      ...config,
+      contextSize: 200,
+      threads: 1,
+      mode: "llama.cpp-compatible",
+      llamaCppBatchSize,
+    });
+    try {
+      const tokens = randomTokens(200, spec.vocabularySize);
+      // llama-completion's bookkeeping, from its source: compress before each decode.
+      let nPast = 0;
+      let gaI = 0;
+      const step = (count: number) => {
+        while (nPast >= gaI + config.neighborWindow) {
+          nPast -= (config.neighborWindow / config.groupSize) * (config.groupSize - 1);
+          gaI += config.neighborWindow / config.groupSize;
+        }
+        nPast += count;
+      };
+      await context.evaluate(tokens.slice(0, 100), { logits: "last" });
+      for (let offset = 0; offset < 100; offset += llamaCppBatchSize)
+        step(Math.min(llamaCppBatchSize, 100 - offset));
+      expect(context.largestCachedPosition).toBe(nPast - 1);
+      for (let index = 100; index < 200; index++) {
+        await context.decode(tokens[index]);
+        step(1);
+        expect(context.largestCachedPosition).toBe(nPast - 1);
+      }
+    } finally {
+      await context.dispose();
+    }
+  });
+});
+
+describe.sequential("fast-prefill", () => {
+  it("stays within the stated deviation from exact, and decodes with exact positions", async () => {
+    const { spec, weights, path } = tinyModel("llama-h32-gqa4-base1e6");
+    const L = spec.trainedContext;
+    const config: SelfExtendConfig = { groupSize: 4, neighborWindow: 64 };
+    const prompt = randomTokens(3 * L, spec.vocabularySize);
+    const contextSize = prompt.length + 64;
+    const fast = await createSelfExtendContext({
+      model: path,
+      ...config,
+      contextSize,
+      threads: 1,
+      mode: "fast-prefill",
+    });
+    const reference = await createReferenceModel(weights).createSession({ selfExtend: config, contextSize });
+    try {
+      const ours = await greedyRun(fast, prompt, 64);
+      expect(fast.largestCachedPosition).toBe(groupQueryPosition(contextSize - 2, config));
+      const theirs = await greedyRun(reference, prompt, 64);
+      const V = spec.vocabularySize;
+      const promptDeviation = compareLogSoftmax(logSoftmaxRows(theirs.promptRows, V), ours.promptRows, V);
+      const decodeDeviation = compareLogSoftmax(
+        logSoftmaxRows(concatenate(theirs.decodeRows), V),
+        concatenate(ours.decodeRows),
+        V,
+      );
+      const tolerance = tolerances["fast-prefill"].float32;
+      console.info(
+        `fast-prefill (chunk ${config.groupSize}, largest position error ${fastPrefillPositionError(config.groupSize, config.groupSize)}):` +
+          ` prompt max |dlogp| ${promptDeviation.maxDifference.toFixed(4)}, argmax agreement ${promptDeviation.agreement.toFixed(4)};` +
+          ` decode max |dlogp| ${decodeDeviation.maxDifference.toFixed(4)}; greedy tokens equal: ${ours.tokens.join() === theirs.tokens.join()}`,
+      );
+      expect(promptDeviation.maxDifference).toBeLessThanOrEqual(tolerance.maxPromptLogSoftmaxDifference);
+      expect(decodeDeviation.maxDifference).toBeLessThanOrEqual(tolerance.maxDecodeLogSoftmaxDifference);
+    } finally {
+      await fast.dispose();
+    }
+  });
+});
+
+describe("float16 cache drift (measured, exact mode)", () => {
+  it("stays within the float16 tolerance", async () => {
+    const { spec, weights, path } = tinyModel("qwen2-h32-gqa4-nobias-base1e6");
+    const config: SelfExtendConfig = { groupSize: 8, neighborWindow: 64 };
+    const prompt = randomTokens(3 * spec.trainedContext, spec.vocabularySize);
+    const contextSize = prompt.length + 128;
+    const context = await createSelfExtendContext({
+      model: path,
+      ...config,
+      contextSize,
+      threads: 1,
+      cachePrecision: "float16",
+    });
+    const reference = await createReferenceModel(weights).createSession({ selfExtend: config, contextSize });
+    try {
+      const ours = await greedyRun(context, prompt, 128);
+      const theirs = await greedyRun(reference, prompt, 128);
+      const V = spec.vocabularySize;
+      const all = compareLogSoftmax(
+        logSoftmaxRows(concatenate([theirs.promptRows, ...theirs.decodeRows]), V),
+        concatenate([ours.promptRows, ...ours.decodeRows]),
+        V,
+      );
+      console.info(
+        `float16 cache: max |dlogp| ${all.maxDifference.toFixed(5)}, argmax agreement ${all.agreement.toFixed(4)}`,
+      );
+      expect(all.maxDifference).toBeLessThanOrEqual(tolerances.exact.float16.maxLogSoftmaxDifference);
+      expect(all.agreement).toBeGreaterThanOrEqual(tolerances.exact.float16.greedyAgreement);
+    } finally {
+      await context.dispose();
+    }
+  });
+});
+
+describe("runtime", () => {
+  it("shares one CPU Llama", async () => {
+    expect(await getCpuLlama()).toBe(await getCpuLlama());
+  });
+});
