@@ -139,20 +139,25 @@ export function attendRotated(input: RotatedAttentionInput): Float64Array {
   for (let q = 0; q < queryCount; q++) {
     const queryIndex = queryStart + q;
     const visible = queryIndex + 1;
+    // Keys 0 .. firstNeighbor - 1 are at the group level, the rest are neighbors (i - j < W).
+    // Two plain loops instead of a test per pair: same arithmetic, far fewer branches.
+    const firstNeighbor = Math.max(0, queryIndex - neighborWindow + 1);
     for (let head = 0; head < headCount; head++) {
       const queryOffset = q * queryWidth + head * headSize;
       const kvOffset = Math.floor(head / headsPerKv) * headSize;
       let largest = Number.NEGATIVE_INFINITY;
-      for (let j = 0; j < visible; j++) {
-        const neighbor = queryIndex - j < neighborWindow;
-        const query = neighbor ? queries.neighbor : queries.group;
-        const key = neighbor ? keys.neighbor : keys.group;
-        const keyOffset = j * keyWidth + kvOffset;
-        let dot = 0;
-        for (let d = 0; d < headSize; d++) dot += query[queryOffset + d] * key[keyOffset + d];
-        const score = dot * scale;
-        scores[j] = score;
-        if (score > largest) largest = score;
+      for (const [query, key, from, to] of [
+        [queries.group, keys.group, 0, firstNeighbor],
+        [queries.neighbor, keys.neighbor, firstNeighbor, visible],
+      ] as const) {
+        for (let j = from; j < to; j++) {
+          const keyOffset = j * keyWidth + kvOffset;
+          let dot = 0;
+          for (let d = 0; d < headSize; d++) dot += query[queryOffset + d] * key[keyOffset + d];
+          const score = dot * scale;
+          scores[j] = score;
+          if (score > largest) largest = score;
+        }
       }
       let total = 0;
       for (let j = 0; j < visible; j++) {
