@@ -7,7 +7,8 @@
  * asked for, decode one token, reset, dispose. Anything runtime-specific stays in the adapter.
  * Users call the adapters' own friendly APIs; this contract is for tools (conformance, CLI, eval).
  */
-import type { SelfExtendConfig } from "./config.js";
+import { type SelfExtendConfig, validateSelfExtendConfig } from "./config.js";
+import { SelfExtendConfigError } from "./errors.js";
 
 export const specificationVersion = "v1" as const;
 
@@ -143,4 +144,36 @@ export function resolveLogitSelection(selection: LogitSelection | undefined, cou
     }
   }
   return [...selection];
+}
+
+/**
+ * The checks every backend makes on v1 session options before any work: a positive integer
+ * context size, a valid Self-Extend config, and a mode and cache precision it supports.
+ * Returns the validated config; backends add checks of their own options after it.
+ */
+export function validateSessionOptions(
+  options: SessionOptionsV1,
+  capabilities: BackendCapabilitiesV1,
+  backendName: string,
+): SelfExtendConfig {
+  const config = validateSelfExtendConfig(options.selfExtend);
+  const { contextSize, mode, cachePrecision } = options;
+  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
+    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
+  }
+  if (mode !== undefined && !capabilities.modes.includes(mode)) {
+    throw new SelfExtendConfigError(
+      "mode",
+      mode,
+      `the ${backendName} backend runs ${capabilities.modes.map((m) => `"${m}"`).join(", ")}`,
+    );
+  }
+  if (cachePrecision !== undefined && !capabilities.cachePrecisions.includes(cachePrecision)) {
+    throw new SelfExtendConfigError(
+      "cachePrecision",
+      cachePrecision,
+      `the ${backendName} backend keeps ${capabilities.cachePrecisions.map((p) => `"${p}"`).join(", ")} caches`,
+    );
+  }
+  return config;
 }

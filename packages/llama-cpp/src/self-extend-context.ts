@@ -26,7 +26,12 @@ import {
   type SessionOptionsV1,
   validateSelfExtendConfig,
 } from "@self-extend/core";
-import { describeLlamaModel, readGguf, supportedArchitectures } from "@self-extend/models";
+import {
+  describeLlamaModel,
+  modelInfoFromDescription,
+  readGguf,
+  supportedArchitectures,
+} from "@self-extend/models";
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
@@ -126,16 +131,7 @@ export function describeModelFile(path: string): ModelInfoV1 {
   try {
     const description = describeLlamaModel(gguf, path);
     requireSupportedArchitecture(description.architecture, path);
-    return Object.freeze({
-      architecture: description.architecture,
-      trainedContext: description.trainedContext,
-      vocabularySize: description.vocabularySize,
-      layerCount: description.layerCount,
-      headCount: description.headCount,
-      kvHeadCount: description.kvHeadCount,
-      headSize: description.headSize,
-      ...(description.name === undefined ? {} : { name: description.name }),
-    });
+    return modelInfoFromDescription(description);
   } finally {
     gguf.close();
   }

@@ -10,6 +10,7 @@ export * from "./llama2c-checkpoint.js";
 export * from "./llama2c-import.js";
 export * from "./llama2c-tokenizer.js";
 export * from "./model-file-error.js";
+export { modelInfoFromDescription } from "./model-info.js";
 export * from "./rope-permutation.js";
 export * from "./tiny-model.js";
 export * from "./tokenizer.js";

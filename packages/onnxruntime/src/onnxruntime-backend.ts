@@ -4,21 +4,15 @@
  */
 import {
   type BackendAvailability,
-  type BackendCapabilitiesV1,
   type ModelSourceV1,
   type SelfExtendBackendV1,
   specificationVersion,
 } from "@self-extend/core";
-import { loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { loadLlamaWeights } from "@self-extend/models";
 import { hashModelFile } from "./export-cache.js";
+import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import { OnnxRuntimeModel, type OnnxRuntimeModelOptions } from "./onnxruntime-model.js";
-
-export const onnxRuntimeCapabilities: BackendCapabilitiesV1 = Object.freeze({
-  modes: Object.freeze(["exact"] as const),
-  cachePrecisions: Object.freeze(["float32"] as const),
-  architectures: supportedArchitectures,
-});
 
 export type OnnxRuntimeBackendOptions = Omit<OnnxRuntimeModelOptions, "modelHash">;
 
@@ -48,3 +42,5 @@ export function createOnnxRuntimeBackend(options: OnnxRuntimeBackendOptions = {}
     },
   };
 }
+
+export { onnxRuntimeCapabilities };

@@ -4,7 +4,7 @@
  * (ONNX Runtime sessions are safe to run concurrently; each of our sessions owns its KV cache).
  */
 import type { ModelInfoV1, SelfExtendModelV1 } from "@self-extend/core";
-import type { LlamaWeights } from "@self-extend/models";
+import { type LlamaWeights, modelInfoFromDescription } from "@self-extend/models";
 import type { InferenceSession } from "onnxruntime-node";
 import type { DecoderAttention } from "./decoder-export.js";
 import {
@@ -31,20 +31,6 @@ export interface OnnxRuntimeModelOptions {
   readonly modelHash?: string;
 }
 
-export function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
-  const { description } = weights;
-  return Object.freeze({
-    architecture: description.architecture,
-    trainedContext: description.trainedContext,
-    vocabularySize: description.vocabularySize,
-    layerCount: description.layerCount,
-    headCount: description.headCount,
-    kvHeadCount: description.kvHeadCount,
-    headSize: description.headSize,
-    ...(description.name === undefined ? {} : { name: description.name }),
-  });
-}
-
 export class OnnxRuntimeModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
   readonly cacheFolder: string;
@@ -58,7 +44,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     readonly weights: LlamaWeights,
     private readonly modelOptions: OnnxRuntimeModelOptions = {},
   ) {
-    this.info = modelInfoOf(weights);
+    this.info = modelInfoFromDescription(weights.description);
     this.cacheFolder = modelOptions.cacheFolder ?? defaultExportCacheFolder();
     this.modelHash = modelOptions.modelHash ?? hashModelWeights(weights);
   }

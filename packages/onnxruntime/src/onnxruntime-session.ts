@@ -24,11 +24,12 @@ import {
   SelfExtendConfigError,
   type SelfExtendSessionV1,
   type SessionOptionsV1,
-  validateSelfExtendConfig,
+  validateSessionOptions,
 } from "@self-extend/core";
 import type { LlamaModelDescription } from "@self-extend/models";
 import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { graphNames } from "./decoder-export.js";
+import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
 import type { OnnxRuntime } from "./onnxruntime-loader.js";
 
 export type AttentionGraphKind = "self-extend" | "plain";
@@ -46,21 +47,8 @@ export interface OnnxRuntimeSessionOptions extends SessionOptionsV1 {
 export const defaultPrefillChunkSize = 128;
 
 export function validateOnnxRuntimeSessionOptions(options: OnnxRuntimeSessionOptions): SelfExtendConfig {
-  const { contextSize, mode, cachePrecision, prefillChunkSize, attentionGraph } = options;
-  const config = validateSelfExtendConfig(options.selfExtend);
-  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
-    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
-  }
-  if (mode !== undefined && mode !== "exact") {
-    throw new SelfExtendConfigError("mode", mode, 'the onnxruntime backend runs "exact" attention only');
-  }
-  if (cachePrecision !== undefined && cachePrecision !== "float32") {
-    throw new SelfExtendConfigError(
-      "cachePrecision",
-      cachePrecision,
-      'the onnxruntime backend keeps a "float32" cache',
-    );
-  }
+  const { prefillChunkSize, attentionGraph } = options;
+  const config = validateSessionOptions(options, onnxRuntimeCapabilities, "onnxruntime");
   if (prefillChunkSize !== undefined && (!Number.isSafeInteger(prefillChunkSize) || prefillChunkSize < 1)) {
     throw new SelfExtendConfigError("prefillChunkSize", prefillChunkSize, "must be an integer >= 1");
   }

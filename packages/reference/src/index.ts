@@ -13,5 +13,5 @@ export {
   tokenizeAsOneDocument,
 } from "./perplexity.js";
 export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
-export { createReferenceModel, modelInfoOf, ReferenceModel } from "./reference-model.js";
+export { createReferenceModel, ReferenceModel } from "./reference-model.js";
 export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";

@@ -5,19 +5,13 @@
  */
 import {
   type BackendAvailability,
-  type BackendCapabilitiesV1,
   type ModelSourceV1,
   type SelfExtendBackendV1,
   specificationVersion,
 } from "@self-extend/core";
-import { loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { loadLlamaWeights } from "@self-extend/models";
+import { referenceCapabilities } from "./reference-capabilities.js";
 import { createReferenceModel, type ReferenceModel } from "./reference-model.js";
-
-export const referenceCapabilities: BackendCapabilitiesV1 = Object.freeze({
-  modes: Object.freeze(["exact"] as const),
-  cachePrecisions: Object.freeze(["float64"] as const),
-  architectures: supportedArchitectures,
-});
 
 export interface ReferenceBackend extends SelfExtendBackendV1 {
   loadModel(source: ModelSourceV1): Promise<ReferenceModel>;
@@ -38,3 +32,5 @@ export function createReferenceBackend(): ReferenceBackend {
     },
   };
 }
+
+export { referenceCapabilities };

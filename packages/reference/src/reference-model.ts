@@ -3,22 +3,8 @@
  * their KV caches, so many sessions of one model cost the weights once.
  */
 import { type ModelInfoV1, SelfExtendConfigError, type SelfExtendModelV1 } from "@self-extend/core";
-import { type LlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { type LlamaWeights, modelInfoFromDescription, supportedArchitectures } from "@self-extend/models";
 import { ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
-
-export function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
-  const { description } = weights;
-  return Object.freeze({
-    architecture: description.architecture,
-    trainedContext: description.trainedContext,
-    vocabularySize: description.vocabularySize,
-    layerCount: description.layerCount,
-    headCount: description.headCount,
-    kvHeadCount: description.kvHeadCount,
-    headSize: description.headSize,
-    ...(description.name === undefined ? {} : { name: description.name }),
-  });
-}
 
 export class ReferenceModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
@@ -33,7 +19,7 @@ export class ReferenceModel implements SelfExtendModelV1 {
         `the reference backend runs ${supportedArchitectures.join(", ")}`,
       );
     }
-    this.info = modelInfoOf(weights);
+    this.info = modelInfoFromDescription(weights.description);
   }
 
   async createSession(options: ReferenceSessionOptions): Promise<ReferenceSession> {

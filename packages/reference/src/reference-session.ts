@@ -21,11 +21,12 @@ import {
   SelfExtendConfigError,
   type SelfExtendSessionV1,
   type SessionOptionsV1,
-  validateSelfExtendConfig,
+  validateSessionOptions,
 } from "@self-extend/core";
 import type { LlamaWeights } from "@self-extend/models";
 import { createModelRopeTable, ForwardPass } from "./forward-pass.js";
 import { KeyValueCache } from "./kv-cache.js";
+import { referenceCapabilities } from "./reference-capabilities.js";
 
 /** Session options of the reference backend: the v1 options plus two of its own. */
 export interface ReferenceSessionOptions extends SessionOptionsV1 {
@@ -37,24 +38,13 @@ export interface ReferenceSessionOptions extends SessionOptionsV1 {
 
 export const defaultBlockSize = 64;
 
-function validateSessionOptions(options: ReferenceSessionOptions): void {
-  const { contextSize, mode, cachePrecision, blockSize } = options;
-  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
-    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
-  }
-  if (mode !== undefined && mode !== "exact") {
-    throw new SelfExtendConfigError("mode", mode, 'the reference backend only runs "exact" attention');
-  }
-  if (cachePrecision !== undefined && cachePrecision !== "float64") {
-    throw new SelfExtendConfigError(
-      "cachePrecision",
-      cachePrecision,
-      'the reference backend keeps a "float64" cache',
-    );
-  }
+function validateReferenceSessionOptions(options: ReferenceSessionOptions): SelfExtendConfig {
+  const config = validateSessionOptions(options, referenceCapabilities, "reference");
+  const { blockSize } = options;
   if (blockSize !== undefined && (!Number.isSafeInteger(blockSize) || blockSize < 1)) {
     throw new SelfExtendConfigError("blockSize", blockSize, "must be an integer >= 1");
   }
+  return config;
 }
 
 /** Lets timers and abort events run between blocks; setImmediate where it exists (Node), else a timeout. */
@@ -78,8 +68,7 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     private readonly weights: LlamaWeights,
     options: ReferenceSessionOptions,
   ) {
-    validateSessionOptions(options);
-    this.config = validateSelfExtendConfig(options.selfExtend);
+    this.config = validateReferenceSessionOptions(options);
     this.options = Object.freeze({ ...options, selfExtend: this.config });
     const { description } = weights;
     this.blockSize = Math.min(options.blockSize ?? defaultBlockSize, options.contextSize);
