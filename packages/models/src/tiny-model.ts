@@ -3,6 +3,7 @@
  * variant the adapters must handle, small enough to run anywhere. Only integer arithmetic and
  * float32 rounding are used (no Math.sin/log), so the same seed gives the same bits on every engine.
  */
+import { createRandom } from "@self-extend/core";
 import { ropeLayoutOfArchitecture } from "./llama-description.js";
 import type { LlamaArchitecture, LlamaLayerWeights, LlamaWeights } from "./llama-model.js";
 
@@ -20,18 +21,6 @@ export interface TinyModelSpec {
   readonly hasQkvBias: boolean;
   /** Output projection shares the token embedding. */
   readonly tiedEmbeddings?: boolean;
-}
-
-/** mulberry32: a 32-bit state PRNG, uniform in [0, 1). */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeights {

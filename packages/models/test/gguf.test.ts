@@ -1,11 +1,11 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "../src/float16.js";
 import { parseGguf, readGguf } from "../src/gguf-reader.js";
 import { encodeGguf, writeGguf } from "../src/gguf-writer.js";
 import { ModelFileError } from "../src/model-file-error.js";
-import { useTemporaryFolder } from "./temporary-folder.js";
 
 /** Builds GGUF bytes by hand, independently of the writer, from little-endian pieces. */
 class HandBuilder {

@@ -1,6 +1,7 @@
 import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyRope, createRopeTable } from "@self-extend/core";
+import { applyRope, createRandom, createRopeTable } from "@self-extend/core";
+import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { roundToFloat16 } from "../src/float16.js";
 import { parseGguf, readGguf } from "../src/gguf-reader.js";
@@ -13,9 +14,7 @@ import { readLlama2cCheckpoint } from "../src/llama2c-checkpoint.js";
 import { importLlama2c } from "../src/llama2c-import.js";
 import { ModelFileError, UnsupportedArchitectureError } from "../src/model-file-error.js";
 import { permuteForInterleavedRope, unpermuteFromInterleavedRope } from "../src/rope-permutation.js";
-import { createRandom, generateTinyModel, tinyModelGrid, tinyModelSpec } from "../src/tiny-model.js";
-import { sharedPath } from "./shared-path.js";
-import { useTemporaryFolder } from "./temporary-folder.js";
+import { generateTinyModel, tinyModelGrid, tinyModelSpec } from "../src/tiny-model.js";
 
 const checkpointPath = sharedPath("models", "stories260K.bin");
 const tokenizerPath = sharedPath("models", "tok512.bin");

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
+import { sharedPath } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { parseLlama2cTokenizer, readLlama2cTokenizer } from "../src/llama2c-tokenizer.js";
 import { ModelFileError } from "../src/model-file-error.js";
 import { createTokenizer } from "../src/tokenizer.js";
-import { sharedPath } from "./shared-path.js";
 
 const tokenizerPath = sharedPath("models", "tok512.bin");
 
