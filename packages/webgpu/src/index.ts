@@ -1,1 +1,37 @@
-export {};
+export {
+  type KernelLimits,
+  type NodeWebGpuBackend,
+  type RequestWebGpuDeviceOptions,
+  requestWebGpuDevice,
+  type WebGpuContext,
+  WebGpuDeviceError,
+  WebGpuUnavailableError,
+} from "./device.js";
+export {
+  ForwardPassKernels,
+  GpuForwardPass,
+  type GpuModelWeights,
+  uploadLlamaWeights,
+} from "./forward-pass.js";
+export { readFloat32, uploadFloat32 } from "./gpu-buffers.js";
+export { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
+export {
+  type AttentionBuffers,
+  type AttentionCall,
+  type AttentionKernelMode,
+  type AttentionTiles,
+  chooseAttentionTiles,
+  LogSumExpMergeKernel,
+  largestRotatedPosition,
+  SelfExtendAttentionKernel,
+  type SelfExtendAttentionKernelOptions,
+} from "./self-extend-attention-kernel.js";
+export { TwoPassSelfExtendAttention } from "./two-pass-attention.js";
+export {
+  createWebGpuBackend,
+  type WebGpuBackend,
+  type WebGpuBackendOptions,
+  WebGpuModel,
+  webGpuCapabilities,
+} from "./webgpu-backend.js";
+export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

@@ -1,0 +1,112 @@
+/**
+ * Fused single-pass Self-Extend attention vs the two-pass baseline vs plain attention (the same
+ * kernel with G = 1), same device, same shapes, one run. Prints milliseconds per call and ratios.
+ *
+ *   npx tsx packages/webgpu/scripts/benchmark-attention.ts [--contexts 1024,4096,16384] [--queries 1,64]
+ */
+import { applyRope, createRopeTable } from "@self-extend/core";
+import { createStorageBuffer } from "../src/gpu-buffers.js";
+import {
+  createGpuRopeTable,
+  largestRotatedPosition,
+  requestWebGpuDevice,
+  SelfExtendAttentionKernel,
+  TwoPassSelfExtendAttention,
+  uploadFloat32,
+} from "../src/index.js";
+
+function option(name: string, fallback: string): number[] {
+  const index = process.argv.indexOf(`--${name}`);
+  return (index >= 0 ? process.argv[index + 1] : fallback).split(",").map(Number);
+}
+
+const contexts = option("contexts", "1024,4096,16384");
+const queryCounts = option("queries", "1,64");
+const shape = { headCount: 8, kvHeadCount: 2, headSize: 64 };
+const selfExtend = { groupSize: 8, neighborWindow: 256 };
+const layout = "interleaved" as const;
+
+const context = await requestWebGpuDevice();
+const { device } = context;
+console.log(`device: ${context.adapterDescription}`);
+console.log(
+  `shape: ${shape.headCount} heads, ${shape.kvHeadCount} kv heads, head size ${shape.headSize}; Self-Extend G=${selfExtend.groupSize} W=${selfExtend.neighborWindow}`,
+);
+
+function random(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 32) * 2 - 1;
+  });
+}
+
+/**
+ * Median wall time per variant (run + wait for the queue), after one warm-up each (pipeline
+ * compilation). Variants are sampled round-robin so load from other processes on a shared machine
+ * hits them alike.
+ */
+async function timeRoundRobin(variants: readonly (() => void)[]): Promise<number[]> {
+  for (const run of variants) {
+    run();
+    await device.queue.onSubmittedWorkDone();
+  }
+  const samples = variants.map(() => [] as number[]);
+  const started = performance.now();
+  while (samples[0].length < 5 || (performance.now() - started < 3000 && samples[0].length < 25)) {
+    for (const [index, run] of variants.entries()) {
+      const t0 = performance.now();
+      run();
+      await device.queue.onSubmittedWorkDone();
+      samples[index].push(performance.now() - t0);
+    }
+  }
+  return samples.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]);
+}
+
+const largest = Math.max(...contexts);
+const table = createRopeTable(
+  { layout, headSize: shape.headSize },
+  largestRotatedPosition(largest, selfExtend) + 1,
+);
+const ropeTable = createGpuRopeTable(device, { layout, headSize: shape.headSize }, table.positionCount);
+const kvWidth = shape.kvHeadCount * shape.headSize;
+const keys = Float64Array.from(random(largest * kvWidth, 1));
+for (let j = 0; j < largest; j++)
+  for (let h = 0; h < shape.kvHeadCount; h++)
+    applyRope(keys, (j * shape.kvHeadCount + h) * shape.headSize, j, table);
+const buffers = {
+  queries: uploadFloat32(device, random(Math.max(...queryCounts) * shape.headCount * shape.headSize, 2)),
+  keys: uploadFloat32(device, keys),
+  values: uploadFloat32(device, random(largest * kvWidth, 3)),
+  output: createStorageBuffer(device, Math.max(...queryCounts) * shape.headCount * shape.headSize * 4),
+};
+const common = { shape, rope: { layout }, contextSize: largest, ropeTable };
+const fused = await SelfExtendAttentionKernel.create(context, { ...common, config: selfExtend });
+const plain = await SelfExtendAttentionKernel.create(context, {
+  ...common,
+  config: { groupSize: 1, neighborWindow: 1 },
+});
+const twoPass = await TwoPassSelfExtendAttention.create(
+  context,
+  { ...common, config: selfExtend },
+  Math.max(...queryCounts),
+);
+
+console.log("| keys | queries | fused ms | two-pass ms | plain ms | two-pass / fused | fused / plain |");
+console.log("|---:|---:|---:|---:|---:|---:|---:|");
+for (const keyCount of contexts) {
+  for (const queryCount of queryCounts) {
+    const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
+    const [fusedMs, twoPassMs, plainMs] = await timeRoundRobin([
+      () => fused.run(buffers, call),
+      () => twoPass.run(buffers, call),
+      () => plain.run(buffers, call),
+    ]);
+    console.log(
+      `| ${keyCount} | ${queryCount} | ${fusedMs.toFixed(2)} | ${twoPassMs.toFixed(2)} | ${plainMs.toFixed(2)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} |`,
+    );
+  }
+}
+context.assertHealthy();
+process.exit(0);

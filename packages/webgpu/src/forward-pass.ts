@@ -1,0 +1,514 @@
+/**
+ * A Llama-family forward pass on WebGPU (llama, mistral, qwen2), block by block, mirroring the
+ * reference backend's: embedding, then per layer RMSNorm -> q/k/v (+ biases) -> RoPE on the new
+ * keys -> fused Self-Extend attention -> output projection (+ residual) -> RMSNorm -> SwiGLU ->
+ * down projection (+ residual), then the final norm and the classifier for the rows asked for.
+ *
+ * The KV cache holds one copy of each key, rotated at its own position j, written in place by the
+ * key projection and the RoPE kernel; the attention kernel derives the group-level key from it.
+ * A whole block is one compute pass and one submission; the only read-back is the logits.
+ */
+import { type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
+import type { LlamaModelDescription, LlamaWeights } from "@self-extend/models";
+import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
+import {
+  embeddingShader,
+  matmulShader,
+  rmsNormShader,
+  ropeShader,
+  swiGluShader,
+} from "./forward-pass.wgsl.js";
+import {
+  createStorageBuffer,
+  readFloat32,
+  uniformUsage,
+  uploadFloat32,
+  withErrorScopes,
+} from "./gpu-buffers.js";
+import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
+import { largestRotatedPosition, SelfExtendAttentionKernel } from "./self-extend-attention-kernel.js";
+
+interface GpuLayerWeights {
+  readonly attentionNorm: GPUBuffer;
+  readonly query: GPUBuffer;
+  readonly key: GPUBuffer;
+  readonly value: GPUBuffer;
+  readonly output: GPUBuffer;
+  readonly queryBias?: GPUBuffer;
+  readonly keyBias?: GPUBuffer;
+  readonly valueBias?: GPUBuffer;
+  readonly feedForwardNorm: GPUBuffer;
+  readonly gate: GPUBuffer;
+  readonly up: GPUBuffer;
+  readonly down: GPUBuffer;
+}
+
+/** Model weights uploaded once and shared by every session of the model. */
+export interface GpuModelWeights {
+  readonly description: LlamaModelDescription;
+  readonly tokenEmbedding: GPUBuffer;
+  readonly outputNorm: GPUBuffer;
+  readonly output: GPUBuffer;
+  readonly layers: readonly GpuLayerWeights[];
+  /** Total bytes uploaded. */
+  readonly bytes: number;
+  destroy(): void;
+}
+
+/**
+ * Uploads float32 weights, refusing up front any tensor larger than one storage binding may be on
+ * this device (a clear error instead of a validation failure deep in a forward pass).
+ */
+export async function uploadLlamaWeights(
+  context: WebGpuContext,
+  weights: LlamaWeights,
+): Promise<GpuModelWeights> {
+  const { device, limits } = context;
+  const largestBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const created: GPUBuffer[] = [];
+  let bytes = 0;
+  const upload = (data: Float32Array, name: string): GPUBuffer => {
+    if (data.byteLength > largestBinding) {
+      throw new WebGpuDeviceError(
+        `tensor ${name} has ${data.byteLength} bytes; this device binds at most ${largestBinding} bytes per storage buffer (maxStorageBufferBindingSize), so the model is too large for it`,
+      );
+    }
+    const buffer = uploadFloat32(device, data, name);
+    created.push(buffer);
+    bytes += data.byteLength;
+    return buffer;
+  };
+  try {
+    return await withErrorScopes(device, "uploading the model weights", () => {
+      const tokenEmbedding = upload(weights.tokenEmbedding, "token_embd");
+      const output =
+        weights.output === weights.tokenEmbedding ? tokenEmbedding : upload(weights.output, "output");
+      return {
+        description: weights.description,
+        tokenEmbedding,
+        output,
+        outputNorm: upload(weights.outputNorm, "output_norm"),
+        layers: weights.layers.map((layer, index) => ({
+          attentionNorm: upload(layer.attentionNorm, `blk.${index}.attn_norm`),
+          query: upload(layer.query, `blk.${index}.attn_q`),
+          key: upload(layer.key, `blk.${index}.attn_k`),
+          value: upload(layer.value, `blk.${index}.attn_v`),
+          output: upload(layer.output, `blk.${index}.attn_output`),
+          queryBias: layer.queryBias && upload(layer.queryBias, `blk.${index}.attn_q.bias`),
+          keyBias: layer.keyBias && upload(layer.keyBias, `blk.${index}.attn_k.bias`),
+          valueBias: layer.valueBias && upload(layer.valueBias, `blk.${index}.attn_v.bias`),
+          feedForwardNorm: upload(layer.feedForwardNorm, `blk.${index}.ffn_norm`),
+          gate: upload(layer.gate, `blk.${index}.ffn_gate`),
+          up: upload(layer.up, `blk.${index}.ffn_up`),
+          down: upload(layer.down, `blk.${index}.ffn_down`),
+        })),
+        bytes,
+        destroy: () => {
+          for (const buffer of created) buffer.destroy();
+        },
+      };
+    });
+  } catch (error) {
+    for (const buffer of created) buffer.destroy();
+    throw error;
+  }
+}
+
+const workgroupSize = 64;
+
+/** The pipelines of the non-attention kernels, compiled once per model. */
+export class ForwardPassKernels {
+  private constructor(
+    readonly embedding: GPUComputePipeline,
+    readonly rmsNorm: GPUComputePipeline,
+    readonly matmul: GPUComputePipeline,
+    readonly swiGlu: GPUComputePipeline,
+    readonly rope: GPUComputePipeline,
+  ) {}
+
+  static async create(
+    context: WebGpuContext,
+    description: LlamaModelDescription,
+  ): Promise<ForwardPassKernels> {
+    const { device } = context;
+    const size = Math.min(workgroupSize, context.limits.maxComputeInvocationsPerWorkgroup);
+    const compile = (code: string, label: string) =>
+      withErrorScopes(device, `compiling the ${label} kernel`, () =>
+        device.createComputePipeline({
+          layout: "auto",
+          label,
+          compute: { module: device.createShaderModule({ code, label }), entryPoint: "main" },
+        }),
+      );
+    return new ForwardPassKernels(
+      await compile(embeddingShader(size), "embedding"),
+      await compile(rmsNormShader(size), "RMSNorm"),
+      await compile(matmulShader(size), "matmul"),
+      await compile(swiGluShader(size), "SwiGLU"),
+      await compile(
+        ropeShader(size, description.headSize, description.rotaryDimension, description.ropeLayout),
+        "RoPE",
+      ),
+    );
+  }
+}
+
+/** The per-session state: KV caches, block work buffers, the attention kernel. */
+export class GpuForwardPass {
+  private readonly description: LlamaModelDescription;
+  private readonly ropeTable: GpuRopeTable;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly keyCaches: GPUBuffer[] = [];
+  private readonly valueCaches: GPUBuffer[] = [];
+  private readonly residual: GPUBuffer;
+  private readonly normalized: GPUBuffer;
+  private readonly queries: GPUBuffer;
+  private readonly attended: GPUBuffer;
+  private readonly gate: GPUBuffer;
+  private readonly up: GPUBuffer;
+  private readonly logitRows: GPUBuffer;
+  private readonly logits: GPUBuffer;
+  private readonly tokens: GPUBuffer;
+  private readonly identityRows: GPUBuffer;
+  private readonly selectedRows: GPUBuffer;
+  private readonly noBias: GPUBuffer;
+  private readonly workgroupSize: number;
+
+  private constructor(
+    private readonly context: WebGpuContext,
+    private readonly kernels: ForwardPassKernels,
+    private readonly weights: GpuModelWeights,
+    private readonly attention: SelfExtendAttentionKernel,
+    readonly blockSize: number,
+    readonly contextSize: number,
+  ) {
+    const { device, limits } = context;
+    this.description = weights.description;
+    this.ropeTable = attention.ropeTable;
+    this.workgroupSize = Math.min(workgroupSize, limits.maxComputeInvocationsPerWorkgroup);
+    const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize, layerCount } =
+      this.description;
+    const largestBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const buffer = (elements: number, label: string): GPUBuffer => {
+      if (elements * 4 > largestBinding) {
+        throw new WebGpuDeviceError(
+          `${label} needs ${elements * 4} bytes; this device binds at most ${largestBinding} bytes per storage buffer: use a smaller contextSize or block size`,
+        );
+      }
+      const created = createStorageBuffer(device, elements * 4, label);
+      this.owned.push(created);
+      return created;
+    };
+    const kvWidth = kvHeadCount * headSize;
+    for (let layer = 0; layer < layerCount; layer++) {
+      this.keyCaches.push(buffer(contextSize * kvWidth, `key cache ${layer}`));
+      this.valueCaches.push(buffer(contextSize * kvWidth, `value cache ${layer}`));
+    }
+    this.residual = buffer(blockSize * embeddingSize, "residual");
+    this.normalized = buffer(blockSize * embeddingSize, "normalized");
+    this.queries = buffer(blockSize * headCount * headSize, "queries");
+    this.attended = buffer(blockSize * headCount * headSize, "attended");
+    this.gate = buffer(blockSize * feedForwardSize, "gate");
+    this.up = buffer(blockSize * feedForwardSize, "up");
+    this.logitRows = buffer(blockSize * embeddingSize, "logit rows");
+    this.logits = buffer(blockSize * vocabularySize, "logits");
+    this.tokens = buffer(blockSize, "tokens");
+    this.identityRows = buffer(blockSize, "row indices");
+    this.selectedRows = buffer(blockSize, "selected rows");
+    this.noBias = buffer(1, "no bias");
+    device.queue.writeBuffer(
+      this.identityRows,
+      0,
+      Uint32Array.from({ length: blockSize }, (_, index) => index),
+    );
+  }
+
+  static async create(
+    context: WebGpuContext,
+    kernels: ForwardPassKernels,
+    weights: GpuModelWeights,
+    config: SelfExtendConfig,
+    contextSize: number,
+    blockSize: number,
+  ): Promise<GpuForwardPass> {
+    const description = weights.description;
+    const validated = validateSelfExtendConfig(config);
+    const ropeTable = createGpuRopeTable(
+      context.device,
+      {
+        layout: description.ropeLayout,
+        headSize: description.headSize,
+        rotaryDimension: description.rotaryDimension,
+        base: description.ropeBase,
+        linearScalingFactor: description.ropeLinearScalingFactor,
+      },
+      largestRotatedPosition(contextSize, validated) + 1,
+    );
+    const attention = await SelfExtendAttentionKernel.create(context, {
+      shape: {
+        headCount: description.headCount,
+        kvHeadCount: description.kvHeadCount,
+        headSize: description.headSize,
+      },
+      config: validated,
+      rope: { layout: description.ropeLayout, rotaryDimension: description.rotaryDimension },
+      contextSize,
+      ropeTable,
+    });
+    // Refuse up front a session whose longest attention call this driver would cut short.
+    const iterations = attention.estimatedLoopIterations(contextSize);
+    if (iterations > context.loopIterationLimit) {
+      ropeTable.buffer.destroy();
+      throw new WebGpuDeviceError(
+        `contextSize ${contextSize} needs about ${iterations} loop iterations per attention invocation; this driver (${context.adapterDescription}) stops invocations after ${context.loopIterationLimit}`,
+      );
+    }
+    try {
+      return await withErrorScopes(
+        context.device,
+        "allocating the session's buffers",
+        () => new GpuForwardPass(context, kernels, weights, attention, blockSize, contextSize),
+      );
+    } catch (error) {
+      ropeTable.buffer.destroy();
+      throw error;
+    }
+  }
+
+  private uniform(words: readonly number[], floatIndex?: number): GPUBuffer {
+    const buffer = this.context.device.createBuffer({
+      size: Math.max(16, Math.ceil((words.length * 4) / 16) * 16),
+      usage: uniformUsage,
+      mappedAtCreation: true,
+    });
+    const range = buffer.getMappedRange();
+    const integers = new Uint32Array(range);
+    const floats = new Float32Array(range);
+    words.forEach((word, index) => {
+      if (index === floatIndex) floats[index] = word;
+      else integers[index] = word;
+    });
+    buffer.unmap();
+    return buffer;
+  }
+
+  private dispatch(
+    pass: GPUComputePassEncoder,
+    pipeline: GPUComputePipeline,
+    uniform: GPUBuffer,
+    buffers: readonly GPUBuffer[],
+    invocations: number,
+  ): void {
+    const { device, limits } = this.context;
+    const groups = Math.ceil(invocations / this.workgroupSize);
+    const x = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    const y = Math.ceil(groups / x);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      }),
+    );
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  private matmul(
+    pass: GPUComputePassEncoder,
+    x: GPUBuffer,
+    weight: GPUBuffer,
+    bias: GPUBuffer | undefined,
+    result: GPUBuffer,
+    rows: number,
+    outputs: number,
+    inputs: number,
+    options: { outputOffset?: number; accumulate?: boolean } = {},
+  ): void {
+    const uniform = this.uniform([
+      rows,
+      outputs,
+      inputs,
+      options.outputOffset ?? 0,
+      options.accumulate ? 1 : 0,
+      bias ? 1 : 0,
+    ]);
+    this.dispatch(
+      pass,
+      this.kernels.matmul,
+      uniform,
+      [x, weight, bias ?? this.noBias, result],
+      rows * outputs,
+    );
+  }
+
+  /**
+   * Runs tokens[tokenOffset .. +count) at positions firstPosition.. (the cache already holds
+   * 0 .. firstPosition - 1), appends their keys and values, and returns the logits of the block
+   * rows `logitRows` (row-major [logitRows.length, vocabularySize]).
+   */
+  async evaluateBlock(
+    tokens: ArrayLike<number>,
+    tokenOffset: number,
+    count: number,
+    firstPosition: number,
+    logitRows: readonly number[],
+  ): Promise<Float32Array> {
+    if (count < 1 || count > this.blockSize)
+      throw new RangeError(`a block holds 1 to ${this.blockSize} tokens; got ${count}`);
+    if (firstPosition + count > this.contextSize)
+      throw new RangeError(`positions up to ${firstPosition + count} exceed contextSize ${this.contextSize}`);
+    const { context, description, kernels, weights } = this;
+    const { device } = context;
+    const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize, normEpsilon } =
+      description;
+    const queryWidth = headCount * headSize;
+    const kvWidth = kvHeadCount * headSize;
+    const blockTokens = new Uint32Array(count);
+    for (let row = 0; row < count; row++) blockTokens[row] = tokens[tokenOffset + row];
+    device.queue.writeBuffer(this.tokens, 0, blockTokens);
+    if (logitRows.length > 0) device.queue.writeBuffer(this.selectedRows, 0, Uint32Array.from(logitRows));
+
+    const encoder = device.createCommandEncoder({ label: "forward block" });
+    const pass = encoder.beginComputePass();
+    this.dispatch(
+      pass,
+      kernels.embedding,
+      this.uniform([count, embeddingSize]),
+      [this.tokens, weights.tokenEmbedding, this.residual],
+      count * embeddingSize,
+    );
+    const normUniform = this.uniform([count, embeddingSize, normEpsilon], 2);
+    const attentionCall = { queryStart: firstPosition, queryCount: count, keyCount: firstPosition + count };
+    const attentionUniform = this.attention.createCallParameters(attentionCall);
+    const ropeUniform = this.uniform([count, kvHeadCount, firstPosition, firstPosition * kvWidth]);
+    const swiGluUniform = this.uniform([count * feedForwardSize]);
+
+    weights.layers.forEach((layer, index) => {
+      const keys = this.keyCaches[index];
+      const values = this.valueCaches[index];
+      this.dispatch(
+        pass,
+        kernels.rmsNorm,
+        normUniform,
+        [this.identityRows, this.residual, layer.attentionNorm, this.normalized],
+        count,
+      );
+      this.matmul(
+        pass,
+        this.normalized,
+        layer.query,
+        layer.queryBias,
+        this.queries,
+        count,
+        queryWidth,
+        embeddingSize,
+      );
+      // Keys and values go straight into the cache rows of this block.
+      this.matmul(pass, this.normalized, layer.key, layer.keyBias, keys, count, kvWidth, embeddingSize, {
+        outputOffset: firstPosition * kvWidth,
+      });
+      this.matmul(
+        pass,
+        this.normalized,
+        layer.value,
+        layer.valueBias,
+        values,
+        count,
+        kvWidth,
+        embeddingSize,
+        { outputOffset: firstPosition * kvWidth },
+      );
+      this.dispatch(
+        pass,
+        kernels.rope,
+        ropeUniform,
+        [this.ropeTable.buffer, keys],
+        count * kvHeadCount * (description.rotaryDimension / 2),
+      );
+      this.attention.encode(
+        pass,
+        { queries: this.queries, keys, values, output: this.attended },
+        attentionCall,
+        attentionUniform,
+      );
+      this.matmul(
+        pass,
+        this.attended,
+        layer.output,
+        undefined,
+        this.residual,
+        count,
+        embeddingSize,
+        queryWidth,
+        { accumulate: true },
+      );
+      this.dispatch(
+        pass,
+        kernels.rmsNorm,
+        normUniform,
+        [this.identityRows, this.residual, layer.feedForwardNorm, this.normalized],
+        count,
+      );
+      this.matmul(
+        pass,
+        this.normalized,
+        layer.gate,
+        undefined,
+        this.gate,
+        count,
+        feedForwardSize,
+        embeddingSize,
+      );
+      this.matmul(pass, this.normalized, layer.up, undefined, this.up, count, feedForwardSize, embeddingSize);
+      this.dispatch(pass, kernels.swiGlu, swiGluUniform, [this.gate, this.up], count * feedForwardSize);
+      this.matmul(
+        pass,
+        this.gate,
+        layer.down,
+        undefined,
+        this.residual,
+        count,
+        embeddingSize,
+        feedForwardSize,
+        { accumulate: true },
+      );
+    });
+    if (logitRows.length > 0) {
+      // Only the rows asked for pay for the final norm and the classifier (the largest matrix).
+      const rows = logitRows.length;
+      this.dispatch(
+        pass,
+        kernels.rmsNorm,
+        this.uniform([rows, embeddingSize, normEpsilon], 2),
+        [this.selectedRows, this.residual, weights.outputNorm, this.logitRows],
+        rows,
+      );
+      this.matmul(
+        pass,
+        this.logitRows,
+        weights.output,
+        undefined,
+        this.logits,
+        rows,
+        vocabularySize,
+        embeddingSize,
+      );
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    if (logitRows.length === 0) {
+      await device.queue.onSubmittedWorkDone();
+      context.assertHealthy();
+      return new Float32Array(0);
+    }
+    const logits = await readFloat32(device, this.logits, logitRows.length * vocabularySize * 4);
+    context.assertHealthy();
+    return logits;
+  }
+
+  destroy(): void {
+    for (const buffer of this.owned) buffer.destroy();
+    this.ropeTable.buffer.destroy();
+  }
+}

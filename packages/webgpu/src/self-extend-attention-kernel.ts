@@ -1,0 +1,359 @@
+/**
+ * The fused single-pass Self-Extend attention kernel, usable on its own.
+ *
+ * Inputs (float32 storage buffers, row-major):
+ * - queries [queryCount, headCount, headSize], NOT rotated: the kernel rotates each query to both
+ *   levels itself (i and floor(i/G) + W - W/G);
+ * - keys [capacity, kvHeadCount, headSize], key j rotated at its own position j (an ordinary RoPE KV
+ *   cache); the group-level key is derived from this one copy inside the kernel;
+ * - values [capacity, kvHeadCount, headSize].
+ * Output: [queryCount, headCount, headSize]. Query q is token queryStart + q and sees keys 0..its index.
+ */
+import {
+  type AttentionShape,
+  groupQueryPosition,
+  type RopeLayout,
+  type SelfExtendConfig,
+  SelfExtendConfigError,
+  validateAttentionShape,
+  validateSelfExtendConfig,
+} from "@self-extend/core";
+import { type KernelLimits, type WebGpuContext, WebGpuDeviceError } from "./device.js";
+import { uniformUsage, withErrorScopes } from "./gpu-buffers.js";
+import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
+import {
+  type AttentionKernelMode,
+  mergeLogSumExpShader,
+  selfExtendAttentionShader,
+} from "./self-extend-attention.wgsl.js";
+
+export type { AttentionKernelMode } from "./self-extend-attention.wgsl.js";
+
+export interface AttentionTiles {
+  /** Invocations per workgroup. */
+  readonly workgroupSize: number;
+  /** Queries per workgroup (each with headCount / kvHeadCount invocations). */
+  readonly queryTile: number;
+  /** Keys staged in workgroup memory per step. */
+  readonly keyTile: number;
+}
+
+export interface SelfExtendAttentionKernelOptions {
+  readonly shape: AttentionShape;
+  readonly config: SelfExtendConfig;
+  readonly rope: {
+    readonly layout: RopeLayout;
+    readonly rotaryDimension?: number;
+    readonly base?: number;
+    readonly linearScalingFactor?: number;
+  };
+  /** Largest number of keys a call will see; sizes the RoPE table. */
+  readonly contextSize: number;
+  /** Score scale; 1/sqrt(headSize) by default. */
+  readonly scale?: number;
+  /** Overrides of the tile sizes chosen from the device limits (tests use small tiles). */
+  readonly tiles?: Partial<AttentionTiles>;
+  /** A RoPE table already on the GPU covering the positions needed (shared with a forward pass). */
+  readonly ropeTable?: GpuRopeTable;
+  /** `fused` (default); the others exist for the two-pass benchmark baseline. */
+  readonly mode?: AttentionKernelMode;
+}
+
+export interface AttentionCall {
+  readonly queryStart: number;
+  readonly queryCount: number;
+  readonly keyCount: number;
+}
+
+export interface AttentionBuffers {
+  readonly queries: GPUBuffer;
+  readonly keys: GPUBuffer;
+  readonly values: GPUBuffer;
+  readonly output: GPUBuffer;
+  /** Required by the `neighbor-only` and `group-only` modes: [queryCount, headCount]. */
+  readonly logSumExp?: GPUBuffer;
+}
+
+function floorPowerOfTwo(value: number): number {
+  return 2 ** Math.floor(Math.log2(value));
+}
+
+/**
+ * Picks tile sizes from the device limits: 64 invocations when allowed (enough to stage a tile
+ * quickly, small enough for CPU implementations' SIMD widths), and as many keys per tile as three
+ * tile arrays (keys, group-level keys, values) fit in workgroup memory, at most 32.
+ */
+export function chooseAttentionTiles(
+  limits: KernelLimits,
+  shape: AttentionShape,
+  plain: boolean,
+  overrides: Partial<AttentionTiles> = {},
+): AttentionTiles {
+  const headsPerKv = shape.headCount / shape.kvHeadCount;
+  const largestWorkgroup = Math.min(
+    limits.maxComputeInvocationsPerWorkgroup,
+    limits.maxComputeWorkgroupSizeX,
+  );
+  if (headsPerKv > largestWorkgroup) {
+    throw new WebGpuDeviceError(
+      `grouped-query attention with ${headsPerKv} query heads per kv head needs that many invocations per workgroup; the device allows ${largestWorkgroup}`,
+    );
+  }
+  const workgroupSize = overrides.workgroupSize ?? Math.max(headsPerKv, Math.min(64, largestWorkgroup));
+  const queryTile = overrides.queryTile ?? Math.max(1, Math.floor(workgroupSize / headsPerKv));
+  if (queryTile * headsPerKv > workgroupSize || workgroupSize > largestWorkgroup) {
+    throw new SelfExtendConfigError(
+      "tiles",
+      { workgroupSize, queryTile },
+      `do not fit ${headsPerKv} heads per kv head within ${largestWorkgroup} invocations`,
+    );
+  }
+  const bytesPerKey = shape.headSize * 4 * (plain ? 2 : 3);
+  const fitting = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerKey);
+  if (fitting < 1) {
+    throw new WebGpuDeviceError(
+      `head size ${shape.headSize} needs ${bytesPerKey} bytes of workgroup memory per key; the device has ${limits.maxComputeWorkgroupStorageSize}`,
+    );
+  }
+  const keyTile = overrides.keyTile ?? Math.min(32, floorPowerOfTwo(fitting));
+  if (keyTile * bytesPerKey > limits.maxComputeWorkgroupStorageSize) {
+    throw new SelfExtendConfigError(
+      "tiles.keyTile",
+      keyTile,
+      `needs more than ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`,
+    );
+  }
+  return { workgroupSize, queryTile, keyTile };
+}
+
+/** Largest position a session of `contextSize` tokens rotates anything to. */
+export function largestRotatedPosition(contextSize: number, config: SelfExtendConfig): number {
+  return Math.max(contextSize - 1, groupQueryPosition(contextSize - 1, config));
+}
+
+export class SelfExtendAttentionKernel {
+  readonly tiles: AttentionTiles;
+  readonly mode: AttentionKernelMode;
+  readonly ropeTable: GpuRopeTable;
+  private readonly ownsRopeTable: boolean;
+
+  private constructor(
+    private readonly context: WebGpuContext,
+    readonly options: SelfExtendAttentionKernelOptions,
+    tiles: AttentionTiles,
+    private readonly pipeline: GPUComputePipeline,
+    ropeTable: GpuRopeTable,
+    ownsRopeTable: boolean,
+    private readonly scale: number,
+  ) {
+    this.tiles = tiles;
+    this.mode = options.mode ?? "fused";
+    this.ropeTable = ropeTable;
+    this.ownsRopeTable = ownsRopeTable;
+  }
+
+  static async create(
+    context: WebGpuContext,
+    options: SelfExtendAttentionKernelOptions,
+  ): Promise<SelfExtendAttentionKernel> {
+    const shape = validateAttentionShape(options.shape);
+    const config = validateSelfExtendConfig(options.config);
+    const rotaryDimension = options.rope.rotaryDimension ?? shape.headSize;
+    const plain = config.groupSize === 1;
+    const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
+    const mode = options.mode ?? "fused";
+    const { device } = context;
+    const positions = largestRotatedPosition(options.contextSize, config) + 1;
+    const ropeTable =
+      options.ropeTable ??
+      createGpuRopeTable(
+        device,
+        {
+          layout: options.rope.layout,
+          headSize: shape.headSize,
+          rotaryDimension,
+          base: options.rope.base,
+          linearScalingFactor: options.rope.linearScalingFactor,
+        },
+        positions,
+      );
+    if (ropeTable.table.positionCount < positions) {
+      throw new SelfExtendConfigError(
+        "ropeTable",
+        ropeTable.table.positionCount,
+        `must cover ${positions} positions`,
+      );
+    }
+    const code = selfExtendAttentionShader({
+      ...shape,
+      rotaryDimension,
+      layout: options.rope.layout,
+      groupSize: config.groupSize,
+      neighborWindow: config.neighborWindow,
+      ...tiles,
+      mode,
+    });
+    const pipeline = await withErrorScopes(device, "compiling the Self-Extend attention kernel", () =>
+      device.createComputePipeline({
+        layout: "auto",
+        compute: {
+          module: device.createShaderModule({ code, label: "self-extend attention" }),
+          entryPoint: "main",
+        },
+        label: `self-extend attention (${mode})`,
+      }),
+    );
+    return new SelfExtendAttentionKernel(
+      context,
+      options,
+      tiles,
+      pipeline,
+      ropeTable,
+      options.ropeTable === undefined,
+      options.scale ?? 1 / Math.sqrt(shape.headSize),
+    );
+  }
+
+  /** A uniform buffer for one call; a forward pass reuses it for every layer of a block. */
+  createCallParameters(call: AttentionCall): GPUBuffer {
+    const { queryStart, queryCount, keyCount } = call;
+    if (!(queryCount >= 1) || queryStart + queryCount > keyCount || queryStart < 0) {
+      throw new RangeError(
+        `attention call needs 1 <= queryCount and queryStart + queryCount <= keyCount; got ${JSON.stringify(call)}`,
+      );
+    }
+    if (keyCount > this.options.contextSize) {
+      throw new RangeError(
+        `keyCount ${keyCount} exceeds the kernel's contextSize ${this.options.contextSize}`,
+      );
+    }
+    const workgroups = Math.ceil(queryCount / this.tiles.queryTile);
+    if (workgroups > this.context.limits.maxComputeWorkgroupsPerDimension) {
+      throw new RangeError(
+        `${queryCount} queries need ${workgroups} workgroups; the device allows ${this.context.limits.maxComputeWorkgroupsPerDimension} per dimension: evaluate in smaller blocks`,
+      );
+    }
+    const iterations = this.estimatedLoopIterations(keyCount);
+    if (iterations > this.context.loopIterationLimit) {
+      throw new WebGpuDeviceError(
+        `${keyCount} keys need about ${iterations} loop iterations per shader invocation; this driver (${this.context.adapterDescription}) stops invocations after ${this.context.loopIterationLimit}, which would give wrong results silently. Use a Vulkan or hardware adapter for contexts this long.`,
+      );
+    }
+    const buffer = this.context.device.createBuffer({
+      size: 16,
+      usage: uniformUsage,
+      mappedAtCreation: true,
+      label: "attention call",
+    });
+    const range = buffer.getMappedRange();
+    new Uint32Array(range, 0, 3).set([queryStart, queryCount, keyCount]);
+    new Float32Array(range, 12, 1)[0] = this.scale;
+    buffer.unmap();
+    return buffer;
+  }
+
+  /** Loop iterations of one invocation over `keyCount` keys: per tile, the staging loop, then a score and an accumulation loop over its keys. */
+  estimatedLoopIterations(keyCount: number): number {
+    const { keyTile, workgroupSize } = this.tiles;
+    const vectors = Math.ceil(this.options.shape.headSize / 4);
+    const tiles = Math.ceil(keyCount / keyTile);
+    // Plus the two query-rotation loops of 4 * vectors iterations each.
+    return tiles * (1 + Math.ceil((keyTile * vectors) / workgroupSize)) + 2 * keyCount + 8 * vectors;
+  }
+
+  /** Records the kernel into an open compute pass. */
+  encode(
+    pass: GPUComputePassEncoder,
+    buffers: AttentionBuffers,
+    call: AttentionCall,
+    parameters?: GPUBuffer,
+  ): void {
+    const uniform = parameters ?? this.createCallParameters(call);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: uniform } },
+      { binding: 1, resource: { buffer: buffers.queries } },
+      { binding: 2, resource: { buffer: buffers.keys } },
+      { binding: 3, resource: { buffer: buffers.values } },
+      { binding: 4, resource: { buffer: this.ropeTable.buffer } },
+      { binding: 5, resource: { buffer: buffers.output } },
+    ];
+    if (this.mode !== "fused") {
+      if (!buffers.logSumExp) throw new RangeError(`mode ${this.mode} needs a logSumExp buffer`);
+      entries.push({ binding: 6, resource: { buffer: buffers.logSumExp } });
+    }
+    const bindGroup = this.context.device.createBindGroup({
+      layout: this.pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(
+      Math.ceil(call.queryCount / this.tiles.queryTile),
+      this.options.shape.kvHeadCount,
+    );
+  }
+
+  /** Encodes and submits one call on its own command buffer. */
+  run(buffers: AttentionBuffers, call: AttentionCall): void {
+    const encoder = this.context.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.encode(pass, buffers, call);
+    pass.end();
+    this.context.device.queue.submit([encoder.finish()]);
+  }
+
+  destroy(): void {
+    if (this.ownsRopeTable) this.ropeTable.buffer.destroy();
+  }
+}
+
+/** The log-sum-exp merge of the two-pass baseline (benchmark only). */
+export class LogSumExpMergeKernel {
+  private constructor(
+    private readonly context: WebGpuContext,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly workgroupSize: number,
+  ) {}
+
+  static async create(context: WebGpuContext, headSize: number): Promise<LogSumExpMergeKernel> {
+    const workgroupSize = Math.min(64, context.limits.maxComputeInvocationsPerWorkgroup);
+    const { device } = context;
+    const pipeline = await withErrorScopes(device, "compiling the log-sum-exp merge", () =>
+      device.createComputePipeline({
+        layout: "auto",
+        compute: {
+          module: device.createShaderModule({ code: mergeLogSumExpShader(headSize, workgroupSize) }),
+          entryPoint: "main",
+        },
+      }),
+    );
+    return new LogSumExpMergeKernel(context, pipeline, workgroupSize);
+  }
+
+  encode(
+    pass: GPUComputePassEncoder,
+    rows: number,
+    neighbor: { output: GPUBuffer; logSumExp: GPUBuffer },
+    group: { output: GPUBuffer; logSumExp: GPUBuffer },
+    output: GPUBuffer,
+  ): void {
+    const { device } = this.context;
+    const uniform = device.createBuffer({ size: 16, usage: uniformUsage, mappedAtCreation: true });
+    new Uint32Array(uniform.getMappedRange(), 0, 1)[0] = rows;
+    uniform.unmap();
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: this.pipeline.getBindGroupLayout(0),
+        entries: [uniform, neighbor.output, neighbor.logSumExp, group.output, group.logSumExp, output].map(
+          (buffer, binding) => ({
+            binding,
+            resource: { buffer },
+          }),
+        ),
+      }),
+    );
+    pass.dispatchWorkgroups(Math.ceil(rows / this.workgroupSize));
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * WGSL source of the fused Self-Extend attention kernel, generated per shape so head size, tile
+ * sizes, window and group are compile-time constants (private arrays need constant sizes, and a
+ * constant G = 1 lets the compiler drop the group level entirely).
+ *
+ * One workgroup owns a tile of queries for one kv head (every query head that shares the kv head,
+ * so grouped-query attention loads each key once). It walks the keys ONCE, a tile at a time:
+ * - the tile's keys and values are staged in workgroup memory; keys are cached rotated at their own
+ *   position j, which is already the neighbor-level key;
+ * - when some pair in the tile is at the group level, the group-level key R(floor(j/G)) k is derived
+ *   from that same copy by rotating it back by j - floor(j/G) (RoPE rotations compose), once per
+ *   tile, shared by every query of the workgroup. No second key cache exists;
+ * - each invocation (one query head of one query) holds its query rotated to both levels, picks
+ *   the level per pair (neighbor iff i - j < W), and folds the tile into an online softmax
+ *   (running max, running sum, rescaled accumulator): one merged softmax, as the spec requires.
+ *
+ * Modes other than `fused` exist only for the benchmark's two-pass baseline: `neighbor-only` and
+ * `group-only` keep one level's pairs and also write each row's log-sum-exp, which a merge kernel
+ * combines the way the official flash path does.
+ */
+import type { RopeLayout } from "@self-extend/core";
+
+export type AttentionKernelMode = "fused" | "neighbor-only" | "group-only";
+
+export interface AttentionShaderOptions {
+  readonly headCount: number;
+  readonly kvHeadCount: number;
+  readonly headSize: number;
+  readonly rotaryDimension: number;
+  readonly layout: RopeLayout;
+  readonly groupSize: number;
+  readonly neighborWindow: number;
+  readonly queryTile: number;
+  readonly keyTile: number;
+  readonly workgroupSize: number;
+  readonly mode: AttentionKernelMode;
+}
+
+/**
+ * Mesa's llvmpipe (behind the OpenGL ES CPU path) stops any shader invocation after 65535 loop
+ * iterations in total, silently (gallivm's loop limiter). Loops over the head dimension are
+ * therefore unrolled here into vec4 code (also faster: the head stays in registers), and what
+ * remains are loops over keys: about 3 iterations per key per invocation. {@link
+ * loopIterationsPerKey} lets the kernel refuse calls that would cross the limit on such drivers.
+ */
+export const loopIterationsPerKey = 3;
+
+function unrolled(count: number, line: (index: number) => string, separator = "\n"): string {
+  return Array.from({ length: count }, (_, index) => line(index)).join(separator);
+}
+
+export function selfExtendAttentionShader(options: AttentionShaderOptions): string {
+  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
+  const { queryTile, keyTile, workgroupSize, mode } = options;
+  const headsPerKv = headCount / kvHeadCount;
+  const pairs = rotaryDimension / 2;
+  // Heads are handled as vec4s; a head size that is not a multiple of 4 is zero-padded.
+  const vectors = Math.ceil(headSize / 4);
+  // With G = 1 both levels coincide; a window past every distance makes every pair a neighbor.
+  const plain = groupSize === 1;
+  const usesGroupLevel = !plain && mode !== "neighbor-only";
+  const windowConstant = plain ? "0xffffffffu" : `${neighborWindow}u`;
+  const writesLogSumExp = mode !== "fused";
+  const keepPair =
+    mode === "neighbor-only" ? "distance < WINDOW" : mode === "group-only" ? "distance >= WINDOW" : "true";
+  // Whole-vec4 back-rotation needs pairs inside a vec4 and a rotary width that ends on one.
+  const vectorRotation = layout === "interleaved" && rotaryDimension % 4 === 0 && headSize % 4 === 0;
+  const partnerCode =
+    layout === "interleaved"
+      ? "let pair = d / 2u; let first = (d % 2u) == 0u; let partner = select(d - 1u, d + 1u, first);"
+      : "let pair = d % PAIRS; let first = d < PAIRS; let partner = select(d - PAIRS, d + PAIRS, first);";
+  return /* wgsl */ `
+const HEADS: u32 = ${headCount}u;
+const KV_HEADS: u32 = ${kvHeadCount}u;
+const HEAD_SIZE: u32 = ${headSize}u;
+const VECTORS: u32 = ${vectors}u;
+const HEADS_PER_KV: u32 = ${headsPerKv}u;
+const PAIRS: u32 = ${pairs}u;
+const ROTARY: u32 = ${rotaryDimension}u;
+const GROUP: u32 = ${groupSize}u;
+const WINDOW: u32 = ${windowConstant};
+const GROUP_OFFSET: u32 = ${neighborWindow - Math.floor(neighborWindow / groupSize)}u;
+const QUERY_TILE: u32 = ${queryTile}u;
+const KEY_TILE: u32 = ${keyTile}u;
+const WORKGROUP: u32 = ${workgroupSize}u;
+const LOWEST: f32 = -3.0e38;
+
+struct Params {
+  queryStart: u32,
+  queryCount: u32,
+  keyCount: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// [queryCount, HEADS, HEAD_SIZE], not rotated.
+@group(0) @binding(1) var<storage, read> queries: array<f32>;
+// [capacity, KV_HEADS, HEAD_SIZE], key j rotated at position j.
+@group(0) @binding(2) var<storage, read> keys: array<f32>;
+@group(0) @binding(3) var<storage, read> values: array<f32>;
+// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host.
+@group(0) @binding(4) var<storage, read> rope: array<f32>;
+// [queryCount, HEADS, HEAD_SIZE]
+@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
+${writesLogSumExp ? "// [queryCount, HEADS]: log-sum-exp of the kept scores (LOWEST when none were kept).\n@group(0) @binding(6) var<storage, read_write> logSumExp: array<f32>;" : ""}
+
+var<workgroup> keyTile: array<vec4<f32>, ${keyTile * vectors}>;
+var<workgroup> groupKeyTile: array<vec4<f32>, ${usesGroupLevel ? keyTile * vectors : 1}>;
+var<workgroup> valueTile: array<vec4<f32>, ${keyTile * vectors}>;
+
+// Value d of the head at source[base..] rotated by R(direction * position). Dimensions past the
+// rotary ones pass through; padding past HEAD_SIZE reads as 0. The pair's first value becomes
+// x cos - y sin under R(+p), the second x cos + y sin (y = the partner).
+fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
+  if (d >= HEAD_SIZE) { return 0.0; }
+  let x = queries[base + d];
+  if (d >= ROTARY) { return x; }
+  ${partnerCode}
+  let index = (position * PAIRS + pair) * 2u;
+  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
+}
+
+fn rotatedBackKey(base: u32, d: u32, position: u32) -> f32 {
+  if (d >= HEAD_SIZE) { return 0.0; }
+  let x = keys[base + d];
+  if (d >= ROTARY) { return x; }
+  ${partnerCode}
+  let index = (position * PAIRS + pair) * 2u;
+  return x * rope[index] + select(-1.0, 1.0, first) * keys[base + partner] * rope[index + 1u];
+}
+
+${
+  vectorRotation
+    ? `// Interleaved pairs never straddle a vec4, so the whole vec4 (two pairs) rotates at once from
+// two table entries: the common Llama case, and the one the benchmark measures.
+fn rotateBackInterleaved(key: vec4<f32>, d: u32, position: u32) -> vec4<f32> {
+  if (d >= ROTARY) { return key; }
+  let at = (position * PAIRS + d / 2u) * 2u;
+  let c = vec4<f32>(rope[at], rope[at], rope[at + 2u], rope[at + 2u]);
+  let s = vec4<f32>(rope[at + 1u], -rope[at + 1u], rope[at + 3u], -rope[at + 3u]);
+  return key * c + key.yxwz * s;
+}
+`
+    : ""
+}
+fn plainValue(source: u32, base: u32, d: u32) -> f32 {
+  if (d >= HEAD_SIZE) { return 0.0; }
+  return select(values[base + d], keys[base + d], source == 0u);
+}
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
+  let kvHead = workgroupId.y;
+  let tileFirst = workgroupId.x * QUERY_TILE;
+  let tileEnd = min(tileFirst + QUERY_TILE, params.queryCount);
+  let q = tileFirst + localIndex / HEADS_PER_KV;
+  let ownsQuery = localIndex < QUERY_TILE * HEADS_PER_KV && q < params.queryCount;
+  let head = kvHead * HEADS_PER_KV + localIndex % HEADS_PER_KV;
+  let queryIndex = params.queryStart + q;
+
+  // The query at both levels, in registers for the whole walk over the keys.
+  var neighborQuery: array<vec4<f32>, VECTORS>;
+  var groupQuery: array<vec4<f32>, VECTORS>;
+  var accumulator: array<vec4<f32>, VECTORS>;
+  if (ownsQuery) {
+    let base = (q * HEADS + head) * HEAD_SIZE;
+    let groupPosition = queryIndex / GROUP + GROUP_OFFSET;
+    // Rotate through a scratch array in a loop (inlining the rotation per dimension made shaders
+    // that took CPU drivers tens of seconds to compile), then pack into vec4 registers with
+    // constant indices (a dynamic index would move the query arrays to memory).
+    var scratch: array<f32, ${vectors * 4}>;
+    for (var d = 0u; d < ${vectors * 4}u; d++) { scratch[d] = rotatedQuery(base, d, queryIndex); }
+${unrolled(vectors, (c) => `    neighborQuery[${c}] = vec4<f32>(scratch[${4 * c}], scratch[${4 * c + 1}], scratch[${4 * c + 2}], scratch[${4 * c + 3}]);`)}
+${
+  usesGroupLevel
+    ? `    for (var d = 0u; d < ${vectors * 4}u; d++) { scratch[d] = rotatedQuery(base, d, groupPosition); }
+` +
+      unrolled(
+        vectors,
+        (c) =>
+          `    groupQuery[${c}] = vec4<f32>(scratch[${4 * c}], scratch[${4 * c + 1}], scratch[${4 * c + 2}], scratch[${4 * c + 3}]);`,
+      )
+    : ""
+}
+  }
+
+  // Keys after the tile's last query are masked for every query of the tile: stop there.
+  let lastQuery = params.queryStart + tileEnd - 1u;
+  let firstQuery = params.queryStart + tileFirst;
+  ${
+    mode === "group-only"
+      ? `// Two-pass baseline, group pass: only keys at least W behind some query of the tile.
+  let keyEnd = min(select(0u, lastQuery + 1u - WINDOW, lastQuery + 1u >= WINDOW), params.keyCount);`
+      : "let keyEnd = min(lastQuery + 1u, params.keyCount);"
+  }
+  ${
+    mode === "neighbor-only"
+      ? `// Two-pass baseline, neighbor pass: a sliding window, starting at the tile holding key i - W + 1.
+  let keyBegin = (select(0u, firstQuery + 1u - WINDOW, firstQuery + 1u >= WINDOW) / KEY_TILE) * KEY_TILE;`
+      : "let keyBegin = 0u;"
+  }
+  var runningMax = LOWEST;
+  var runningSum = 0.0;
+  var scores: array<f32, KEY_TILE>;
+
+  for (var tileStart = keyBegin; tileStart < keyEnd; tileStart += KEY_TILE) {
+    // Uniform per workgroup: does any pair (i, j) of this tile sit at the group level (i - j >= W)?
+    let groupLevelInTile = ${usesGroupLevel ? "lastQuery >= tileStart + WINDOW" : "false"};
+    workgroupBarrier();
+    for (var e = localIndex; e < KEY_TILE * VECTORS; e += WORKGROUP) {
+      let j = tileStart + e / VECTORS;
+      var key = vec4<f32>(0.0);
+      var value = vec4<f32>(0.0);
+      var groupKey = vec4<f32>(0.0);
+      if (j < keyEnd) {
+        let base = (j * KV_HEADS + kvHead) * HEAD_SIZE;
+        let d = 4u * (e % VECTORS);
+        key = vec4<f32>(plainValue(0u, base, d), plainValue(0u, base, d + 1u), plainValue(0u, base, d + 2u), plainValue(0u, base, d + 3u));
+        value = vec4<f32>(plainValue(1u, base, d), plainValue(1u, base, d + 1u), plainValue(1u, base, d + 2u), plainValue(1u, base, d + 3u));
+        ${
+          usesGroupLevel
+            ? `if (groupLevelInTile) {
+          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back.
+          let back = j - j / GROUP;
+          groupKey = ${vectorRotation ? "rotateBackInterleaved(key, d, back)" : "vec4<f32>(rotatedBackKey(base, d, back), rotatedBackKey(base, d + 1u, back), rotatedBackKey(base, d + 2u, back), rotatedBackKey(base, d + 3u, back))"};
+        }`
+            : ""
+        }
+      }
+      keyTile[e] = key;
+      valueTile[e] = value;
+      ${usesGroupLevel ? "groupKeyTile[e] = groupKey;" : ""}
+    }
+    workgroupBarrier();
+    // No early "continue" for idle invocations: the barriers above must stay in uniform control flow.
+    // Runtime trip counts on purpose: a constant one lets CPU drivers fully unroll these loops
+    // around the unrolled head code, and compiling that took minutes on llvmpipe.
+    let tileKeys = min(KEY_TILE, keyEnd - tileStart);
+    if (ownsQuery) {
+      var tileMax = LOWEST;
+      for (var k = 0u; k < tileKeys; k++) {
+        let j = tileStart + k;
+        var score = LOWEST;
+        if (j <= queryIndex) {
+          let distance = queryIndex - j;
+          if (${keepPair}) {
+            let at = k * VECTORS;
+            if (distance < WINDOW) {
+              score = (${unrolled(vectors, (c) => `dot(neighborQuery[${c}], keyTile[at + ${c}u])`, " + ")}) * params.scale;
+            } else {
+              score = (${usesGroupLevel ? unrolled(vectors, (c) => `dot(groupQuery[${c}], groupKeyTile[at + ${c}u])`, " + ") : "0.0"}) * params.scale;
+            }
+          }
+        }
+        scores[k] = score;
+        tileMax = max(tileMax, score);
+      }
+      if (tileMax > LOWEST) {
+        // Online softmax: rescale what was summed under the old maximum, then add this tile.
+        let newMax = max(runningMax, tileMax);
+        let correction = exp(runningMax - newMax);
+        runningSum *= correction;
+${unrolled(vectors, (c) => `        accumulator[${c}] *= correction;`)}
+        for (var k = 0u; k < tileKeys; k++) {
+          if (scores[k] > LOWEST) {
+            let weight = exp(scores[k] - newMax);
+            runningSum += weight;
+            let at = k * VECTORS;
+${unrolled(vectors, (c) => `            accumulator[${c}] += weight * valueTile[at + ${c}u];`)}
+          }
+        }
+        runningMax = newMax;
+      }
+    }
+  }
+
+  if (ownsQuery) {
+    let base = (q * HEADS + head) * HEAD_SIZE;
+    let inverse = select(0.0, 1.0 / runningSum, runningSum > 0.0);
+${unrolled(headSize, (d) => `    attentionOutput[base + ${d}u] = accumulator[${d >> 2}][${d & 3}] * inverse;`)}
+    ${writesLogSumExp ? "logSumExp[q * HEADS + head] = select(LOWEST, runningMax + log(runningSum), runningSum > 0.0);" : ""}
+  }
+}
+`;
+}
+
+/** Merges two partial attentions through their log-sum-exp (the official flash path's merge). */
+export function mergeLogSumExpShader(headSize: number, workgroupSize: number): string {
+  return /* wgsl */ `
+const HEAD_SIZE: u32 = ${headSize}u;
+struct Params { rows: u32, }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> neighborOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> neighborLse: array<f32>;
+@group(0) @binding(3) var<storage, read> groupOutput: array<f32>;
+@group(0) @binding(4) var<storage, read> groupLse: array<f32>;
+@group(0) @binding(5) var<storage, read_write> merged: array<f32>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let row = id.x;
+  if (row >= params.rows) { return; }
+  let a = neighborLse[row];
+  let b = groupLse[row];
+  let top = max(a, b);
+  let wa = exp(a - top);
+  let wb = exp(b - top);
+  let total = wa + wb;
+  for (var d = 0u; d < HEAD_SIZE; d++) {
+    let i = row * HEAD_SIZE + d;
+    merged[i] = (wa * neighborOutput[i] + wb * groupOutput[i]) / total;
+  }
+}
+`;
+}

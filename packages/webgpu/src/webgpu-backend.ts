@@ -1,0 +1,150 @@
+/**
+ * The WebGPU backend (spec v1, name "webgpu"): GGUF files load through @self-extend/models
+ * (quantised tensors are dequantised to float32 there), weights are uploaded once per model, and
+ * every session owns its KV cache and work buffers on the same device.
+ */
+import {
+  type BackendAvailability,
+  type BackendCapabilitiesV1,
+  type ModelInfoV1,
+  type ModelSourceV1,
+  type SelfExtendBackendV1,
+  SelfExtendConfigError,
+  type SelfExtendModelV1,
+  specificationVersion,
+} from "@self-extend/core";
+import { type LlamaWeights, loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { type RequestWebGpuDeviceOptions, requestWebGpuDevice, type WebGpuContext } from "./device.js";
+import {
+  ForwardPassKernels,
+  GpuForwardPass,
+  type GpuModelWeights,
+  uploadLlamaWeights,
+} from "./forward-pass.js";
+import {
+  defaultBlockSize,
+  validateWebGpuSessionOptions,
+  WebGpuSession,
+  type WebGpuSessionOptions,
+} from "./webgpu-session.js";
+
+export const webGpuCapabilities: BackendCapabilitiesV1 = Object.freeze({
+  modes: Object.freeze(["exact"] as const),
+  cachePrecisions: Object.freeze(["float32"] as const),
+  architectures: supportedArchitectures,
+});
+
+function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
+  const { description } = weights;
+  return Object.freeze({
+    architecture: description.architecture,
+    trainedContext: description.trainedContext,
+    vocabularySize: description.vocabularySize,
+    layerCount: description.layerCount,
+    headCount: description.headCount,
+    kvHeadCount: description.kvHeadCount,
+    headSize: description.headSize,
+    ...(description.name === undefined ? {} : { name: description.name }),
+  });
+}
+
+export class WebGpuModel implements SelfExtendModelV1 {
+  readonly info: ModelInfoV1;
+  private disposed = false;
+
+  private constructor(
+    readonly context: WebGpuContext,
+    private readonly weights: GpuModelWeights,
+    private readonly kernels: ForwardPassKernels,
+    info: ModelInfoV1,
+  ) {
+    this.info = info;
+  }
+
+  static async create(context: WebGpuContext, weights: LlamaWeights): Promise<WebGpuModel> {
+    const { architecture } = weights.description;
+    if (!supportedArchitectures.includes(architecture)) {
+      throw new SelfExtendConfigError(
+        "architecture",
+        architecture,
+        `the webgpu backend runs ${supportedArchitectures.join(", ")}`,
+      );
+    }
+    const gpuWeights = await uploadLlamaWeights(context, weights);
+    try {
+      const kernels = await ForwardPassKernels.create(context, weights.description);
+      return new WebGpuModel(context, gpuWeights, kernels, modelInfoOf(weights));
+    } catch (error) {
+      gpuWeights.destroy();
+      throw error;
+    }
+  }
+
+  async createSession(options: WebGpuSessionOptions): Promise<WebGpuSession> {
+    if (this.disposed) throw new Error("the model was disposed");
+    const config = validateWebGpuSessionOptions(options);
+    const blockSize = Math.min(options.blockSize ?? defaultBlockSize, options.contextSize);
+    const forwardPass = await GpuForwardPass.create(
+      this.context,
+      this.kernels,
+      this.weights,
+      config,
+      options.contextSize,
+      blockSize,
+    );
+    return new WebGpuSession(this.weights.description, forwardPass, options);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weights.destroy();
+  }
+}
+
+export interface WebGpuBackendOptions {
+  /** How to get the device; or pass `context` to share one you already have. */
+  readonly device?: RequestWebGpuDeviceOptions;
+  readonly context?: WebGpuContext;
+}
+
+export interface WebGpuBackend extends SelfExtendBackendV1 {
+  loadModel(source: ModelSourceV1): Promise<WebGpuModel>;
+  /** Opens weights already in memory (generated test models, weights read by other code). */
+  createModel(weights: LlamaWeights): Promise<WebGpuModel>;
+  /** The device all models of this backend share (requested on first use). */
+  getContext(): Promise<WebGpuContext>;
+}
+
+export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuBackend {
+  let context: Promise<WebGpuContext> | undefined = options.context
+    ? Promise.resolve(options.context)
+    : undefined;
+  const getContext = (): Promise<WebGpuContext> => {
+    context ??= requestWebGpuDevice(options.device).catch((error) => {
+      context = undefined; // let a later call retry
+      throw error;
+    });
+    return context;
+  };
+  return {
+    specificationVersion,
+    name: "webgpu",
+    capabilities: webGpuCapabilities,
+    async checkAvailability(): Promise<BackendAvailability> {
+      try {
+        await getContext();
+        return { available: true };
+      } catch (error) {
+        return { available: false, reason: (error as Error).message };
+      }
+    },
+    async loadModel(source: ModelSourceV1): Promise<WebGpuModel> {
+      return WebGpuModel.create(await getContext(), loadLlamaWeights(source.path));
+    },
+    async createModel(weights: LlamaWeights): Promise<WebGpuModel> {
+      return WebGpuModel.create(await getContext(), weights);
+    },
+    getContext,
+  };
+}

@@ -1,0 +1,246 @@
+import {
+  applyRope,
+  createRopeTable,
+  type RopeLayout,
+  referenceAttention,
+  type SelfExtendConfig,
+} from "@self-extend/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStorageBuffer } from "../src/gpu-buffers.js";
+import {
+  type AttentionTiles,
+  createGpuRopeTable,
+  largestRotatedPosition,
+  readFloat32,
+  requestWebGpuDevice,
+  SelfExtendAttentionKernel,
+  TwoPassSelfExtendAttention,
+  uploadFloat32,
+  type WebGpuContext,
+} from "../src/index.js";
+
+interface KernelCase {
+  readonly name: string;
+  readonly headCount: number;
+  readonly kvHeadCount: number;
+  readonly headSize: number;
+  readonly rotaryDimension?: number;
+  readonly layout: RopeLayout;
+  readonly config: SelfExtendConfig;
+  readonly keyCount: number;
+  readonly queryCount: number;
+  readonly tiles?: Partial<AttentionTiles>;
+  /** Also check the two-pass baseline (the benchmark's comparison) on this case. */
+  readonly twoPass?: boolean;
+}
+
+// Small key tiles force long prompts across many tiles and many tile boundaries inside the window.
+const cases: KernelCase[] = [
+  {
+    name: "plain G=1 prefill, MHA",
+    headCount: 2,
+    kvHeadCount: 2,
+    headSize: 16,
+    layout: "interleaved",
+    config: { groupSize: 1, neighborWindow: 8 },
+    keyCount: 96,
+    queryCount: 96,
+  },
+  {
+    name: "G=2 W=4 paper example shape",
+    headCount: 1,
+    kvHeadCount: 1,
+    headSize: 8,
+    layout: "interleaved",
+    config: { groupSize: 2, neighborWindow: 4 },
+    keyCount: 10,
+    queryCount: 10,
+  },
+  {
+    name: "G=4 W=16 prefill over 40 key tiles, GQA 4:1",
+    headCount: 4,
+    kvHeadCount: 1,
+    headSize: 32,
+    layout: "interleaved",
+    config: { groupSize: 4, neighborWindow: 16 },
+    keyCount: 320,
+    queryCount: 320,
+    tiles: { keyTile: 8 },
+    twoPass: true,
+  },
+  {
+    name: "G=8 W=32 decode at 700 keys, GQA 2:1",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 64,
+    layout: "half-split",
+    config: { groupSize: 8, neighborWindow: 32 },
+    keyCount: 700,
+    queryCount: 1,
+    twoPass: true,
+  },
+  {
+    name: "G=3 W=6 chunk in the middle, half-split, partial rotary",
+    headCount: 3,
+    kvHeadCount: 3,
+    headSize: 24,
+    rotaryDimension: 12,
+    layout: "half-split",
+    config: { groupSize: 3, neighborWindow: 6 },
+    keyCount: 200,
+    queryCount: 37,
+    tiles: { keyTile: 4, queryTile: 5 },
+  },
+  {
+    name: "G=2 W=64 head size 128, decode at 1000 keys",
+    headCount: 2,
+    kvHeadCount: 1,
+    headSize: 128,
+    layout: "interleaved",
+    config: { groupSize: 2, neighborWindow: 64 },
+    keyCount: 1000,
+    queryCount: 1,
+  },
+  {
+    name: "G=16 W=16 window of one group, prefill with query tiles of 3",
+    headCount: 8,
+    kvHeadCount: 2,
+    headSize: 8,
+    layout: "interleaved",
+    config: { groupSize: 16, neighborWindow: 16 },
+    keyCount: 257,
+    queryCount: 257,
+    tiles: { queryTile: 3, keyTile: 16 },
+  },
+  {
+    name: "G=8 W=64 decode at 8192 keys (256 key tiles), GQA 4:1",
+    headCount: 8,
+    kvHeadCount: 2,
+    headSize: 16,
+    layout: "interleaved",
+    config: { groupSize: 8, neighborWindow: 64 },
+    keyCount: 8192,
+    queryCount: 1,
+    twoPass: true,
+  },
+  {
+    name: "plain G=1 decode, head size 64, GQA 8:1",
+    headCount: 8,
+    kvHeadCount: 1,
+    headSize: 64,
+    layout: "half-split",
+    config: { groupSize: 1, neighborWindow: 1 },
+    keyCount: 513,
+    queryCount: 1,
+  },
+];
+
+function randomArray(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const values = new Float32Array(length);
+  for (let index = 0; index < length; index++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    values[index] = (state / 2 ** 32) * 2 - 1;
+  }
+  return values;
+}
+
+let context: WebGpuContext;
+
+beforeAll(async () => {
+  // No skip when WebGPU is missing: the test fails with requestWebGpuDevice's reason.
+  context = await requestWebGpuDevice();
+});
+
+afterAll(() => context?.destroy());
+
+describe("fused Self-Extend attention kernel vs core's float64 reference", () => {
+  for (const testCase of cases) {
+    it(testCase.name, async () => {
+      const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
+      const rotaryDimension = testCase.rotaryDimension ?? headSize;
+      const queryStart = keyCount - queryCount;
+      const { device } = context;
+      const queries = randomArray(queryCount * headCount * headSize, 1 + keyCount);
+      const keys = randomArray(keyCount * kvHeadCount * headSize, 2 + keyCount);
+      const values = randomArray(keyCount * kvHeadCount * headSize, 3 + keyCount);
+      const ropeOptions = { layout, headSize, rotaryDimension, base: 10000 };
+      const table = createRopeTable(ropeOptions, largestRotatedPosition(keyCount, config) + 1);
+
+      // The cache holds key j rotated at j, as a forward pass writes it.
+      const cachedKeys = Float64Array.from(keys);
+      for (let j = 0; j < keyCount; j++) {
+        for (let head = 0; head < kvHeadCount; head++)
+          applyRope(cachedKeys, (j * kvHeadCount + head) * headSize, j, table);
+      }
+      const expected = referenceAttention({
+        shape: { headCount, kvHeadCount, headSize },
+        config,
+        rope: table,
+        queries,
+        keys,
+        values,
+        queryCount,
+        keyCount,
+      });
+
+      const kernel = await SelfExtendAttentionKernel.create(context, {
+        shape: { headCount, kvHeadCount, headSize },
+        config,
+        rope: { layout, rotaryDimension },
+        contextSize: keyCount,
+        tiles: testCase.tiles,
+        ropeTable: createGpuRopeTable(device, ropeOptions, table.positionCount),
+      });
+      const output = createStorageBuffer(device, expected.length * 4);
+      kernel.run(
+        {
+          queries: uploadFloat32(device, queries),
+          keys: uploadFloat32(device, cachedKeys),
+          values: uploadFloat32(device, values),
+          output,
+        },
+        { queryStart, queryCount, keyCount },
+      );
+      const actual = await readFloat32(device, output, expected.length * 4);
+      context.assertHealthy();
+      let largest = 0;
+      for (let index = 0; index < expected.length; index++) {
+        largest = Math.max(largest, Math.abs(actual[index] - expected[index]));
+      }
+      // float32 compute against a float64 oracle on outputs of size ~1.
+      expect(largest).toBeLessThan(2e-5);
+      kernel.destroy();
+
+      if (testCase.twoPass) {
+        const twoPass = await TwoPassSelfExtendAttention.create(
+          context,
+          {
+            shape: { headCount, kvHeadCount, headSize },
+            config,
+            rope: { layout, rotaryDimension },
+            contextSize: keyCount,
+            tiles: testCase.tiles,
+          },
+          queryCount,
+        );
+        const twoPassOutput = createStorageBuffer(device, expected.length * 4);
+        twoPass.run(
+          {
+            queries: uploadFloat32(device, queries),
+            keys: uploadFloat32(device, cachedKeys),
+            values: uploadFloat32(device, values),
+            output: twoPassOutput,
+          },
+          { queryStart, queryCount, keyCount },
+        );
+        const merged = await readFloat32(device, twoPassOutput, expected.length * 4);
+        let twoPassLargest = 0;
+        for (let index = 0; index < expected.length; index++)
+          twoPassLargest = Math.max(twoPassLargest, Math.abs(merged[index] - expected[index]));
+        expect(twoPassLargest).toBeLessThan(2e-5);
+        twoPass.destroy();
+      }
+    });
+  }
+});
