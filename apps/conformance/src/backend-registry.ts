@@ -37,7 +37,11 @@ const require = createRequire(import.meta.url);
 function adapterTolerances(packageName: string): ToleranceTable | undefined {
   let path: string;
   try {
-    path = join(dirname(require.resolve(`${packageName}/package.json`)), "conformance", "suite-tolerances.json");
+    path = join(
+      dirname(require.resolve(`${packageName}/package.json`)),
+      "conformance",
+      "suite-tolerances.json",
+    );
   } catch {
     return undefined;
   }

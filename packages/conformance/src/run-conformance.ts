@@ -393,7 +393,9 @@ export async function runConformanceSuite(
         const ta = toleranceOf(first.entry);
         const tb = toleranceOf(second.entry);
         // Each may be off the reference by its own tolerance, in opposite directions.
-        const floors = [ta.logProbabilityFloor, tb.logProbabilityFloor].filter((floor) => floor !== undefined);
+        const floors = [ta.logProbabilityFloor, tb.logProbabilityFloor].filter(
+          (floor) => floor !== undefined,
+        );
         const tolerance = {
           atol: ta.atol + tb.atol,
           rtol: ta.rtol + tb.rtol,
