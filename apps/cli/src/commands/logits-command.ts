@@ -71,7 +71,11 @@ planner picks settings for the sequence length. The file is written only when ev
       });
       progress.done();
       writeNpyFloat32(outPath, evaluation.logits, [tokens.length, evaluation.vocabularySize]);
-      terminal.error(`wrote ${outPath} (${tokens.length} x ${evaluation.vocabularySize} float32)\n`);
+      const kind =
+        evaluation.logitKind === "log-probabilities"
+          ? "log-probabilities (this runtime exposes no raw logits)"
+          : "logits";
+      terminal.error(`wrote ${outPath} (${tokens.length} x ${evaluation.vocabularySize} float32 ${kind})\n`);
     } finally {
       await session.dispose();
       await model.dispose();
