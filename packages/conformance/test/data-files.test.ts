@@ -63,12 +63,17 @@ describe("conformance data", () => {
           { cachePrecision: "float16", atol: 5e-2, reason: "16-bit keys are re-rounded at every shift" },
         ],
       },
-      "llama-cpp",
+      "third-party",
     );
-    expect(resolveTolerance(merged, { backend: "llama-cpp" }).atol).toBe(5e-3);
-    expect(resolveTolerance(merged, { backend: "llama-cpp", cachePrecision: "float16" }).atol).toBe(5e-2);
-    expect(resolveTolerance(merged, { backend: "onnxruntime", cachePrecision: "float16" })).toEqual(
+    expect(resolveTolerance(merged, { backend: "third-party" }).atol).toBe(5e-3);
+    expect(resolveTolerance(merged, { backend: "third-party", cachePrecision: "float16" }).atol).toBe(5e-2);
+    expect(resolveTolerance(merged, { backend: "another", cachePrecision: "float16" })).toEqual(
       table.default,
     );
+    // The suite's own data: per adapter, per precision and per mode, each with its reason.
+    expect(resolveTolerance(table, { backend: "llama-cpp", cachePrecision: "float16" }).atol).toBeGreaterThan(
+      resolveTolerance(table, { backend: "llama-cpp", cachePrecision: "float32" }).atol,
+    );
+    expect(resolveTolerance(table, { backend: "llama-cpp" }).logProbabilityFloor).toBe(-60);
   });
 });
