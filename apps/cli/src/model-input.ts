@@ -1,14 +1,16 @@
 /**
  * Turns `--model` / `--tokenizer` into what every backend takes: a GGUF path, plus a tokenizer and
  * the model's shape. A llama2.c checkpoint is imported once into a GGUF in the cache folder (named
- * by the hash of its inputs), so all backends read the same file. With no `--model`, stories260K
- * from the shared folder beside the checkout is used in place (never copied into the repository).
+ * by the hash of its inputs), so all backends read the same file. With no `--model`, the project's
+ * own demo model (@self-extend/demo-model) is used: it ships with the package, so a fresh clone
+ * needs no flags.
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { defaultSharedFolder } from "@self-extend/conformance-app";
+import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
   describeLlamaModel,
@@ -41,12 +43,11 @@ function startsWithGgufMagic(path: string): boolean {
   }
 }
 
-export function defaultModelPaths(): { model: string; tokenizer: string } {
+/** stories260K and its tokenizer in the shared folder beside the checkout, read in place. */
+export function sharedStoriesPaths(): { model: string; tokenizer: string } {
   const shared = defaultSharedFolder();
   if (shared === undefined) {
-    throw new CliUsageError(
-      "no --model given and no ../shared folder beside the checkout to take stories260K from",
-    );
+    throw new CliUsageError("no ../shared folder beside the checkout to take stories260K from; pass --model");
   }
   return {
     model: join(shared, "models", "stories260K.bin"),
@@ -58,9 +59,8 @@ export function resolveModelInput(
   options: { model?: string; tokenizer?: string },
   cacheFolder = join(tmpdir(), "self-extend-cli"),
 ): ModelInput {
-  const defaults = options.model === undefined ? defaultModelPaths() : undefined;
-  const modelPath = resolve(options.model ?? defaults!.model);
-  const tokenizerPath = options.tokenizer ?? defaults?.tokenizer;
+  const modelPath = resolve(options.model ?? demoModelPath);
+  const tokenizerPath = options.tokenizer;
   let ggufPath = modelPath;
   if (!startsWithGgufMagic(modelPath)) {
     if (tokenizerPath === undefined) {
@@ -94,3 +94,6 @@ export function resolveModelInput(
     gguf.close();
   }
 }
+
+/** @deprecated the default model is now the demo model; kept until eval moves to sharedStoriesPaths. */
+export const defaultModelPaths = sharedStoriesPaths;

@@ -11,6 +11,8 @@ async function cli(...args: string[]) {
   return { code, stdout: terminal.stdout, stderr: terminal.stderr };
 }
 
+const stories = ["--model", sharedModelPaths.stories260K, "--tokenizer", sharedModelPaths.tokenizer];
+
 function readNpy(path: string): { shape: number[]; data: Float32Array } {
   const bytes = readFileSync(path);
   const headerLength = bytes.readUInt16LE(8);
@@ -62,7 +64,15 @@ describe.each(["llama-cpp", "onnxruntime", "webgpu"])("--backend %s", (backend) 
     const folder = temporary();
     const tokens = [1, ...Array.from({ length: 1100 }, (_, index) => 3 + ((index * 37) % 500))];
     writeFileSync(join(folder, "tokens.json"), JSON.stringify(tokens));
-    const flags = ["--tokens-file", join(folder, "tokens.json"), "--group", "4", "--window", "128"];
+    const flags = [
+      ...stories,
+      "--tokens-file",
+      join(folder, "tokens.json"),
+      "--group",
+      "4",
+      "--window",
+      "128",
+    ];
     expect(
       (await cli("logits", "--backend", "reference", ...flags, "--out", join(folder, "reference.npy"))).code,
     ).toBe(0);

@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { runCli } from "../src/index.js";
 import { captureTerminal } from "./capture-terminal.js";
 
+const stories = ["--model", sharedModelPaths.stories260K, "--tokenizer", sharedModelPaths.tokenizer];
+
 async function cli(...args: string[]) {
   const terminal = captureTerminal();
   const code = await runCli(args, terminal);
@@ -59,9 +61,21 @@ describe("self-extend import-llama2c", () => {
 });
 
 describe("self-extend generate", () => {
+  it("uses the demo model when no --model is given, and reads a pass key 4x past its trained context", async () => {
+    const filler =
+      "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+    const prompt = `${filler.repeat(12)}The pass key is 71432. Remember it. 71432 is the pass key. ${filler.repeat(12)}What is the pass key? The pass key is`;
+    const { code, stdout, stderr } = await cli("generate", "--prompt", prompt, "--max-tokens", "8", "--json");
+    expect(code).toBe(0);
+    expect(stderr).toContain("trained context 256");
+    expect(stderr).toMatch(/planned G = \d+/);
+    expect(JSON.parse(stdout).text).toContain("71432");
+  });
+
   it("greedy-decodes stories260K's published sample from the llama2.c files (--json)", async () => {
     const { code, stdout } = await cli(
       "generate",
+      ...stories,
       "--prompt",
       "Once upon a time",
       "--max-tokens",
@@ -75,9 +89,10 @@ describe("self-extend generate", () => {
   });
 
   it("streams the same text as --json gives", async () => {
-    const streamed = await cli("generate", "--prompt", "Once upon a time", "--max-tokens", "40");
+    const streamed = await cli("generate", ...stories, "--prompt", "Once upon a time", "--max-tokens", "40");
     const json = JSON.parse(
-      (await cli("generate", "--prompt", "Once upon a time", "--max-tokens", "40", "--json")).stdout,
+      (await cli("generate", ...stories, "--prompt", "Once upon a time", "--max-tokens", "40", "--json"))
+        .stdout,
     );
     expect(streamed.stdout).toBe(`${json.text}\n`);
   });
@@ -91,7 +106,7 @@ describe("self-extend generate", () => {
     [["--prompt", "x", "--model", "/nonexistent/model.gguf"], "does not exist"],
     [["--prompt", "x", "--group", "2", "--window", "256", "--max-tokens", "800"], "(L - W) * G + W = 768"],
   ])("%j fails with one clear line", async (flags, message) => {
-    const result = await cli("generate", ...flags);
+    const result = await cli("generate", ...stories, ...flags);
     expect(result.code).not.toBe(0);
     expect(result.stdout).toBe("");
     expect(result.stderr.trim().split("\n").at(-1)).toContain(message);
@@ -108,6 +123,7 @@ describe("self-extend logits", () => {
     const out = join(folder, "logits.npy");
     const result = await cli(
       "logits",
+      ...stories,
       "--tokens-file",
       join(folder, "tokens.json"),
       "--group",
@@ -144,6 +160,7 @@ describe("self-extend logits", () => {
     const out = join(folder, "logits.npy");
     const result = await cli(
       "logits",
+      ...stories,
       "--tokens-file",
       join(folder, "tokens.json"),
       "--group",
@@ -164,6 +181,7 @@ describe("self-extend logits", () => {
     writeFileSync(join(folder, "tokens.json"), '{"tokens": 3}');
     const result = await cli(
       "logits",
+      ...stories,
       "--tokens-file",
       join(folder, "tokens.json"),
       "--out",

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { demoModelPath } from "@self-extend/demo-model";
 import {
   describeLlamaModel,
   generateTinyModel,
@@ -17,7 +18,7 @@ import {
 } from "@self-extend/models";
 
 export interface ConformanceModel {
-  /** `tiny:<name>`, `stories260K` or `user`. */
+  /** `tiny:<name>`, `demo`, `stories260K` or `user`. */
   readonly id: string;
   readonly path: string;
   readonly architecture: string;
@@ -72,6 +73,10 @@ export function prepareModel(id: string, locations: ModelLocations = {}): Confor
   if (id === "user") {
     if (locations.userModelPath === undefined) throw new RangeError("the `user` model needs a model path");
     return describe(id, resolve(locations.userModelPath));
+  }
+  if (id === "demo") {
+    // Our own trained model, shipped inside @self-extend/demo-model: needs nothing beside the checkout.
+    return describe(id, demoModelPath);
   }
   if (id === "stories260K") {
     const shared = locations.sharedFolder;

@@ -16,7 +16,7 @@ export const generateCommand: Command = {
 
 Streams the continuation of the prompt to stdout. Without --group/--window the planner picks
 settings for prompt + max tokens (plain attention when that fits in the trained context).
-Without --model, stories260K from ../shared is used.
+Without --model, the demo model (@self-extend/demo-model) is used.
 
   --backend <name>    reference (default), llama-cpp, onnxruntime, webgpu
   --max-tokens N      tokens to generate (default 256)
