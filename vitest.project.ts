@@ -11,7 +11,8 @@ export function defineWorkspaceProject(name: string, options: { testTimeout?: nu
     test: {
       name,
       include: ["test/**/*.test.ts"],
-      ...(options.testTimeout ? { testTimeout: options.testTimeout } : {}),
+      // Generous: model tests share two cores with each other in CI.
+      testTimeout: options.testTimeout ?? 120_000,
     },
   });
 }
