@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { defaultSharedFolder } from "@self-extend/conformance-app";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
@@ -41,18 +40,6 @@ function startsWithGgufMagic(path: string): boolean {
   } finally {
     closeSync(descriptor);
   }
-}
-
-/** stories260K and its tokenizer in the shared folder beside the checkout, read in place. */
-export function sharedStoriesPaths(): { model: string; tokenizer: string } {
-  const shared = defaultSharedFolder();
-  if (shared === undefined) {
-    throw new CliUsageError("no ../shared folder beside the checkout to take stories260K from; pass --model");
-  }
-  return {
-    model: join(shared, "models", "stories260K.bin"),
-    tokenizer: join(shared, "models", "tok512.bin"),
-  };
 }
 
 export function resolveModelInput(
@@ -94,6 +81,3 @@ export function resolveModelInput(
     gguf.close();
   }
 }
-
-/** @deprecated the default model is now the demo model; kept until eval moves to sharedStoriesPaths. */
-export const defaultModelPaths = sharedStoriesPaths;

@@ -1,2 +1,3 @@
 export { repositoryRoot, sharedModelPaths, sharedPath } from "./shared-path.js";
 export { useTemporaryFolder } from "./temporary-folder.js";
+export * from "./xml-tree.js";

@@ -1,5 +1,6 @@
 import type { Command } from "../command.js";
 import { conformanceCommand } from "./conformance-command.js";
+import { evalCommand } from "./eval-command.js";
 import { generateCommand } from "./generate-command.js";
 import { importLlama2cCommand } from "./import-llama2c-command.js";
 import { logitsCommand } from "./logits-command.js";
@@ -9,6 +10,7 @@ import { planCommand } from "./plan-command.js";
 export const commands: readonly Command[] = [
   conformanceCommand,
   generateCommand,
+  evalCommand,
   logitsCommand,
   importLlama2cCommand,
   planCommand,
