@@ -191,7 +191,7 @@ describe.sequential("abort and progress", () => {
 });
 
 describe.sequential("text", () => {
-  it.skipIf(!existsSync(sharedModelPaths.stories260K))("streams text from stories260K", async () => {
+  it("streams text from stories260K", async () => {
     const path = join(temporaryFolder(), "stories260K.gguf");
     importLlama2c({
       checkpointPath: sharedModelPaths.stories260K,
