@@ -2,7 +2,7 @@
  * Conformance against the float64 reference backend on every tiny model shape and on stories260K:
  * prompts of 3x the trained context, then 256 greedy tokens. Rows are compared as log-softmax.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSelfExtend } from "@self-extend/core";
 import { generateTinyModel, importLlama2c, tinyModelGrid, writeLlamaGguf } from "@self-extend/models";

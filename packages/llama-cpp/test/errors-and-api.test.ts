@@ -3,7 +3,6 @@
  * check, abort, progress and text streaming work.
  */
 
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ContextLengthError, generateTokens, SelfExtendConfigError } from "@self-extend/core";
 import {
