@@ -19,7 +19,8 @@ Run \`self-extend <command> --help\` for a command's flags.
 
 /** Runs the CLI and returns the exit code: 0 success, 1 failure of the work, 2 a usage mistake. */
 export async function runCli(args: readonly string[], terminal: Terminal = processTerminal): Promise<number> {
-  const [name, ...rest] = args;
+  // `pnpm conformance -- --json` passes the separator through; no command takes positionals.
+  const [name, ...rest] = args.filter((argument) => argument !== "--");
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     terminal.out(overview());
     return name === undefined ? 2 : 0;

@@ -42,6 +42,20 @@ describe("self-extend plan", () => {
     );
   });
 
+  it("ignores the `--` that package-manager scripts pass through", async () => {
+    const { code, stdout } = await cli(
+      "plan",
+      "--",
+      "--trained-context",
+      "512",
+      "--target-context",
+      "1024",
+      "--json",
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).targetContext).toBe(1024);
+  });
+
   it("prints a readable table by default", async () => {
     const { code, stdout } = await cli("plan", "--trained-context", "4096", "--target-context", "16384");
     expect(code).toBe(0);
