@@ -53,7 +53,7 @@ export interface BackendAvailability {
 }
 
 export interface ModelSourceV1 {
-  /** Path to a GGUF file. */
+  /** Path to a GGUF file (the reference backend also reads llama2.c checkpoints). */
   readonly path: string;
 }
 
@@ -101,7 +101,11 @@ export interface SelfExtendSessionV1 {
   readonly options: SessionOptionsV1;
   /** Tokens evaluated so far. */
   readonly tokenCount: number;
-  /** Appends a block of tokens (a prompt chunk or a single token). */
+  /**
+   * Appends a block of tokens (a prompt chunk or a single token). All or nothing: an evaluation
+   * that is aborted (the signal's reason is thrown) or fails leaves the session as it was before
+   * the call, so it can be retried or continued. Every backend here implements it that way.
+   */
   evaluate(tokens: ArrayLike<number>, options?: EvaluateOptionsV1): Promise<EvaluationV1>;
   /** Appends one token and returns its logits. */
   decode(token: number, options?: { readonly signal?: AbortSignal }): Promise<Float32Array>;
