@@ -6,3 +6,4 @@ export * from "./planner.js";
 export * from "./position-map.js";
 export * from "./reference-attention.js";
 export * from "./rope.js";
+export * from "./session-helpers.js";

@@ -12,13 +12,13 @@
  * past (L - W) * G + W (core's ContextLengthError); plain attention may run past L (baselines).
  */
 import {
-  assertWithinUsableContext,
-  ContextLengthError,
+  assertSessionLength,
+  assertTokensInVocabulary,
   createRopeTable,
   type EvaluateOptionsV1,
   type EvaluationV1,
   groupQueryPosition,
-  resolveLogitSelection,
+  LogitCollector,
   ropePairIndices,
   type SelfExtendConfig,
   SelfExtendConfigError,
@@ -165,59 +165,29 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     return this.caches;
   }
 
-  private validateTokens(tokens: ArrayLike<number>): void {
-    const { vocabularySize } = this.description;
-    for (let index = 0; index < tokens.length; index++) {
-      const token = tokens[index];
-      if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
-        throw new RangeError(
-          `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
-        );
-      }
-    }
-  }
-
-  private validateLength(total: number): void {
-    const { contextSize } = this.options;
-    if (total > contextSize) {
-      throw new ContextLengthError(
-        total,
-        contextSize,
-        `the session was created with contextSize = ${contextSize} and holds ${this.evaluatedCount} tokens`,
-      );
-    }
-    if (this.config.groupSize > 1) {
-      assertWithinUsableContext(total, this.description.trainedContext, this.config);
-    }
-  }
-
   async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     const caches = this.requireCaches();
     const count = tokens.length;
-    const selection = resolveLogitSelection(options.logits, count);
-    this.validateTokens(tokens);
+    const { vocabularySize } = this.description;
+    assertTokensInVocabulary(tokens, vocabularySize);
     const firstPosition = this.evaluatedCount;
-    this.validateLength(firstPosition + count);
+    assertSessionLength({
+      total: firstPosition + count,
+      held: firstPosition,
+      contextSize: this.options.contextSize,
+      trainedContext: this.description.trainedContext,
+      config: this.config,
+    });
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const { vocabularySize } = this.description;
-    const positions = Int32Array.from(selection, (index) => firstPosition + index);
-    const logits = new Float32Array(selection.length * vocabularySize);
-    // Slots of the result by block row: an explicit selection may repeat or reorder rows.
-    const slotsByRow = new Map<number, number[]>();
-    selection.forEach((row, slot) => {
-      const slots = slotsByRow.get(row);
-      if (slots === undefined) slotsByRow.set(row, [slot]);
-      else slots.push(slot);
-    });
+    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
 
     this.busy = true;
     try {
       for (let chunkStart = 0; chunkStart < count; chunkStart += this.chunkSize) {
         const chunkCount = Math.min(this.chunkSize, count - chunkStart);
-        const rows: number[] = [];
-        for (let row = 0; row < chunkCount; row++) if (slotsByRow.has(chunkStart + row)) rows.push(row);
+        const rows = collected.rowsOfBlock(chunkStart, chunkCount);
         const chunkLogits = await this.runChunk(
           tokens,
           chunkStart,
@@ -226,14 +196,7 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
           caches,
           rows,
         );
-        rows.forEach((row, index) => {
-          for (const slot of slotsByRow.get(chunkStart + row) ?? []) {
-            logits.set(
-              chunkLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize),
-              slot * vocabularySize,
-            );
-          }
-        });
+        collected.store(chunkStart, rows, chunkLogits);
         this.evaluatedCount = firstPosition + chunkStart + chunkCount;
         onProgress?.({ evaluated: chunkStart + chunkCount, total: count });
         if (chunkStart + chunkCount < count) signal?.throwIfAborted();
@@ -246,7 +209,7 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     } finally {
       this.busy = false;
     }
-    return { positions, logits, vocabularySize };
+    return collected.result();
   }
 
   private async runChunk(

@@ -12,11 +12,11 @@
  *   there, so only contextSize bounds it.
  */
 import {
-  assertWithinUsableContext,
-  ContextLengthError,
+  assertSessionLength,
+  assertTokensInVocabulary,
   type EvaluateOptionsV1,
   type EvaluationV1,
-  resolveLogitSelection,
+  LogitCollector,
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
@@ -91,61 +91,32 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     return this.cache;
   }
 
-  private validateTokens(tokens: ArrayLike<number>): void {
-    const vocabularySize = this.weights.description.vocabularySize;
-    for (let index = 0; index < tokens.length; index++) {
-      const token = tokens[index];
-      if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
-        throw new RangeError(
-          `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
-        );
-      }
-    }
-  }
-
-  private validateLength(total: number): void {
-    const { contextSize, allowBeyondUsableContext } = this.options;
-    if (total > contextSize) {
-      throw new ContextLengthError(
-        total,
-        contextSize,
-        `the session was created with contextSize = ${contextSize} and holds ${this.evaluatedCount} tokens`,
-      );
-    }
-    if (this.config.groupSize > 1 && allowBeyondUsableContext !== true) {
-      assertWithinUsableContext(total, this.weights.description.trainedContext, this.config);
-    }
-  }
-
   async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     const cache = this.requireCache();
     const count = tokens.length;
-    const selection = resolveLogitSelection(options.logits, count);
-    this.validateTokens(tokens);
+    const vocabularySize = this.weights.description.vocabularySize;
+    assertTokensInVocabulary(tokens, vocabularySize);
     const firstPosition = this.evaluatedCount;
-    this.validateLength(firstPosition + count);
+    assertSessionLength({
+      total: firstPosition + count,
+      held: firstPosition,
+      contextSize: this.options.contextSize,
+      trainedContext: this.weights.description.trainedContext,
+      config: this.config,
+      allowBeyondUsableContext: this.options.allowBeyondUsableContext,
+    });
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const vocabularySize = this.weights.description.vocabularySize;
-    const positions = Int32Array.from(selection, (index) => firstPosition + index);
-    const logits = new Float32Array(selection.length * vocabularySize);
+    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
     const blockLogits = new Float32Array(Math.min(this.blockSize, count) * vocabularySize);
-    // Requested logit slots by block row; an explicit selection may repeat or reorder rows.
-    const slotsByRow = new Map<number, number[]>();
-    selection.forEach((row, slot) => {
-      const slots = slotsByRow.get(row);
-      if (slots === undefined) slotsByRow.set(row, [slot]);
-      else slots.push(slot);
-    });
 
     this.busy = true;
     try {
       cache.reserve(firstPosition + count);
       for (let blockStart = 0; blockStart < count; blockStart += this.blockSize) {
         const blockCount = Math.min(this.blockSize, count - blockStart);
-        const rows: number[] = [];
-        for (let row = 0; row < blockCount; row++) if (slotsByRow.has(blockStart + row)) rows.push(row);
+        const rows = collected.rowsOfBlock(blockStart, blockCount);
         this.forwardPass.evaluateBlock(
           tokens,
           blockStart,
@@ -156,14 +127,7 @@ export class ReferenceSession implements SelfExtendSessionV1 {
           blockLogits,
           0,
         );
-        rows.forEach((row, index) => {
-          for (const slot of slotsByRow.get(blockStart + row) ?? []) {
-            logits.set(
-              blockLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize),
-              slot * vocabularySize,
-            );
-          }
-        });
+        collected.store(blockStart, rows, blockLogits);
         this.evaluatedCount = firstPosition + blockStart + blockCount;
         onProgress?.({ evaluated: blockStart + blockCount, total: count });
         if (blockStart + blockCount < count) {
@@ -180,7 +144,7 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     } finally {
       this.busy = false;
     }
-    return { positions, logits, vocabularySize };
+    return collected.result();
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {

@@ -5,11 +5,11 @@
  * plain attention (G = 1) may run past L, bounded by contextSize only.
  */
 import {
-  assertWithinUsableContext,
-  ContextLengthError,
+  assertSessionLength,
+  assertTokensInVocabulary,
   type EvaluateOptionsV1,
   type EvaluationV1,
-  resolveLogitSelection,
+  LogitCollector,
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
@@ -74,52 +74,29 @@ export class WebGpuSession implements SelfExtendSessionV1 {
     return this.forwardPass;
   }
 
-  private validate(tokens: ArrayLike<number>, total: number): void {
-    const { vocabularySize, trainedContext } = this.description;
-    for (let index = 0; index < tokens.length; index++) {
-      const token = tokens[index];
-      if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
-        throw new RangeError(
-          `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
-        );
-      }
-    }
-    const { contextSize } = this.options;
-    if (total > contextSize) {
-      throw new ContextLengthError(
-        total,
-        contextSize,
-        `the session was created with contextSize = ${contextSize} and holds ${this.evaluatedCount} tokens`,
-      );
-    }
-    if (this.config.groupSize > 1) assertWithinUsableContext(total, trainedContext, this.config);
-  }
-
   async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     const forwardPass = this.requireForwardPass();
     const count = tokens.length;
-    const selection = resolveLogitSelection(options.logits, count);
+    const { vocabularySize } = this.description;
+    assertTokensInVocabulary(tokens, vocabularySize);
     const firstPosition = this.evaluatedCount;
-    this.validate(tokens, firstPosition + count);
+    assertSessionLength({
+      total: firstPosition + count,
+      held: firstPosition,
+      contextSize: this.options.contextSize,
+      trainedContext: this.description.trainedContext,
+      config: this.config,
+    });
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const { vocabularySize } = this.description;
-    const positions = Int32Array.from(selection, (index) => firstPosition + index);
-    const logits = new Float32Array(selection.length * vocabularySize);
-    const slotsByRow = new Map<number, number[]>();
-    selection.forEach((row, slot) => {
-      const slots = slotsByRow.get(row);
-      if (slots === undefined) slotsByRow.set(row, [slot]);
-      else slots.push(slot);
-    });
+    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
     const blockSize = forwardPass.blockSize;
     this.busy = true;
     try {
       for (let blockStart = 0; blockStart < count; blockStart += blockSize) {
         const blockCount = Math.min(blockSize, count - blockStart);
-        const rows: number[] = [];
-        for (let row = 0; row < blockCount; row++) if (slotsByRow.has(blockStart + row)) rows.push(row);
+        const rows = collected.rowsOfBlock(blockStart, blockCount);
         // Awaiting the GPU between blocks also lets an abort signal fire.
         const blockLogits = await forwardPass.evaluateBlock(
           tokens,
@@ -128,14 +105,7 @@ export class WebGpuSession implements SelfExtendSessionV1 {
           firstPosition + blockStart,
           rows,
         );
-        rows.forEach((row, index) => {
-          for (const slot of slotsByRow.get(blockStart + row) ?? []) {
-            logits.set(
-              blockLogits.subarray(index * vocabularySize, (index + 1) * vocabularySize),
-              slot * vocabularySize,
-            );
-          }
-        });
+        collected.store(blockStart, rows, blockLogits);
         this.evaluatedCount = firstPosition + blockStart + blockCount;
         onProgress?.({ evaluated: blockStart + blockCount, total: count });
         if (blockStart + blockCount < count) {
@@ -151,7 +121,7 @@ export class WebGpuSession implements SelfExtendSessionV1 {
     } finally {
       this.busy = false;
     }
-    return { positions, logits, vocabularySize };
+    return collected.result();
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
