@@ -14,6 +14,13 @@ export {
   uploadLlamaWeights,
 } from "./forward-pass.js";
 export { readFloat32, uploadFloat32 } from "./gpu-buffers.js";
+export {
+  llamaWeightsFromGgufBytes,
+  type ModelBytesSource,
+  type ModelUrlSource,
+  readModelWeights,
+  type WebGpuModelSource,
+} from "./model-source.js";
 export { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
 export {
   type AttentionBuffers,

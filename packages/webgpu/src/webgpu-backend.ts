@@ -1,19 +1,19 @@
 /**
- * The WebGPU backend (spec v1, name "webgpu"): GGUF files load through @self-extend/models
- * (quantised tensors are dequantised to float32 there), weights are uploaded once per model, and
- * every session owns its KV cache and work buffers on the same device.
+ * The WebGPU backend (spec v1, name "webgpu"): GGUF files (a path in Node, bytes or a URL
+ * anywhere) load through @self-extend/models (quantised tensors are dequantised to float32 there),
+ * weights are uploaded once per model, and every session owns its KV cache and work buffers on
+ * the same device.
  */
 import {
   type BackendAvailability,
   type BackendCapabilitiesV1,
   type ModelInfoV1,
-  type ModelSourceV1,
   type SelfExtendBackendV1,
   SelfExtendConfigError,
   type SelfExtendModelV1,
   specificationVersion,
 } from "@self-extend/core";
-import { type LlamaWeights, loadLlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { type LlamaWeights, supportedArchitectures } from "@self-extend/models";
 import { type RequestWebGpuDeviceOptions, requestWebGpuDevice, type WebGpuContext } from "./device.js";
 import {
   ForwardPassKernels,
@@ -21,6 +21,7 @@ import {
   type GpuModelWeights,
   uploadLlamaWeights,
 } from "./forward-pass.js";
+import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
 import {
   defaultBlockSize,
   validateWebGpuSessionOptions,
@@ -109,7 +110,11 @@ export interface WebGpuBackendOptions {
 }
 
 export interface WebGpuBackend extends SelfExtendBackendV1 {
-  loadModel(source: ModelSourceV1): Promise<WebGpuModel>;
+  /**
+   * `{ path }` (Node: GGUF or llama2.c checkpoint), or a GGUF as `{ bytes }` or `{ url }` (fetched),
+   * which is how a browser loads one.
+   */
+  loadModel(source: WebGpuModelSource): Promise<WebGpuModel>;
   /** Opens weights already in memory (generated test models, weights read by other code). */
   createModel(weights: LlamaWeights): Promise<WebGpuModel>;
   /** The device all models of this backend share (requested on first use). */
@@ -139,8 +144,9 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
         return { available: false, reason: (error as Error).message };
       }
     },
-    async loadModel(source: ModelSourceV1): Promise<WebGpuModel> {
-      return WebGpuModel.create(await getContext(), loadLlamaWeights(source.path));
+    async loadModel(source: WebGpuModelSource): Promise<WebGpuModel> {
+      const context = await getContext();
+      return WebGpuModel.create(context, await readModelWeights(source));
     },
     async createModel(weights: LlamaWeights): Promise<WebGpuModel> {
       return WebGpuModel.create(await getContext(), weights);

@@ -1,9 +1,12 @@
 /**
- * A localhost server for the headless-Chromium test: it serves the kernel's and core's TypeScript
- * sources transpiled one file at a time (no bundler in this repository; imports already end in
- * .js), plus a page whose import map points @self-extend/core at core's sources.
+ * A localhost server for the headless-Chromium tests: it serves the package's, core's and models'
+ * TypeScript sources transpiled one file at a time (no bundler in this repository; imports already
+ * end in .js), a page whose import map points the workspace packages at those sources, stubs for
+ * the `node:` modules that @self-extend/models imports at its top level (what a bundler's browser
+ * build does: the file-system functions throw if called; in-memory GGUF parsing never calls
+ * them), and the files the test names (model files) as bytes.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
@@ -12,15 +15,68 @@ import ts from "typescript";
 
 const packageFolder = fileURLToPath(new URL("../..", import.meta.url));
 const roots: Record<string, string> = {
-  // kernel-page.ts imports "../../src/...", which the browser resolves to /src/...
+  // the pages import "../../src/...", which the browser resolves to /src/...
   src: join(packageFolder, "src"),
   core: join(packageFolder, "..", "core", "src"),
+  models: join(packageFolder, "..", "models", "src"),
   test: join(packageFolder, "test", "browser"),
 };
 
-const page = `<!doctype html><meta charset="utf-8"><title>webgpu kernel test</title>
-<script type="importmap">{"imports": {"@self-extend/core": "/core/index.js"}}</script>
-<script type="module">import { runKernelChecks } from "/test/kernel-page.js"; window.runKernelChecks = runKernelChecks; window.ready = true;</script>`;
+function typeScriptFiles(folder: string): string[] {
+  return readdirSync(folder).flatMap((name) => {
+    const path = join(folder, name);
+    if (statSync(path).isDirectory()) return typeScriptFiles(path);
+    return name.endsWith(".ts") && !name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+/** Every name imported statically from each `node:` module by the served sources. */
+function nodeImports(): Map<string, Set<string>> {
+  const imports = new Map<string, Set<string>>();
+  for (const root of [roots.src, roots.core, roots.models]) {
+    for (const file of typeScriptFiles(root)) {
+      const source = readFileSync(file, "utf8");
+      for (const match of source.matchAll(/^import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+"node:([a-z_/]+)"/gm)) {
+        if (/^import\s+type\b/.test(match[0])) continue;
+        const names = imports.get(match[2]) ?? new Set<string>();
+        for (const entry of match[1].split(",")) {
+          const name = entry.trim();
+          if (name && !name.startsWith("type ")) names.add(name.split(/\s+as\s+/)[0]);
+        }
+        imports.set(match[2], names);
+      }
+    }
+  }
+  return imports;
+}
+
+function stubModule(module: string, names: Iterable<string>): string {
+  return [...names]
+    .map(
+      (name) =>
+        `export function ${name}() { throw new Error("node:${module} ${name}() is not available in a browser"); }`,
+    )
+    .join("\n");
+}
+
+const stubs = nodeImports();
+const importMap = {
+  imports: {
+    "@self-extend/core": "/core/index.js",
+    "@self-extend/models": "/models/index.js",
+    ...Object.fromEntries([...stubs.keys()].map((module) => [`node:${module}`, `/node-stub/${module}.js`])),
+  },
+};
+
+const page = `<!doctype html><meta charset="utf-8"><title>webgpu browser test</title>
+<script type="importmap">${JSON.stringify(importMap)}</script>
+<script type="module">
+import { runKernelChecks } from "/test/kernel-page.js";
+import { runForwardPass } from "/test/forward-page.js";
+window.runKernelChecks = runKernelChecks;
+window.runForwardPass = runForwardPass;
+window.ready = true;
+</script>`;
 
 function transpiled(root: string, path: string): string | undefined {
   const file = normalize(join(root, path.replace(/\.js$/, ".ts")));
@@ -39,7 +95,13 @@ function transpiled(root: string, path: string): string | undefined {
   }
 }
 
-export async function serveSources(): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * Starts the server. `files` maps names to paths on disk, served at `/files/<name>` (binary); any
+ * other request outside the source roots is a 404.
+ */
+export async function serveSources(
+  files: Record<string, string> = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (url.pathname === "/") {
@@ -47,6 +109,21 @@ export async function serveSources(): Promise<{ url: string; close: () => Promis
       return;
     }
     const [, root, ...rest] = url.pathname.split("/");
+    if (root === "files") {
+      const path = Object.hasOwn(files, rest.join("/")) ? files[rest.join("/")] : undefined;
+      if (path === undefined) response.writeHead(404).end();
+      else response.writeHead(200, { "content-type": "application/octet-stream" }).end(readFileSync(path));
+      return;
+    }
+    if (root === "node-stub") {
+      const names = stubs.get(rest.join("/").replace(/\.js$/, ""));
+      if (names === undefined) response.writeHead(404).end();
+      else
+        response
+          .writeHead(200, { "content-type": "text/javascript" })
+          .end(stubModule(rest.join("/").replace(/\.js$/, ""), names));
+      return;
+    }
     const code = roots[root] ? transpiled(roots[root], rest.join("/")) : undefined;
     if (code === undefined) response.writeHead(404).end();
     else response.writeHead(200, { "content-type": "text/javascript" }).end(code);
