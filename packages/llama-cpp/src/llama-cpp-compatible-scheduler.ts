@@ -12,17 +12,15 @@
  *
  * It is an approximation of the paper (the exact-distance tail can be empty right after a
  * compression, and distances inside one batch can exceed the paper's maximum); that is the point
- * of this mode. node-llama-cpp exposes no seq_div, so it is emulated with one seq_add per
- * position, in ascending order: every cell moves down to floor(pos/G), below any cell still to be
- * moved, and its key is re-rotated by the same (negative) delta at the next decode.
+ * of this mode.
  *
- * Known difference from the llama.cpp binary bundled with node-llama-cpp 3.21.1: its
- * `llama_kv_cells::pos_div` (src/llama-kv-cells.h) records the key shift as p_old - p_new while
- * pos_add records p_new - p_old, and the K-shift rotates keys by that value; so the real seq_div
- * rotates divided keys the wrong way (cell position p_new, key rotated as if at 2*p_old - p_new).
- * seq_add cannot separate a cell's position from its key's rotation, so this mode reproduces what
- * llama.cpp's loop intends (the positions it records), not that rotation. Reproducing it would
- * need the exported `llama_memory_seq_div` through a native addon.
+ * seq_div is llama.cpp's own `llama_memory_seq_div`, called through the native bridge, not an
+ * emulation: in the llama.cpp release node-llama-cpp 3.21.1 ships, `llama_kv_cells::pos_div`
+ * records the key shift as p_old - p_new while pos_add records p_new - p_old, so a divided key is
+ * re-rotated as if it sat at 2*p_old - p_new while its cell says p_new. No sequence of seq_add
+ * calls (which move cell and rotation together) reproduces that, and users moving from
+ * llama-completion expect its outputs, rotation included (test/llama-cpp-compatible.test.ts
+ * shows the difference).
  */
 import type { SelfExtendConfig } from "@self-extend/core";
 import type { NativeSequence } from "./node-llama-cpp-internals.js";
@@ -58,13 +56,6 @@ export class LlamaCppCompatibleScheduler implements PositionScheduler {
     this.compressedUpTo = 0;
   }
 
-  /** seq_div(start, end, divisor) as seq_adds, one position at a time, ascending. */
-  private divide(start: number, end: number, divisor: number): void {
-    for (let position = start; position < end; position++) {
-      this.sequence.shift(position, position + 1, Math.floor(position / divisor) - position);
-    }
-  }
-
   /** llama.cpp's group-attention loop, run before every decode. */
   private compress(): void {
     const { groupSize: G, neighborWindow: W } = this.config;
@@ -76,7 +67,7 @@ export class LlamaCppCompatibleScheduler implements PositionScheduler {
       const bd = (W / G) * (G - 1);
       const dd = W / G - ib * bd - W;
       this.sequence.shift(gaI, nPast, ib * bd);
-      this.divide(gaI + ib * bd, gaI + ib * bd + W, G);
+      this.sequence.divide(gaI + ib * bd, gaI + ib * bd + W, G);
       this.sequence.shift(gaI + ib * bd + W, nPast + ib * bd, dd);
       this.nextPosition -= bd;
       this.compressedUpTo += W / G;

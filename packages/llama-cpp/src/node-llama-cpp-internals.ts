@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { SelfExtendError } from "@self-extend/core";
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import { loadNativeBridge, type NativeBridge, NativeBridgeUnavailableError } from "./native-bridge.js";
 
 /** The one node-llama-cpp release whose internals this adapter was written and tested against. */
 export const supportedNodeLlamaCppVersion = "3.21.1";
@@ -110,11 +111,17 @@ function requireMember<T>(owner: unknown, member: string, what: string): T {
 
 /**
  * One sequence of a node-llama-cpp context, driven at the native level: explicit positions,
- * explicit key moves, log-softmax read through the sampler.
+ * explicit key moves, and rows read either as raw logits (through the native bridge) or as
+ * log-softmax (through node-llama-cpp's sampler, when the bridge is not built).
  */
 export class NativeSequence {
   private readonly native: NativeContext;
+  private readonly nativeModel: unknown;
   private readonly sampler: NativeSampler;
+  /** The native bridge when it is built and recognised this context; undefined otherwise. */
+  private readonly bridge: NativeBridge | undefined;
+  /** Why {@link bridge} is undefined. */
+  readonly bridgeUnavailableReason: string | undefined;
   readonly sequenceId: number;
   /** Largest number of tokens one decodeBatch may hold (llama.cpp's n_batch). */
   readonly batchSize: number;
@@ -143,11 +150,49 @@ export class NativeSequence {
     }
     const llama = requireMember<unknown>(model, "_llama", "LlamaModel");
     const bindings = requireMember<NativeBindings>(llama, "_bindings", "Llama");
-    this.sampler = new bindings.AddonSampler(requireMember<unknown>(model, "_model", "LlamaModel"));
+    this.nativeModel = requireMember<unknown>(model, "_model", "LlamaModel");
+    this.sampler = new bindings.AddonSampler(this.nativeModel);
     // Greedy: the chain leaves the logits untouched, so the probabilities it reports are the
     // plain softmax of the model's logits.
     this.sampler.applyConfig({ temperature: 0 });
     this.batchSize = context.batchSize;
+    const bridge = loadNativeBridge();
+    if (bridge === undefined) {
+      this.bridgeUnavailableReason = "is not built";
+    } else {
+      // The bridge checks the unwrapped pointers itself; the context size is one more check that
+      // it found node-llama-cpp's llama_context (llama.cpp pads n_ctx up to a multiple of 256).
+      try {
+        const description = bridge.describe(this.native, this.nativeModel);
+        if (
+          description.contextSize < context.contextSize ||
+          description.contextSize >= context.contextSize + 256
+        ) {
+          throw new Error(
+            `it reports a context of ${description.contextSize} tokens, node-llama-cpp ${context.contextSize}`,
+          );
+        }
+        this.bridge = bridge;
+      } catch (error) {
+        this.bridgeUnavailableReason = `did not recognise node-llama-cpp's context (${(error as Error).message})`;
+      }
+    }
+  }
+
+  /** True when rows are raw logits; false when they are log-softmax (no native bridge). */
+  get rawLogits(): boolean {
+    return this.bridge !== undefined;
+  }
+
+  /**
+   * llama_memory_seq_div: cells with start <= position < end get position floor(position / divisor),
+   * with llama.cpp's own K-shift bookkeeping. Only through the native bridge.
+   */
+  divide(start: number, end: number, divisor: number): void {
+    if (this.bridge === undefined) {
+      throw new NativeBridgeUnavailableError("llama_memory_seq_div", this.bridgeUnavailableReason ?? "");
+    }
+    this.bridge.divideSequencePositions(this.native, this.nativeModel, this.sequenceId, start, end, divisor);
   }
 
   /** Largest cached position of the sequence, -1 when empty. */
@@ -173,7 +218,8 @@ export class NativeSequence {
   /**
    * Decodes `tokens` at positions firstPosition, firstPosition + 1, ... in one llama_decode.
    * llama.cpp requires firstPosition = largest cached position + 1. Returns, for each index of
-   * `logitIndexes` (ascending indices within the block), the log-softmax over the vocabulary.
+   * `logitIndexes` (ascending indices within the block), the raw logits over the vocabulary (or
+   * their log-softmax when the native bridge is not built: see {@link rawLogits}).
    */
   async decode(
     tokens: ArrayLike<number>,
@@ -195,8 +241,21 @@ export class NativeSequence {
     );
     await this.native.decodeBatch();
     const rows: Float32Array[] = [];
-    for (const batchIndex of batchIndexes) rows.push(await this.logSoftmaxAt(batchIndex, vocabularySize));
+    for (const batchIndex of batchIndexes) {
+      rows.push(
+        this.bridge === undefined
+          ? await this.logSoftmaxAt(batchIndex, vocabularySize)
+          : this.logitsAt(batchIndex, vocabularySize),
+      );
+    }
     return rows;
+  }
+
+  /** llama_get_logits_ith through the bridge: the model's float32 logits, untouched. */
+  private logitsAt(batchIndex: number, vocabularySize: number): Float32Array {
+    const row = new Float32Array(vocabularySize);
+    (this.bridge as NativeBridge).readLogits(this.native, this.nativeModel, batchIndex, row);
+    return row;
   }
 
   /**

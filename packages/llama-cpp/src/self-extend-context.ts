@@ -2,10 +2,11 @@
  * The user-facing object: one Self-Extend sequence on a node-llama-cpp model. It is also a v1
  * session, so the conformance suite and the CLI drive the very same code users call.
  *
- * Logits: node-llama-cpp exposes no raw logits, only the softmax the sampler computes from them.
- * Rows returned here are therefore LOG-SOFTMAX values (logits minus a per-row constant): argmax,
- * sampling and perplexity are unchanged, but compare them with the reference's log-softmax, not
- * its raw logits. Probabilities that underflow float32 come back as -Infinity.
+ * Logits: node-llama-cpp exposes no raw logits. With the package's native bridge built (see
+ * native-bridge.ts) rows are the model's raw float32 logits, read with llama_get_logits_ith on
+ * node-llama-cpp's own context. Without it they are LOG-SOFTMAX values from node-llama-cpp's
+ * sampler (logits minus a per-row constant; probabilities that underflow float32 come back as
+ * -Infinity). `logitKind` says which.
  */
 import { availableParallelism } from "node:os";
 import {
@@ -36,6 +37,7 @@ import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
+import { NativeBridgeUnavailableError, requireNativeBridge } from "./native-bridge.js";
 import { assertSupportedNodeLlamaCpp, modelPathOf, NativeSequence } from "./node-llama-cpp-internals.js";
 import type { PositionScheduler } from "./position-scheduler.js";
 
@@ -227,8 +229,13 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   readonly trainedContext: number;
   /** (L - W) * G + W, or unbounded by Self-Extend when G = 1 (contextSize still applies). */
   readonly largestUsableContext: number;
-  /** Rows returned by evaluate/decode are log-softmax values, not raw logits (see the file comment). */
-  readonly logitKind = "log-softmax" as const;
+  /**
+   * What evaluate/decode return: raw `logits` (native bridge built) or `log-softmax` values
+   * (node-llama-cpp's sampler; see the file comment).
+   */
+  get logitKind(): "logits" | "log-softmax" {
+    return this.sequence.rawLogits ? "logits" : "log-softmax";
+  }
   private readonly scheduler: PositionScheduler;
   private busy = false;
   private disposed = false;
@@ -284,6 +291,9 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   static async create(options: SelfExtendContextOptions): Promise<SelfExtendContext> {
     assertSupportedNodeLlamaCpp();
     validateContextOptions(options);
+    // llama.cpp's seq_div is only reachable through the native bridge: say so before loading anything.
+    if (options.mode === "llama.cpp-compatible")
+      requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
     // An explicit (G, W) is checked before the model is even loaded.
     if (
       options.targetContext === undefined ||
@@ -324,6 +334,13 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       });
       try {
         const sequence = new NativeSequence(context, context.getSequence(), resolved.model);
+        if (mode === "llama.cpp-compatible" && !sequence.rawLogits) {
+          sequence.dispose();
+          throw new NativeBridgeUnavailableError(
+            'mode "llama.cpp-compatible" (llama_memory_seq_div)',
+            sequence.bridgeUnavailableReason ?? "",
+          );
+        }
         return new SelfExtendContext(resolved.model, resolved.ownsModel, context, sequence, {
           config,
           mode,
@@ -410,8 +427,8 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   }
 
   /**
-   * Appends tokens (or text, tokenized without adding BOS) and returns log-softmax rows for the
-   * selected positions (default: the last one).
+   * Appends tokens (or text, tokenized without adding BOS) and returns rows (raw logits, or
+   * log-softmax without the native bridge) for the selected positions (default: the last one).
    */
   async evaluate(input: ArrayLike<number> | string, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     const tokens = typeof input === "string" ? this.tokenizePrompt(input) : input;
@@ -441,7 +458,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       positions: Int32Array.from(selected, (index) => start + index),
       logits,
       vocabularySize,
-      logitKind: "log-probabilities",
+      logitKind: this.sequence.rawLogits ? "logits" : "log-probabilities",
     };
   }
 

@@ -14,6 +14,7 @@ import {
   compareLogSoftmax,
   concatenate,
   greedyRun,
+  largestDifference,
   logSoftmaxRows,
   randomTokens,
   tolerances,
@@ -112,6 +113,14 @@ describe.sequential("exact mode against the reference, stories260K", () => {
       const tolerance = tolerances.stories260K.exact.float32;
       const comparison = compareLogSoftmax(logSoftmaxRows(theirs.promptRows, V), ours.promptRows, V);
       expect(comparison.maxDifference).toBeLessThanOrEqual(tolerance.maxLogSoftmaxDifference);
+      // Raw logits (native bridge) against the reference's raw logits: no per-row constant hides
+      // an offset, no floor hides the tail.
+      expect(context.logitKind).toBe("logits");
+      const rawDifference = largestDifference(theirs.promptRows, ours.promptRows);
+      console.info(
+        `stories260K exact: max |dlogit| ${rawDifference.toExponential(3)}, max |dlogp| ${comparison.maxDifference.toExponential(3)}`,
+      );
+      expect(rawDifference).toBeLessThanOrEqual(tolerance.maxLogitDifference);
       expect(comparison.agreement).toBeGreaterThanOrEqual(tolerance.greedyAgreement);
     } finally {
       await context.dispose();

@@ -10,10 +10,12 @@ import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import type { Token } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { createSelfExtendContext, fastPrefillPositionError, getCpuLlama } from "../src/index.js";
+import { requireNativeBridge } from "../src/native-bridge.js";
 import {
   compareLogSoftmax,
   concatenate,
   greedyRun,
+  largestDifference,
   logSoftmaxRows,
   randomTokens,
   tolerances,
@@ -30,7 +32,7 @@ function tinyModel(name: string) {
 }
 
 describe.sequential("G = 1", () => {
-  it("matches plain node-llama-cpp exactly (log-probabilities and greedy tokens)", async () => {
+  it("matches plain node-llama-cpp exactly (raw logits, bit for bit, and greedy tokens)", async () => {
     const { spec, path } = tinyModel("llama-h16-gqa2");
     const prompt = randomTokens(100, spec.vocabularySize);
     const contextSize = 200;
@@ -53,22 +55,25 @@ describe.sequential("G = 1", () => {
     });
     try {
       const V = spec.vocabularySize;
+      expect(ours.logitKind).toBe("logits");
       const plainSequence = plainContext.getSequence();
-      const results = await plainSequence.controlledEvaluate(
-        prompt.map((token) => [token as Token, { generateNext: { probabilities: true } }] as const),
+      // node-llama-cpp's own evaluation of the prompt (one batch, a row for every token), whose
+      // raw logits we then read from its context with the native bridge.
+      await plainSequence.controlledEvaluate(
+        prompt.map((token) => [token as Token, { generateNext: { token: true } }] as const),
       );
+      const bridge = requireNativeBridge("this test");
+      const internals = plainContext as unknown as { _ctx: unknown };
+      const model = ours.model as unknown as { _model: unknown };
       const plainRows = new Float32Array(prompt.length * V);
-      results.forEach((result, row) => {
-        for (const [token, probability] of result?.next.probabilities ?? []) {
-          plainRows[row * V + token] = Math.log(probability);
-        }
-      });
-      const evaluation = await ours.evaluate(prompt, { logits: "all" });
-      let largest = 0;
-      for (let index = 0; index < plainRows.length; index++) {
-        largest = Math.max(largest, Math.abs(plainRows[index] - evaluation.logits[index]));
+      for (let row = 0; row < prompt.length; row++) {
+        bridge.readLogits(internals._ctx, model._model, row, plainRows.subarray(row * V, (row + 1) * V));
       }
-      expect(largest).toBeLessThanOrEqual(tolerances.plainAgainstNodeLlamaCpp.maxLogSoftmaxDifference);
+      const evaluation = await ours.evaluate(prompt, { logits: "all" });
+      expect(evaluation.logitKind).toBe("logits");
+      expect(largestDifference(plainRows, evaluation.logits)).toBeLessThanOrEqual(
+        tolerances.plainAgainstNodeLlamaCpp.maxLogitDifference,
+      );
 
       // Greedy continuation: node-llama-cpp's own generator against ours.
       const plainTokens: number[] = [];

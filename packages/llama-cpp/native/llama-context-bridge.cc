@@ -1,0 +1,229 @@
+// The two llama.cpp calls node-llama-cpp 3.21.1 does not expose, made on node-llama-cpp's own
+// llama_context:
+//
+// - llama_get_logits_ith: the raw logits of a batch row (node-llama-cpp only reports the
+//   sampler's softmax, so without this the adapter can return log-softmax only);
+// - llama_memory_seq_div: llama.cpp's own position division, which `llama.cpp-compatible` mode
+//   needs to reproduce llama-completion's --grp-attn-n/--grp-attn-w exactly (its K-shift
+//   bookkeeping differs from any sequence of seq_add calls, see llama-cpp-compatible-scheduler.ts).
+//
+// node-llama-cpp's JS `LlamaContext._ctx` is a Node-API object wrapping its C++ `AddonContext`
+// (llama/addon/AddonContext.h in the node-llama-cpp package). napi_unwrap hands back that object;
+// we compile against node-llama-cpp's own header so the member layout is the one its prebuilt
+// binary was built with, and check the result (model pointer, context size) before using it.
+//
+// libllama is not linked: node-llama-cpp has already loaded it into the process, and the
+// functions are looked up there (dl_iterate_phdr + dlsym), so both addons share one library.
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstring>
+#include <string>
+
+#include "AddonContext.h"
+#include "AddonModel.h"
+#include "node_api.h"
+
+namespace {
+
+struct LlamaFunctions {
+  float* (*getLogitsIth)(llama_context*, int32_t) = nullptr;
+  llama_memory_t (*getMemory)(const llama_context*) = nullptr;
+  void (*memorySequenceDivide)(llama_memory_t, llama_seq_id, llama_pos, llama_pos, int) = nullptr;
+  uint32_t (*contextSize)(const llama_context*) = nullptr;
+  const llama_model* (*getModel)(const llama_context*) = nullptr;
+  const llama_vocab* (*modelVocabulary)(const llama_model*) = nullptr;
+  int32_t (*vocabularyTokenCount)(const llama_vocab*) = nullptr;
+  std::string libraryPath;
+  bool resolved = false;
+};
+
+LlamaFunctions functions;
+
+struct LibrarySearch {
+  std::string path;
+  void* handle = nullptr;
+};
+
+// Finds a loaded shared object that exports llama_get_logits_ith: node-llama-cpp's libllama (or
+// its addon, whose dependency scope includes it).
+int findLlamaLibrary(dl_phdr_info* info, size_t, void* data) {
+  auto* search = static_cast<LibrarySearch*>(data);
+  if (info->dlpi_name == nullptr || info->dlpi_name[0] == '\0') return 0;
+  const std::string name = info->dlpi_name;
+  if (name.find("llama") == std::string::npos) return 0;
+  void* handle = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) return 0;
+  if (dlsym(handle, "llama_get_logits_ith") != nullptr && dlsym(handle, "llama_memory_seq_div") != nullptr) {
+    search->path = name;
+    search->handle = handle;
+    return 1;
+  }
+  dlclose(handle);
+  return 0;
+}
+
+template <typename Function>
+bool lookUp(void* handle, const char* symbol, Function& target) {
+  target = reinterpret_cast<Function>(dlsym(handle, symbol));
+  return target != nullptr;
+}
+
+bool resolveFunctions(std::string& error) {
+  if (functions.resolved) return true;
+  LibrarySearch search;
+  dl_iterate_phdr(findLlamaLibrary, &search);
+  if (search.handle == nullptr) {
+    error = "libllama is not loaded in this process (load a model with node-llama-cpp first)";
+    return false;
+  }
+  const bool found = lookUp(search.handle, "llama_get_logits_ith", functions.getLogitsIth) &&
+                     lookUp(search.handle, "llama_get_memory", functions.getMemory) &&
+                     lookUp(search.handle, "llama_memory_seq_div", functions.memorySequenceDivide) &&
+                     lookUp(search.handle, "llama_n_ctx", functions.contextSize) &&
+                     lookUp(search.handle, "llama_get_model", functions.getModel) &&
+                     lookUp(search.handle, "llama_model_get_vocab", functions.modelVocabulary) &&
+                     lookUp(search.handle, "llama_vocab_n_tokens", functions.vocabularyTokenCount);
+  if (!found) {
+    error = "the loaded libllama (" + search.path + ") lacks a function this bridge needs";
+    return false;
+  }
+  functions.libraryPath = search.path;
+  functions.resolved = true;
+  return true;
+}
+
+napi_value throwError(napi_env env, const std::string& message) {
+  napi_throw_error(env, "SELF_EXTEND_NATIVE_BRIDGE", message.c_str());
+  return nullptr;
+}
+
+// Reads the arguments (native context object, native model object, ...) and returns the
+// llama_context after checking that the unwrapped objects are what we think they are.
+llama_context* contextFromArguments(napi_env env, napi_value* arguments, size_t count, std::string& error) {
+  if (count < 2) {
+    error = "expected node-llama-cpp's native context and model objects";
+    return nullptr;
+  }
+  if (!resolveFunctions(error)) return nullptr;
+  void* contextPointer = nullptr;
+  void* modelPointer = nullptr;
+  if (napi_unwrap(env, arguments[0], &contextPointer) != napi_ok || contextPointer == nullptr) {
+    error = "the first argument is not node-llama-cpp's native context (LlamaContext._ctx)";
+    return nullptr;
+  }
+  if (napi_unwrap(env, arguments[1], &modelPointer) != napi_ok || modelPointer == nullptr) {
+    error = "the second argument is not node-llama-cpp's native model (LlamaModel._model)";
+    return nullptr;
+  }
+  // node-addon-api wraps `this` of ObjectWrap<T>, T's first and only base.
+  auto* addonContext = static_cast<AddonContext*>(static_cast<Napi::ObjectWrap<AddonContext>*>(contextPointer));
+  auto* addonModel = static_cast<AddonModel*>(static_cast<Napi::ObjectWrap<AddonModel>*>(modelPointer));
+  if (addonContext->model != addonModel) {
+    error = "node-llama-cpp's native context does not belong to the given model (layout mismatch?)";
+    return nullptr;
+  }
+  if (addonContext->disposed || !addonContext->contextLoaded || addonContext->ctx == nullptr) {
+    error = "node-llama-cpp's context is disposed or not loaded";
+    return nullptr;
+  }
+  if (addonModel->model == nullptr || functions.getModel(addonContext->ctx) != addonModel->model) {
+    error = "the llama_context found does not use the model's llama_model (layout mismatch?)";
+    return nullptr;
+  }
+  return addonContext->ctx;
+}
+
+bool readInt32(napi_env env, napi_value value, int32_t& result) {
+  return napi_get_value_int32(env, value, &result) == napi_ok;
+}
+
+// readLogits(nativeContext, nativeModel, batchIndex, target: Float32Array) -> vocabulary size
+napi_value ReadLogits(napi_env env, napi_callback_info info) {
+  size_t count = 4;
+  napi_value arguments[4];
+  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
+  std::string error;
+  llama_context* context = contextFromArguments(env, arguments, count, error);
+  if (context == nullptr) return throwError(env, error);
+  int32_t batchIndex = 0;
+  if (count < 4 || !readInt32(env, arguments[2], batchIndex)) return throwError(env, "readLogits: batchIndex must be an integer");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  bool isTypedArray = false;
+  napi_is_typedarray(env, arguments[3], &isTypedArray);
+  if (!isTypedArray) return throwError(env, "readLogits: target must be a Float32Array");
+  napi_get_typedarray_info(env, arguments[3], &type, &length, &data, nullptr, nullptr);
+  if (type != napi_float32_array) return throwError(env, "readLogits: target must be a Float32Array");
+  const int32_t vocabularySize = functions.vocabularyTokenCount(functions.modelVocabulary(functions.getModel(context)));
+  if (length < static_cast<size_t>(vocabularySize)) {
+    return throwError(env, "readLogits: target holds " + std::to_string(length) + " floats, the vocabulary has " +
+                               std::to_string(vocabularySize));
+  }
+  // llama_get_logits_ith logs and returns null for a row that has no logits, instead of throwing.
+  const float* logits = functions.getLogitsIth(context, batchIndex);
+  if (logits == nullptr) {
+    return throwError(env, "readLogits: llama.cpp has no logits for batch row " + std::to_string(batchIndex));
+  }
+  std::memcpy(data, logits, sizeof(float) * static_cast<size_t>(vocabularySize));
+  napi_value result;
+  napi_create_int32(env, vocabularySize, &result);
+  return result;
+}
+
+// divideSequencePositions(nativeContext, nativeModel, sequenceId, start, end, divisor)
+napi_value DivideSequencePositions(napi_env env, napi_callback_info info) {
+  size_t count = 6;
+  napi_value arguments[6];
+  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
+  std::string error;
+  llama_context* context = contextFromArguments(env, arguments, count, error);
+  if (context == nullptr) return throwError(env, error);
+  int32_t sequenceId = 0, start = 0, end = 0, divisor = 0;
+  if (count < 6 || !readInt32(env, arguments[2], sequenceId) || !readInt32(env, arguments[3], start) ||
+      !readInt32(env, arguments[4], end) || !readInt32(env, arguments[5], divisor)) {
+    return throwError(env, "divideSequencePositions: sequenceId, start, end and divisor must be integers");
+  }
+  if (divisor < 1) return throwError(env, "divideSequencePositions: divisor must be at least 1");
+  functions.memorySequenceDivide(functions.getMemory(context), sequenceId, start, end, divisor);
+  return nullptr;
+}
+
+// describe(nativeContext, nativeModel) -> { contextSize, vocabularySize, library }
+napi_value Describe(napi_env env, napi_callback_info info) {
+  size_t count = 2;
+  napi_value arguments[2];
+  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
+  std::string error;
+  llama_context* context = contextFromArguments(env, arguments, count, error);
+  if (context == nullptr) return throwError(env, error);
+  napi_value result, contextSize, vocabularySize, library;
+  napi_create_object(env, &result);
+  napi_create_uint32(env, functions.contextSize(context), &contextSize);
+  napi_create_int32(env, functions.vocabularyTokenCount(functions.modelVocabulary(functions.getModel(context))),
+                    &vocabularySize);
+  napi_create_string_utf8(env, functions.libraryPath.c_str(), functions.libraryPath.size(), &library);
+  napi_set_named_property(env, result, "contextSize", contextSize);
+  napi_set_named_property(env, result, "vocabularySize", vocabularySize);
+  napi_set_named_property(env, result, "library", library);
+  return result;
+}
+
+napi_value Initialize(napi_env env, napi_value exports) {
+  const napi_property_descriptor properties[] = {
+      {"readLogits", nullptr, ReadLogits, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"divideSequencePositions", nullptr, DivideSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Initialize)
