@@ -9,7 +9,7 @@
  * A whole block is one compute pass and one submission; the only read-back is the logits.
  */
 import { type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
-import type { LlamaModelDescription, LlamaWeights } from "@self-extend/models";
+import { type LlamaModelDescription, type LlamaWeights, numberToFloat16Bits } from "@self-extend/models";
 import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
 import {
   embeddingShader,
@@ -17,10 +17,12 @@ import {
   rmsNormShader,
   ropeShader,
   swiGluShader,
+  type WeightPrecision,
 } from "./forward-pass.wgsl.js";
 import {
   createStorageBuffer,
   readFloat32,
+  storageUsage,
   uniformUsage,
   uploadFloat32,
   withErrorScopes,
@@ -50,57 +52,89 @@ export interface GpuModelWeights {
   readonly outputNorm: GPUBuffer;
   readonly output: GPUBuffer;
   readonly layers: readonly GpuLayerWeights[];
+  /**
+   * How the matrices and the token embedding are stored (norm weights and biases are always
+   * float32). float16 needs a device with `shader-f16`.
+   */
+  readonly precision: WeightPrecision;
   /** Total bytes uploaded. */
   readonly bytes: number;
   destroy(): void;
 }
 
+/** IEEE half bit patterns of `data`, rounded to nearest even (ggml's F16 conversion). */
+export function toFloat16Bits(data: Float32Array): Uint16Array {
+  const bits = new Uint16Array(data.length);
+  for (let index = 0; index < data.length; index++) bits[index] = numberToFloat16Bits(data[index]);
+  return bits;
+}
+
 /**
- * Uploads float32 weights, refusing up front any tensor larger than one storage binding may be on
- * this device (a clear error instead of a validation failure deep in a forward pass).
+ * Uploads the weights, refusing up front any tensor larger than one storage binding may be on
+ * this device (a clear error instead of a validation failure deep in a forward pass). With
+ * `precision: "float16"` (the device must have `shader-f16`) the matrices and the token embedding
+ * are rounded to IEEE half; norm weights and biases stay float32.
  */
 export async function uploadLlamaWeights(
   context: WebGpuContext,
   weights: LlamaWeights,
+  precision: WeightPrecision = "float32",
 ): Promise<GpuModelWeights> {
   const { device, limits } = context;
+  if (precision === "float16" && !context.float16) {
+    throw new WebGpuDeviceError(
+      `float16 weights need the shader-f16 feature, which this device (${context.adapterDescription}) was not granted`,
+    );
+  }
   const largestBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const created: GPUBuffer[] = [];
   let bytes = 0;
-  const upload = (data: Float32Array, name: string): GPUBuffer => {
-    if (data.byteLength > largestBinding) {
+  const upload = (data: Float32Array, name: string, matrix = false): GPUBuffer => {
+    const half = matrix && precision === "float16";
+    const byteLength = half ? data.length * 2 : data.byteLength;
+    if (byteLength > largestBinding) {
       throw new WebGpuDeviceError(
-        `tensor ${name} has ${data.byteLength} bytes; this device binds at most ${largestBinding} bytes per storage buffer (maxStorageBufferBindingSize), so the model is too large for it`,
+        `tensor ${name} has ${byteLength} bytes; this device binds at most ${largestBinding} bytes per storage buffer (maxStorageBufferBindingSize), so the model is too large for it`,
       );
     }
-    const buffer = uploadFloat32(device, data, name);
+    let buffer: GPUBuffer;
+    if (half) {
+      // Padded to an even count (WebGPU copies whole 4-byte words); the pad is never read.
+      const bits = new Uint16Array(Math.ceil(data.length / 2) * 2);
+      bits.set(toFloat16Bits(data));
+      buffer = device.createBuffer({ size: bits.byteLength, usage: storageUsage, label: name });
+      device.queue.writeBuffer(buffer, 0, bits.buffer, 0, bits.byteLength);
+    } else {
+      buffer = uploadFloat32(device, data, name);
+    }
     created.push(buffer);
-    bytes += data.byteLength;
+    bytes += byteLength;
     return buffer;
   };
   try {
     return await withErrorScopes(device, "uploading the model weights", () => {
-      const tokenEmbedding = upload(weights.tokenEmbedding, "token_embd");
+      const tokenEmbedding = upload(weights.tokenEmbedding, "token_embd", true);
       const output =
-        weights.output === weights.tokenEmbedding ? tokenEmbedding : upload(weights.output, "output");
+        weights.output === weights.tokenEmbedding ? tokenEmbedding : upload(weights.output, "output", true);
       return {
         description: weights.description,
+        precision,
         tokenEmbedding,
         output,
         outputNorm: upload(weights.outputNorm, "output_norm"),
         layers: weights.layers.map((layer, index) => ({
           attentionNorm: upload(layer.attentionNorm, `blk.${index}.attn_norm`),
-          query: upload(layer.query, `blk.${index}.attn_q`),
-          key: upload(layer.key, `blk.${index}.attn_k`),
-          value: upload(layer.value, `blk.${index}.attn_v`),
-          output: upload(layer.output, `blk.${index}.attn_output`),
+          query: upload(layer.query, `blk.${index}.attn_q`, true),
+          key: upload(layer.key, `blk.${index}.attn_k`, true),
+          value: upload(layer.value, `blk.${index}.attn_v`, true),
+          output: upload(layer.output, `blk.${index}.attn_output`, true),
           queryBias: layer.queryBias && upload(layer.queryBias, `blk.${index}.attn_q.bias`),
           keyBias: layer.keyBias && upload(layer.keyBias, `blk.${index}.attn_k.bias`),
           valueBias: layer.valueBias && upload(layer.valueBias, `blk.${index}.attn_v.bias`),
           feedForwardNorm: upload(layer.feedForwardNorm, `blk.${index}.ffn_norm`),
-          gate: upload(layer.gate, `blk.${index}.ffn_gate`),
-          up: upload(layer.up, `blk.${index}.ffn_up`),
-          down: upload(layer.down, `blk.${index}.ffn_down`),
+          gate: upload(layer.gate, `blk.${index}.ffn_gate`, true),
+          up: upload(layer.up, `blk.${index}.ffn_up`, true),
+          down: upload(layer.down, `blk.${index}.ffn_down`, true),
         })),
         bytes,
         destroy: () => {
@@ -129,6 +163,7 @@ export class ForwardPassKernels {
   static async create(
     context: WebGpuContext,
     description: LlamaModelDescription,
+    precision: WeightPrecision = "float32",
   ): Promise<ForwardPassKernels> {
     const { device } = context;
     const size = Math.min(workgroupSize, context.limits.maxComputeInvocationsPerWorkgroup);
@@ -141,9 +176,9 @@ export class ForwardPassKernels {
         }),
       );
     return new ForwardPassKernels(
-      await compile(embeddingShader(size), "embedding"),
+      await compile(embeddingShader(size, precision), "embedding"),
       await compile(rmsNormShader(size), "RMSNorm"),
-      await compile(matmulShader(size), "matmul"),
+      await compile(matmulShader(size, precision), "matmul"),
       await compile(swiGluShader(size), "SwiGLU"),
       await compile(
         ropeShader(size, description.headSize, description.rotaryDimension, description.ropeLayout),

@@ -22,19 +22,31 @@ fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) 
   let index = flatIndex(workgroupId, workgroupCount, localIndex, ${workgroupSize}u);`;
 }
 
+/**
+ * How weight matrices (and the token embedding) are stored: float32, or float16 with the
+ * `shader-f16` feature (read as f16, widened to f32 before any arithmetic: activations,
+ * accumulators and the KV cache stay float32).
+ */
+export type WeightPrecision = "float32" | "float16";
+
+function weightDeclarations(precision: WeightPrecision): { enable: string; type: string } {
+  return precision === "float16" ? { enable: "enable f16;\n", type: "f16" } : { enable: "", type: "f32" };
+}
+
 /** output[r, :] = table[tokens[r], :] */
-export function embeddingShader(workgroupSize: number): string {
-  return /* wgsl */ `${flatIndex}
+export function embeddingShader(workgroupSize: number, precision: WeightPrecision = "float32"): string {
+  const { enable, type } = weightDeclarations(precision);
+  return /* wgsl */ `${enable}${flatIndex}
 struct Params { rows: u32, width: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read> table: array<${type}>;
 @group(0) @binding(3) var<storage, read_write> result: array<f32>;
 ${entry(workgroupSize)}
   if (index >= params.rows * params.width) { return; }
   let row = index / params.width;
   let column = index % params.width;
-  result[index] = table[tokens[row] * params.width + column];
+  result[index] = f32(table[tokens[row] * params.width + column]);
 }`;
 }
 
@@ -63,12 +75,13 @@ ${entry(workgroupSize)}
  * (row-major [out, in] weights, as GGUF stores them). `accumulate` adds into the result: the
  * residual connections without a separate add kernel.
  */
-export function matmulShader(workgroupSize: number): string {
-  return /* wgsl */ `${flatIndex}
+export function matmulShader(workgroupSize: number, precision: WeightPrecision = "float32"): string {
+  const { enable, type } = weightDeclarations(precision);
+  return /* wgsl */ `${enable}${flatIndex}
 struct Params { rows: u32, outputs: u32, inputs: u32, outputOffset: u32, accumulate: u32, hasBias: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<${type}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 ${entry(workgroupSize)}
@@ -78,7 +91,7 @@ ${entry(workgroupSize)}
   let w = o * params.inputs;
   let v = row * params.inputs;
   var sum = 0.0;
-  for (var i = 0u; i < params.inputs; i++) { sum += weight[w + i] * x[v + i]; }
+  for (var i = 0u; i < params.inputs; i++) { sum += f32(weight[w + i]) * x[v + i]; }
   if (params.hasBias != 0u) { sum += bias[o]; }
   let at = params.outputOffset + index;
   if (params.accumulate != 0u) { result[at] += sum; } else { result[at] = sum; }

@@ -11,8 +11,10 @@ export {
   ForwardPassKernels,
   GpuForwardPass,
   type GpuModelWeights,
+  toFloat16Bits,
   uploadLlamaWeights,
 } from "./forward-pass.js";
+export type { WeightPrecision } from "./forward-pass.wgsl.js";
 export { readFloat32, uploadFloat32 } from "./gpu-buffers.js";
 export {
   llamaWeightsFromGgufBytes,
@@ -39,6 +41,7 @@ export {
   type WebGpuBackend,
   type WebGpuBackendOptions,
   WebGpuModel,
+  type WebGpuModelOptions,
   webGpuCapabilities,
 } from "./webgpu-backend.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

@@ -21,6 +21,7 @@ import {
   type GpuModelWeights,
   uploadLlamaWeights,
 } from "./forward-pass.js";
+import type { WeightPrecision } from "./forward-pass.wgsl.js";
 import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
 import {
   defaultBlockSize,
@@ -49,8 +50,22 @@ function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
   });
 }
 
+export interface WebGpuModelOptions {
+  /**
+   * How weight matrices and the token embedding are stored on the device. "float16" halves their
+   * memory where the device has `shader-f16` and falls back to "float32" where it has not; the
+   * model's `weightPrecision` and `weightPrecisionReason` say which was used and why. Norm weights,
+   * biases, activations, accumulators and the KV cache are float32 either way. Default "float32".
+   */
+  readonly weightPrecision?: WeightPrecision;
+}
+
 export class WebGpuModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
+  /** How the weights are stored on the device (see {@link WebGpuModelOptions}). */
+  readonly weightPrecision: WeightPrecision;
+  /** Why: what was asked for and, for a fallback, what the device lacks. */
+  readonly weightPrecisionReason: string;
   private disposed = false;
 
   private constructor(
@@ -58,11 +73,18 @@ export class WebGpuModel implements SelfExtendModelV1 {
     private readonly weights: GpuModelWeights,
     private readonly kernels: ForwardPassKernels,
     info: ModelInfoV1,
+    weightPrecisionReason: string,
   ) {
     this.info = info;
+    this.weightPrecision = weights.precision;
+    this.weightPrecisionReason = weightPrecisionReason;
   }
 
-  static async create(context: WebGpuContext, weights: LlamaWeights): Promise<WebGpuModel> {
+  static async create(
+    context: WebGpuContext,
+    weights: LlamaWeights,
+    options: WebGpuModelOptions = {},
+  ): Promise<WebGpuModel> {
     const { architecture } = weights.description;
     if (!supportedArchitectures.includes(architecture)) {
       throw new SelfExtendConfigError(
@@ -71,10 +93,21 @@ export class WebGpuModel implements SelfExtendModelV1 {
         `the webgpu backend runs ${supportedArchitectures.join(", ")}`,
       );
     }
-    const gpuWeights = await uploadLlamaWeights(context, weights);
+    const requested = options.weightPrecision ?? "float32";
+    if (requested !== "float32" && requested !== "float16") {
+      throw new SelfExtendConfigError("weightPrecision", requested, 'must be "float32" or "float16"');
+    }
+    const precision: WeightPrecision = requested === "float16" && context.float16 ? "float16" : "float32";
+    const reason =
+      requested === "float32"
+        ? "float32 requested"
+        : precision === "float16"
+          ? "float16 requested; the device has shader-f16"
+          : `float16 requested; this device (${context.adapterDescription}) has no shader-f16, so float32`;
+    const gpuWeights = await uploadLlamaWeights(context, weights, precision);
     try {
-      const kernels = await ForwardPassKernels.create(context, weights.description);
-      return new WebGpuModel(context, gpuWeights, kernels, modelInfoOf(weights));
+      const kernels = await ForwardPassKernels.create(context, weights.description, precision);
+      return new WebGpuModel(context, gpuWeights, kernels, modelInfoOf(weights), reason);
     } catch (error) {
       gpuWeights.destroy();
       throw error;
@@ -107,6 +140,8 @@ export interface WebGpuBackendOptions {
   /** How to get the device; or pass `context` to share one you already have. */
   readonly device?: RequestWebGpuDeviceOptions;
   readonly context?: WebGpuContext;
+  /** The default of every model's {@link WebGpuModelOptions.weightPrecision}. */
+  readonly weightPrecision?: WeightPrecision;
 }
 
 export interface WebGpuBackend extends SelfExtendBackendV1 {
@@ -114,9 +149,9 @@ export interface WebGpuBackend extends SelfExtendBackendV1 {
    * `{ path }` (Node: GGUF or llama2.c checkpoint), or a GGUF as `{ bytes }` or `{ url }` (fetched),
    * which is how a browser loads one.
    */
-  loadModel(source: WebGpuModelSource): Promise<WebGpuModel>;
+  loadModel(source: WebGpuModelSource, options?: WebGpuModelOptions): Promise<WebGpuModel>;
   /** Opens weights already in memory (generated test models, weights read by other code). */
-  createModel(weights: LlamaWeights): Promise<WebGpuModel>;
+  createModel(weights: LlamaWeights, options?: WebGpuModelOptions): Promise<WebGpuModel>;
   /** The device all models of this backend share (requested on first use). */
   getContext(): Promise<WebGpuContext>;
 }
@@ -132,6 +167,9 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
     });
     return context;
   };
+  const withDefaults = (modelOptions: WebGpuModelOptions): WebGpuModelOptions => ({
+    weightPrecision: modelOptions.weightPrecision ?? options.weightPrecision,
+  });
   return {
     specificationVersion,
     name: "webgpu",
@@ -144,12 +182,12 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
         return { available: false, reason: (error as Error).message };
       }
     },
-    async loadModel(source: WebGpuModelSource): Promise<WebGpuModel> {
+    async loadModel(source: WebGpuModelSource, modelOptions: WebGpuModelOptions = {}): Promise<WebGpuModel> {
       const context = await getContext();
-      return WebGpuModel.create(context, await readModelWeights(source));
+      return WebGpuModel.create(context, await readModelWeights(source), withDefaults(modelOptions));
     },
-    async createModel(weights: LlamaWeights): Promise<WebGpuModel> {
-      return WebGpuModel.create(await getContext(), weights);
+    async createModel(weights: LlamaWeights, modelOptions: WebGpuModelOptions = {}): Promise<WebGpuModel> {
+      return WebGpuModel.create(await getContext(), weights, withDefaults(modelOptions));
     },
     getContext,
   };
