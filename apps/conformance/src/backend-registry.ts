@@ -17,12 +17,34 @@ export interface RegisteredBackend {
   /** The factory the package exports. */
   readonly factory: string;
   /** Extra runs of the same backend in other modes, each its own column. */
-  readonly variants?: readonly { label: string; sessionOptions: BackendUnderTest["sessionOptions"] }[];
+  readonly variants?: readonly {
+    readonly label: string;
+    readonly sessionOptions: BackendUnderTest["sessionOptions"];
+    /** Measured and reported, not counted (see BackendUnderTest.informational). */
+    readonly informational?: BackendUnderTest["informational"];
+  }[];
 }
 
 export const registeredBackends: readonly RegisteredBackend[] = [
   { name: "reference", packageName: "@self-extend/reference", factory: "createReferenceBackend" },
-  { name: "llama-cpp", packageName: "@self-extend/llama-cpp", factory: "createLlamaCppBackend" },
+  {
+    name: "llama-cpp",
+    packageName: "@self-extend/llama-cpp",
+    factory: "createLlamaCppBackend",
+    variants: [
+      {
+        label: "llama-cpp:fast-prefill",
+        sessionOptions: { mode: "fast-prefill" },
+        informational: {
+          why: "fast-prefill: batched prompt with a bounded, documented deviation from exact (decoding stays exact); measured, not counted",
+          // Chunks of C = G tokens (the adapter's default): largest position error
+          // C - 1 - floor((C - 1) / G) = G - 1 (@self-extend/llama-cpp's fastPrefillPositionError).
+          describe: ({ groupSize }) =>
+            `chunk ${groupSize} = G: largest position error ${groupSize - 1 - Math.floor((groupSize - 1) / groupSize)}`,
+        },
+      },
+    ],
+  },
   { name: "onnxruntime", packageName: "@self-extend/onnxruntime", factory: "createOnnxRuntimeBackend" },
   { name: "webgpu", packageName: "@self-extend/webgpu", factory: "createWebGpuBackend" },
 ];
@@ -99,6 +121,7 @@ export async function loadRegisteredBackend(entry: RegisteredBackend): Promise<B
       tolerances,
       label: variant.label,
       sessionOptions: variant.sessionOptions,
+      informational: variant.informational,
     })),
   ];
 }

@@ -90,7 +90,7 @@ export function renderHtmlReport(report: ConformanceReport, commandLine: string)
       ),
     )
     .join("\n");
-  const { passed, failed, notAvailable, skipped } = report.summary;
+  const { passed, failed, notAvailable, skipped, informational } = report.summary;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Self-Extend conformance report</title>
 <style>
@@ -99,7 +99,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left} .pass{background:#e
 .not-available,.skipped{background:#f1f3f4;color:#666} figure{margin:16px 0} figcaption{font-size:12px}
 </style></head><body>
 <h1>Self-Extend conformance (spec ${report.specVersion})</h1>
-<p>${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped. Command: <code>${escapeHtml(commandLine)}</code></p>
+<p>${passed} passed, ${failed} failed, ${notAvailable} not available, ${skipped} skipped, ${informational} informational (measured, not counted). Command: <code>${escapeHtml(commandLine)}</code></p>
 <p>Tier 1 compares position maps with the golden files, tier 2 log-probabilities at every position with the reference
 (cells show the largest |difference|), tier 3 greedy tokens (failures show the first divergent token). Hover a cell for its reason.</p>
 <table><tr><th>case</th>${backends.map((backend) => `<th>${escapeHtml(backend)}</th>`).join("")}</tr>

@@ -2,6 +2,12 @@ import type { ConformanceResult } from "@self-extend/conformance";
 
 function cell(result: ConformanceResult | undefined): string {
   if (result === undefined) return "";
+  // Measured-only rows are shown in parentheses: they do not count toward pass/fail.
+  if (result.informational === true) return `(${countedCell(result).toLowerCase()})`;
+  return countedCell(result);
+}
+
+function countedCell(result: ConformanceResult): string {
   switch (result.status) {
     case "pass":
       return result.maxAbsLogitDiff !== null ? `pass ${result.maxAbsLogitDiff.toExponential(1)}` : "pass";
@@ -41,8 +47,14 @@ export function formatMatrix(results: readonly ConformanceResult[]): string {
 
   const notes = new Map<string, string>();
   for (const result of results) {
-    if (result.status === "fail")
+    if (result.status === "fail" && result.informational !== true)
       notes.set(`${result.backend} ${result.case}`, `FAIL ${result.reason ?? ""}`);
+  }
+  for (const result of results) {
+    if (result.informational === true) {
+      const key = `${result.backend} (informational)`;
+      if (!notes.has(key)) notes.set(key, result.note ?? "");
+    }
   }
   for (const result of results) {
     if (result.status === "not-available" || result.status === "skipped") {

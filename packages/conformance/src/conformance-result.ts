@@ -25,6 +25,14 @@ export interface ConformanceResult {
   readonly selfExtend: { readonly groupSize: number; readonly neighborWindow: number } | null;
   /** Largest |difference| per prompt position (tier 2), for plots. */
   readonly deviationByPosition?: readonly number[];
+  /**
+   * Set on rows of a measured-only run (a documented, bounded deviation such as llama.cpp's
+   * fast-prefill): `status` still says how it compared with the tolerance, but the row is counted
+   * under `summary.informational`, not as passed or failed.
+   */
+  readonly informational?: true;
+  /** What the measured-only run is and what it is expected to deviate by. */
+  readonly note?: string;
 }
 
 export interface ConformanceSummary {
@@ -32,6 +40,8 @@ export interface ConformanceSummary {
   readonly failed: number;
   readonly notAvailable: number;
   readonly skipped: number;
+  /** Rows of measured-only runs, whatever their status (not in passed or failed). */
+  readonly informational: number;
 }
 
 export interface ConformanceReport {
@@ -41,12 +51,14 @@ export interface ConformanceReport {
 }
 
 export function summarize(results: readonly ConformanceResult[]): ConformanceSummary {
-  const count = (status: ConformanceStatus) => results.filter((result) => result.status === status).length;
+  const counted = results.filter((result) => result.informational !== true);
+  const count = (status: ConformanceStatus) => counted.filter((result) => result.status === status).length;
   return {
     passed: count("pass"),
     failed: count("fail"),
     notAvailable: count("not-available"),
     skipped: count("skipped"),
+    informational: results.length - counted.length,
   };
 }
 

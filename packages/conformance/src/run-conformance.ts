@@ -47,6 +47,17 @@ export interface BackendUnderTest {
   readonly tolerances?: ToleranceTable;
   /** Set when the adapter could not even be loaded (package missing): reported as not available. */
   readonly unavailableReason?: string;
+  /**
+   * A run that is measured and reported but does not count toward pass/fail (for example a mode
+   * whose deviation is bounded and documented rather than zero). Its rows carry
+   * `informational: true` and a `note`, and it takes no part in the cross-adapter comparisons.
+   */
+  readonly informational?: {
+    /** Why the run does not count. */
+    readonly why: string;
+    /** What to say about a run with this configuration (for example its largest position error). */
+    readonly describe?: (config: SelfExtendConfig) => string;
+  };
 }
 
 export interface ConformanceProgress {
@@ -344,9 +355,19 @@ export async function runConformanceSuite(
         (architectures !== undefined && !architectures.includes(run.model.architecture)
           ? `the backend does not run architecture "${run.model.architecture}"`
           : null);
+      const informational =
+        entry.informational === undefined
+          ? {}
+          : {
+              informational: true as const,
+              note: [entry.informational.why, entry.informational.describe?.(run.config)]
+                .filter((text) => text !== undefined && text !== "")
+                .join("; "),
+            };
       if (notAvailable !== null || skip !== undefined) {
         record({
           ...base,
+          ...informational,
           backend: label,
           status: skip !== undefined ? "skipped" : "not-available",
           maxAbsLogitDiff: null,
@@ -359,17 +380,19 @@ export async function runConformanceSuite(
       }
       try {
         const output = await execute(entry, run, options.signal);
-        outputs.push({ entry, output });
+        if (entry.informational === undefined) outputs.push({ entry, output });
         record({
           ...base,
           backend: label,
           comparedWith: "reference",
           ...compareOutputs(output, expected, tolerance),
+          ...informational,
         });
       } catch (error) {
         if (options.signal?.aborted) throw error;
         record({
           ...base,
+          ...informational,
           backend: label,
           status: "fail",
           maxAbsLogitDiff: null,
