@@ -1,0 +1,74 @@
+/**
+ * The WebGPU adapter on a real GPU, in one run: which adapter Dawn picked, the demo model through
+ * the full forward pass against the float64 reference (a prompt of 3x its trained context, then
+ * 256 greedy tokens; float32 weights, and float16 where the device has shader-f16), and then
+ * scripts/benchmark-attention.ts. Written for a GPU machine without this repository's
+ * node_modules: bundle it and the benchmark with esbuild (`webgpu` left external) and carry
+ * Node, the bundles and dawn.node there (see the README's "Real GPU" section).
+ *
+ *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node real-gpu-check.mjs <demo-model.gguf>
+ */
+import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
+import { createReferenceBackend } from "@self-extend/reference";
+import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+
+const modelPath = process.argv[2];
+if (modelPath === undefined) throw new Error("usage: real-gpu-check <demo-model.gguf>");
+
+const context = await requestWebGpuDevice();
+console.log(`adapter: ${context.adapterDescription}; shader-f16: ${context.float16}`);
+console.log(`limits: ${JSON.stringify(context.limits)}`);
+
+const reference = await createReferenceBackend().loadModel({ path: modelPath });
+const trainedContext = reference.info.trainedContext;
+const vocabularySize = reference.info.vocabularySize;
+const generated = 256;
+// Deterministic tokens (an LCG), as the conformance suite's prompts.
+let state = 24;
+const prompt = Array.from({ length: 3 * trainedContext }, () => {
+  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+  return state % vocabularySize;
+});
+const config: SelfExtendConfig = { groupSize: 8, neighborWindow: trainedContext / 4 };
+const contextSize = prompt.length + generated;
+
+async function greedy(
+  model: SelfExtendModelV1,
+): Promise<{ tokens: number[]; rows: Float32Array[]; seconds: number }> {
+  const session = await model.createSession({ selfExtend: config, contextSize });
+  const started = performance.now();
+  const evaluation = await session.evaluate(prompt, { logits: "last" });
+  let row = evaluation.logits;
+  const tokens: number[] = [];
+  const rows: Float32Array[] = [row];
+  for (let step = 0; step < generated; step++) {
+    const token = argmax(row);
+    tokens.push(token);
+    if (step === generated - 1) break;
+    row = await session.decode(token);
+    rows.push(row);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await session.dispose();
+  return { tokens, rows, seconds };
+}
+
+const expected = await greedy(reference);
+console.log(
+  `reference (float64, CPU): ${prompt.length}-token prompt + ${generated} greedy tokens, G=${config.groupSize} W=${config.neighborWindow}, ${expected.seconds.toFixed(1)} s`,
+);
+const backend = createWebGpuBackend({ context });
+for (const weightPrecision of context.float16 ? (["float32", "float16"] as const) : (["float32"] as const)) {
+  const model = await backend.loadModel({ path: modelPath }, { weightPrecision });
+  const actual = await greedy(model);
+  await model.dispose();
+  let largest = 0;
+  actual.rows.forEach((row, index) => {
+    for (let v = 0; v < row.length; v++)
+      largest = Math.max(largest, Math.abs(row[v] - expected.rows[index][v]));
+  });
+  const divergence = actual.tokens.findIndex((token, index) => token !== expected.tokens[index]);
+  console.log(
+    `webgpu ${weightPrecision} weights: greedy tokens ${divergence < 0 ? "identical" : `diverge at ${divergence}`}, max |logit diff| over ${actual.rows.length} rows ${largest.toExponential(3)}, ${actual.seconds.toFixed(2)} s`,
+  );
+}
