@@ -1,6 +1,9 @@
 /**
  * Fused single-pass Self-Extend attention vs the two-pass baseline vs plain attention (the same
  * kernel with G = 1), same device, same shapes, one run. Prints milliseconds per call and ratios.
+ * The fused and plain kernels split keys across workgroups when a call under-fills the device
+ * (their default; never on CPU implementations); "fused, one split" is the fused kernel with
+ * splitting off, so the last column is what key splitting buys. The two-pass baseline never splits.
  *
  *   npx tsx packages/webgpu/scripts/benchmark-attention.ts [--contexts 1024,4096,16384] [--queries 1,64]
  */
@@ -83,6 +86,12 @@ const buffers = {
 };
 const common = { shape, rope: { layout }, contextSize: largest, ropeTable };
 const fused = await SelfExtendAttentionKernel.create(context, { ...common, config: selfExtend });
+const fusedOneSplit = await SelfExtendAttentionKernel.create(context, {
+  ...common,
+  config: selfExtend,
+  targetWorkgroups: 1,
+});
+console.log(`key splits: up to ${fused.targetWorkgroups} workgroups per call`);
 const plain = await SelfExtendAttentionKernel.create(context, {
   ...common,
   config: { groupSize: 1, neighborWindow: 1 },
@@ -93,18 +102,22 @@ const twoPass = await TwoPassSelfExtendAttention.create(
   Math.max(...queryCounts),
 );
 
-console.log("| keys | queries | fused ms | two-pass ms | plain ms | two-pass / fused | fused / plain |");
-console.log("|---:|---:|---:|---:|---:|---:|---:|");
+console.log(
+  "| keys | queries | splits | fused ms | fused, one split ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused |",
+);
+console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
-    const [fusedMs, twoPassMs, plainMs] = await timeRoundRobin([
+    const [fusedMs, oneSplitMs, twoPassMs, plainMs] = await timeRoundRobin([
       () => fused.run(buffers, call),
+      () => fusedOneSplit.run(buffers, call),
       () => twoPass.run(buffers, call),
       () => plain.run(buffers, call),
     ]);
+    const { splitCount } = fused.planKeySplits(call);
     console.log(
-      `| ${keyCount} | ${queryCount} | ${fusedMs.toFixed(2)} | ${twoPassMs.toFixed(2)} | ${plainMs.toFixed(2)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} |`,
+      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(2)} | ${oneSplitMs.toFixed(2)} | ${twoPassMs.toFixed(2)} | ${plainMs.toFixed(2)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} |`,
     );
   }
 }

@@ -8,9 +8,25 @@
  *
  *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node real-gpu-check.mjs <demo-model.gguf>
  */
-import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
+import {
+  applyRope,
+  argmax,
+  createRopeTable,
+  referenceAttention,
+  type SelfExtendConfig,
+  type SelfExtendModelV1,
+} from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
-import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { createStorageBuffer } from "../src/gpu-buffers.js";
+import {
+  createGpuRopeTable,
+  createWebGpuBackend,
+  largestRotatedPosition,
+  readFloat32,
+  requestWebGpuDevice,
+  SelfExtendAttentionKernel,
+  uploadFloat32,
+} from "../src/index.js";
 
 const modelPath = process.argv[2];
 if (modelPath === undefined) throw new Error("usage: real-gpu-check <demo-model.gguf>");
@@ -18,6 +34,67 @@ if (modelPath === undefined) throw new Error("usage: real-gpu-check <demo-model.
 const context = await requestWebGpuDevice();
 console.log(`adapter: ${context.adapterDescription}; shader-f16: ${context.float16}`);
 console.log(`limits: ${JSON.stringify(context.limits)}`);
+
+// The kernel alone against core's float64 reference attention, with the device's default key
+// splits (decode and a 64-query block at 16384 keys, GQA 4:1, head size 64).
+for (const queryCount of [1, 64]) {
+  const shape = { headCount: 8, kvHeadCount: 2, headSize: 64 };
+  const kernelConfig: SelfExtendConfig = { groupSize: 8, neighborWindow: 256 };
+  const keyCount = 16384;
+  const random = (length: number, seed: number) => {
+    let value = seed >>> 0;
+    return Float32Array.from({ length }, () => {
+      value = (Math.imul(value, 1664525) + 1013904223) >>> 0;
+      return (value / 2 ** 32) * 2 - 1;
+    });
+  };
+  const queries = random(queryCount * shape.headCount * shape.headSize, 1);
+  const keys = random(keyCount * shape.kvHeadCount * shape.headSize, 2);
+  const values = random(keyCount * shape.kvHeadCount * shape.headSize, 3);
+  const ropeOptions = { layout: "interleaved" as const, headSize: shape.headSize };
+  const table = createRopeTable(ropeOptions, largestRotatedPosition(keyCount, kernelConfig) + 1);
+  const cached = Float64Array.from(keys);
+  for (let j = 0; j < keyCount; j++)
+    for (let h = 0; h < shape.kvHeadCount; h++)
+      applyRope(cached, (j * shape.kvHeadCount + h) * shape.headSize, j, table);
+  const expectedOutput = referenceAttention({
+    shape,
+    config: kernelConfig,
+    rope: table,
+    queries,
+    keys,
+    values,
+    queryCount,
+    keyCount,
+  });
+  const kernel = await SelfExtendAttentionKernel.create(context, {
+    shape,
+    config: kernelConfig,
+    rope: { layout: "interleaved" },
+    contextSize: keyCount,
+    ropeTable: createGpuRopeTable(context.device, ropeOptions, table.positionCount),
+  });
+  const output = createStorageBuffer(context.device, expectedOutput.length * 4);
+  const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
+  kernel.run(
+    {
+      queries: uploadFloat32(context.device, queries),
+      keys: uploadFloat32(context.device, cached),
+      values: uploadFloat32(context.device, values),
+      output,
+    },
+    call,
+  );
+  const actual = await readFloat32(context.device, output, expectedOutput.length * 4);
+  context.assertHealthy();
+  let largest = 0;
+  for (let index = 0; index < expectedOutput.length; index++)
+    largest = Math.max(largest, Math.abs(actual[index] - expectedOutput[index]));
+  console.log(
+    `kernel vs referenceAttention, ${queryCount} queries at ${keyCount} keys, ${kernel.planKeySplits(call).splitCount} key splits: max |difference| ${largest.toExponential(3)}`,
+  );
+  kernel.destroy();
+}
 
 const reference = await createReferenceBackend().loadModel({ path: modelPath });
 const trainedContext = reference.info.trainedContext;

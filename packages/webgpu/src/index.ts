@@ -30,8 +30,12 @@ export {
   type AttentionKernelMode,
   type AttentionTiles,
   chooseAttentionTiles,
+  defaultTargetWorkgroups,
+  isCpuAdapter,
+  type KeySplitPlan,
   LogSumExpMergeKernel,
   largestRotatedPosition,
+  minimumTilesPerSplit,
   SelfExtendAttentionKernel,
   type SelfExtendAttentionKernelOptions,
 } from "./self-extend-attention-kernel.js";

@@ -19,10 +19,11 @@ import {
   validateSelfExtendConfig,
 } from "@self-extend/core";
 import { type KernelLimits, type WebGpuContext, WebGpuDeviceError } from "./device.js";
-import { uniformUsage, withErrorScopes } from "./gpu-buffers.js";
+import { createStorageBuffer, uniformUsage, withErrorScopes } from "./gpu-buffers.js";
 import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
 import {
   type AttentionKernelMode,
+  mergeKeySplitsShader,
   mergeLogSumExpShader,
   selfExtendAttentionShader,
 } from "./self-extend-attention.wgsl.js";
@@ -57,6 +58,33 @@ export interface SelfExtendAttentionKernelOptions {
   readonly ropeTable?: GpuRopeTable;
   /** `fused` (default); the others exist for the two-pass benchmark baseline. */
   readonly mode?: AttentionKernelMode;
+  /**
+   * Workgroups a call should keep busy (fused mode): when query tiles x kv heads fall short, the
+   * keys are split into ranges merged afterwards (flash-decoding). Default
+   * {@link defaultTargetWorkgroups}: 512 on GPUs, 1 (never split) on CPU implementations, where
+   * more workgroups only add overhead. 1 disables splitting.
+   */
+  readonly targetWorkgroups?: number;
+}
+
+/** A split never covers fewer key tiles than this: below it the merge costs more than it saves. */
+export const minimumTilesPerSplit = 4;
+
+/** Whether the adapter is a CPU implementation (Mesa llvmpipe/lavapipe, SwiftShader). */
+export function isCpuAdapter(context: Pick<WebGpuContext, "adapterDescription">): boolean {
+  return /llvmpipe|lavapipe|swiftshader|\bcpu\b/i.test(context.adapterDescription);
+}
+
+/** 512 workgroups on a GPU (a few per multiprocessor on large ones); 1 on CPU implementations. */
+export function defaultTargetWorkgroups(context: Pick<WebGpuContext, "adapterDescription">): number {
+  return isCpuAdapter(context) ? 1 : 512;
+}
+
+/** How one call's keys are split (see {@link SelfExtendAttentionKernelOptions.targetWorkgroups}). */
+export interface KeySplitPlan {
+  readonly splitCount: number;
+  /** A multiple of the key tile. */
+  readonly keysPerSplit: number;
 }
 
 export interface AttentionCall {
@@ -73,6 +101,9 @@ export interface AttentionBuffers {
   /** Required by the `neighbor-only` and `group-only` modes: [queryCount, headCount]. */
   readonly logSumExp?: GPUBuffer;
 }
+
+/** The kernel's uniform: queryStart, queryCount, keyCount, scale, keysPerSplit, splitCount (+ padding). */
+const callParameterBytes = 32;
 
 function floorPowerOfTwo(value: number): number {
   return 2 ** Math.floor(Math.log2(value));
@@ -131,10 +162,22 @@ export function largestRotatedPosition(contextSize: number, config: SelfExtendCo
   return Math.max(contextSize - 1, groupQueryPosition(contextSize - 1, config));
 }
 
+/** The fused kernel's key-split merge: its pipeline and the partial results it reads. */
+interface KeySplitMerge {
+  readonly pipeline: GPUComputePipeline;
+  readonly workgroupSize: number;
+  /** [splitCount, queryCount, headCount, headSize] */
+  readonly output: GPUBuffer;
+  /** [splitCount, queryCount, headCount] */
+  readonly logSumExp: GPUBuffer;
+}
+
 export class SelfExtendAttentionKernel {
   readonly tiles: AttentionTiles;
   readonly mode: AttentionKernelMode;
   readonly ropeTable: GpuRopeTable;
+  /** See {@link SelfExtendAttentionKernelOptions.targetWorkgroups}. */
+  readonly targetWorkgroups: number;
   private readonly ownsRopeTable: boolean;
 
   private constructor(
@@ -145,11 +188,14 @@ export class SelfExtendAttentionKernel {
     ropeTable: GpuRopeTable,
     ownsRopeTable: boolean,
     private readonly scale: number,
+    targetWorkgroups: number,
+    private readonly merge: KeySplitMerge | undefined,
   ) {
     this.tiles = tiles;
     this.mode = options.mode ?? "fused";
     this.ropeTable = ropeTable;
     this.ownsRopeTable = ownsRopeTable;
+    this.targetWorkgroups = targetWorkgroups;
   }
 
   static async create(
@@ -203,6 +249,36 @@ export class SelfExtendAttentionKernel {
         label: `self-extend attention (${mode})`,
       }),
     );
+    const targetWorkgroups =
+      mode === "fused" ? (options.targetWorkgroups ?? defaultTargetWorkgroups(context)) : 1;
+    if (!Number.isInteger(targetWorkgroups) || targetWorkgroups < 1) {
+      throw new SelfExtendConfigError("targetWorkgroups", targetWorkgroups, "must be a positive integer");
+    }
+    let merge: KeySplitMerge | undefined;
+    if (mode === "fused") {
+      // Splits are planned so that splits x query tiles x kv heads <= targetWorkgroups, which bounds
+      // the partial rows: splits x queryCount x headCount <= targetWorkgroups x queryTile x (heads per kv).
+      const rows = targetWorkgroups * tiles.queryTile * (shape.headCount / shape.kvHeadCount);
+      const workgroupSize = Math.min(64, context.limits.maxComputeInvocationsPerWorkgroup);
+      merge = {
+        workgroupSize,
+        pipeline: await withErrorScopes(device, "compiling the key-split merge", () =>
+          device.createComputePipeline({
+            layout: "auto",
+            compute: {
+              module: device.createShaderModule({
+                code: mergeKeySplitsShader(shape.headCount, shape.headSize, workgroupSize),
+                label: "self-extend attention key-split merge",
+              }),
+              entryPoint: "main",
+            },
+            label: "self-extend attention key-split merge",
+          }),
+        ),
+        output: createStorageBuffer(device, rows * shape.headSize * 4),
+        logSumExp: createStorageBuffer(device, rows * 4),
+      };
+    }
     return new SelfExtendAttentionKernel(
       context,
       options,
@@ -211,7 +287,23 @@ export class SelfExtendAttentionKernel {
       ropeTable,
       options.ropeTable === undefined,
       options.scale ?? 1 / Math.sqrt(shape.headSize),
+      targetWorkgroups,
+      merge,
     );
+  }
+
+  /** How a call's keys are split across workgroups (one split unless the call under-fills the device). */
+  planKeySplits(call: AttentionCall): KeySplitPlan {
+    const { keyTile, queryTile } = this.tiles;
+    const keyTiles = Math.max(1, Math.ceil(call.keyCount / keyTile));
+    const workgroups = Math.ceil(call.queryCount / queryTile) * this.options.shape.kvHeadCount;
+    const wanted = Math.min(
+      Math.floor(this.targetWorkgroups / workgroups),
+      Math.floor(keyTiles / minimumTilesPerSplit),
+      this.context.limits.maxComputeWorkgroupsPerDimension,
+    );
+    const tilesPerSplit = Math.ceil(keyTiles / Math.max(1, wanted));
+    return { splitCount: Math.ceil(keyTiles / tilesPerSplit), keysPerSplit: tilesPerSplit * keyTile };
   }
 
   /** A uniform buffer for one call; a forward pass reuses it for every layer of a block. */
@@ -239,8 +331,9 @@ export class SelfExtendAttentionKernel {
         `${keyCount} keys need about ${iterations} loop iterations per shader invocation; this driver (${this.context.adapterDescription}) stops invocations after ${this.context.loopIterationLimit}, which would give wrong results silently. Use a Vulkan or hardware adapter for contexts this long.`,
       );
     }
+    const { splitCount, keysPerSplit } = this.planKeySplits(call);
     const buffer = this.context.device.createBuffer({
-      size: 16,
+      size: callParameterBytes,
       usage: uniformUsage,
       mappedAtCreation: true,
       label: "attention call",
@@ -248,6 +341,7 @@ export class SelfExtendAttentionKernel {
     const range = buffer.getMappedRange();
     new Uint32Array(range, 0, 3).set([queryStart, queryCount, keyCount]);
     new Float32Array(range, 12, 1)[0] = this.scale;
+    new Uint32Array(range, 16, 2).set([keysPerSplit, splitCount]);
     buffer.unmap();
     return buffer;
   }
@@ -280,17 +374,39 @@ export class SelfExtendAttentionKernel {
     if (this.mode !== "fused") {
       if (!buffers.logSumExp) throw new RangeError(`mode ${this.mode} needs a logSumExp buffer`);
       entries.push({ binding: 6, resource: { buffer: buffers.logSumExp } });
+    } else {
+      const merge = this.merge as KeySplitMerge;
+      entries.push(
+        { binding: 6, resource: { buffer: merge.output } },
+        { binding: 7, resource: { buffer: merge.logSumExp } },
+      );
     }
-    const bindGroup = this.context.device.createBindGroup({
-      layout: this.pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const { device } = this.context;
     pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, device.createBindGroup({ layout: this.pipeline.getBindGroupLayout(0), entries }));
+    const { splitCount } = this.planKeySplits(call);
     pass.dispatchWorkgroups(
       Math.ceil(call.queryCount / this.tiles.queryTile),
       this.options.shape.kvHeadCount,
+      splitCount,
     );
+    if (splitCount > 1 && this.merge !== undefined) {
+      // Each dispatch of a compute pass sees the writes of the previous ones.
+      const merge = this.merge;
+      pass.setPipeline(merge.pipeline);
+      pass.setBindGroup(
+        0,
+        device.createBindGroup({
+          layout: merge.pipeline.getBindGroupLayout(0),
+          entries: [uniform, merge.output, merge.logSumExp, buffers.output].map((buffer, binding) => ({
+            binding,
+            resource: { buffer },
+          })),
+        }),
+      );
+      const { headCount, headSize } = this.options.shape;
+      pass.dispatchWorkgroups(Math.ceil((call.queryCount * headCount * headSize) / merge.workgroupSize));
+    }
   }
 
   /** Encodes and submits one call on its own command buffer. */
@@ -304,6 +420,8 @@ export class SelfExtendAttentionKernel {
 
   destroy(): void {
     if (this.ownsRopeTable) this.ropeTable.buffer.destroy();
+    this.merge?.output.destroy();
+    this.merge?.logSumExp.destroy();
   }
 }
 

@@ -14,6 +14,14 @@
  *   the level per pair (neighbor iff i - j < W), and folds the tile into an online softmax
  *   (running max, running sum, rescaled accumulator): one merged softmax, as the spec requires.
  *
+ * Key splits (flash-decoding): a workgroup walks its keys alone, so a call with few query tiles
+ * (decoding: one query) keeps a handful of workgroups busy however long the context, which
+ * under-fills a GPU. The fused kernel can therefore split the keys into `splitCount` contiguous
+ * ranges (workgroup z), each folded into its own online softmax and written as a normalised
+ * partial output plus its log-sum-exp; {@link mergeKeySplitsShader} combines them exactly as the
+ * softmax would have (the same merge the two-pass baseline uses for its two levels). With one split
+ * the kernel writes the output directly.
+ *
  * Modes other than `fused` exist only for the benchmark's two-pass baseline: `neighbor-only` and
  * `group-only` keep one level's pairs and also write each row's log-sum-exp, which a merge kernel
  * combines the way the official flash path does.
@@ -90,6 +98,9 @@ struct Params {
   queryCount: u32,
   keyCount: u32,
   scale: f32,
+  // Keys per split (a multiple of KEY_TILE) and the number of splits (workgroups along z).
+  keysPerSplit: u32,
+  splitCount: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -102,7 +113,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> rope: array<f32>;
 // [queryCount, HEADS, HEAD_SIZE]
 @group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
-${writesLogSumExp ? "// [queryCount, HEADS]: log-sum-exp of the kept scores (LOWEST when none were kept).\n@group(0) @binding(6) var<storage, read_write> logSumExp: array<f32>;" : ""}
+${
+  writesLogSumExp
+    ? "// [queryCount, HEADS]: log-sum-exp of the kept scores (LOWEST when none were kept).\n@group(0) @binding(6) var<storage, read_write> logSumExp: array<f32>;"
+    : `// With several key splits: [splitCount, queryCount, HEADS, HEAD_SIZE] normalised partial outputs
+// and [splitCount, queryCount, HEADS] their log-sum-exp (LOWEST for a split with no visible key).
+@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
+@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;`
+}
 
 var<workgroup> keyTile: array<vec4<f32>, ${keyTile * vectors}>;
 var<workgroup> groupKeyTile: array<vec4<f32>, ${usesGroupLevel ? keyTile * vectors : 1}>;
@@ -191,13 +209,20 @@ ${
     mode === "group-only"
       ? `// Two-pass baseline, group pass: only keys at least W behind some query of the tile.
   let keyEnd = min(select(0u, lastQuery + 1u - WINDOW, lastQuery + 1u >= WINDOW), params.keyCount);`
-      : "let keyEnd = min(lastQuery + 1u, params.keyCount);"
+      : mode === "fused"
+        ? `// This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit).
+  let split = workgroupId.z;
+  let splitBegin = split * params.keysPerSplit;
+  let keyEnd = min(min(lastQuery + 1u, params.keyCount), splitBegin + params.keysPerSplit);`
+        : "let keyEnd = min(lastQuery + 1u, params.keyCount);"
   }
   ${
     mode === "neighbor-only"
       ? `// Two-pass baseline, neighbor pass: a sliding window, starting at the tile holding key i - W + 1.
   let keyBegin = (select(0u, firstQuery + 1u - WINDOW, firstQuery + 1u >= WINDOW) / KEY_TILE) * KEY_TILE;`
-      : "let keyBegin = 0u;"
+      : mode === "fused"
+        ? "let keyBegin = splitBegin;"
+        : "let keyBegin = 0u;"
   }
   var runningMax = LOWEST;
   var runningSum = 0.0;
@@ -275,10 +300,22 @@ ${unrolled(vectors, (c) => `            accumulator[${c}] += weight * valueTile[
   }
 
   if (ownsQuery) {
-    let base = (q * HEADS + head) * HEAD_SIZE;
     let inverse = select(0.0, 1.0 / runningSum, runningSum > 0.0);
+${
+  writesLogSumExp
+    ? `    let base = (q * HEADS + head) * HEAD_SIZE;
 ${unrolled(headSize, (d) => `    attentionOutput[base + ${d}u] = accumulator[${d >> 2}][${d & 3}] * inverse;`)}
-    ${writesLogSumExp ? "logSumExp[q * HEADS + head] = select(LOWEST, runningMax + log(runningSum), runningSum > 0.0);" : ""}
+    logSumExp[q * HEADS + head] = select(LOWEST, runningMax + log(runningSum), runningSum > 0.0);`
+    : `    if (params.splitCount == 1u) {
+      let base = (q * HEADS + head) * HEAD_SIZE;
+${unrolled(headSize, (d) => `      attentionOutput[base + ${d}u] = accumulator[${d >> 2}][${d & 3}] * inverse;`)}
+    } else {
+      let row = (split * params.queryCount + q) * HEADS + head;
+      let base = row * HEAD_SIZE;
+${unrolled(headSize, (d) => `      splitOutput[base + ${d}u] = accumulator[${d >> 2}][${d & 3}] * inverse;`)}
+      splitLogSumExp[row] = select(LOWEST, runningMax + log(runningSum), runningSum > 0.0);
+    }`
+}
   }
 }
 `;
@@ -310,6 +347,52 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let i = row * HEAD_SIZE + d;
     merged[i] = (wa * neighborOutput[i] + wb * groupOutput[i]) / total;
   }
+}
+`;
+}
+
+/**
+ * Combines the fused kernel's key splits: O = sum_s e^(lse_s - top) O_s / sum_s e^(lse_s - top).
+ * Reads the attention kernel's own uniform (same Params layout).
+ */
+export function mergeKeySplitsShader(headCount: number, headSize: number, workgroupSize: number): string {
+  return /* wgsl */ `
+const HEADS: u32 = ${headCount}u;
+const HEAD_SIZE: u32 = ${headSize}u;
+const LOWEST: f32 = -3.0e38;
+struct Params {
+  queryStart: u32,
+  queryCount: u32,
+  keyCount: u32,
+  scale: f32,
+  keysPerSplit: u32,
+  splitCount: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> splitOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> splitLogSumExp: array<f32>;
+@group(0) @binding(3) var<storage, read_write> attentionOutput: array<f32>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  // One invocation per output value (row, d): a decode's few rows still spread over many threads.
+  let rows = params.queryCount * HEADS;
+  let row = id.x / HEAD_SIZE;
+  let d = id.x % HEAD_SIZE;
+  if (row >= rows) { return; }
+  var top = LOWEST;
+  for (var s = 0u; s < params.splitCount; s++) { top = max(top, splitLogSumExp[s * rows + row]); }
+  var total = 0.0;
+  var sum = 0.0;
+  for (var s = 0u; s < params.splitCount; s++) {
+    let lse = splitLogSumExp[s * rows + row];
+    if (lse > LOWEST) {
+      let weight = exp(lse - top);
+      total += weight;
+      sum += weight * splitOutput[(s * rows + row) * HEAD_SIZE + d];
+    }
+  }
+  attentionOutput[row * HEAD_SIZE + d] = select(0.0, sum / total, total > 0.0);
 }
 `;
 }

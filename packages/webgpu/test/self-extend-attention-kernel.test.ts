@@ -32,6 +32,10 @@ interface KernelCase {
   readonly tiles?: Partial<AttentionTiles>;
   /** Also check the two-pass baseline (the benchmark's comparison) on this case. */
   readonly twoPass?: boolean;
+  /** Forces key splits (flash-decoding) on CPU adapters, which never split by default. */
+  readonly targetWorkgroups?: number;
+  /** The key splits the kernel must plan for this call. */
+  readonly expectedSplits?: number;
 }
 
 // Small key tiles force long prompts across many tiles and many tile boundaries inside the window.
@@ -124,6 +128,46 @@ const cases: KernelCase[] = [
     twoPass: true,
   },
   {
+    name: "G=8 W=64 decode at 8192 keys in 64 key splits (flash-decoding), GQA 4:1",
+    headCount: 8,
+    kvHeadCount: 2,
+    headSize: 16,
+    layout: "interleaved",
+    config: { groupSize: 8, neighborWindow: 64 },
+    keyCount: 8192,
+    queryCount: 1,
+    targetWorkgroups: 128,
+    expectedSplits: 64,
+  },
+  {
+    name: "G=4 W=32 mid-sequence block of 40 queries at 3000 keys in key splits, half-split RoPE, MHA",
+    headCount: 4,
+    kvHeadCount: 4,
+    headSize: 32,
+    layout: "half-split",
+    config: { groupSize: 4, neighborWindow: 32 },
+    keyCount: 3000,
+    queryCount: 40,
+    tiles: { keyTile: 16 },
+    targetWorkgroups: 96,
+    // One query tile (64 queries per workgroup) x 4 kv heads = 4 workgroups: 96 / 4 = 24 splits of
+    // 8 key tiles (188 tiles in all, the last split shorter).
+    expectedSplits: 24,
+  },
+  {
+    name: "G=1 decode at 2048 keys in key splits equals plain attention",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 8,
+    layout: "interleaved",
+    config: { groupSize: 1, neighborWindow: 1 },
+    keyCount: 2048,
+    queryCount: 1,
+    targetWorkgroups: 1000,
+    // Bounded by the minimum of 4 key tiles per split: 64 tiles / 4.
+    expectedSplits: 16,
+  },
+  {
     name: "plain G=1 decode, head size 64, GQA 8:1",
     headCount: 8,
     kvHeadCount: 1,
@@ -191,7 +235,12 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
         contextSize: keyCount,
         tiles: testCase.tiles,
         ropeTable: createGpuRopeTable(device, ropeOptions, table.positionCount),
+        targetWorkgroups: testCase.targetWorkgroups,
       });
+      const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
+      expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
+      expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
+      expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
       const output = createStorageBuffer(device, expected.length * 4);
       kernel.run(
         {
