@@ -89,16 +89,19 @@ try {
       llamaCppBatchSize: 512,
     });
     const evaluation = await context.evaluate(prompt, { logits: "all" });
-    const rows: Float32Array[] = [];
-    for (let row = 0; row < prompt.length; row++) rows.push(evaluation.logits.slice(row * V, (row + 1) * V));
+    // Rows are raw logits (native bridge) or log-softmax (without it); compare log-softmax either way.
+    const rows: Float64Array[] = [];
+    for (let row = 0; row < prompt.length; row++) {
+      rows.push(logSoftmax(evaluation.logits.subarray(row * V, (row + 1) * V)));
+    }
     const tokens: number[] = [];
-    let row = rows.at(-1) as Float32Array;
+    let row: ArrayLike<number> = rows.at(-1) as Float64Array;
     for (let step = 0; step < generated; step++) {
       // Follow the reference's tokens so rows stay comparable; count where our argmax differs.
       tokens.push(argmax(row));
       if (step < generated - 1) {
         row = await context.decode(referenceTokens[step]);
-        rows.push(row);
+        rows.push(logSoftmax(row));
       }
     }
     let promptDifference = 0;
