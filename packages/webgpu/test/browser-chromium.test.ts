@@ -14,16 +14,20 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// The suite's own tolerance data and comparison: the same numbers `self-extend conformance`
+// applies to this adapter.
+import {
+  compareLogProbabilities,
+  loadTolerances,
+  logSoftmaxRows,
+  resolveTolerance,
+} from "@self-extend/conformance";
 import { argmax, planSelfExtend } from "@self-extend/core";
 import { readGguf, tokenizerFromGguf } from "@self-extend/models";
 import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-// The suite's own tolerance data and comparison, read from its sources (no package dependency, so
-// the lockfile is untouched): the same numbers `self-extend conformance` applies to this adapter.
-import { compareLogProbabilities, logSoftmaxRows } from "../../conformance/src/log-probabilities.js";
-import { loadTolerances, resolveTolerance } from "../../conformance/src/tolerances.js";
 import type { ForwardPassRequest, ForwardPassResult } from "./browser/forward-page.js";
 import type { PageResult } from "./browser/kernel-page.js";
 import { serveSources } from "./browser/serve-sources.js";
