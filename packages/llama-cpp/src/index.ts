@@ -1,3 +1,11 @@
+export {
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
 export { exactNeighborShift, exactQueryPosition } from "./exact-scheduler.js";
 export { fastPrefillPositionError } from "./fast-prefill-scheduler.js";
 export {

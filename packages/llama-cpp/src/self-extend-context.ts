@@ -237,6 +237,8 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     return this.sequence.rawLogits ? "logits" : "log-softmax";
   }
   private readonly scheduler: PositionScheduler;
+  /** Every token evaluated since the last reset, in order (for prefix reuse by the chat session). */
+  private readonly evaluated: number[] = [];
   private busy = false;
   private disposed = false;
 
@@ -365,6 +367,11 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     return this.scheduler.tokenCount;
   }
 
+  /** The tokens evaluated since the last reset, in order. */
+  get evaluatedTokens(): readonly number[] {
+    return this.evaluated;
+  }
+
   /** llama.cpp's largest cached position of the sequence (-1 when empty): for checks and tests. */
   get largestCachedPosition(): number {
     return this.sequence.largestPosition;
@@ -448,6 +455,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       });
       const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
       rows = selected.map((index) => byIndex.get(index) as Float32Array);
+      for (let index = 0; index < tokens.length; index++) this.evaluated.push(tokens[index]);
     } finally {
       this.busy = false;
     }
@@ -496,6 +504,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     if (this.busy) throw new Error("cannot reset while evaluating");
     this.sequence.clear();
     this.scheduler.reset();
+    this.evaluated.length = 0;
   }
 
   async dispose(): Promise<void> {
