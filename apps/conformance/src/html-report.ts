@@ -73,7 +73,10 @@ export function renderHtmlReport(report: ConformanceReport, commandLine: string)
         : result.firstDivergentToken !== null
           ? ` @${result.firstDivergentToken}`
           : "";
-    return `<td class="${result.status}" title="${escapeHtml(result.reason ?? "")}">${result.status}${detail}</td>`;
+    // Measured-only rows are shown in parentheses, as in the text matrix: they are not counted.
+    const label = result.informational === true ? `(${result.status}${detail})` : `${result.status}${detail}`;
+    const title = [result.reason, result.note].filter((text) => text).join("; ");
+    return `<td class="${result.informational === true ? "informational" : result.status}" title="${escapeHtml(title)}">${label}</td>`;
   };
   const rows = cases
     .map(
@@ -95,7 +98,7 @@ export function renderHtmlReport(report: ConformanceReport, commandLine: string)
 <html lang="en"><head><meta charset="utf-8"><title>Self-Extend conformance report</title>
 <style>
 body{font-family:sans-serif;margin:24px;color:#222} table{border-collapse:collapse;font-size:12px}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:left} .pass{background:#e6f4ea} .fail{background:#fce8e6}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left} .pass{background:#e6f4ea} .fail{background:#fce8e6} .informational{background:#f1f3f4}
 .not-available,.skipped{background:#f1f3f4;color:#666} figure{margin:16px 0} figcaption{font-size:12px}
 </style></head><body>
 <h1>Self-Extend conformance (spec ${report.specVersion})</h1>

@@ -390,9 +390,12 @@ export async function runConformanceSuite(
         });
       } catch (error) {
         if (options.signal?.aborted) throw error;
+        // A measured-only run is exempt from its tolerance, not from working: an error counts.
         record({
           ...base,
-          ...informational,
+          ...(entry.informational === undefined
+            ? {}
+            : { note: `${entry.informational.why}; it threw, which counts as a failure` }),
           backend: label,
           status: "fail",
           maxAbsLogitDiff: null,

@@ -101,6 +101,42 @@ describe("the suite catches real mistakes", () => {
     expect(report.summary).toEqual({ passed: 0, failed: 0, notAvailable: 1, skipped: 0, informational: 0 });
   });
 
+  it("counts an informational run apart, unless it throws", async () => {
+    const reference = createReferenceBackend();
+    const throwing = {
+      ...reference,
+      name: "throwing-runtime",
+      loadModel: async () => {
+        throw new Error("crashed");
+      },
+    };
+    const informational = { why: "measured only" };
+    const report = await runConformanceSuite(
+      [
+        { backend: wrongRopeLayoutBackend(), informational },
+        { backend: throwing, informational },
+        { backend: reference },
+      ],
+      {
+        cases: [caseNamed("logits-2x")],
+        modelIds: ["tiny:llama-h8-mha"],
+        cacheFolder: temporary(),
+        crossCompare: false,
+      },
+    );
+    const byBackend = new Map(report.results.map((result) => [result.backend, result]));
+    // Measured and out of tolerance, but not counted.
+    expect(byBackend.get("wrong-rope-layout")).toMatchObject({
+      status: "fail",
+      informational: true,
+      note: "measured only",
+    });
+    // An error is a failure, informational or not.
+    expect(byBackend.get("throwing-runtime")?.status).toBe("fail");
+    expect(byBackend.get("throwing-runtime")?.informational).toBeUndefined();
+    expect(report.summary).toEqual({ passed: 1, failed: 1, notAvailable: 0, skipped: 0, informational: 1 });
+  });
+
   it("runs stories260K from the shared folder", async () => {
     const report = await runConformanceSuite([{ backend: createReferenceBackend() }], {
       cases: [caseNamed("logits-2x")],

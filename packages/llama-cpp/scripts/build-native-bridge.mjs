@@ -9,8 +9,10 @@
  *   built from, read out of the git bundle node-llama-cpp ships (llama/gitRelease.bundle);
  * - node-addon-api (node-llama-cpp's own dependency) and Node's headers (<node>/include/node).
  *
- * Usage: node scripts/build-native-bridge.mjs [--force]
- * Needs a C++17 compiler (CXX, else c++) and git. Linux only for now.
+ * Usage: node scripts/build-native-bridge.mjs [--force] [--optional]
+ * Needs a C++17 compiler (CXX, else c++) and git. Linux only for now. With --optional (what the
+ * package's own build uses) a machine that cannot build it gets a warning, not a failed build: the
+ * adapter then returns log-softmax rows and refuses llama.cpp-compatible mode, saying why.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
@@ -23,8 +25,15 @@ const source = join(packageFolder, "native", "llama-context-bridge.cc");
 const buildFolder = join(packageFolder, "native", "build");
 const output = join(buildFolder, "llama-context-bridge.node");
 const force = process.argv.includes("--force");
+const optional = process.argv.includes("--optional");
 
 function fail(message) {
+  if (optional) {
+    console.warn(
+      `build-native-bridge: not built (${message}); @self-extend/llama-cpp works without it (log-softmax rows, no llama.cpp-compatible mode)`,
+    );
+    process.exit(0);
+  }
   console.error(`build-native-bridge: ${message}`);
   process.exit(1);
 }
@@ -66,7 +75,11 @@ if (nodeHeaders === undefined) {
   );
 }
 
-const newest = Math.max(statSync(source).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
+const newest = Math.max(
+  ...[source, fileURLToPath(import.meta.url), join(packageFolder, "scripts", "llama-cpp-sources.mjs")].map(
+    (path) => statSync(path).mtimeMs,
+  ),
+);
 if (!force && existsSync(output) && statSync(output).mtimeMs >= newest) {
   console.log(`build-native-bridge: ${output} is up to date`);
   process.exit(0);

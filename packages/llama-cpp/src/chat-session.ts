@@ -7,11 +7,16 @@
  * LlamaChatSession does, evaluates only what the context has not seen yet (the rendered history
  * usually extends what was evaluated before; otherwise the context is reset and the history
  * evaluated again), and generates until an end-of-generation token, one of the wrapper's stop
- * triggers, `maxTokens`, or a full context. Function calling, grammars, prefix triggers and
- * context shifting (dropping old messages) are not offered: a full context is an error that names
- * the length, like every other overflow in this package.
+ * triggers, `maxTokens`, or a full context (stop reason "context-full"). A history that leaves no
+ * room for an answer is a ContextLengthError before anything is evaluated. Function calling,
+ * grammars, prefix triggers and context shifting (dropping old messages) are not offered.
  */
-import { createSampler, type EvaluationProgress, type SamplingOptions } from "@self-extend/core";
+import {
+  ContextLengthError,
+  createSampler,
+  type EvaluationProgress,
+  type SamplingOptions,
+} from "@self-extend/core";
 import type { ChatHistoryItem, ChatWrapper, LlamaText, Token } from "node-llama-cpp";
 import type { SelfExtendContext } from "./self-extend-context.js";
 
@@ -33,7 +38,8 @@ export interface ChatPromptOptions extends SamplingOptions {
   readonly onProgress?: (progress: EvaluationProgress) => void;
 }
 
-export type ChatStopReason = "end-of-generation" | "stop-trigger" | "max-tokens";
+/** Why a response ended; "context-full" when the context (or Self-Extend's usable length) ran out first. */
+export type ChatStopReason = "end-of-generation" | "stop-trigger" | "max-tokens" | "context-full";
 
 export interface ChatResponse {
   readonly text: string;
@@ -98,6 +104,15 @@ export class SelfExtendChatSession {
     const promptTokens = state.contextText.tokenize(context.model.tokenizer) as number[];
     const triggers = this.resolveStopTriggers(state.stopGenerationTriggers);
 
+    // Room for the answer: the context, and Self-Extend's largest usable length (L - W) * G + W.
+    const limit = Math.min(context.options.contextSize, context.largestUsableContext);
+    if (promptTokens.length + 1 > limit) {
+      throw new ContextLengthError(
+        promptTokens.length + 1,
+        limit,
+        `the rendered chat history (${promptTokens.length} tokens) leaves no room for an answer in a context of ${limit} tokens; start a new session or create the context with a larger contextSize or groupSize`,
+      );
+    }
     // Reuse what the context already evaluated when the new rendering extends it.
     const evaluated = context.evaluatedTokens;
     let reused = 0;
@@ -110,8 +125,9 @@ export class SelfExtendChatSession {
       await context.reset();
     }
     const pending = promptTokens.slice(reused);
-    const room = context.options.contextSize - promptTokens.length;
+    const room = limit - promptTokens.length;
     const maxTokens = Math.min(options.maxTokens ?? room, room);
+    const stopsForRoom = maxTokens === room && options.maxTokens !== room;
     const sample = createSampler(options);
     const evaluation = await context.evaluate(pending, {
       logits: "last",
@@ -122,7 +138,7 @@ export class SelfExtendChatSession {
     let logits = evaluation.logits;
     const tokens: number[] = [];
     let emitted = "";
-    let stopReason: ChatStopReason = "max-tokens";
+    let stopReason: ChatStopReason = stopsForRoom ? "context-full" : "max-tokens";
     let cut: number | undefined;
     for (let step = 0; step < maxTokens; step++) {
       options.signal?.throwIfAborted();
@@ -151,7 +167,8 @@ export class SelfExtendChatSession {
       }
       if (step < maxTokens - 1) logits = await context.decode(token, { signal: options.signal });
     }
-    let response = stopReason === "max-tokens" ? context.detokenize(tokens) : "";
+    let response =
+      stopReason === "max-tokens" || stopReason === "context-full" ? context.detokenize(tokens) : "";
     if (stopReason === "stop-trigger") {
       const all = context.detokenize(tokens);
       response =

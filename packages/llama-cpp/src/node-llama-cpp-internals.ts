@@ -13,7 +13,12 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { SelfExtendError } from "@self-extend/core";
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
-import { loadNativeBridge, type NativeBridge, NativeBridgeUnavailableError } from "./native-bridge.js";
+import {
+  loadNativeBridge,
+  type NativeBridge,
+  NativeBridgeUnavailableError,
+  nativeBridgeUnavailableReason,
+} from "./native-bridge.js";
 
 /** The one node-llama-cpp release whose internals this adapter was written and tested against. */
 export const supportedNodeLlamaCppVersion = "3.21.1";
@@ -158,7 +163,7 @@ export class NativeSequence {
     this.batchSize = context.batchSize;
     const bridge = loadNativeBridge();
     if (bridge === undefined) {
-      this.bridgeUnavailableReason = "is not built";
+      this.bridgeUnavailableReason = nativeBridgeUnavailableReason() ?? "is not available";
     } else {
       // The bridge checks the unwrapped pointers itself; the context size is one more check that
       // it found node-llama-cpp's llama_context (llama.cpp pads n_ctx up to a multiple of 256).
@@ -254,7 +259,13 @@ export class NativeSequence {
   /** llama_get_logits_ith through the bridge: the model's float32 logits, untouched. */
   private logitsAt(batchIndex: number, vocabularySize: number): Float32Array {
     const row = new Float32Array(vocabularySize);
-    (this.bridge as NativeBridge).readLogits(this.native, this.nativeModel, batchIndex, row);
+    const written = (this.bridge as NativeBridge).readLogits(this.native, this.nativeModel, batchIndex, row);
+    if (written !== vocabularySize) {
+      // A row longer than llama.cpp's would end in zeros that look like real logits.
+      throw new SelfExtendError(
+        `llama.cpp's vocabulary has ${written} tokens but the model file describes ${vocabularySize}; refusing rows that would not match token ids`,
+      );
+    }
     return row;
   }
 

@@ -239,6 +239,11 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   private readonly scheduler: PositionScheduler;
   /** Every token evaluated since the last reset, in order (for prefix reuse by the chat session). */
   private readonly evaluated: number[] = [];
+  /** The length of every evaluate call's block since the last reset (to replay them on rollback). */
+  private readonly blockLengths: number[] = [];
+  /** Set when a rollback could not restore the cache; cleared by reset(). */
+  private lostState: string | undefined;
+  private inFlight: Promise<void> | undefined;
   private busy = false;
   private disposed = false;
 
@@ -408,6 +413,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   private checkBlock(tokens: ArrayLike<number>): void {
     if (this.disposed) throw new Error("the Self-Extend context was disposed");
     if (this.busy) throw new Error("the Self-Extend context is already evaluating; await the previous call");
+    if (this.lostState !== undefined) throw new Error(this.lostState);
     const total = this.tokenCount + tokens.length;
     if (total > this.options.contextSize) {
       throw new ContextLengthError(
@@ -444,20 +450,32 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     options.signal?.throwIfAborted();
     const start = this.tokenCount;
     this.busy = true;
-    let rows: Float32Array[];
+    let rows: Float32Array[] = [];
+    const work = (async () => {
+      try {
+        const ascending = [...new Set(selected)].sort((a, b) => a - b);
+        const computed = await this.scheduler.evaluate({
+          tokens,
+          logitIndexes: ascending,
+          signal: options.signal,
+          onProgress: options.onProgress,
+        });
+        const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
+        rows = selected.map((index) => byIndex.get(index) as Float32Array);
+        for (let index = 0; index < tokens.length; index++) this.evaluated.push(tokens[index]);
+        this.blockLengths.push(tokens.length);
+      } catch (error) {
+        // All or nothing (the v1 contract): the block may be half in the cache, with keys moved.
+        await this.rollBack();
+        throw error;
+      }
+    })();
+    this.inFlight = work;
     try {
-      const ascending = [...new Set(selected)].sort((a, b) => a - b);
-      const computed = await this.scheduler.evaluate({
-        tokens,
-        logitIndexes: ascending,
-        signal: options.signal,
-        onProgress: options.onProgress,
-      });
-      const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
-      rows = selected.map((index) => byIndex.get(index) as Float32Array);
-      for (let index = 0; index < tokens.length; index++) this.evaluated.push(tokens[index]);
+      await work;
     } finally {
       this.busy = false;
+      this.inFlight = undefined;
     }
     const vocabularySize = rows[0]?.length ?? this.vocabularySize;
     const logits = new Float32Array(rows.length * vocabularySize);
@@ -500,16 +518,48 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     if (text.length > emitted.length) yield text.slice(emitted.length);
   }
 
+  /**
+   * Puts the cache back to the blocks evaluated before a failed or aborted call. llama.cpp cannot
+   * take tokens out of a Self-Extend cache (grouped keys share positions, and earlier keys were
+   * moved), so the earlier blocks are evaluated again, with the same block boundaries, which every
+   * mode turns into the same positions and batches as before. It costs what evaluating them cost.
+   * If even that fails, the context is left empty and says so until reset().
+   */
+  private async rollBack(): Promise<void> {
+    this.sequence.clear();
+    this.scheduler.reset();
+    let offset = 0;
+    try {
+      for (const length of this.blockLengths) {
+        await this.scheduler.evaluate({
+          tokens: this.evaluated.slice(offset, offset + length),
+          logitIndexes: [],
+        });
+        offset += length;
+      }
+    } catch (error) {
+      this.sequence.clear();
+      this.scheduler.reset();
+      this.evaluated.length = 0;
+      this.blockLengths.length = 0;
+      this.lostState = `restoring the cache after a failed evaluation failed too (${(error as Error).message}); the context is empty: call reset()`;
+    }
+  }
+
   async reset(): Promise<void> {
     if (this.busy) throw new Error("cannot reset while evaluating");
     this.sequence.clear();
     this.scheduler.reset();
     this.evaluated.length = 0;
+    this.blockLengths.length = 0;
+    this.lostState = undefined;
   }
 
+  /** Waits for an evaluation in flight (its native work must not outlive the context), then frees everything. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await this.inFlight?.catch(() => undefined);
     this.sequence.dispose();
     await this.context.dispose();
     if (this.ownsModel) await this.model.dispose();

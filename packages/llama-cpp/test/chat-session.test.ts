@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { argmax, planSelfExtend } from "@self-extend/core";
+import { argmax, ContextLengthError, planSelfExtend } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { LlamaChatSession } from "node-llama-cpp";
@@ -95,6 +95,39 @@ describe.sequential("SelfExtendChatSession", () => {
       expect(second.evaluatedPromptTokens).toBeGreaterThan(0);
       expect(second.evaluatedPromptTokens).toBeLessThan(40);
       expect(session.chatHistory.at(-1)).toEqual({ type: "model", response: [second.text] });
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("refuses a history with no room for an answer, and recovers from an abort mid-answer", async () => {
+    const context = await createSelfExtendContext({
+      model: demoModelPath,
+      groupSize: 1,
+      neighborWindow: 1,
+      contextSize: 256,
+      threads: 1,
+    });
+    try {
+      const session = await createSelfExtendChatSession({ context });
+      await expect(session.prompt(stories.slice(0, 2000))).rejects.toBeInstanceOf(ContextLengthError);
+      expect(context.tokenCount).toBe(0);
+      expect(session.chatHistory.filter((item) => item.type === "user")).toHaveLength(0);
+
+      const controller = new AbortController();
+      const aborted = session.prompt("Tell me a story about a dog.", {
+        maxTokens: 32,
+        signal: controller.signal,
+        onTextChunk: () => controller.abort(),
+      });
+      await expect(aborted).rejects.toThrow(/abort/i);
+      const answer = await session.promptWithMeta("Tell me a story about a dog.", { maxTokens: 16 });
+
+      const fresh = await createSelfExtendChatSession({ context });
+      await context.reset();
+      const expected = await fresh.promptWithMeta("Tell me a story about a dog.", { maxTokens: 16 });
+      expect(answer.text).toBe(expected.text);
+      expect(answer.tokens).toEqual(expected.tokens);
     } finally {
       await context.dispose();
     }

@@ -4,7 +4,12 @@
  */
 
 import { join } from "node:path";
-import { ContextLengthError, generateTokens, SelfExtendConfigError } from "@self-extend/core";
+import {
+  ContextLengthError,
+  generateTokens,
+  groupQueryPosition,
+  SelfExtendConfigError,
+} from "@self-extend/core";
 import {
   generateTinyModel,
   importLlama2c,
@@ -179,10 +184,25 @@ describe.sequential("abort and progress", () => {
         },
       });
       await expect(promise).rejects.toThrow(/abort/i);
-      // Whatever was evaluated before the abort stays consistent and usable.
-      expect(context.tokenCount).toBeGreaterThanOrEqual(110);
-      expect(context.tokenCount).toBeLessThan(200);
-      await context.decode(1);
+      // All or nothing (the v1 contract): the aborted block is gone, the cache is as before it.
+      expect(context.tokenCount).toBe(100);
+      expect(context.largestCachedPosition).toBe(
+        groupQueryPosition(99, { groupSize: 4, neighborWindow: 16 }),
+      );
+      const afterAbort = await context.decode(1);
+      const untouched = await createSelfExtendContext({
+        model: tinyModelPath(),
+        groupSize: 4,
+        neighborWindow: 16,
+        contextSize: 208,
+        threads: 1,
+      });
+      try {
+        await untouched.evaluate(randomTokens(100, 64), { logits: "none" });
+        expect(Array.from(await untouched.decode(1))).toEqual(Array.from(afterAbort));
+      } finally {
+        await untouched.dispose();
+      }
     } finally {
       await context.dispose();
     }

@@ -5,7 +5,7 @@
  * difference between the two runs is the driver (llama-completion's main loop vs our scheduler).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { extractLlamaCppSources, locateNodeLlamaCpp } from "../scripts/llama-cpp-sources.mjs";
 
@@ -32,6 +32,8 @@ export function buildLlamaCompletion(): { binary: string; libraries: string } {
   const libraryNames = readdirSync(libraries).filter((name) =>
     /^lib(llama-common|llama|ggml|ggml-base)(\.v[\d.]+)?\.so$/.test(name),
   );
+  // Built under a temporary name and renamed, so an interrupted build never leaves a broken binary.
+  const temporary = `${binary}.${process.pid}.tmp`;
   execFileSync(
     process.env.CXX || "c++",
     [
@@ -41,13 +43,14 @@ export function buildLlamaCompletion(): { binary: string; libraries: string } {
       join(sources, "tools/completion/completion.cpp"),
       join(sources, "tools/completion/main.cpp"),
       "-o",
-      binary,
+      temporary,
       `-L${libraries}`,
       ...libraryNames.map((name) => `-l:${name}`),
       `-Wl,-rpath,${libraries}`,
     ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
+  renameSync(temporary, binary);
   return { binary, libraries };
 }
 

@@ -249,10 +249,17 @@ export class SelfExtendAttentionKernel {
         label: `self-extend attention (${mode})`,
       }),
     );
-    const targetWorkgroups =
+    let targetWorkgroups =
       mode === "fused" ? (options.targetWorkgroups ?? defaultTargetWorkgroups(context)) : 1;
     if (!Number.isInteger(targetWorkgroups) || targetWorkgroups < 1) {
       throw new SelfExtendConfigError("targetWorkgroups", targetWorkgroups, "must be a positive integer");
+    }
+    // The partial outputs must fit one storage binding: ask for fewer workgroups until they do.
+    const partialBytes = (target: number) =>
+      target * tiles.queryTile * (shape.headCount / shape.kvHeadCount) * shape.headSize * 4;
+    const largestBinding = Math.min(context.limits.maxStorageBufferBindingSize, context.limits.maxBufferSize);
+    while (targetWorkgroups > 1 && partialBytes(targetWorkgroups) > largestBinding) {
+      targetWorkgroups = Math.floor(targetWorkgroups / 2);
     }
     let merge: KeySplitMerge | undefined;
     if (mode === "fused") {
@@ -297,6 +304,14 @@ export class SelfExtendAttentionKernel {
     const { keyTile, queryTile } = this.tiles;
     const keyTiles = Math.max(1, Math.ceil(call.keyCount / keyTile));
     const workgroups = Math.ceil(call.queryCount / queryTile) * this.options.shape.kvHeadCount;
+    // The merge runs one invocation per output value in a one-dimensional grid.
+    const { headCount, headSize } = this.options.shape;
+    const mergeWorkgroups = Math.ceil(
+      (call.queryCount * headCount * headSize) / (this.merge?.workgroupSize ?? 1),
+    );
+    if (this.merge === undefined || mergeWorkgroups > this.context.limits.maxComputeWorkgroupsPerDimension) {
+      return { splitCount: 1, keysPerSplit: keyTiles * keyTile };
+    }
     const wanted = Math.min(
       Math.floor(this.targetWorkgroups / workgroups),
       Math.floor(keyTiles / minimumTilesPerSplit),
