@@ -149,21 +149,29 @@ export class SelfExtendChatSession {
         break;
       }
       const textSoFar = context.detokenize(tokens);
-      const textTrigger = triggers.texts.find((trigger) => textSoFar.endsWith(trigger));
-      if (textTrigger !== undefined) {
+      // Nothing from `emitted` on can hold a trigger's start (it is held back below), and one token
+      // may complete a trigger and carry text past it: search, do not just compare the end.
+      const found = triggers.texts
+        .map((trigger) => textSoFar.indexOf(trigger, emitted.length))
+        .filter((index) => index >= 0);
+      if (found.length > 0) {
         stopReason = "stop-trigger";
-        cut = textSoFar.length - textTrigger.length;
+        cut = Math.min(...found);
         break;
       }
       if (triggers.tokenSequences.some((sequence) => endsWith(tokens, sequence))) {
         stopReason = "stop-trigger";
         break;
       }
-      // Hold back text that could still become the start of a text trigger, and partial characters.
-      const safe = safePrefixLength(textSoFar, triggers.texts);
-      if (safe > emitted.length && !textSoFar.slice(0, safe).endsWith("\uFFFD")) {
-        options.onTextChunk?.(textSoFar.slice(emitted.length, safe));
-        emitted = textSoFar.slice(0, safe);
+      // Hold back what could still become a trigger (the start of a text trigger, the first tokens
+      // of a special-token trigger) and partial characters.
+      const heldTokens = longestTriggerPrefix(tokens, triggers.tokenSequences);
+      const visible =
+        heldTokens === 0 ? textSoFar : context.detokenize(tokens.slice(0, tokens.length - heldTokens));
+      const safe = safePrefixLength(visible, triggers.texts);
+      if (safe > emitted.length && !visible.slice(0, safe).endsWith("\uFFFD")) {
+        options.onTextChunk?.(visible.slice(emitted.length, safe));
+        emitted = visible.slice(0, safe);
       }
       if (step < maxTokens - 1) logits = await context.decode(token, { signal: options.signal });
     }
@@ -204,6 +212,20 @@ function endsWith(tokens: readonly number[], sequence: readonly number[]): boole
   if (sequence.length > tokens.length) return false;
   const offset = tokens.length - sequence.length;
   return sequence.every((token, index) => tokens[offset + index] === token);
+}
+
+/** The most trailing tokens that are a proper prefix of some token-sequence trigger. */
+function longestTriggerPrefix(tokens: readonly number[], sequences: readonly (readonly number[])[]): number {
+  let longest = 0;
+  for (const sequence of sequences) {
+    for (let length = Math.min(sequence.length - 1, tokens.length); length > longest; length--) {
+      if (endsWith(tokens, sequence.slice(0, length))) {
+        longest = length;
+        break;
+      }
+    }
+  }
+  return longest;
 }
 
 function trimTriggerTokens(tokens: readonly number[], triggers: StopTriggers): number[] {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { argmax, ContextLengthError, planSelfExtend } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
-import { LlamaChatSession } from "node-llama-cpp";
+import { GeneralChatWrapper, LlamaChatSession, LlamaText } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { createSelfExtendChatSession, createSelfExtendContext } from "../src/index.js";
 
@@ -128,6 +128,41 @@ describe.sequential("SelfExtendChatSession", () => {
       const expected = await fresh.promptWithMeta("Tell me a story about a dog.", { maxTokens: 16 });
       expect(answer.text).toBe(expected.text);
       expect(answer.tokens).toEqual(expected.tokens);
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("stops at a stop trigger, cuts it from the answer and never streams it", async () => {
+    const context = await createSelfExtendContext({
+      model: demoModelPath,
+      groupSize: 1,
+      neighborWindow: 1,
+      contextSize: 256,
+      threads: 1,
+    });
+    try {
+      const message = "Tell me a story about a bird.";
+      const free = await createSelfExtendChatSession({ context, chatWrapper: new GeneralChatWrapper() });
+      const answer = await free.prompt(message, { maxTokens: 32 });
+      expect(answer.length).toBeGreaterThan(16);
+      // A trigger taken from the middle of the answer the model gives without it.
+      const trigger = answer.slice(9, 14);
+      class TriggerChatWrapper extends GeneralChatWrapper {
+        override generateContextState(options: Parameters<GeneralChatWrapper["generateContextState"]>[0]) {
+          return { ...super.generateContextState(options), stopGenerationTriggers: [LlamaText(trigger)] };
+        }
+      }
+      await context.reset();
+      const session = await createSelfExtendChatSession({ context, chatWrapper: new TriggerChatWrapper() });
+      const chunks: string[] = [];
+      const response = await session.promptWithMeta(message, {
+        maxTokens: 32,
+        onTextChunk: (chunk) => chunks.push(chunk),
+      });
+      expect(response.stopReason).toBe("stop-trigger");
+      expect(response.text).toBe(answer.slice(0, answer.indexOf(trigger)));
+      expect(chunks.join("")).toBe(response.text);
     } finally {
       await context.dispose();
     }
