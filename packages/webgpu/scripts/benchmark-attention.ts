@@ -7,7 +7,7 @@
  *
  *   npx tsx packages/webgpu/scripts/benchmark-attention.ts [--contexts 1024,4096,16384] [--queries 1,64]
  */
-import { applyRope, createRopeTable } from "@self-extend/core";
+import { createRopeTable } from "@self-extend/core";
 import { createStorageBuffer } from "../src/gpu-buffers.js";
 import {
   createGpuRopeTable,
@@ -17,6 +17,7 @@ import {
   TwoPassSelfExtendAttention,
   uploadFloat32,
 } from "../src/index.js";
+import { randomValues, rotateKeysAtTheirPositions } from "../test/browser/attention-inputs.js";
 
 function option(name: string, fallback: string): number[] {
   const index = process.argv.indexOf(`--${name}`);
@@ -35,14 +36,6 @@ console.log(`device: ${context.adapterDescription}`);
 console.log(
   `shape: ${shape.headCount} heads, ${shape.kvHeadCount} kv heads, head size ${shape.headSize}; Self-Extend G=${selfExtend.groupSize} W=${selfExtend.neighborWindow}`,
 );
-
-function random(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32) * 2 - 1;
-  });
-}
 
 /**
  * Median wall time per variant (run + wait for the queue), after one warm-up each (pipeline
@@ -74,14 +67,14 @@ const table = createRopeTable(
 );
 const ropeTable = createGpuRopeTable(device, { layout, headSize: shape.headSize }, table.positionCount);
 const kvWidth = shape.kvHeadCount * shape.headSize;
-const keys = Float64Array.from(random(largest * kvWidth, 1));
-for (let j = 0; j < largest; j++)
-  for (let h = 0; h < shape.kvHeadCount; h++)
-    applyRope(keys, (j * shape.kvHeadCount + h) * shape.headSize, j, table);
+const keys = rotateKeysAtTheirPositions(randomValues(largest * kvWidth, 1), largest, shape, table);
 const buffers = {
-  queries: uploadFloat32(device, random(Math.max(...queryCounts) * shape.headCount * shape.headSize, 2)),
+  queries: uploadFloat32(
+    device,
+    randomValues(Math.max(...queryCounts) * shape.headCount * shape.headSize, 2),
+  ),
   keys: uploadFloat32(device, keys),
-  values: uploadFloat32(device, random(largest * kvWidth, 3)),
+  values: uploadFloat32(device, randomValues(largest * kvWidth, 3)),
   output: createStorageBuffer(device, Math.max(...queryCounts) * shape.headCount * shape.headSize * 4),
 };
 const common = { shape, rope: { layout }, contextSize: largest, ropeTable };

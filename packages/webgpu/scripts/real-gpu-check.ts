@@ -8,25 +8,20 @@
  *
  *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node real-gpu-check.mjs <demo-model.gguf>
  */
-import {
-  applyRope,
-  argmax,
-  createRopeTable,
-  referenceAttention,
-  type SelfExtendConfig,
-  type SelfExtendModelV1,
-} from "@self-extend/core";
+import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
-import { createStorageBuffer } from "../src/gpu-buffers.js";
 import {
   createGpuRopeTable,
   createWebGpuBackend,
-  largestRotatedPosition,
-  readFloat32,
   requestWebGpuDevice,
   SelfExtendAttentionKernel,
-  uploadFloat32,
 } from "../src/index.js";
+import {
+  attentionInputs,
+  expectedAttention,
+  largestOutputDifference,
+  uploadAttentionInputs,
+} from "../test/browser/attention-inputs.js";
 
 const modelPath = process.argv[2];
 if (modelPath === undefined) throw new Error("usage: real-gpu-check <demo-model.gguf>");
@@ -41,55 +36,26 @@ for (const queryCount of [1, 64]) {
   const shape = { headCount: 8, kvHeadCount: 2, headSize: 64 };
   const kernelConfig: SelfExtendConfig = { groupSize: 8, neighborWindow: 256 };
   const keyCount = 16384;
-  const random = (length: number, seed: number) => {
-    let value = seed >>> 0;
-    return Float32Array.from({ length }, () => {
-      value = (Math.imul(value, 1664525) + 1013904223) >>> 0;
-      return (value / 2 ** 32) * 2 - 1;
-    });
-  };
-  const queries = random(queryCount * shape.headCount * shape.headSize, 1);
-  const keys = random(keyCount * shape.kvHeadCount * shape.headSize, 2);
-  const values = random(keyCount * shape.kvHeadCount * shape.headSize, 3);
-  const ropeOptions = { layout: "interleaved" as const, headSize: shape.headSize };
-  const table = createRopeTable(ropeOptions, largestRotatedPosition(keyCount, kernelConfig) + 1);
-  const cached = Float64Array.from(keys);
-  for (let j = 0; j < keyCount; j++)
-    for (let h = 0; h < shape.kvHeadCount; h++)
-      applyRope(cached, (j * shape.kvHeadCount + h) * shape.headSize, j, table);
-  const expectedOutput = referenceAttention({
+  const inputs = attentionInputs({
     shape,
     config: kernelConfig,
-    rope: table,
-    queries,
-    keys,
-    values,
-    queryCount,
+    layout: "interleaved",
     keyCount,
+    queryCount,
   });
+  const expectedOutput = expectedAttention(inputs);
   const kernel = await SelfExtendAttentionKernel.create(context, {
     shape,
     config: kernelConfig,
     rope: { layout: "interleaved" },
     contextSize: keyCount,
-    ropeTable: createGpuRopeTable(context.device, ropeOptions, table.positionCount),
+    ropeTable: createGpuRopeTable(context.device, inputs.ropeOptions, inputs.table.positionCount),
   });
-  const output = createStorageBuffer(context.device, expectedOutput.length * 4);
   const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
-  kernel.run(
-    {
-      queries: uploadFloat32(context.device, queries),
-      keys: uploadFloat32(context.device, cached),
-      values: uploadFloat32(context.device, values),
-      output,
-    },
-    call,
-  );
-  const actual = await readFloat32(context.device, output, expectedOutput.length * 4);
+  const buffers = uploadAttentionInputs(context.device, inputs);
+  kernel.run(buffers, call);
+  const largest = await largestOutputDifference(context.device, buffers.output, expectedOutput);
   context.assertHealthy();
-  let largest = 0;
-  for (let index = 0; index < expectedOutput.length; index++)
-    largest = Math.max(largest, Math.abs(actual[index] - expectedOutput[index]));
   console.log(
     `kernel vs referenceAttention, ${queryCount} queries at ${keyCount} keys, ${kernel.planKeySplits(call).splitCount} key splits: max |difference| ${largest.toExponential(3)}`,
   );

@@ -35,6 +35,15 @@ export function uploadUint32(device: GPUDevice, data: Uint32Array | Int32Array, 
   return buffer;
 }
 
+/** Records one compute pass with `record` and submits it on its own command buffer. */
+export function submitComputePass(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void): void {
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  record(pass);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+}
+
 /** Copies `bytes` from a storage buffer into a fresh Float32Array (waits for the GPU). */
 export async function readFloat32(
   device: GPUDevice,

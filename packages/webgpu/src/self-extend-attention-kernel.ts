@@ -19,7 +19,7 @@ import {
   validateSelfExtendConfig,
 } from "@self-extend/core";
 import { type KernelLimits, type WebGpuContext, WebGpuDeviceError } from "./device.js";
-import { createStorageBuffer, uniformUsage, withErrorScopes } from "./gpu-buffers.js";
+import { createStorageBuffer, submitComputePass, uniformUsage, withErrorScopes } from "./gpu-buffers.js";
 import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
 import {
   type AttentionKernelMode,
@@ -426,11 +426,7 @@ export class SelfExtendAttentionKernel {
 
   /** Encodes and submits one call on its own command buffer. */
   run(buffers: AttentionBuffers, call: AttentionCall): void {
-    const encoder = this.context.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    this.encode(pass, buffers, call);
-    pass.end();
-    this.context.device.queue.submit([encoder.finish()]);
+    submitComputePass(this.context.device, (pass) => this.encode(pass, buffers, call));
   }
 
   destroy(): void {

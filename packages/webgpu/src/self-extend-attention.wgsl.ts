@@ -57,6 +57,21 @@ function unrolled(count: number, line: (index: number) => string, separator = "\
   return Array.from({ length: count }, (_, index) => line(index)).join(separator);
 }
 
+/**
+ * The uniform of one attention call, shared by the attention kernel and the key-split merge (which
+ * reads the same buffer): 24 bytes of fields in a 32-byte buffer (see the kernel's
+ * createCallParameters).
+ */
+const callParametersStruct = /* wgsl */ `struct Params {
+  queryStart: u32,
+  queryCount: u32,
+  keyCount: u32,
+  scale: f32,
+  // Keys per split (a multiple of KEY_TILE) and the number of splits (workgroups along z).
+  keysPerSplit: u32,
+  splitCount: u32,
+}`;
+
 export function selfExtendAttentionShader(options: AttentionShaderOptions): string {
   const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
   const { queryTile, keyTile, workgroupSize, mode } = options;
@@ -93,15 +108,7 @@ const KEY_TILE: u32 = ${keyTile}u;
 const WORKGROUP: u32 = ${workgroupSize}u;
 const LOWEST: f32 = -3.0e38;
 
-struct Params {
-  queryStart: u32,
-  queryCount: u32,
-  keyCount: u32,
-  scale: f32,
-  // Keys per split (a multiple of KEY_TILE) and the number of splits (workgroups along z).
-  keysPerSplit: u32,
-  splitCount: u32,
-}
+${callParametersStruct}
 
 @group(0) @binding(0) var<uniform> params: Params;
 // [queryCount, HEADS, HEAD_SIZE], not rotated.
@@ -360,14 +367,7 @@ export function mergeKeySplitsShader(headCount: number, headSize: number, workgr
 const HEADS: u32 = ${headCount}u;
 const HEAD_SIZE: u32 = ${headSize}u;
 const LOWEST: f32 = -3.0e38;
-struct Params {
-  queryStart: u32,
-  queryCount: u32,
-  keyCount: u32,
-  scale: f32,
-  keysPerSplit: u32,
-  splitCount: u32,
-}
+${callParametersStruct}
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> splitOutput: array<f32>;
 @group(0) @binding(2) var<storage, read> splitLogSumExp: array<f32>;

@@ -6,7 +6,7 @@
  * so the ratio measures the fusion, not the code generation. Not meant for production use.
  */
 import type { WebGpuContext } from "./device.js";
-import { createStorageBuffer } from "./gpu-buffers.js";
+import { createStorageBuffer, submitComputePass } from "./gpu-buffers.js";
 import {
   type AttentionBuffers,
   type AttentionCall,
@@ -68,11 +68,7 @@ export class TwoPassSelfExtendAttention {
   }
 
   run(buffers: AttentionBuffers, call: AttentionCall): void {
-    const encoder = this.context.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    this.encode(pass, buffers, call);
-    pass.end();
-    this.context.device.queue.submit([encoder.finish()]);
+    submitComputePass(this.context.device, (pass) => this.encode(pass, buffers, call));
   }
 
   destroy(): void {

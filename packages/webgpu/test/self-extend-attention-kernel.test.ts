@@ -1,23 +1,19 @@
-import {
-  applyRope,
-  createRopeTable,
-  type RopeLayout,
-  referenceAttention,
-  type SelfExtendConfig,
-} from "@self-extend/core";
+import type { RopeLayout, SelfExtendConfig } from "@self-extend/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStorageBuffer } from "../src/gpu-buffers.js";
 import {
   type AttentionTiles,
   createGpuRopeTable,
-  largestRotatedPosition,
-  readFloat32,
   requestWebGpuDevice,
   SelfExtendAttentionKernel,
   TwoPassSelfExtendAttention,
-  uploadFloat32,
   type WebGpuContext,
 } from "../src/index.js";
+import {
+  attentionInputs,
+  expectedAttention,
+  largestOutputDifference,
+  uploadAttentionInputs,
+} from "./browser/attention-inputs.js";
 
 interface KernelCase {
   readonly name: string;
@@ -179,16 +175,6 @@ const cases: KernelCase[] = [
   },
 ];
 
-function randomArray(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(length);
-  for (let index = 0; index < length; index++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    values[index] = (state / 2 ** 32) * 2 - 1;
-  }
-  return values;
-}
-
 let context: WebGpuContext;
 
 beforeAll(async () => {
@@ -205,58 +191,35 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
       const rotaryDimension = testCase.rotaryDimension ?? headSize;
       const queryStart = keyCount - queryCount;
       const { device } = context;
-      const queries = randomArray(queryCount * headCount * headSize, 1 + keyCount);
-      const keys = randomArray(keyCount * kvHeadCount * headSize, 2 + keyCount);
-      const values = randomArray(keyCount * kvHeadCount * headSize, 3 + keyCount);
-      const ropeOptions = { layout, headSize, rotaryDimension, base: 10000 };
-      const table = createRopeTable(ropeOptions, largestRotatedPosition(keyCount, config) + 1);
-
-      // The cache holds key j rotated at j, as a forward pass writes it.
-      const cachedKeys = Float64Array.from(keys);
-      for (let j = 0; j < keyCount; j++) {
-        for (let head = 0; head < kvHeadCount; head++)
-          applyRope(cachedKeys, (j * kvHeadCount + head) * headSize, j, table);
-      }
-      const expected = referenceAttention({
-        shape: { headCount, kvHeadCount, headSize },
+      const shape = { headCount, kvHeadCount, headSize };
+      const inputs = attentionInputs({
+        shape,
         config,
-        rope: table,
-        queries,
-        keys,
-        values,
-        queryCount,
+        layout,
+        rotaryDimension,
         keyCount,
+        queryCount,
+        seed: keyCount,
       });
+      const expected = expectedAttention(inputs);
 
       const kernel = await SelfExtendAttentionKernel.create(context, {
-        shape: { headCount, kvHeadCount, headSize },
+        shape,
         config,
         rope: { layout, rotaryDimension },
         contextSize: keyCount,
         tiles: testCase.tiles,
-        ropeTable: createGpuRopeTable(device, ropeOptions, table.positionCount),
+        ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
         targetWorkgroups: testCase.targetWorkgroups,
       });
       const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
       expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
       expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
       expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
-      const output = createStorageBuffer(device, expected.length * 4);
-      kernel.run(
-        {
-          queries: uploadFloat32(device, queries),
-          keys: uploadFloat32(device, cachedKeys),
-          values: uploadFloat32(device, values),
-          output,
-        },
-        { queryStart, queryCount, keyCount },
-      );
-      const actual = await readFloat32(device, output, expected.length * 4);
+      const buffers = uploadAttentionInputs(device, inputs);
+      kernel.run(buffers, { queryStart, queryCount, keyCount });
+      const largest = await largestOutputDifference(device, buffers.output, expected);
       context.assertHealthy();
-      let largest = 0;
-      for (let index = 0; index < expected.length; index++) {
-        largest = Math.max(largest, Math.abs(actual[index] - expected[index]));
-      }
       // float32 compute against a float64 oracle on outputs of size ~1.
       expect(largest).toBeLessThan(2e-5);
       kernel.destroy();
@@ -265,7 +228,7 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
         const twoPass = await TwoPassSelfExtendAttention.create(
           context,
           {
-            shape: { headCount, kvHeadCount, headSize },
+            shape,
             config,
             rope: { layout, rotaryDimension },
             contextSize: keyCount,
@@ -273,20 +236,9 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
           },
           queryCount,
         );
-        const twoPassOutput = createStorageBuffer(device, expected.length * 4);
-        twoPass.run(
-          {
-            queries: uploadFloat32(device, queries),
-            keys: uploadFloat32(device, cachedKeys),
-            values: uploadFloat32(device, values),
-            output: twoPassOutput,
-          },
-          { queryStart, queryCount, keyCount },
-        );
-        const merged = await readFloat32(device, twoPassOutput, expected.length * 4);
-        let twoPassLargest = 0;
-        for (let index = 0; index < expected.length; index++)
-          twoPassLargest = Math.max(twoPassLargest, Math.abs(merged[index] - expected[index]));
+        const twoPassBuffers = uploadAttentionInputs(device, inputs);
+        twoPass.run(twoPassBuffers, { queryStart, queryCount, keyCount });
+        const twoPassLargest = await largestOutputDifference(device, twoPassBuffers.output, expected);
         expect(twoPassLargest).toBeLessThan(2e-5);
         twoPass.destroy();
       }
