@@ -3,7 +3,7 @@
  * log-softmax directly, as llama.cpp's public API does), and log-softmax removes it while keeping
  * every difference that changes what the model predicts.
  */
-export function logSoftmaxRows(logits: Float32Array | Float64Array, vocabularySize: number): Float64Array {
+export function logSoftmaxRows(logits: ArrayLike<number>, vocabularySize: number): Float64Array {
   const rows = logits.length / vocabularySize;
   const result = new Float64Array(logits.length);
   for (let row = 0; row < rows; row++) {

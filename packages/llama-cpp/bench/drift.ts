@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { logSoftmaxRows } from "@self-extend/conformance";
 import { type AttentionMode, argmax } from "@self-extend/core";
 import { importLlama2c } from "@self-extend/models";
 import { createReferenceBackend } from "@self-extend/reference";
@@ -18,13 +19,9 @@ const selfExtend = { groupSize: 8, neighborWindow: 256 };
 const generated = 256;
 const floor = -60;
 
+/** One row's log-softmax, as the conformance suite computes it. */
 function logSoftmax(row: ArrayLike<number>): Float64Array {
-  let largest = Number.NEGATIVE_INFINITY;
-  for (let index = 0; index < row.length; index++) largest = Math.max(largest, row[index]);
-  let sum = 0;
-  for (let index = 0; index < row.length; index++) sum += Math.exp(row[index] - largest);
-  const logSum = largest + Math.log(sum);
-  return Float64Array.from(row, (value) => value - logSum);
+  return logSoftmaxRows(row, row.length);
 }
 
 const folder = mkdtempSync(join(tmpdir(), "self-extend-drift-"));

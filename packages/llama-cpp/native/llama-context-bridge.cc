@@ -142,16 +142,37 @@ bool readInt32(napi_env env, napi_value value, int32_t& result) {
   return napi_get_value_int32(env, value, &result) == napi_ok;
 }
 
+// The arguments of one call, and node-llama-cpp's llama_context taken from the first two.
+template <size_t Count>
+struct Call {
+  napi_value arguments[Count];
+  size_t count = Count;
+  llama_context* context = nullptr;
+};
+
+// Reads the arguments and checks the context; on failure a JS error is pending and false returned.
+template <size_t Count>
+bool beginCall(napi_env env, napi_callback_info info, Call<Count>& call) {
+  napi_get_cb_info(env, info, &call.count, call.arguments, nullptr, nullptr);
+  std::string error;
+  call.context = contextFromArguments(env, call.arguments, call.count, error);
+  if (call.context == nullptr) throwError(env, error);
+  return call.context != nullptr;
+}
+
+int32_t vocabularySizeOf(llama_context* context) {
+  return functions.vocabularyTokenCount(functions.modelVocabulary(functions.getModel(context)));
+}
+
 // readLogits(nativeContext, nativeModel, batchIndex, target: Float32Array) -> vocabulary size
 napi_value ReadLogits(napi_env env, napi_callback_info info) {
-  size_t count = 4;
-  napi_value arguments[4];
-  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
-  std::string error;
-  llama_context* context = contextFromArguments(env, arguments, count, error);
-  if (context == nullptr) return throwError(env, error);
+  Call<4> call;
+  if (!beginCall(env, info, call)) return nullptr;
+  napi_value* arguments = call.arguments;
   int32_t batchIndex = 0;
-  if (count < 4 || !readInt32(env, arguments[2], batchIndex)) return throwError(env, "readLogits: batchIndex must be an integer");
+  if (call.count < 4 || !readInt32(env, arguments[2], batchIndex)) {
+    return throwError(env, "readLogits: batchIndex must be an integer");
+  }
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
@@ -160,13 +181,13 @@ napi_value ReadLogits(napi_env env, napi_callback_info info) {
   if (!isTypedArray) return throwError(env, "readLogits: target must be a Float32Array");
   napi_get_typedarray_info(env, arguments[3], &type, &length, &data, nullptr, nullptr);
   if (type != napi_float32_array) return throwError(env, "readLogits: target must be a Float32Array");
-  const int32_t vocabularySize = functions.vocabularyTokenCount(functions.modelVocabulary(functions.getModel(context)));
+  const int32_t vocabularySize = vocabularySizeOf(call.context);
   if (length < static_cast<size_t>(vocabularySize)) {
     return throwError(env, "readLogits: target holds " + std::to_string(length) + " floats, the vocabulary has " +
                                std::to_string(vocabularySize));
   }
   // llama_get_logits_ith logs and returns null for a row that has no logits, instead of throwing.
-  const float* logits = functions.getLogitsIth(context, batchIndex);
+  const float* logits = functions.getLogitsIth(call.context, batchIndex);
   if (logits == nullptr) {
     return throwError(env, "readLogits: llama.cpp has no logits for batch row " + std::to_string(batchIndex));
   }
@@ -178,35 +199,27 @@ napi_value ReadLogits(napi_env env, napi_callback_info info) {
 
 // divideSequencePositions(nativeContext, nativeModel, sequenceId, start, end, divisor)
 napi_value DivideSequencePositions(napi_env env, napi_callback_info info) {
-  size_t count = 6;
-  napi_value arguments[6];
-  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
-  std::string error;
-  llama_context* context = contextFromArguments(env, arguments, count, error);
-  if (context == nullptr) return throwError(env, error);
+  Call<6> call;
+  if (!beginCall(env, info, call)) return nullptr;
+  napi_value* arguments = call.arguments;
   int32_t sequenceId = 0, start = 0, end = 0, divisor = 0;
-  if (count < 6 || !readInt32(env, arguments[2], sequenceId) || !readInt32(env, arguments[3], start) ||
+  if (call.count < 6 || !readInt32(env, arguments[2], sequenceId) || !readInt32(env, arguments[3], start) ||
       !readInt32(env, arguments[4], end) || !readInt32(env, arguments[5], divisor)) {
     return throwError(env, "divideSequencePositions: sequenceId, start, end and divisor must be integers");
   }
   if (divisor < 1) return throwError(env, "divideSequencePositions: divisor must be at least 1");
-  functions.memorySequenceDivide(functions.getMemory(context), sequenceId, start, end, divisor);
+  functions.memorySequenceDivide(functions.getMemory(call.context), sequenceId, start, end, divisor);
   return nullptr;
 }
 
 // describe(nativeContext, nativeModel) -> { contextSize, vocabularySize, library }
 napi_value Describe(napi_env env, napi_callback_info info) {
-  size_t count = 2;
-  napi_value arguments[2];
-  napi_get_cb_info(env, info, &count, arguments, nullptr, nullptr);
-  std::string error;
-  llama_context* context = contextFromArguments(env, arguments, count, error);
-  if (context == nullptr) return throwError(env, error);
+  Call<2> call;
+  if (!beginCall(env, info, call)) return nullptr;
   napi_value result, contextSize, vocabularySize, library;
   napi_create_object(env, &result);
-  napi_create_uint32(env, functions.contextSize(context), &contextSize);
-  napi_create_int32(env, functions.vocabularyTokenCount(functions.modelVocabulary(functions.getModel(context))),
-                    &vocabularySize);
+  napi_create_uint32(env, functions.contextSize(call.context), &contextSize);
+  napi_create_int32(env, vocabularySizeOf(call.context), &vocabularySize);
   napi_create_string_utf8(env, functions.libraryPath.c_str(), functions.libraryPath.size(), &library);
   napi_set_named_property(env, result, "contextSize", contextSize);
   napi_set_named_property(env, result, "vocabularySize", vocabularySize);

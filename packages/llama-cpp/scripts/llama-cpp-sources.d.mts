@@ -1,4 +1,8 @@
 export declare const supportedNodeLlamaCppVersion: string;
+export declare function findPackageRoot(
+  require: NodeJS.Require,
+  name: string,
+): { folder: string; version: string };
 export interface NodeLlamaCppLocation {
   readonly folder: string;
   readonly version: string;

@@ -12,7 +12,8 @@ import { dirname, join } from "node:path";
 
 export const supportedNodeLlamaCppVersion = "3.21.1";
 
-function findPackageRoot(require, name) {
+/** The folder and version of package `name` as `require` resolves it (its exports map may hide package.json). */
+export function findPackageRoot(require, name) {
   let folder = dirname(require.resolve(name));
   for (let depth = 0; depth < 5; depth++) {
     const manifestPath = join(folder, "package.json");

@@ -15,12 +15,7 @@
  */
 import { groupQueryPosition, type SelfExtendConfig } from "@self-extend/core";
 import type { NativeSequence } from "./node-llama-cpp-internals.js";
-import {
-  assertPositionsAgree,
-  type BlockRequest,
-  decodeSlice,
-  type PositionScheduler,
-} from "./position-scheduler.js";
+import { type BlockRequest, evaluateInRuns, type PositionScheduler } from "./position-scheduler.js";
 
 /** The position query i is evaluated at in exact mode. */
 export function exactQueryPosition(index: number, config: SelfExtendConfig): number {
@@ -68,34 +63,21 @@ export class ExactScheduler implements PositionScheduler {
     this.sequence.shift(last - this.config.neighborWindow + 1, last + 1, delta);
   }
 
-  async evaluate(request: BlockRequest): Promise<Float32Array[]> {
-    const wanted = new Set(request.logitIndexes);
-    const rows: Float32Array[] = [];
-    const total = request.tokens.length;
-    let offset = 0;
-    while (offset < total) {
-      request.signal?.throwIfAborted();
-      const plain = this.plainRunLength(total - offset);
-      const count = plain > 0 ? plain : this.nextRunLength(total - offset);
-      if (plain === 0) this.prepareRun(count);
-      const firstPosition = exactQueryPosition(this.tokenCount, this.config);
-      rows.push(
-        ...(await decodeSlice(
-          this.sequence,
-          request,
-          offset,
-          count,
-          firstPosition,
-          this.vocabularySize,
-          wanted,
-        )),
-      );
-      this.finishRun(count);
-      assertPositionsAgree(this.sequence, this, this.mode);
-      offset += count;
-      request.onProgress?.({ evaluated: offset, total });
-    }
-    return rows;
+  evaluate(request: BlockRequest): Promise<Float32Array[]> {
+    return evaluateInRuns(
+      this,
+      this.sequence,
+      request,
+      this.vocabularySize,
+      this.mode,
+      (remaining) => {
+        const plain = this.plainRunLength(remaining);
+        const count = plain > 0 ? plain : this.nextRunLength(remaining);
+        if (plain === 0) this.prepareRun(count);
+        return { count, firstPosition: exactQueryPosition(this.tokenCount, this.config) };
+      },
+      (count) => this.finishRun(count),
+    );
   }
 
   /** Tokens evaluated together past the plain prefix: one, for exactness. */

@@ -24,12 +24,7 @@
  */
 import type { SelfExtendConfig } from "@self-extend/core";
 import type { NativeSequence } from "./node-llama-cpp-internals.js";
-import {
-  assertPositionsAgree,
-  type BlockRequest,
-  decodeSlice,
-  type PositionScheduler,
-} from "./position-scheduler.js";
+import { type BlockRequest, evaluateInRuns, type PositionScheduler } from "./position-scheduler.js";
 
 export class LlamaCppCompatibleScheduler implements PositionScheduler {
   tokenCount = 0;
@@ -74,33 +69,22 @@ export class LlamaCppCompatibleScheduler implements PositionScheduler {
     }
   }
 
-  async evaluate(request: BlockRequest): Promise<Float32Array[]> {
-    const wanted = new Set(request.logitIndexes);
-    const rows: Float32Array[] = [];
-    const total = request.tokens.length;
+  evaluate(request: BlockRequest): Promise<Float32Array[]> {
     const chunk = Math.min(this.llamaCppBatchSize, this.sequence.batchSize);
-    let offset = 0;
-    while (offset < total) {
-      request.signal?.throwIfAborted();
-      this.compress();
-      const count = Math.min(chunk, total - offset);
-      rows.push(
-        ...(await decodeSlice(
-          this.sequence,
-          request,
-          offset,
-          count,
-          this.nextPosition,
-          this.vocabularySize,
-          wanted,
-        )),
-      );
-      this.nextPosition += count;
-      this.tokenCount += count;
-      assertPositionsAgree(this.sequence, this, "llama.cpp-compatible");
-      offset += count;
-      request.onProgress?.({ evaluated: offset, total });
-    }
-    return rows;
+    return evaluateInRuns(
+      this,
+      this.sequence,
+      request,
+      this.vocabularySize,
+      "llama.cpp-compatible",
+      (remaining) => {
+        this.compress();
+        return { count: Math.min(chunk, remaining), firstPosition: this.nextPosition };
+      },
+      (count) => {
+        this.nextPosition += count;
+        this.tokenCount += count;
+      },
+    );
   }
 }

@@ -8,11 +8,11 @@
  * through the sequence's public methods. Those members are not in the .d.ts and may change in any
  * release, hence the exact version pin.
  */
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { SelfExtendError } from "@self-extend/core";
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+// Shared with the build scripts (plain JavaScript, so that they run before anything is compiled).
+import { findPackageRoot, supportedNodeLlamaCppVersion } from "../scripts/llama-cpp-sources.mjs";
 import {
   loadNativeBridge,
   type NativeBridge,
@@ -21,7 +21,7 @@ import {
 } from "./native-bridge.js";
 
 /** The one node-llama-cpp release whose internals this adapter was written and tested against. */
-export const supportedNodeLlamaCppVersion = "3.21.1";
+export { supportedNodeLlamaCppVersion };
 
 /** node-llama-cpp is missing, or a version other than {@link supportedNodeLlamaCppVersion}. */
 export class NodeLlamaCppVersionError extends SelfExtendError {
@@ -41,23 +41,7 @@ export class NodeLlamaCppVersionError extends SelfExtendError {
  */
 export function installedNodeLlamaCppVersion(): string | undefined {
   try {
-    const require = createRequire(import.meta.url);
-    // The ESM entry resolves to <package>/dist/index.js.
-    const entry = require.resolve("node-llama-cpp");
-    let folder = dirname(entry);
-    for (let depth = 0; depth < 4; depth++) {
-      try {
-        const manifest = JSON.parse(readFileSync(join(folder, "package.json"), "utf8")) as {
-          name?: string;
-          version?: string;
-        };
-        if (manifest.name === "node-llama-cpp") return manifest.version;
-      } catch {
-        // not this folder
-      }
-      folder = dirname(folder);
-    }
-    return undefined;
+    return findPackageRoot(createRequire(import.meta.url), "node-llama-cpp").version;
   } catch {
     return undefined;
   }

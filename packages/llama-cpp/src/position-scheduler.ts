@@ -23,31 +23,51 @@ export interface PositionScheduler {
   reset(): void;
 }
 
-/** Shared helper: decode `tokens[offset .. offset + count)` at `firstPosition`, collecting wanted rows. */
-export async function decodeSlice(
+/** One llama_decode of a block: how many tokens, from which position (key moves already made). */
+export interface PlannedRun {
+  readonly count: number;
+  readonly firstPosition: number;
+}
+
+/**
+ * What every mode's evaluate does: the block as a sequence of runs, each one llama_decode. `plan`
+ * picks the next run's length and position (and makes the key moves it needs) for the tokens left;
+ * `finish` does the bookkeeping after it. After every run our positions are checked against
+ * llama.cpp's, the wanted rows collected, and progress reported.
+ */
+export async function evaluateInRuns(
+  scheduler: PositionScheduler,
   sequence: NativeSequence,
   request: BlockRequest,
-  offset: number,
-  count: number,
-  firstPosition: number,
   vocabularySize: number,
-  wanted: ReadonlySet<number>,
+  mode: string,
+  plan: (remaining: number) => PlannedRun,
+  finish: (count: number) => void,
 ): Promise<Float32Array[]> {
-  const slice = new Uint32Array(count);
-  const logitIndexes: number[] = [];
-  for (let index = 0; index < count; index++) {
-    slice[index] = request.tokens[offset + index];
-    if (wanted.has(offset + index)) logitIndexes.push(index);
+  const wanted = new Set(request.logitIndexes);
+  const rows: Float32Array[] = [];
+  const total = request.tokens.length;
+  let offset = 0;
+  while (offset < total) {
+    request.signal?.throwIfAborted();
+    const { count, firstPosition } = plan(total - offset);
+    const slice = new Uint32Array(count);
+    const logitIndexes: number[] = [];
+    for (let index = 0; index < count; index++) {
+      slice[index] = request.tokens[offset + index];
+      if (wanted.has(offset + index)) logitIndexes.push(index);
+    }
+    rows.push(...(await sequence.decode(slice, firstPosition, logitIndexes, vocabularySize)));
+    finish(count);
+    assertPositionsAgree(sequence, scheduler, mode);
+    offset += count;
+    request.onProgress?.({ evaluated: offset, total });
   }
-  return sequence.decode(slice, firstPosition, logitIndexes, vocabularySize);
+  return rows;
 }
 
 /** Checked after every decode: our bookkeeping and llama.cpp's cache must agree. */
-export function assertPositionsAgree(
-  sequence: NativeSequence,
-  scheduler: PositionScheduler,
-  mode: string,
-): void {
+function assertPositionsAgree(sequence: NativeSequence, scheduler: PositionScheduler, mode: string): void {
   const actual = sequence.largestPosition;
   if (actual !== scheduler.expectedLargestPosition) {
     throw new Error(

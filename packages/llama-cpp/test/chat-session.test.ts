@@ -16,15 +16,20 @@ import { createSelfExtendChatSession, createSelfExtendContext } from "../src/ind
 const demoModelPath = join(import.meta.dirname, "..", "..", "demo-model", "demo-model.gguf");
 const stories = readFileSync(sharedModelPaths.validationText, "utf8");
 
+/** The demo model without Self-Extend (G = 1), as plain node-llama-cpp would run it. */
+function plainDemoContext() {
+  return createSelfExtendContext({
+    model: demoModelPath,
+    groupSize: 1,
+    neighborWindow: 1,
+    contextSize: 256,
+    threads: 1,
+  });
+}
+
 describe.sequential("SelfExtendChatSession", () => {
   it("with G = 1 answers exactly as LlamaChatSession, over two turns", async () => {
-    const context = await createSelfExtendContext({
-      model: demoModelPath,
-      groupSize: 1,
-      neighborWindow: 1,
-      contextSize: 256,
-      threads: 1,
-    });
+    const context = await plainDemoContext();
     const plainContext = await context.model.createContext({
       contextSize: 256,
       sequences: 1,
@@ -101,13 +106,7 @@ describe.sequential("SelfExtendChatSession", () => {
   });
 
   it("refuses a history with no room for an answer, and recovers from an abort mid-answer", async () => {
-    const context = await createSelfExtendContext({
-      model: demoModelPath,
-      groupSize: 1,
-      neighborWindow: 1,
-      contextSize: 256,
-      threads: 1,
-    });
+    const context = await plainDemoContext();
     try {
       const session = await createSelfExtendChatSession({ context });
       await expect(session.prompt(stories.slice(0, 2000))).rejects.toBeInstanceOf(ContextLengthError);
@@ -134,13 +133,7 @@ describe.sequential("SelfExtendChatSession", () => {
   });
 
   it("stops at a stop trigger, cuts it from the answer and never streams it", async () => {
-    const context = await createSelfExtendContext({
-      model: demoModelPath,
-      groupSize: 1,
-      neighborWindow: 1,
-      contextSize: 256,
-      threads: 1,
-    });
+    const context = await plainDemoContext();
     try {
       const message = "Tell me a story about a bird.";
       const free = await createSelfExtendChatSession({ context, chatWrapper: new GeneralChatWrapper() });

@@ -161,13 +161,14 @@ describe.sequential("v1 backend", () => {
 
 describe.sequential("abort and progress", () => {
   it("reports progress for long prompts and stops on abort", async () => {
-    const context = await createSelfExtendContext({
+    const options = {
       model: tinyModelPath(),
       groupSize: 4,
       neighborWindow: 16,
       contextSize: 208,
       threads: 1,
-    });
+    };
+    const context = await createSelfExtendContext(options);
     try {
       const events: number[] = [];
       await context.evaluate(randomTokens(100, 64), {
@@ -190,13 +191,7 @@ describe.sequential("abort and progress", () => {
         groupQueryPosition(99, { groupSize: 4, neighborWindow: 16 }),
       );
       const afterAbort = await context.decode(1);
-      const untouched = await createSelfExtendContext({
-        model: tinyModelPath(),
-        groupSize: 4,
-        neighborWindow: 16,
-        contextSize: 208,
-        threads: 1,
-      });
+      const untouched = await createSelfExtendContext(options);
       try {
         await untouched.evaluate(randomTokens(100, 64), { logits: "none" });
         expect(Array.from(await untouched.decode(1))).toEqual(Array.from(afterAbort));

@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { logSoftmaxRows } from "@self-extend/conformance";
 import type { SelfExtendSessionV1 } from "@self-extend/core";
 import { argmax } from "@self-extend/core";
+
+// The suite's own row-wise log-softmax (float64), so tests compare exactly as the suite does.
+export { logSoftmaxRows };
 
 export interface Tolerances {
   readonly logSoftmaxFloor: number;
@@ -30,22 +34,6 @@ export function randomTokens(count: number, vocabularySize: number, seed = 7): n
     state = (state * 1103515245 + 12345) % 2147483648;
     return state % vocabularySize;
   });
-}
-
-/** Row-wise log-softmax of raw logits, in float64 (-Infinity entries stay -Infinity). */
-export function logSoftmaxRows(logits: ArrayLike<number>, vocabularySize: number): Float64Array {
-  const rows = logits.length / vocabularySize;
-  const out = new Float64Array(logits.length);
-  for (let row = 0; row < rows; row++) {
-    const offset = row * vocabularySize;
-    let largest = Number.NEGATIVE_INFINITY;
-    for (let v = 0; v < vocabularySize; v++) largest = Math.max(largest, logits[offset + v]);
-    let sum = 0;
-    for (let v = 0; v < vocabularySize; v++) sum += Math.exp(logits[offset + v] - largest);
-    const logSum = largest + Math.log(sum);
-    for (let v = 0; v < vocabularySize; v++) out[offset + v] = logits[offset + v] - logSum;
-  }
-  return out;
 }
 
 /**
