@@ -2,7 +2,7 @@
  * Pieces every session implementation needs, kept here so the reference, ONNX Runtime and WebGPU
  * sessions check lengths and gather logits the same way.
  */
-import type { EvaluationV1, LogitSelection } from "./backend-contract.js";
+import type { EvaluationProgress, EvaluationV1, LogitSelection } from "./backend-contract.js";
 import { resolveLogitSelection } from "./backend-contract.js";
 import type { SelfExtendConfig } from "./config.js";
 import { ContextLengthError } from "./errors.js";
@@ -95,4 +95,55 @@ export function assertTokensInVocabulary(tokens: ArrayLike<number>, vocabularySi
       );
     }
   }
+}
+
+export interface BlockLoop {
+  /** Tokens of the call. */
+  readonly count: number;
+  readonly blockSize: number;
+  /** Tokens the session held before the call (what a failure restores). */
+  readonly firstPosition: number;
+  readonly collector: LogitCollector;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: EvaluationProgress) => void;
+  /** Evaluates tokens [blockStart, blockStart + blockCount) of the call; returns the `rows` asked for. */
+  readonly runBlock: (
+    blockStart: number,
+    blockCount: number,
+    rows: readonly number[],
+  ) => Promise<Float32Array> | Float32Array;
+  /** Records how many tokens the session holds: after every block, and firstPosition again on failure. */
+  readonly setTokenCount: (tokens: number) => void;
+  /** Between two blocks, before the abort check: yield to the event loop when blocks run synchronously. */
+  readonly pause?: () => Promise<void>;
+  /** Between two blocks, after the abort check: throw if the session went away meanwhile. */
+  readonly assertUsable?: () => void;
+}
+
+/**
+ * The block loop of an evaluation, all or nothing as the contract says: blocks run in order, each
+ * storing its wanted logits and reporting progress; an abort between blocks, or any failure, puts
+ * the session's token count back where it was (cache rows written past it are stale and get
+ * overwritten by the next evaluation) and rethrows.
+ */
+export async function evaluateInBlocks(loop: BlockLoop): Promise<EvaluationV1> {
+  const { count, blockSize, firstPosition, collector } = loop;
+  try {
+    for (let blockStart = 0; blockStart < count; blockStart += blockSize) {
+      const blockCount = Math.min(blockSize, count - blockStart);
+      const rows = collector.rowsOfBlock(blockStart, blockCount);
+      collector.store(blockStart, rows, await loop.runBlock(blockStart, blockCount, rows));
+      loop.setTokenCount(firstPosition + blockStart + blockCount);
+      loop.onProgress?.({ evaluated: blockStart + blockCount, total: count });
+      if (blockStart + blockCount < count) {
+        await loop.pause?.();
+        loop.signal?.throwIfAborted();
+        loop.assertUsable?.();
+      }
+    }
+  } catch (error) {
+    loop.setTokenCount(firstPosition);
+    throw error;
+  }
+  return collector.result();
 }

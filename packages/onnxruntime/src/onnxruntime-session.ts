@@ -17,6 +17,7 @@ import {
   createRopeTable,
   type EvaluateOptionsV1,
   type EvaluationV1,
+  evaluateInBlocks,
   groupQueryPosition,
   LogitCollector,
   ropePairIndices,
@@ -181,35 +182,26 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
+    const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
 
     this.busy = true;
     try {
-      for (let chunkStart = 0; chunkStart < count; chunkStart += this.chunkSize) {
-        const chunkCount = Math.min(this.chunkSize, count - chunkStart);
-        const rows = collected.rowsOfBlock(chunkStart, chunkCount);
-        const chunkLogits = await this.runChunk(
-          tokens,
-          chunkStart,
-          chunkCount,
-          firstPosition + chunkStart,
-          caches,
-          rows,
-        );
-        collected.store(chunkStart, rows, chunkLogits);
-        this.evaluatedCount = firstPosition + chunkStart + chunkCount;
-        onProgress?.({ evaluated: chunkStart + chunkCount, total: count });
-        if (chunkStart + chunkCount < count) signal?.throwIfAborted();
-      }
-    } catch (error) {
-      // All or nothing: an interrupted evaluation leaves the session as it was. Cache rows written
-      // past that point are stale and are overwritten by the next evaluation.
-      this.evaluatedCount = firstPosition;
-      throw error;
+      return await evaluateInBlocks({
+        count,
+        blockSize: this.chunkSize,
+        firstPosition,
+        collector,
+        signal,
+        onProgress,
+        runBlock: (chunkStart, chunkCount, rows) =>
+          this.runChunk(tokens, chunkStart, chunkCount, firstPosition + chunkStart, caches, rows),
+        setTokenCount: (tokenCount) => {
+          this.evaluatedCount = tokenCount;
+        },
+      });
     } finally {
       this.busy = false;
     }
-    return collected.result();
   }
 
   private async runChunk(

@@ -16,6 +16,7 @@ import {
   assertTokensInVocabulary,
   type EvaluateOptionsV1,
   type EvaluationV1,
+  evaluateInBlocks,
   LogitCollector,
   type SelfExtendConfig,
   SelfExtendConfigError,
@@ -108,43 +109,44 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
+    const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
     const blockLogits = new Float32Array(Math.min(this.blockSize, count) * vocabularySize);
 
     this.busy = true;
     try {
       cache.reserve(firstPosition + count);
-      for (let blockStart = 0; blockStart < count; blockStart += this.blockSize) {
-        const blockCount = Math.min(this.blockSize, count - blockStart);
-        const rows = collected.rowsOfBlock(blockStart, blockCount);
-        this.forwardPass.evaluateBlock(
-          tokens,
-          blockStart,
-          blockCount,
-          firstPosition + blockStart,
-          cache,
-          rows,
-          blockLogits,
-          0,
-        );
-        collected.store(blockStart, rows, blockLogits);
-        this.evaluatedCount = firstPosition + blockStart + blockCount;
-        onProgress?.({ evaluated: blockStart + blockCount, total: count });
-        if (blockStart + blockCount < count) {
-          await yieldToEventLoop();
-          signal?.throwIfAborted();
+      return await evaluateInBlocks({
+        count,
+        blockSize: this.blockSize,
+        firstPosition,
+        collector,
+        signal,
+        onProgress,
+        runBlock: (blockStart, blockCount, rows) => {
+          this.forwardPass.evaluateBlock(
+            tokens,
+            blockStart,
+            blockCount,
+            firstPosition + blockStart,
+            cache,
+            rows,
+            blockLogits,
+            0,
+          );
+          return blockLogits;
+        },
+        setTokenCount: (tokenCount) => {
+          this.evaluatedCount = tokenCount;
+        },
+        // Blocks run synchronously: yield so that an abort can fire between them.
+        pause: yieldToEventLoop,
+        assertUsable: () => {
           if (this.cache !== cache) throw new Error("the session was disposed during an evaluation");
-        }
-      }
-    } catch (error) {
-      // All or nothing: an interrupted block leaves the session as it was before the call. Rows
-      // already written past that point are stale and get overwritten by the next evaluation.
-      this.evaluatedCount = firstPosition;
-      throw error;
+        },
+      });
     } finally {
       this.busy = false;
     }
-    return collected.result();
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {

@@ -9,6 +9,7 @@ import {
   assertTokensInVocabulary,
   type EvaluateOptionsV1,
   type EvaluationV1,
+  evaluateInBlocks,
   LogitCollector,
   type SelfExtendConfig,
   SelfExtendConfigError,
@@ -90,38 +91,30 @@ export class WebGpuSession implements SelfExtendSessionV1 {
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
 
-    const collected = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
-    const blockSize = forwardPass.blockSize;
+    const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
     this.busy = true;
     try {
-      for (let blockStart = 0; blockStart < count; blockStart += blockSize) {
-        const blockCount = Math.min(blockSize, count - blockStart);
-        const rows = collected.rowsOfBlock(blockStart, blockCount);
-        // Awaiting the GPU between blocks also lets an abort signal fire.
-        const blockLogits = await forwardPass.evaluateBlock(
-          tokens,
-          blockStart,
-          blockCount,
-          firstPosition + blockStart,
-          rows,
-        );
-        collected.store(blockStart, rows, blockLogits);
-        this.evaluatedCount = firstPosition + blockStart + blockCount;
-        onProgress?.({ evaluated: blockStart + blockCount, total: count });
-        if (blockStart + blockCount < count) {
-          signal?.throwIfAborted();
+      // Awaiting the GPU between blocks also lets an abort signal fire.
+      return await evaluateInBlocks({
+        count,
+        blockSize: forwardPass.blockSize,
+        firstPosition,
+        collector,
+        signal,
+        onProgress,
+        runBlock: (blockStart, blockCount, rows) =>
+          forwardPass.evaluateBlock(tokens, blockStart, blockCount, firstPosition + blockStart, rows),
+        setTokenCount: (tokenCount) => {
+          this.evaluatedCount = tokenCount;
+        },
+        assertUsable: () => {
           if (this.forwardPass !== forwardPass)
             throw new Error("the session was disposed during an evaluation");
-        }
-      }
-    } catch (error) {
-      // All or nothing: cache rows written past the old length are overwritten by the next call.
-      this.evaluatedCount = firstPosition;
-      throw error;
+        },
+      });
     } finally {
       this.busy = false;
     }
-    return collected.result();
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
