@@ -13,7 +13,7 @@ import {
   type SelfExtendModelV1,
   specificationVersion,
 } from "@self-extend/core";
-import { type LlamaWeights, supportedArchitectures } from "@self-extend/models";
+import { type LlamaWeights, modelInfoFromDescription, supportedArchitectures } from "@self-extend/models";
 import { type RequestWebGpuDeviceOptions, requestWebGpuDevice, type WebGpuContext } from "./device.js";
 import {
   ForwardPassKernels,
@@ -35,20 +35,6 @@ export const webGpuCapabilities: BackendCapabilitiesV1 = Object.freeze({
   cachePrecisions: Object.freeze(["float32"] as const),
   architectures: supportedArchitectures,
 });
-
-function modelInfoOf(weights: LlamaWeights): ModelInfoV1 {
-  const { description } = weights;
-  return Object.freeze({
-    architecture: description.architecture,
-    trainedContext: description.trainedContext,
-    vocabularySize: description.vocabularySize,
-    layerCount: description.layerCount,
-    headCount: description.headCount,
-    kvHeadCount: description.kvHeadCount,
-    headSize: description.headSize,
-    ...(description.name === undefined ? {} : { name: description.name }),
-  });
-}
 
 export interface WebGpuModelOptions {
   /**
@@ -107,7 +93,13 @@ export class WebGpuModel implements SelfExtendModelV1 {
     const gpuWeights = await uploadLlamaWeights(context, weights, precision);
     try {
       const kernels = await ForwardPassKernels.create(context, weights.description, precision);
-      return new WebGpuModel(context, gpuWeights, kernels, modelInfoOf(weights), reason);
+      return new WebGpuModel(
+        context,
+        gpuWeights,
+        kernels,
+        modelInfoFromDescription(weights.description),
+        reason,
+      );
     } catch (error) {
       gpuWeights.destroy();
       throw error;

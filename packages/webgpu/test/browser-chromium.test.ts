@@ -28,6 +28,7 @@ import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
+import { largestDifference } from "./browser/attention-inputs.js";
 import type { ForwardPassRequest, ForwardPassResult } from "./browser/forward-page.js";
 import type { PageResult } from "./browser/kernel-page.js";
 import { serveSources } from "./browser/serve-sources.js";
@@ -206,17 +207,8 @@ describe("headless Chromium", () => {
     const tolerance = resolveTolerance(loadTolerances(), { backend: "webgpu", cachePrecision: "float32" });
     const browserPromptLogits = Float32Array.from(browser.promptLogits.flat());
     const browserGenerationLogits = Float32Array.from(browser.generationLogits.flat());
-    const rawDifference = (a: Float32Array, b: Float32Array): number => {
-      expect(a.length).toBe(b.length);
-      let largest = 0;
-      for (let index = 0; index < a.length; index++) {
-        const difference = Math.abs(a[index] - b[index]);
-        largest = Number.isNaN(difference) ? Number.POSITIVE_INFINITY : Math.max(largest, difference);
-      }
-      return largest;
-    };
-    const promptRaw = rawDifference(browserPromptLogits, referencePromptLogits);
-    const generationRaw = rawDifference(browserGenerationLogits, referenceGenerationLogits);
+    const promptRaw = largestDifference(browserPromptLogits, referencePromptLogits);
+    const generationRaw = largestDifference(browserGenerationLogits, referenceGenerationLogits);
     const compare = (actual: Float32Array, expected: Float32Array) =>
       compareLogProbabilities(
         logSoftmaxRows(actual, vocabularySize),

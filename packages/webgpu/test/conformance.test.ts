@@ -16,6 +16,7 @@ import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import tolerances from "../conformance/tolerances.json" with { type: "json" };
 import { createWebGpuBackend, type WebGpuBackend } from "../src/index.js";
+import { largestDifference } from "./browser/attention-inputs.js";
 
 type Tolerance = (typeof tolerances.cases)["tiny-models"];
 
@@ -36,13 +37,6 @@ function seededTokens(count: number, vocabularySize: number, seed: number): numb
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state % vocabularySize;
   });
-}
-
-function largestDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let largest = 0;
-  for (let index = 0; index < a.length; index++) largest = Math.max(largest, Math.abs(a[index] - b[index]));
-  return largest;
 }
 
 async function compare(

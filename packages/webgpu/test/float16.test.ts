@@ -15,21 +15,12 @@ import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import tolerances from "../conformance/tolerances.json" with { type: "json" };
 import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { largestDifference } from "./browser/attention-inputs.js";
 
 const lavapipeIcd =
   process.env.SELF_EXTEND_LAVAPIPE_ICD ??
   fileURLToPath(new URL("../.cache/lavapipe/lvp_icd.json", import.meta.url));
 const demoModelPath = join(repositoryRoot(), "packages", "demo-model", "demo-model.gguf");
-
-function largestDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let largest = 0;
-  for (let index = 0; index < a.length; index++) {
-    const difference = Math.abs(a[index] - b[index]);
-    largest = Number.isNaN(difference) ? Number.POSITIVE_INFINITY : Math.max(largest, difference);
-  }
-  return largest;
-}
 
 interface Run {
   promptLogits: Float32Array;

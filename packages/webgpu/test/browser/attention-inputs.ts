@@ -108,16 +108,22 @@ export function uploadAttentionInputs(device: GPUDevice, inputs: AttentionInputs
   };
 }
 
+/** Largest |a - b| over two equally long arrays; a NaN anywhere counts as infinitely far. */
+export function largestDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`comparing ${a.length} values with ${b.length}`);
+  let largest = 0;
+  for (let index = 0; index < a.length; index++) {
+    const difference = Math.abs(a[index] - b[index]);
+    largest = Number.isNaN(difference) ? Number.POSITIVE_INFINITY : Math.max(largest, difference);
+  }
+  return largest;
+}
+
 /** Largest |output - expected| after the device has finished. */
 export async function largestOutputDifference(
   device: GPUDevice,
   output: GPUBuffer,
   expected: Float64Array,
 ): Promise<number> {
-  const actual = await readFloat32(device, output, expected.length * 4);
-  let largest = 0;
-  for (let index = 0; index < expected.length; index++) {
-    largest = Math.max(largest, Math.abs(actual[index] - expected[index]));
-  }
-  return largest;
+  return largestDifference(await readFloat32(device, output, expected.length * 4), expected);
 }
