@@ -40,12 +40,7 @@ export {
   type SelfExtendAttentionKernelOptions,
 } from "./self-extend-attention-kernel.js";
 export { TwoPassSelfExtendAttention } from "./two-pass-attention.js";
-export {
-  createWebGpuBackend,
-  type WebGpuBackend,
-  type WebGpuBackendOptions,
-  WebGpuModel,
-  type WebGpuModelOptions,
-  webGpuCapabilities,
-} from "./webgpu-backend.js";
+export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
+export { webGpuCapabilities } from "./webgpu-capabilities.js";
+export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";
