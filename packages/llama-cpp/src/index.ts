@@ -34,4 +34,4 @@ export {
   SelfExtendContext,
   type SelfExtendContextOptions,
   validateContextOptions,
-} from "./self-extend-context.js";
+} from "./llama-cpp-session.js";

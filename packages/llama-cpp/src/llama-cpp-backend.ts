@@ -26,7 +26,7 @@ import {
   llamaCppArchitectures,
   SelfExtendContext,
   validateContextOptions,
-} from "./self-extend-context.js";
+} from "./llama-cpp-session.js";
 
 export const llamaCppCapabilities: BackendCapabilitiesV1 = Object.freeze({
   modes: attentionModes,
