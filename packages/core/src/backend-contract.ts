@@ -173,10 +173,25 @@ export function validateSessionOptions(
   backendName: string,
 ): SelfExtendConfig {
   const config = validateSelfExtendConfig(options.selfExtend);
-  const { contextSize, mode, cachePrecision } = options;
+  const { contextSize } = options;
   if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
     throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
   }
+  validateBackendSettings(options, capabilities, backendName);
+  return config;
+}
+
+/**
+ * A mode and cache precision the backend supports (absent means its default). Part of
+ * validateSessionOptions; adapters with a friendlier API of their own (llama-cpp's
+ * createSelfExtendContext) call it for those two settings.
+ */
+export function validateBackendSettings(
+  settings: Pick<SessionOptionsV1, "mode" | "cachePrecision">,
+  capabilities: BackendCapabilitiesV1,
+  backendName: string,
+): void {
+  const { mode, cachePrecision } = settings;
   if (mode !== undefined && !capabilities.modes.includes(mode)) {
     throw new SelfExtendConfigError(
       "mode",
@@ -191,7 +206,6 @@ export function validateSessionOptions(
       `the ${backendName} backend keeps ${capabilities.cachePrecisions.map((p) => `"${p}"`).join(", ")} caches`,
     );
   }
-  return config;
 }
 
 /**

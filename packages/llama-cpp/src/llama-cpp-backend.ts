@@ -4,81 +4,22 @@
  */
 import {
   type BackendAvailability,
-  type BackendCapabilitiesV1,
-  type ModelInfoV1,
   type ModelSourceV1,
   type SelfExtendBackendV1,
-  type SelfExtendModelV1,
-  type SessionOptionsV1,
   specificationVersion,
 } from "@self-extend/core";
-import type { LlamaModel } from "node-llama-cpp";
+import { llamaCppCapabilities } from "./llama-cpp-capabilities.js";
+import { LlamaCppModel } from "./llama-cpp-model.js";
+import { describeModelFile, getCpuLlama } from "./llama-cpp-session.js";
 import {
   installedNodeLlamaCppVersion,
   NodeLlamaCppVersionError,
   supportedNodeLlamaCppVersion,
 } from "./node-llama-cpp-internals.js";
-import {
-  attentionModes,
-  describeModelFile,
-  getCpuLlama,
-  type LlamaCppCachePrecision,
-  llamaCppArchitectures,
-  SelfExtendContext,
-  validateContextOptions,
-} from "./llama-cpp-session.js";
-
-export const llamaCppCapabilities: BackendCapabilitiesV1 = Object.freeze({
-  modes: attentionModes,
-  cachePrecisions: Object.freeze(["float32", "float16"] as const),
-  architectures: llamaCppArchitectures,
-});
 
 export interface LlamaCppBackendOptions {
   /** CPU threads per context (default: all available). */
   readonly threads?: number;
-}
-
-/** Session options of this backend: the v1 options plus tuning knobs of its own. */
-export interface LlamaCppSessionOptions extends SessionOptionsV1 {
-  readonly threads?: number;
-  readonly batchSize?: number;
-  readonly prefillChunkSize?: number;
-  readonly llamaCppBatchSize?: number;
-}
-
-export class LlamaCppModel implements SelfExtendModelV1 {
-  private disposed = false;
-
-  constructor(
-    readonly info: ModelInfoV1,
-    /** The node-llama-cpp model, for users who want its other APIs too. */
-    readonly llamaModel: LlamaModel,
-    private readonly backendOptions: LlamaCppBackendOptions,
-  ) {}
-
-  async createSession(options: LlamaCppSessionOptions): Promise<SelfExtendContext> {
-    if (this.disposed) throw new Error("the model was disposed");
-    validateContextOptions(options);
-    return SelfExtendContext.create({
-      model: this.llamaModel,
-      groupSize: options.selfExtend?.groupSize,
-      neighborWindow: options.selfExtend?.neighborWindow,
-      contextSize: options.contextSize,
-      mode: options.mode,
-      cachePrecision: options.cachePrecision as LlamaCppCachePrecision | undefined,
-      threads: options.threads ?? this.backendOptions.threads,
-      batchSize: options.batchSize,
-      prefillChunkSize: options.prefillChunkSize,
-      llamaCppBatchSize: options.llamaCppBatchSize,
-    });
-  }
-
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    await this.llamaModel.dispose();
-  }
 }
 
 export interface LlamaCppBackend extends SelfExtendBackendV1 {
@@ -114,3 +55,5 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions = {}): Lla
     },
   };
 }
+
+export { llamaCppCapabilities };
