@@ -39,3 +39,5 @@ export function describeConformance(
     }
   });
 }
+
+export { describeSessionBehaviour, type SessionBehaviourOptions } from "./session-behaviour.js";

@@ -165,7 +165,8 @@ export async function evaluateInBlocks(loop: BlockLoop): Promise<EvaluationV1> {
  */
 export class SessionLifecycle {
   private readonly disposal = new AbortController();
-  private inFlight: Promise<unknown> | undefined;
+  /** Resolves (never rejects) when the evaluation in flight has settled. */
+  private inFlight: Promise<void> | undefined;
   private disposing: Promise<void> | undefined;
 
   get disposed(): boolean {
@@ -191,10 +192,14 @@ export class SessionLifecycle {
     this.assertIdle();
     const combined =
       signal === undefined ? this.disposal.signal : AbortSignal.any([signal, this.disposal.signal]);
-    const running = work(combined);
-    this.inFlight = running;
+    // Marked in flight before `work` starts: its first block may run synchronously, and a dispose
+    // called from its progress callback must still wait for it.
+    let settle = (): void => undefined;
+    this.inFlight = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
     try {
-      const result = await running;
+      const result = await work(combined);
       if (this.disposed) throw new SessionDisposedError();
       return result;
     } catch (error) {
@@ -202,6 +207,7 @@ export class SessionLifecycle {
       throw error;
     } finally {
       this.inFlight = undefined;
+      settle();
     }
   }
 
@@ -209,7 +215,7 @@ export class SessionLifecycle {
   dispose(free: () => void | Promise<void>): Promise<void> {
     this.disposing ??= (async () => {
       this.disposal.abort(new SessionDisposedError());
-      await this.inFlight?.catch(() => undefined);
+      await this.inFlight;
       await free();
     })();
     return this.disposing;
