@@ -44,7 +44,7 @@ export class TokenOutsideVocabularyError extends SelfExtendError {
     readonly vocabularySize: number,
   ) {
     super(
-      `token id ${formatValue(token)} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
+      `token id ${typeof token === "number" ? String(token) : formatValue(token)} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
     );
   }
 }

@@ -9,6 +9,7 @@ import {
   generateTokens,
   groupQueryPosition,
   SelfExtendConfigError,
+  TokenOutsideVocabularyError,
 } from "@self-extend/core";
 import {
   generateTinyModel,
@@ -73,25 +74,40 @@ describe.sequential("bad input fails before evaluation", () => {
     );
   });
 
-  it("a prompt past (L - W) * G + W, and a context too small, leave the cache untouched", async () => {
+  it("a contextSize past (L - W) * G + W or W >= L is refused at creation; a prompt past contextSize leaves the cache untouched", async () => {
     const path = tinyModelPath();
     // L = 64, G = 4, W = 16: at most 208 tokens.
+    await expect(
+      createSelfExtendContext({
+        model: path,
+        groupSize: 4,
+        neighborWindow: 16,
+        contextSize: 300,
+        threads: 1,
+      }),
+    ).rejects.toThrow(/contextSize = 300 is invalid: .*\(L - W\) \* G \+ W = 208/);
+    await expect(
+      createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 64, threads: 1 }),
+    ).rejects.toThrow(/neighborWindow = 64 is invalid: must be smaller than the trained context L = 64/);
     const context = await createSelfExtendContext({
       model: path,
       groupSize: 4,
       neighborWindow: 16,
-      contextSize: 300,
       threads: 1,
     });
     try {
+      expect(context.options.contextSize).toBe(208);
       await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(ContextLengthError);
-      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(/\(L - W\) \* G \+ W = 208/);
+      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(/contextSize = 208/);
       expect(context.tokenCount).toBe(0);
       expect(context.largestCachedPosition).toBe(-1);
       await context.evaluate(randomTokens(200, 64), { logits: "none" });
       await expect(context.evaluate(randomTokens(9, 64))).rejects.toThrow(ContextLengthError);
       expect(context.tokenCount).toBe(200);
-      await expect(context.evaluate([64])).rejects.toThrow(/tokens\[0\] = 64 is invalid/);
+      await expect(context.evaluate([64])).rejects.toThrow(TokenOutsideVocabularyError);
+      await expect(context.evaluate([64])).rejects.toThrow(
+        /token id 64 at index 0 is outside the vocabulary/,
+      );
     } finally {
       await context.dispose();
     }
