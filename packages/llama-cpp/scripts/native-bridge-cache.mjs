@@ -153,7 +153,20 @@ function findNodeHeaders() {
   return found;
 }
 
-function compile(nodeLlamaCpp, headers, output) {
+function compilerFailure(compiler, error) {
+  return new NativeBridgeBuildError(
+    error.code === "ENOENT"
+      ? `no C++ compiler: \`${compiler}\` was not found (install g++ or clang++, or set CXX)`
+      : `the C++ compiler \`${compiler}\` failed (${error.status === null || error.status === undefined ? firstLine(error.message) : `exit status ${error.status}`}); a C++17 compiler is needed (set CXX)`,
+  );
+}
+
+/**
+ * Checks what the compile needs besides llama.cpp's headers (node-llama-cpp's addon headers,
+ * node-addon-api, Node's headers, a compiler that runs) and returns the compile step. Done before
+ * the headers are extracted, so a machine that cannot build says so in milliseconds, not seconds.
+ */
+function prepareCompile(nodeLlamaCpp) {
   const { addonHeaders } = nodeLlamaCpp;
   if (!existsSync(join(addonHeaders, "AddonContext.h"))) {
     throw new NativeBridgeBuildError(
@@ -168,36 +181,39 @@ function compile(nodeLlamaCpp, headers, output) {
   }
   const nodeHeaders = findNodeHeaders();
   const compiler = process.env.CXX || "c++";
-  const commandArguments = [
-    "-std=c++17",
-    "-O2",
-    "-fPIC",
-    "-shared",
-    "-fvisibility=hidden",
-    // node-llama-cpp builds its addon with Node-API 7; the wrapped object layout must match.
-    "-DNAPI_VERSION=7",
-    "-DNAPI_DISABLE_CPP_EXCEPTIONS",
-    "-DNODE_GYP_MODULE_NAME=llama_context_bridge",
-    `-I${addonHeaders}`,
-    `-I${join(headers, "include")}`,
-    `-I${join(headers, "ggml", "include")}`,
-    `-I${nodeAddonApi}`,
-    `-I${nodeHeaders}`,
-    nativeBridgeSource,
-    "-o",
-    output,
-    "-ldl",
-  ];
   try {
-    // The compiler's own diagnostics go to stderr; the error below is the one-line summary.
-    execFileSync(compiler, commandArguments, { stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(compiler, ["--version"], { stdio: "ignore" });
   } catch (error) {
-    throw new NativeBridgeBuildError(
-      error.code === "ENOENT"
-        ? `no C++ compiler: \`${compiler}\` was not found (install g++ or clang++, or set CXX)`
-        : `the C++ compiler \`${compiler}\` failed (${error.status === null || error.status === undefined ? firstLine(error.message) : `exit status ${error.status}`}); a C++17 compiler is needed (set CXX)`,
-    );
+    throw compilerFailure(compiler, error);
   }
+  return (llamaHeaders, output) => {
+    const commandArguments = [
+      "-std=c++17",
+      "-O2",
+      "-fPIC",
+      "-shared",
+      "-fvisibility=hidden",
+      // node-llama-cpp builds its addon with Node-API 7; the wrapped object layout must match.
+      "-DNAPI_VERSION=7",
+      "-DNAPI_DISABLE_CPP_EXCEPTIONS",
+      "-DNODE_GYP_MODULE_NAME=llama_context_bridge",
+      `-I${addonHeaders}`,
+      `-I${join(llamaHeaders, "include")}`,
+      `-I${join(llamaHeaders, "ggml", "include")}`,
+      `-I${nodeAddonApi}`,
+      `-I${nodeHeaders}`,
+      nativeBridgeSource,
+      "-o",
+      output,
+      "-ldl",
+    ];
+    try {
+      // The compiler's own diagnostics go to stderr; the error below is the one-line summary.
+      execFileSync(compiler, commandArguments, { stdio: ["ignore", "ignore", "inherit"] });
+    } catch (error) {
+      throw compilerFailure(compiler, error);
+    }
+  };
 }
 
 /**
@@ -243,6 +259,7 @@ export function buildNativeBridge({ cacheRoot = nativeBridgeCacheRoot(), force =
   if (!existsSync(nodeLlamaCpp.bundle)) {
     throw new NativeBridgeBuildError(`node-llama-cpp's package lacks ${nodeLlamaCpp.bundle}`);
   }
+  const compile = prepareCompile(nodeLlamaCpp);
   try {
     mkdirSync(cacheRoot, { recursive: true });
   } catch (error) {
@@ -270,7 +287,7 @@ export function buildNativeBridge({ cacheRoot = nativeBridgeCacheRoot(), force =
       throw new NativeBridgeBuildError(firstLine(error.message));
     }
     const output = join(partial, nativeBridgeFileName);
-    compile(nodeLlamaCpp, headers, output);
+    compile(headers, output);
     rmSync(headers, { recursive: true, force: true });
     const manifest = {
       format: manifestFormat,
