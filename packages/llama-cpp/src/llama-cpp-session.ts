@@ -2,8 +2,8 @@
  * The user-facing object: one Self-Extend sequence on a node-llama-cpp model. It is also a v1
  * session, so the conformance suite and the CLI drive the very same code users call.
  *
- * Logits: node-llama-cpp exposes no raw logits. With the package's native bridge built (see
- * native-bridge.ts) rows are the model's raw float32 logits, read with llama_get_logits_ith on
+ * Logits: node-llama-cpp exposes no raw logits. With the package's native bridge (see
+ * native-bridge.ts; built on first use) rows are the model's raw float32 logits, read with llama_get_logits_ith on
  * node-llama-cpp's own context. Without it they are LOG-SOFTMAX values from node-llama-cpp's
  * sampler (logits minus a per-row constant; probabilities that underflow float32 come back as
  * -Infinity). `logitKind` says which.
@@ -37,7 +37,7 @@ import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
 import { llamaCppArchitectures, llamaCppCapabilities } from "./llama-cpp-capabilities.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
-import { NativeBridgeUnavailableError, requireNativeBridge } from "./native-bridge.js";
+import { NativeBridgeUnavailableError, prepareNativeBridge, requireNativeBridge } from "./native-bridge.js";
 import { assertSupportedNodeLlamaCpp, modelPathOf, NativeSequence } from "./node-llama-cpp-internals.js";
 import type { PositionScheduler } from "./position-scheduler.js";
 
@@ -279,12 +279,14 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   static async create(options: SelfExtendContextOptions): Promise<SelfExtendContext> {
     assertSupportedNodeLlamaCpp();
     validateContextOptions(options);
-    // llama.cpp's seq_div is only reachable through the native bridge: say so before loading anything.
-    if (options.mode === "llama.cpp-compatible")
-      requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
-    // An explicit (G, W) is checked before the model file is even read; every setting is checked
-    // against the model's header (core's validateSessionForModel) before its weights are loaded.
+    // An explicit (G, W) is checked before the model file is even read.
     const explicit = explicitConfig(options);
+    // llama.cpp's seq_div is only reachable through the native bridge: say so before loading
+    // anything. The first use on a machine builds the bridge (once, a few seconds).
+    if (options.mode === "llama.cpp-compatible")
+      await requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
+    // Every setting is checked against the model's header (core's validateSessionForModel) before
+    // the bridge is prepared and the weights are loaded.
     const info = describeModelOption(options.model);
     const config =
       explicit ??
@@ -297,6 +299,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       options.targetContext ??
       (Number.isFinite(usable) ? usable : info.trainedContext);
     validateSessionForModel({ selfExtend: config, contextSize }, info);
+    const bridgeState = await prepareNativeBridge();
     const resolved = await resolveModel(options, info);
     try {
       const mode = options.mode ?? "exact";
@@ -319,7 +322,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
         experimentalKvCacheValueType: cacheType,
       });
       try {
-        const sequence = new NativeSequence(context, context.getSequence(), resolved.model);
+        const sequence = new NativeSequence(context, context.getSequence(), resolved.model, bridgeState);
         if (mode === "llama.cpp-compatible" && !sequence.rawLogits) {
           sequence.dispose();
           throw new NativeBridgeUnavailableError(

@@ -1,6 +1,6 @@
 /**
- * Bad input fails with a clear error before anything is evaluated; the v1 backend, the version
- * check, abort, progress and text streaming work.
+ * Bad input fails with a clear error before anything is evaluated; the v1 backend, abort,
+ * progress and text streaming work. (The node-llama-cpp version check: node-llama-cpp-version.test.ts.)
  */
 
 import { join } from "node:path";
@@ -21,13 +21,7 @@ import {
 } from "@self-extend/models";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import {
-  assertSupportedNodeLlamaCpp,
-  createLlamaCppBackend,
-  createSelfExtendContext,
-  installedNodeLlamaCppVersion,
-  NodeLlamaCppVersionError,
-} from "../src/index.js";
+import { createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";
 import { randomTokens } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-errors-");
@@ -37,20 +31,6 @@ function tinyModelPath(name = "llama-h8-mha"): string {
   writeLlamaGguf(path, generateTinyModel(tinyModelSpec(name), 5));
   return path;
 }
-
-describe("node-llama-cpp version", () => {
-  it("accepts 3.21.1 and refuses anything else with a clear message", () => {
-    expect(installedNodeLlamaCppVersion()).toBe("3.21.1");
-    expect(() => assertSupportedNodeLlamaCpp()).not.toThrow();
-    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(NodeLlamaCppVersionError);
-    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(
-      /node-llama-cpp 3\.22\.0 is not supported.*3\.21\.1/,
-    );
-    expect(new NodeLlamaCppVersionError(undefined).message).toMatch(
-      /not installed: install node-llama-cpp@3\.21\.1/,
-    );
-  });
-});
 
 describe.sequential("bad input fails before evaluation", () => {
   it("W % G != 0, bad mode, float64 cache, missing G/W", async () => {

@@ -62,7 +62,7 @@ describe.sequential("G = 1", () => {
       await plainSequence.controlledEvaluate(
         prompt.map((token) => [token as Token, { generateNext: { token: true } }] as const),
       );
-      const bridge = requireNativeBridge("this test");
+      const bridge = await requireNativeBridge("this test");
       const internals = plainContext as unknown as { _ctx: unknown };
       const model = ours.model as unknown as { _model: unknown };
       const plainRows = new Float32Array(prompt.length * V);
