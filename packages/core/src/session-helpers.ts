@@ -119,8 +119,6 @@ export interface BlockLoop {
   readonly setTokenCount: (tokens: number) => void;
   /** Between two blocks, before the abort check: yield to the event loop when blocks run synchronously. */
   readonly pause?: () => Promise<void>;
-  /** Between two blocks, after the abort check: throw if the session went away meanwhile. */
-  readonly assertUsable?: () => void;
 }
 
 /**
@@ -140,8 +138,8 @@ export async function evaluateInBlocks(loop: BlockLoop): Promise<EvaluationV1> {
       loop.onProgress?.({ evaluated: blockStart + blockCount, total: count });
       if (blockStart + blockCount < count) {
         await loop.pause?.();
+        // SessionLifecycle aborts this signal on dispose, so a disposed session stops here too.
         loop.signal?.throwIfAborted();
-        loop.assertUsable?.();
       }
     }
   } catch (error) {
