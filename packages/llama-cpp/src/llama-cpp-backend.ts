@@ -13,6 +13,7 @@ import {
   specificationVersion,
 } from "@self-extend/core";
 import type { LlamaModel } from "node-llama-cpp";
+import { llamaCppRelativePositions } from "./llama-cpp-positions.js";
 import {
   installedNodeLlamaCppVersion,
   NodeLlamaCppVersionError,
@@ -112,5 +113,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions = {}): Lla
       const llamaModel = await llama.loadModel({ modelPath: source.path, gpuLayers: 0 });
       return new LlamaCppModel(info, llamaModel, options);
     },
+    relativePositions: (config, length, sessionOptions) =>
+      llamaCppRelativePositions(config, length, { mode: sessionOptions?.mode, threads: options.threads }),
   };
 }
