@@ -23,6 +23,7 @@ import {
 } from "./forward-pass.js";
 import type { WeightPrecision } from "./forward-pass.wgsl.js";
 import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
+import { webGpuRelativePositions } from "./self-extend-positions.js";
 import {
   defaultBlockSize,
   validateWebGpuSessionOptions,
@@ -182,5 +183,6 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
       return WebGpuModel.create(await getContext(), weights, withDefaults(modelOptions));
     },
     getContext,
+    relativePositions: async (config, length) => webGpuRelativePositions(await getContext(), config, length),
   };
 }
