@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { formatMatrix, registeredBackends, runConformanceApp, writeHtmlReport } from "../src/index.js";
+import { registeredBackends } from "@self-extend/backends";
+import { formatMatrix, runConformanceApp, writeHtmlReport } from "../src/index.js";
 
 /**
  * What CI promises: every adapter built in this repository is available here and passes, against

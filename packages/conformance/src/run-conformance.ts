@@ -24,6 +24,7 @@ import {
   type ModelLocations,
   prepareModel,
 } from "./conformance-models.js";
+import type { ConformanceVariant } from "./adapter-declaration.js";
 import { type ConformanceReport, type ConformanceResult, summarize } from "./conformance-result.js";
 import { type GoldenPositionMap, loadGoldenPositionMaps } from "./golden-position-maps.js";
 import { compareLogProbabilities, firstDivergence, logSoftmaxRows } from "./log-probabilities.js";
@@ -45,6 +46,8 @@ export interface BackendUnderTest {
   readonly sessionOptions?: Pick<SessionOptionsV1, "mode" | "cachePrecision">;
   /** The adapter's own tolerances (its conformance/tolerances.json), merged over the suite's. */
   readonly tolerances?: ToleranceTable;
+  /** The adapter's own skips (its conformance/skips.json), added to the suite's. */
+  readonly skips?: readonly SkipEntry[];
   /** Set when the adapter could not even be loaded (package missing): reported as not available. */
   readonly unavailableReason?: string;
   /**
@@ -376,10 +379,15 @@ export async function runConformanceSuite(
         {
           backend: entry.backend.name,
           ...entry.sessionOptions,
+          model: run.model.id,
         },
       );
       const unavailable = availability.get(entry);
-      const skip = findSkip(skips, label, run.testCase.name, run.model.id);
+      // A skip for the backend covers its variants too (a model it cannot load, it cannot load in any mode).
+      const entrySkips = [...skips, ...(entry.skips ?? [])];
+      const skip =
+        findSkip(entrySkips, label, run.testCase.name, run.model.id) ??
+        findSkip(entrySkips, entry.backend.name, run.testCase.name, run.model.id);
       const architectures = entry.backend.capabilities?.architectures;
       const notAvailable =
         unavailable ??
@@ -443,6 +451,7 @@ export async function runConformanceSuite(
           resolveTolerance(mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name), {
             backend: entry.backend.name,
             ...entry.sessionOptions,
+            model: run.model.id,
           });
         const ta = toleranceOf(first.entry);
         const tb = toleranceOf(second.entry);
@@ -479,17 +488,18 @@ export async function runConformance(
     readonly sessionOptions?: BackendUnderTest["sessionOptions"];
     /** The adapter's own tolerance data, merged over the suite's. */
     readonly adapterTolerances?: ToleranceTable;
+    /** The adapter's own skips, added to the suite's. */
+    readonly adapterSkips?: readonly SkipEntry[];
+    /** The adapter's variants (other modes), each run and reported as its own backend column. */
+    readonly variants?: readonly ConformanceVariant[];
   } = {},
 ): Promise<ConformanceReport> {
   const backend = await createBackend();
+  const shared = { backend, tolerances: options.adapterTolerances, skips: options.adapterSkips };
   return runConformanceSuite(
     [
-      {
-        backend,
-        label: options.label,
-        sessionOptions: options.sessionOptions,
-        tolerances: options.adapterTolerances,
-      },
+      { ...shared, label: options.label, sessionOptions: options.sessionOptions },
+      ...(options.variants ?? []).map((variant) => ({ ...shared, ...variant })),
     ],
     options,
   );

@@ -35,3 +35,4 @@ export {
   type SelfExtendContextOptions,
   validateContextOptions,
 } from "./self-extend-context.js";
+export { conformanceDeclaration } from "./llama-cpp-conformance.js";

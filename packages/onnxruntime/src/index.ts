@@ -40,3 +40,4 @@ export {
 } from "./onnxruntime-session.js";
 export { ropeRotationMatrix } from "./self-extend-attention-graph.js";
 export { exporterVersion } from "./version.js";
+export { conformanceDeclaration } from "./onnxruntime-conformance.js";

@@ -57,7 +57,8 @@ export async function onnxRuntimeRelativePositions(
   if (!Number.isSafeInteger(length) || length < 1) {
     throw new RangeError(`length must be an integer >= 1 (got ${length})`);
   }
-  const selfExtend = attentionGraphOf({}, config) === "self-extend" ? config : undefined;
+  const selfExtend =
+    attentionGraphOf({ selfExtend: config, contextSize: length }, config) === "self-extend" ? config : undefined;
   const runtime = await loadOnnxRuntime();
   // Warnings off: the probe leaves the RoPE rotation matrix unused, which ORT would log.
   const inference = await runtime.InferenceSession.create(positionGraph(selfExtend), { logSeverityLevel: 3 });

@@ -49,3 +49,4 @@ export {
   webGpuCapabilities,
 } from "./webgpu-backend.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";
+export { conformanceDeclaration } from "./webgpu-conformance.js";

@@ -1,11 +1,6 @@
+import { registeredBackends, UnknownBackendError } from "@self-extend/backends";
 import { toJson } from "@self-extend/conformance";
-import {
-  formatMatrix,
-  registeredBackends,
-  runConformanceApp,
-  UnknownBackendError,
-  writeHtmlReport,
-} from "@self-extend/conformance-app";
+import { formatMatrix, runConformanceApp, writeHtmlReport } from "@self-extend/conformance-app";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
