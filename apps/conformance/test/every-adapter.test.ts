@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { registeredBackends } from "@self-extend/backends";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { registeredBackends } from "@self-extend/backends";
 import { formatMatrix, runConformanceApp, writeHtmlReport } from "../src/index.js";
 
 /**

@@ -125,6 +125,7 @@ export async function resolveBackend(name: string): Promise<SelfExtendBackendV1>
     loaded.unavailableReason !== undefined
       ? { available: false, reason: loaded.unavailableReason }
       : await loaded.backend.checkAvailability();
-  if (!availability.available) throw new BackendUnavailableError(name, availability.reason ?? "no reason given");
+  if (!availability.available)
+    throw new BackendUnavailableError(name, availability.reason ?? "no reason given");
   return loaded.backend;
 }

@@ -12,6 +12,7 @@ import {
   specificationVersion,
 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
+import type { ConformanceVariant } from "./adapter-declaration.js";
 import {
   type ConformanceCase,
   generatedTokenCount,
@@ -24,7 +25,6 @@ import {
   type ModelLocations,
   prepareModel,
 } from "./conformance-models.js";
-import type { ConformanceVariant } from "./adapter-declaration.js";
 import { type ConformanceReport, type ConformanceResult, summarize } from "./conformance-result.js";
 import { type GoldenPositionMap, loadGoldenPositionMaps } from "./golden-position-maps.js";
 import { compareLogProbabilities, firstDivergence, logSoftmaxRows } from "./log-probabilities.js";

@@ -49,7 +49,9 @@ export function describeConformance(
           });
           for (const row of report.results) {
             if (row.status === "deviation" || row.status === "skipped")
-              console.info(`${row.backend} ${row.case}: ${row.status}: ${row.reason ?? ""} (${row.note ?? ""})`);
+              console.info(
+                `${row.backend} ${row.case}: ${row.status}: ${row.reason ?? ""} (${row.note ?? ""})`,
+              );
           }
           const problems = report.results
             .filter((result) => result.status === "fail" || result.status === "not-available")

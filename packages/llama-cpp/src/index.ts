@@ -16,6 +16,7 @@ export {
   type LlamaCppSessionOptions,
   llamaCppCapabilities,
 } from "./llama-cpp-backend.js";
+export { conformanceDeclaration } from "./llama-cpp-conformance.js";
 export {
   assertSupportedNodeLlamaCpp,
   installedNodeLlamaCppVersion,
@@ -35,4 +36,3 @@ export {
   type SelfExtendContextOptions,
   validateContextOptions,
 } from "./self-extend-context.js";
-export { conformanceDeclaration } from "./llama-cpp-conformance.js";

@@ -190,7 +190,10 @@ export class NativeSequence {
    */
   cellPositions(): Int32Array {
     if (this.bridge === undefined) {
-      throw new NativeBridgeUnavailableError("reading llama.cpp's cell positions", this.bridgeUnavailableReason ?? "");
+      throw new NativeBridgeUnavailableError(
+        "reading llama.cpp's cell positions",
+        this.bridgeUnavailableReason ?? "",
+      );
     }
     return this.bridge.readSequencePositions(this.native, this.nativeModel, this.sequenceId);
   }

@@ -34,7 +34,13 @@ describe("models the adapter declares it cannot run", () => {
       const path = join(temporaryFolder(), `${spec.name}.gguf`);
       writeLlamaGguf(path, generateTinyModel(spec, 1));
       await expect(
-        createSelfExtendContext({ model: path, groupSize: 2, neighborWindow: 8, contextSize: 64, threads: 1 }),
+        createSelfExtendContext({
+          model: path,
+          groupSize: 2,
+          neighborWindow: 8,
+          contextSize: 64,
+          threads: 1,
+        }),
       ).rejects.toThrow(spec.architecture);
     });
   }

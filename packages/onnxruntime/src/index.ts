@@ -26,6 +26,7 @@ export {
   type OnnxRuntimeBackendOptions,
   onnxRuntimeCapabilities,
 } from "./onnxruntime-backend.js";
+export { conformanceDeclaration } from "./onnxruntime-conformance.js";
 export {
   createOnnxRuntimeModel,
   OnnxRuntimeModel,
@@ -40,4 +41,3 @@ export {
 } from "./onnxruntime-session.js";
 export { ropeRotationMatrix } from "./self-extend-attention-graph.js";
 export { exporterVersion } from "./version.js";
-export { conformanceDeclaration } from "./onnxruntime-conformance.js";

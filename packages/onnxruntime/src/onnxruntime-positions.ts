@@ -11,7 +11,7 @@
  * matrices. Relative position = query position - key position at the level picked.
  */
 import { groupQueryPosition, type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
-import { OnnxGraphBuilder, encodeModel } from "./onnx-graph-builder.js";
+import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import { attentionGraphOf, defaultPrefillChunkSize } from "./onnxruntime-session.js";
 import { buildAttentionContext } from "./self-extend-attention-graph.js";
@@ -58,7 +58,9 @@ export async function onnxRuntimeRelativePositions(
     throw new RangeError(`length must be an integer >= 1 (got ${length})`);
   }
   const selfExtend =
-    attentionGraphOf({ selfExtend: config, contextSize: length }, config) === "self-extend" ? config : undefined;
+    attentionGraphOf({ selfExtend: config, contextSize: length }, config) === "self-extend"
+      ? config
+      : undefined;
   const runtime = await loadOnnxRuntime();
   // Warnings off: the probe leaves the RoPE rotation matrix unused, which ORT would log.
   const inference = await runtime.InferenceSession.create(positionGraph(selfExtend), { logSeverityLevel: 3 });

@@ -2,7 +2,12 @@
  * The adapter's tolerances, as the suite reads them: conformance/tolerances.json in the suite's
  * schema (@self-extend/conformance), resolved for this backend.
  */
-import { adapterTolerance, readDeclaration, type Tolerance, type ToleranceQuery } from "@self-extend/conformance";
+import {
+  adapterTolerance,
+  readDeclaration,
+  type Tolerance,
+  type ToleranceQuery,
+} from "@self-extend/conformance";
 import { conformanceDeclaration } from "../src/index.js";
 
 const { tolerances } = readDeclaration(conformanceDeclaration);

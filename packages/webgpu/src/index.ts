@@ -48,5 +48,5 @@ export {
   type WebGpuModelOptions,
   webGpuCapabilities,
 } from "./webgpu-backend.js";
-export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";
+export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

@@ -8,13 +8,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { adapterTolerance, largestDifference, readDeclaration } from "@self-extend/conformance";
 import { argmax, planSelfExtend, type SelfExtendModelV1 } from "@self-extend/core";
 import { generateTinyModel, readGguf, tinyModelGrid, tokenizerFromGguf } from "@self-extend/models";
 import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { conformanceDeclaration, createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
-import { adapterTolerance, largestDifference, readDeclaration } from "@self-extend/conformance";
 
 const lavapipeIcd =
   process.env.SELF_EXTEND_LAVAPIPE_ICD ??
@@ -63,7 +63,11 @@ describe("float16 weights", () => {
 
   it("demo model on lavapipe: 3 x L prompt with Self-Extend, 64 tokens, within the float16 tolerance of the reference", async () => {
     const tolerances = readDeclaration(conformanceDeclaration).tolerances!;
-    const tolerance = adapterTolerance(tolerances, { backend: "webgpu", check: "float16-weights", model: "demo" });
+    const tolerance = adapterTolerance(tolerances, {
+      backend: "webgpu",
+      check: "float16-weights",
+      model: "demo",
+    });
     expect(
       existsSync(lavapipeIcd),
       `${lavapipeIcd} missing: run packages/webgpu/scripts/install-ci-dependencies.sh`,
