@@ -1,7 +1,8 @@
 /**
  * The adapter without its native bridge (not built, or disabled): exact mode still matches the
- * reference, reading log-softmax rows through node-llama-cpp's sampler, and
- * llama.cpp-compatible mode is refused before any model is loaded. Vitest runs each test file in
+ * reference, reading log-softmax rows through node-llama-cpp's sampler;
+ * llama.cpp-compatible mode is refused before any model is loaded, and relative positions (read
+ * from llama.cpp's cells) are refused with the reason. Vitest runs each test file in
  * its own module graph, so disabling the bridge here does not reach the other files.
  */
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compareLogSoftmax, greedyRun, logSoftmaxRows, seededTokens, tolerance } from "./helpers.js";
 
 process.env.SELF_EXTEND_DISABLE_NATIVE_BRIDGE = "1";
-const { createSelfExtendContext } = await import("../src/index.js");
+const { createLlamaCppBackend, createSelfExtendContext } = await import("../src/index.js");
 const { NativeBridgeUnavailableError } = await import("../src/native-bridge.js");
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-without-bridge-");
@@ -59,5 +60,14 @@ describe.sequential("without the native bridge", () => {
     });
     await expect(attempt).rejects.toBeInstanceOf(NativeBridgeUnavailableError);
     await expect(attempt).rejects.toThrow(/SELF_EXTEND_DISABLE_NATIVE_BRIDGE=1.*build-native-bridge\.mjs/);
+  });
+
+  it("refuses to report relative positions, which only llama.cpp's cells can tell, naming the bridge", async () => {
+    const attempt = createLlamaCppBackend({ threads: 1 }).relativePositions!(
+      { groupSize: 2, neighborWindow: 4 },
+      10,
+    );
+    await expect(attempt).rejects.toBeInstanceOf(NativeBridgeUnavailableError);
+    await expect(attempt).rejects.toThrow(/reading llama\.cpp's cell positions needs the native bridge/);
   });
 });
