@@ -142,11 +142,16 @@ export interface SelfExtendBackendV1 {
   loadModel(source: ModelSourceV1): Promise<SelfExtendModelV1>;
   /**
    * Optional: the relative positions this backend's attention actually uses for N tokens (the
-   * same layout as core's `relativePositionMap`, -1 above the diagonal). Backends that compute
-   * positions in their own code (a kernel, a graph, a KV-cache scheduler) report them here so the
-   * conformance suite can check them bit for bit against the golden maps.
+   * same layout as core's `relativePositionMap`, -1 above the diagonal), read back from the
+   * runtime (its KV cache's positions, its graph's or its kernel's position arithmetic) rather
+   * than recomputed. The conformance suite checks them bit for bit against the golden maps.
+   * `options` names the session mode whose positions are wanted (default: the backend's default).
    */
-  relativePositions?(config: SelfExtendConfig, length: number): Int32Array;
+  relativePositions?(
+    config: SelfExtendConfig,
+    length: number,
+    options?: Pick<SessionOptionsV1, "mode">,
+  ): Int32Array | Promise<Int32Array>;
 }
 
 /** Resolves a logit selection against a block of `count` tokens to indices within the block. */

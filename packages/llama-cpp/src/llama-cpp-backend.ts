@@ -10,6 +10,7 @@ import {
 } from "@self-extend/core";
 import { llamaCppCapabilities } from "./llama-cpp-capabilities.js";
 import { LlamaCppModel } from "./llama-cpp-model.js";
+import { llamaCppRelativePositions } from "./llama-cpp-positions.js";
 import { describeModelFile, getCpuLlama } from "./llama-cpp-session.js";
 import {
   installedNodeLlamaCppVersion,
@@ -53,6 +54,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions = {}): Lla
       const llamaModel = await llama.loadModel({ modelPath: source.path, gpuLayers: 0 });
       return new LlamaCppModel(info, llamaModel, options);
     },
+    relativePositions: (config, length, sessionOptions) =>
+      llamaCppRelativePositions(config, length, { mode: sessionOptions?.mode, threads: options.threads }),
   };
 }
 

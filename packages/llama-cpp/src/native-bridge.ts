@@ -30,6 +30,8 @@ export interface NativeBridge {
     end: number,
     divisor: number,
   ): void;
+  /** The position of every cell of the sequence in llama.cpp's KV cache, in cell order. */
+  readSequencePositions(nativeContext: unknown, nativeModel: unknown, sequenceId: number): Int32Array;
   describe(
     nativeContext: unknown,
     nativeModel: unknown,

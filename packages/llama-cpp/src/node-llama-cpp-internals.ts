@@ -190,6 +190,20 @@ export class NativeSequence {
     this.bridge.divideSequencePositions(this.native, this.nativeModel, this.sequenceId, start, end, divisor);
   }
 
+  /**
+   * The position of every cell of the sequence, in cell order, as llama.cpp holds them (read
+   * from its sequence state). Only through the native bridge.
+   */
+  cellPositions(): Int32Array {
+    if (this.bridge === undefined) {
+      throw new NativeBridgeUnavailableError(
+        "reading llama.cpp's cell positions",
+        this.bridgeUnavailableReason ?? "",
+      );
+    }
+    return this.bridge.readSequencePositions(this.native, this.nativeModel, this.sequenceId);
+  }
+
   /** Largest cached position of the sequence, -1 when empty. */
   get largestPosition(): number {
     return this.native.getSequenceKvCacheMaxPosition(this.sequenceId);

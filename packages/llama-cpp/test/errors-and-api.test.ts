@@ -22,7 +22,7 @@ import {
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";
-import { randomTokens } from "./helpers.js";
+import { seededTokens } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-errors-");
 
@@ -77,12 +77,12 @@ describe.sequential("bad input fails before evaluation", () => {
     });
     try {
       expect(context.options.contextSize).toBe(208);
-      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(ContextLengthError);
-      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(/contextSize = 208/);
+      await expect(context.evaluate(seededTokens(209, 64, 7))).rejects.toThrow(ContextLengthError);
+      await expect(context.evaluate(seededTokens(209, 64, 7))).rejects.toThrow(/contextSize = 208/);
       expect(context.tokenCount).toBe(0);
       expect(context.largestCachedPosition).toBe(-1);
-      await context.evaluate(randomTokens(200, 64), { logits: "none" });
-      await expect(context.evaluate(randomTokens(9, 64))).rejects.toThrow(ContextLengthError);
+      await context.evaluate(seededTokens(200, 64, 7), { logits: "none" });
+      await expect(context.evaluate(seededTokens(9, 64, 7))).rejects.toThrow(ContextLengthError);
       expect(context.tokenCount).toBe(200);
       await expect(context.evaluate([64])).rejects.toThrow(TokenOutsideVocabularyError);
       await expect(context.evaluate([64])).rejects.toThrow(
@@ -99,7 +99,7 @@ describe.sequential("bad input fails before evaluation", () => {
       threads: 1,
     });
     try {
-      await expect(small.evaluate(randomTokens(51, 64))).rejects.toThrow(/contextSize/);
+      await expect(small.evaluate(seededTokens(51, 64, 7))).rejects.toThrow(/contextSize/);
       expect(small.largestCachedPosition).toBe(-1);
     } finally {
       await small.dispose();
@@ -140,7 +140,7 @@ describe.sequential("v1 backend", () => {
           mode,
         });
         const tokens: number[] = [];
-        for await (const token of generateTokens(session, randomTokens(150, 64), { maxTokens: 58 }))
+        for await (const token of generateTokens(session, seededTokens(150, 64, 7), { maxTokens: 58 }))
           tokens.push(token);
         expect(tokens).toHaveLength(58);
         expect(session.tokenCount).toBe(207);
@@ -167,14 +167,14 @@ describe.sequential("abort and progress", () => {
     const context = await createSelfExtendContext(options);
     try {
       const events: number[] = [];
-      await context.evaluate(randomTokens(100, 64), {
+      await context.evaluate(seededTokens(100, 64, 7), {
         logits: "none",
         onProgress: ({ evaluated }) => events.push(evaluated),
       });
       expect(events.at(-1)).toBe(100);
       expect(events).toEqual([...events].sort((a, b) => a - b));
       const controller = new AbortController();
-      const promise = context.evaluate(randomTokens(100, 64), {
+      const promise = context.evaluate(seededTokens(100, 64, 7), {
         signal: controller.signal,
         onProgress: ({ evaluated }) => {
           if (evaluated >= 10) controller.abort();
@@ -189,7 +189,7 @@ describe.sequential("abort and progress", () => {
       const afterAbort = await context.decode(1);
       const untouched = await createSelfExtendContext(options);
       try {
-        await untouched.evaluate(randomTokens(100, 64), { logits: "none" });
+        await untouched.evaluate(seededTokens(100, 64, 7), { logits: "none" });
         expect(Array.from(await untouched.decode(1))).toEqual(Array.from(afterAbort));
       } finally {
         await untouched.dispose();

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
 import { createReferenceModel } from "@self-extend/reference";
 import { afterAll, describe, expect, it } from "vitest";
-import { greedyRun, randomTokens } from "./helpers.js";
+import { greedyRun, seededTokens } from "./helpers.js";
 
 const workFolder = mkdtempSync(join(tmpdir(), "llama-cpp-without-compiler-"));
 const cacheRoot = join(workFolder, "cache");
@@ -48,7 +48,7 @@ describe.sequential("without a C++ compiler", () => {
 
   it("exact mode still works, with log-softmax rows", async () => {
     const config = { groupSize: 4, neighborWindow: 32 };
-    const prompt = randomTokens(2 * spec.trainedContext, spec.vocabularySize);
+    const prompt = seededTokens(2 * spec.trainedContext, spec.vocabularySize, 7);
     const contextSize = prompt.length + 8;
     const context = await createSelfExtendContext({ model: modelPath, ...config, contextSize, threads: 1 });
     const reference = await createReferenceModel(weights).createSession({ selfExtend: config, contextSize });

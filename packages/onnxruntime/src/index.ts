@@ -26,6 +26,7 @@ export {
   type OnnxRuntimeBackendOptions,
   onnxRuntimeCapabilities,
 } from "./onnxruntime-backend.js";
+export { conformanceDeclaration } from "./onnxruntime-conformance.js";
 export {
   createOnnxRuntimeModel,
   OnnxRuntimeModel,

@@ -9,6 +9,7 @@ import type { LlamaWeights } from "@self-extend/models";
 import { type RequestWebGpuDeviceOptions, requestWebGpuDevice, type WebGpuContext } from "./device.js";
 import type { WeightPrecision } from "./forward-pass.wgsl.js";
 import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
+import { webGpuRelativePositions } from "./self-extend-positions.js";
 import { webGpuCapabilities } from "./webgpu-capabilities.js";
 import { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 
@@ -66,5 +67,6 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
       return WebGpuModel.create(await getContext(), weights, withDefaults(modelOptions));
     },
     getContext,
+    relativePositions: async (config, length) => webGpuRelativePositions(await getContext(), config, length),
   };
 }
