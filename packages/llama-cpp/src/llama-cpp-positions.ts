@@ -8,7 +8,7 @@
  * Cells hold tokens in order (one sequence, filled from an empty cache, never removed), which is
  * checked: the cells a decode adds must sit at the positions it was given.
  */
-import { existsSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -19,7 +19,7 @@ import {
 } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
 import { NativeSequence } from "./node-llama-cpp-internals.js";
-import { SelfExtendContext } from "./self-extend-context.js";
+import { SelfExtendContext } from "./llama-cpp-session.js";
 
 /**
  * A generated model whose trained context admits the setting: positions do not depend on the
@@ -28,9 +28,12 @@ import { SelfExtendContext } from "./self-extend-context.js";
 function positionModelPath(trainedContext: number): string {
   const path = join(tmpdir(), `self-extend-llama-cpp-positions-L${trainedContext}.gguf`);
   if (!existsSync(path)) {
-    writeLlamaGguf(path, generateTinyModel({ ...tinyModelSpec("llama-h8-mha"), trainedContext }, 1), {
+    // Written under a private name and renamed: a process that finds the path finds a whole file.
+    const temporary = `${path}.${process.pid}.tmp`;
+    writeLlamaGguf(temporary, generateTinyModel({ ...tinyModelSpec("llama-h8-mha"), trainedContext }, 1), {
       name: "positions",
     });
+    renameSync(temporary, path);
   }
   return path;
 }
