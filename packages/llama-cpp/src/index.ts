@@ -14,8 +14,8 @@ export {
   type LlamaCppBackendOptions,
 } from "./llama-cpp-backend.js";
 export { attentionModes, llamaCppArchitectures, llamaCppCapabilities } from "./llama-cpp-capabilities.js";
-export { LlamaCppModel, type LlamaCppSessionOptions } from "./llama-cpp-model.js";
 export { conformanceDeclaration } from "./llama-cpp-conformance.js";
+export { LlamaCppModel, type LlamaCppSessionOptions } from "./llama-cpp-model.js";
 export {
   createSelfExtendContext,
   defaultThreadCount,

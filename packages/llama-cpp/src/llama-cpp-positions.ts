@@ -18,8 +18,8 @@ import {
   validateSelfExtendConfig,
 } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
-import { NativeSequence } from "./node-llama-cpp-internals.js";
 import { SelfExtendContext } from "./llama-cpp-session.js";
+import { NativeSequence } from "./node-llama-cpp-internals.js";
 
 /**
  * A generated model whose trained context admits the setting: positions do not depend on the

@@ -42,6 +42,6 @@ export {
 export { TwoPassSelfExtendAttention } from "./two-pass-attention.js";
 export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
 export { webGpuCapabilities } from "./webgpu-capabilities.js";
-export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";
+export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";
