@@ -14,13 +14,13 @@ import {
   createTokenizer,
   describeLlamaModel,
   importLlama2c,
-  ModelFileError,
   readGguf,
   readLlama2cTokenizer,
   type Tokenizer,
   tokenizerFromGguf,
 } from "@self-extend/models";
 import { CliUsageError } from "./cli-error.js";
+import { requireInputFile } from "./input-paths.js";
 
 export interface ModelInput {
   readonly ggufPath: string;
@@ -31,7 +31,6 @@ export interface ModelInput {
 }
 
 function startsWithGgufMagic(path: string): boolean {
-  if (!existsSync(path)) throw new ModelFileError(path, "does not exist");
   const descriptor = openSync(path, "r");
   try {
     const head = Buffer.alloc(4);
@@ -48,6 +47,8 @@ export function resolveModelInput(
 ): ModelInput {
   const modelPath = resolve(options.model ?? demoModelPath);
   const tokenizerPath = options.tokenizer;
+  requireInputFile("model", modelPath);
+  if (tokenizerPath !== undefined) requireInputFile("tokenizer", tokenizerPath);
   let ggufPath = modelPath;
   if (!startsWithGgufMagic(modelPath)) {
     if (tokenizerPath === undefined) {
@@ -70,6 +71,13 @@ export function resolveModelInput(
       tokenizerPath !== undefined && !startsWithGgufMagic(resolve(tokenizerPath))
         ? createTokenizer(readLlama2cTokenizer(tokenizerPath))
         : tokenizerFromGguf(gguf);
+    // A tokenizer of another size gives ids the model cannot read or never produces: garbage text.
+    const tokenizerSize = tokenizer.vocabulary.tokens.length;
+    if (tokenizerSize !== description.vocabularySize) {
+      throw new CliUsageError(
+        `--tokenizer ${tokenizerPath} has ${tokenizerSize} tokens but the model ${modelPath} has a vocabulary of ${description.vocabularySize}; give the tokenizer the model was trained with`,
+      );
+    }
     return {
       ggufPath,
       tokenizer,

@@ -82,7 +82,15 @@ function fileSource(path: string): ByteSource {
     );
   }
   let open = true;
-  const size = fstatSync(descriptor).size;
+  const stats = fstatSync(descriptor);
+  if (!stats.isFile()) {
+    closeSync(descriptor);
+    throw new ModelFileError(
+      path,
+      stats.isDirectory() ? "is a folder, not a GGUF file" : "is not a regular file",
+    );
+  }
+  const size = stats.size;
   return {
     size,
     read(offset, length) {

@@ -6,11 +6,27 @@ import {
   UnknownBackendError,
   writeHtmlReport,
 } from "@self-extend/conformance-app";
+import { describeLlamaModel, readGguf } from "@self-extend/models";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile, requireOutputFolder } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { createProgress } from "../progress.js";
+
+/**
+ * A model the user named must be readable: a truncated or empty file is a failure with its reason
+ * (exit 1), never a suite where every case is "not available".
+ */
+function checkUserModel(path: string): void {
+  requireInputFile("model", path);
+  const gguf = readGguf(path);
+  try {
+    describeLlamaModel(gguf, path);
+  } finally {
+    gguf.close();
+  }
+}
 
 export const conformanceCommand: Command = {
   name: "conformance",
@@ -44,6 +60,8 @@ are reported as "not available" with the reason. Exits 1 if anything failed.
       },
       "conformance",
     );
+    if (values.report !== undefined) requireOutputFolder("report", values.report as string);
+    if (values.model !== undefined) checkUserModel(values.model as string);
     const progress = createProgress(terminal, "conformance");
     let report: Awaited<ReturnType<typeof runConformanceApp>>;
     try {

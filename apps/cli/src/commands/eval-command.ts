@@ -27,6 +27,7 @@ import { chooseBackend } from "../backend-choice.js";
 import { integerFlag, type OptionSpec, parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile, requireOutputFile } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { type ModelInput, resolveModelInput } from "../model-input.js";
 import { createProgress } from "../progress.js";
@@ -77,6 +78,18 @@ function depthsFlag(values: Record<string, unknown>): number[] {
     }
     return value;
   });
+}
+
+/** --out and --plot are checked before the model loads, so a mistyped folder costs nothing. */
+function checkOutputFlags(values: Record<string, unknown>): void {
+  for (const flag of ["out", "plot"]) {
+    const path = stringFlag(values, flag);
+    if (path !== undefined) requireOutputFile(flag, path);
+  }
+  const out = stringFlag(values, "out");
+  if (out !== undefined && resolve(out) === resolve(stringFlag(values, "plot") ?? "")) {
+    throw new CliUsageError(`--out and --plot are the same file ${out}; give two names`);
+  }
 }
 
 /** `--group G --window W` for every length, or undefined (the planner picks per length). */
@@ -220,10 +233,11 @@ async function runPerplexity(args: readonly string[], terminal: Terminal): Promi
     { ...commonFlags, text: { type: "string" }, tokens: { type: "string" } },
     "eval ppl",
   );
+  checkOutputFlags(values);
   const lengths = lengthsFlag(values);
   const selfExtend = selfExtendFlag(values);
   const requestedTokens = integerFlag(values, "tokens", { smallest: 2 }) ?? defaultScoredTokens;
-  const textPath = resolve(stringFlag(values, "text") ?? defaultTextPath());
+  const textPath = resolve(requireInputFile("text", stringFlag(values, "text") ?? defaultTextPath()));
   const { input, report: model, backend, backendName } = await loadInput(values);
   const runs = planEvaluationRuns({
     lengths,
@@ -310,6 +324,7 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
     },
     "eval passkey",
   );
+  checkOutputFlags(values);
   const lengths = lengthsFlag(values);
   const depths = depthsFlag(values);
   const trials = integerFlag(values, "trials") ?? defaultTrials;
