@@ -1,19 +1,16 @@
 /**
  * Turns `--model` / `--tokenizer` into what every backend takes: a GGUF path, plus a tokenizer and
- * the model's shape. A llama2.c checkpoint is imported once into a GGUF in the cache folder (named
- * by the hash of its inputs), so all backends read the same file. With no `--model`, the project's
+ * the model's shape. A llama2.c checkpoint is imported once into a GGUF in the per-user cache
+ * folder (llama2c-cache.ts), so all backends read the same file. With no `--model`, the project's
  * own demo model (@self-extend/demo-model) is used: it ships with the package, so a fresh clone
  * needs no flags.
  */
-import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { closeSync, openSync, readSync } from "node:fs";
+import { resolve } from "node:path";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
   describeLlamaModel,
-  importLlama2c,
   readGguf,
   readLlama2cTokenizer,
   type Tokenizer,
@@ -21,6 +18,7 @@ import {
 } from "@self-extend/models";
 import { CliUsageError } from "./cli-error.js";
 import { requireInputFile } from "./input-paths.js";
+import { cachedLlama2cGguf, defaultCacheFolder } from "./llama2c-cache.js";
 
 export interface ModelInput {
   readonly ggufPath: string;
@@ -43,7 +41,7 @@ function startsWithGgufMagic(path: string): boolean {
 
 export function resolveModelInput(
   options: { model?: string; tokenizer?: string },
-  cacheFolder = join(tmpdir(), "self-extend-cli"),
+  cacheFolder = defaultCacheFolder(),
 ): ModelInput {
   const modelPath = resolve(options.model ?? demoModelPath);
   const tokenizerPath = options.tokenizer;
@@ -56,13 +54,7 @@ export function resolveModelInput(
         `${modelPath} is not a GGUF file; a llama2.c checkpoint needs --tokenizer <tok.bin>`,
       );
     }
-    const hash = createHash("sha256")
-      .update(readFileSync(modelPath))
-      .update(readFileSync(tokenizerPath))
-      .digest("hex");
-    mkdirSync(cacheFolder, { recursive: true });
-    ggufPath = join(cacheFolder, `llama2c-${hash.slice(0, 16)}.gguf`);
-    if (!existsSync(ggufPath)) importLlama2c({ checkpointPath: modelPath, tokenizerPath, outPath: ggufPath });
+    ggufPath = cachedLlama2cGguf(modelPath, tokenizerPath, cacheFolder);
   }
   const gguf = readGguf(ggufPath);
   try {
