@@ -4,6 +4,7 @@ import { defaultSharedFolder } from "@self-extend/conformance-app";
 import { type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
+  buildPasskeyPrompt,
   createReportWriter,
   defaultAnswerTokens,
   defaultPasskeyFiller,
@@ -15,6 +16,7 @@ import {
   evaluatePerplexity,
   type PasskeyCell,
   type PerplexityCell,
+  passkeyKeys,
   planEvaluationRuns,
   type ReportModel,
   renderPasskeyHeatmap,
@@ -364,6 +366,21 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
     comparePlain: Boolean(values["compare-plain"]),
     extraTokens: answerTokens,
   });
+  // Every prompt is built before any model work, so a bad length or filler fails at once: the runs
+  // are evaluated one at a time below, each with only the depths it still lacks.
+  const [sampleKey] = passkeyKeys(trials, seed);
+  for (const run of runs) {
+    for (const depth of depths) {
+      buildPasskeyPrompt(input.tokenizer, {
+        length: run.length,
+        depth,
+        key: sampleKey as string,
+        filler,
+        question,
+        introduction,
+      });
+    }
+  }
   const subtitle = `${basename(model.path)} (sha256 ${model.sha256.slice(0, 12)}), ${backendName}, ${trials} trials per cell, seed ${seed}`;
   const settings = {
     lengths,
