@@ -9,18 +9,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  assertTokensInVocabulary,
   assertWithinUsableContext,
+  createSelfExtendConfig,
   largestRelativePosition,
   planSelfExtend,
   relativePositionMap,
   validateSelfExtendConfig,
 } from "@self-extend/core";
 import { demoModelPath } from "@self-extend/demo-model";
+import { planEvaluationRuns, scoredTokenCount } from "@self-extend/evaluation";
 import {
   importLlama2c,
   readGguf,
   readLlama2cCheckpoint,
   readLlama2cTokenizer,
+  syntheticVocabulary,
+  tinyModelSpec,
   writeGguf,
 } from "@self-extend/models";
 import { sharedModelPaths, sharedPath } from "@self-extend/test-fixtures";
@@ -49,14 +54,20 @@ const table = JSON.parse(readFileSync(join(import.meta.dirname, "bad-inputs.json
 
 // The public functions the API rows name; the table holds only their names and arguments.
 const publicFunctions: Record<string, (...args: never[]) => unknown> = {
+  assertTokensInVocabulary,
   assertWithinUsableContext,
+  createSelfExtendConfig,
   importLlama2c,
   largestRelativePosition,
+  planEvaluationRuns,
   planSelfExtend,
   readGguf,
   readLlama2cCheckpoint,
   readLlama2cTokenizer,
   relativePositionMap,
+  scoredTokenCount,
+  syntheticVocabulary,
+  tinyModelSpec,
   validateSelfExtendConfig,
   writeGguf,
 };
