@@ -23,6 +23,7 @@ import {
   ggufMagic,
   ggufValueTypeName,
 } from "./gguf-types.js";
+import { quoteForMessage } from "./message-text.js";
 import { ModelFileError } from "./model-file-error.js";
 
 export interface GgufTensorInfo {
@@ -154,14 +155,6 @@ export const ggufHeadLimits = {
 const stringOverheadBytes = 32;
 const tensorInfoBytes = 256;
 const arrayOverheadBytes = 64;
-
-const quotedMaximum = 60;
-
-/** A name or value for an error message: JSON-quoted, and shortened when long. */
-function quoteForMessage(value: string): string {
-  if (value.length <= quotedMaximum) return JSON.stringify(value);
-  return `${JSON.stringify(value.slice(0, quotedMaximum))}... (${value.length} characters)`;
-}
 
 /** Sequential reader over the head of the file with a refillable window and checked lengths. */
 class HeadCursor {
