@@ -35,6 +35,18 @@ export function requireInputFile(flag: string, path: string): string {
   return path;
 }
 
+/** `path` must be an existing folder. */
+export function requireInputFolder(flag: string, path: string): string {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    throw new CliUsageError(`--${flag} ${path} ${reason(error)}`);
+  }
+  if (!stats.isDirectory()) throw new CliUsageError(`--${flag} ${path} is a file; give a folder`);
+  return path;
+}
+
 /** `path` must be a folder that exists or can be created (its nearest existing ancestor is a folder). */
 export function requireOutputFolder(flag: string, path: string): string {
   const absolute = resolve(path);

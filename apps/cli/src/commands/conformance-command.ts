@@ -10,7 +10,7 @@ import { describeLlamaModel, readGguf } from "@self-extend/models";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
-import { requireInputFile, requireOutputFolder } from "../input-paths.js";
+import { requireInputFile, requireInputFolder, requireOutputFolder } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { createProgress } from "../progress.js";
 
@@ -61,6 +61,8 @@ are reported as "not available" with the reason. Exits 1 if anything failed.
       "conformance",
     );
     if (values.report !== undefined) requireOutputFolder("report", values.report as string);
+    if (values.cache !== undefined) requireOutputFolder("cache", values.cache as string);
+    if (values.shared !== undefined) requireInputFolder("shared", values.shared as string);
     if (values.model !== undefined) checkUserModel(values.model as string);
     const progress = createProgress(terminal, "conformance");
     let report: Awaited<ReturnType<typeof runConformanceApp>>;
@@ -81,7 +83,15 @@ are reported as "not available" with the reason. Exits 1 if anything failed.
     } finally {
       progress.done();
     }
-    if (report.results.length === 0) throw new CliUsageError("no conformance case matched the flags");
+    if (report.results.length === 0) {
+      const given = [
+        ...((values.case as string[] | undefined) ?? []).map((name) => `--case ${name}`),
+        ...((values.backend as string[] | undefined) ?? []).map((name) => `--backend ${name}`),
+      ];
+      throw new CliUsageError(
+        `no conformance case matched ${given.length > 0 ? given.join(" ") : "the flags"} (see \`self-extend conformance --help\`)`,
+      );
+    }
     if (values.report !== undefined) {
       const path = writeHtmlReport(
         values.report as string,
