@@ -11,7 +11,7 @@ export function parseFlags(
 ): { values: Record<string, string | boolean | undefined> } {
   try {
     const { values } = parseArgs({
-      args: [...args],
+      args: joinNegativeValues(args, options),
       options: { ...options, help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
@@ -23,11 +23,42 @@ export function parseFlags(
   }
 }
 
-/** A flag that must be an integer >= smallest; names the flag and value when it is not. */
+/**
+ * parseArgs reads `--group -2` as a flag without its value followed by an unknown flag `-2`. A value
+ * that looks like a negative number is joined to its flag (`--group=-2`), so the range check can
+ * name it ("--group -2 must be >= 1").
+ */
+function joinNegativeValues(args: readonly string[], options: OptionSpec): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const argument = args[index] as string;
+    const next = args[index + 1];
+    const name = argument.startsWith("--") ? argument.slice(2) : undefined;
+    if (
+      name !== undefined &&
+      options[name]?.type === "string" &&
+      next !== undefined &&
+      /^-(\d|\.\d|Infinity)/.test(next)
+    ) {
+      joined.push(`${argument}=${next}`);
+      index++;
+    } else {
+      joined.push(argument);
+    }
+  }
+  return joined;
+}
+
+/** A flag that must be an integer in [smallest, largest]; names the flag, value and rule when not. */
 export function integerFlag(
   values: Record<string, unknown>,
   flag: string,
-  { smallest = 1, required = false }: { smallest?: number; required?: boolean } = {},
+  {
+    smallest = 1,
+    largest,
+    required = false,
+    why,
+  }: { smallest?: number; largest?: number; required?: boolean; why?: string } = {},
 ): number | undefined {
   const raw = values[flag];
   if (raw === undefined) {
@@ -40,6 +71,11 @@ export function integerFlag(
     throw new CliUsageError(`--${flag} ${JSON.stringify(text)} is not an integer`);
   }
   if (value < smallest) throw new CliUsageError(`--${flag} ${value} must be >= ${smallest}`);
+  if (largest !== undefined && value > largest) {
+    throw new CliUsageError(
+      `--${flag} ${value} must be <= ${largest}${why === undefined ? "" : ` (${why})`}`,
+    );
+  }
   return value;
 }
 

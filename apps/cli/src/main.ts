@@ -17,7 +17,11 @@ Run \`self-extend <command> --help\` for a command's flags.
 `;
 }
 
-/** Runs the CLI and returns the exit code: 0 success, 1 failure of the work, 2 a usage mistake. */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === "string";
+}
+
+/** Runs the CLI and returns the exit code: 0 success, 1 failure of the work, 2 a usage mistake, 130 interrupted. */
 export async function runCli(args: readonly string[], terminal: Terminal = processTerminal): Promise<number> {
   // `pnpm conformance -- --json` passes the separator through; no command takes positionals.
   const [name, ...rest] = args.filter((argument) => argument !== "--");
@@ -45,6 +49,11 @@ export async function runCli(args: readonly string[], terminal: Terminal = proce
     }
     if (error instanceof SelfExtendError || error instanceof RangeError) {
       terminal.error(`self-extend ${command.name}: ${error.message}\n`);
+      return 1;
+    }
+    if (isSystemError(error)) {
+      // A file-system failure during the work (disk full, a file removed meanwhile): one line.
+      terminal.error(`self-extend ${command.name}: ${error.message.split("\n")[0]}\n`);
       return 1;
     }
     if ((error as Error)?.name === "AbortError") {

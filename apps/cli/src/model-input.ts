@@ -1,26 +1,24 @@
 /**
  * Turns `--model` / `--tokenizer` into what every backend takes: a GGUF path, plus a tokenizer and
- * the model's shape. A llama2.c checkpoint is imported once into a GGUF in the cache folder (named
- * by the hash of its inputs), so all backends read the same file. With no `--model`, the project's
+ * the model's shape. A llama2.c checkpoint is imported once into a GGUF in the per-user cache
+ * folder (llama2c-cache.ts), so all backends read the same file. With no `--model`, the project's
  * own demo model (@self-extend/demo-model) is used: it ships with the package, so a fresh clone
  * needs no flags.
  */
-import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { closeSync, openSync, readSync } from "node:fs";
+import { resolve } from "node:path";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
   describeLlamaModel,
-  importLlama2c,
-  ModelFileError,
   readGguf,
   readLlama2cTokenizer,
   type Tokenizer,
   tokenizerFromGguf,
 } from "@self-extend/models";
 import { CliUsageError } from "./cli-error.js";
+import { requireInputFile } from "./input-paths.js";
+import { cachedLlama2cGguf, defaultCacheFolder } from "./llama2c-cache.js";
 
 export interface ModelInput {
   readonly ggufPath: string;
@@ -31,7 +29,6 @@ export interface ModelInput {
 }
 
 function startsWithGgufMagic(path: string): boolean {
-  if (!existsSync(path)) throw new ModelFileError(path, "does not exist");
   const descriptor = openSync(path, "r");
   try {
     const head = Buffer.alloc(4);
@@ -44,10 +41,12 @@ function startsWithGgufMagic(path: string): boolean {
 
 export function resolveModelInput(
   options: { model?: string; tokenizer?: string },
-  cacheFolder = join(tmpdir(), "self-extend-cli"),
+  cacheFolder = defaultCacheFolder(),
 ): ModelInput {
   const modelPath = resolve(options.model ?? demoModelPath);
   const tokenizerPath = options.tokenizer;
+  requireInputFile("model", modelPath);
+  if (tokenizerPath !== undefined) requireInputFile("tokenizer", tokenizerPath);
   let ggufPath = modelPath;
   if (!startsWithGgufMagic(modelPath)) {
     if (tokenizerPath === undefined) {
@@ -55,13 +54,7 @@ export function resolveModelInput(
         `${modelPath} is not a GGUF file; a llama2.c checkpoint needs --tokenizer <tok.bin>`,
       );
     }
-    const hash = createHash("sha256")
-      .update(readFileSync(modelPath))
-      .update(readFileSync(tokenizerPath))
-      .digest("hex");
-    mkdirSync(cacheFolder, { recursive: true });
-    ggufPath = join(cacheFolder, `llama2c-${hash.slice(0, 16)}.gguf`);
-    if (!existsSync(ggufPath)) importLlama2c({ checkpointPath: modelPath, tokenizerPath, outPath: ggufPath });
+    ggufPath = cachedLlama2cGguf(modelPath, tokenizerPath, cacheFolder);
   }
   const gguf = readGguf(ggufPath);
   try {
@@ -70,6 +63,13 @@ export function resolveModelInput(
       tokenizerPath !== undefined && !startsWithGgufMagic(resolve(tokenizerPath))
         ? createTokenizer(readLlama2cTokenizer(tokenizerPath))
         : tokenizerFromGguf(gguf);
+    // A tokenizer of another size gives ids the model cannot read or never produces: garbage text.
+    const tokenizerSize = tokenizer.vocabulary.tokens.length;
+    if (tokenizerSize !== description.vocabularySize) {
+      throw new CliUsageError(
+        `--tokenizer ${tokenizerPath} has ${tokenizerSize} tokens but the model ${modelPath} has a vocabulary of ${description.vocabularySize}; give the tokenizer the model was trained with`,
+      );
+    }
     return {
       ggufPath,
       tokenizer,

@@ -66,6 +66,9 @@ export interface PositionMapBlock {
   readonly keyCount: number;
 }
 
+/** The longest Int32Array every JavaScript engine we run on can allocate (2^31 - 1 elements). */
+const largestMapEntries = 2 ** 31 - 1;
+
 /**
  * The relative positions of a block of queries against keys, row-major
  * (`map[q * keyCount + j]` for query `queryStart + q`), with {@link maskedPosition} (-1) where the
@@ -78,6 +81,13 @@ export function relativePositionBlock(config: SelfExtendConfig, block: PositionM
     if (!Number.isInteger(value) || value < 0) {
       throw new SelfExtendConfigError(field, value, "must be a non-negative integer");
     }
+  }
+  if (queryCount * keyCount > largestMapEntries) {
+    throw new SelfExtendConfigError(
+      "queryCount x keyCount",
+      queryCount * keyCount,
+      `a position map holds at most ${largestMapEntries} entries; compute it in blocks of fewer queries`,
+    );
   }
   const map = new Int32Array(queryCount * keyCount);
   const groupOffset = neighborWindow - Math.floor(neighborWindow / groupSize);

@@ -5,6 +5,11 @@
  * small window that is refilled from a file descriptor, and tensor bytes are read only when asked
  * for. Every length and count read from the file is checked against the bytes that remain before
  * anything is allocated or sliced, so a corrupt file gives a ModelFileError, never a RangeError.
+ * Counts, sizes and offsets are compared as 64-bit integers (bigint) before they become numbers, and
+ * the head as a whole is held to `ggufHeadLimits`: a corrupt count in a 5 GB file could otherwise
+ * pass the "fits in the rest of the file" test and still ask for gigabytes of JavaScript objects.
+ * Names and values quoted in error messages are shortened, so a corrupt length never puts megabytes
+ * into a message.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { dequantizableTypeIds, dequantize } from "./ggml-dequantize.js";
@@ -18,6 +23,7 @@ import {
   ggufMagic,
   ggufValueTypeName,
 } from "./gguf-types.js";
+import { quoteForMessage } from "./message-text.js";
 import { ModelFileError } from "./model-file-error.js";
 
 export interface GgufTensorInfo {
@@ -64,6 +70,8 @@ interface ByteSource {
   close(): void;
 }
 
+const readChunkBytes = 1 << 30;
+
 function fileSource(path: string): ByteSource {
   let descriptor: number;
   try {
@@ -75,15 +83,30 @@ function fileSource(path: string): ByteSource {
     );
   }
   let open = true;
-  const size = fstatSync(descriptor).size;
+  const stats = fstatSync(descriptor);
+  if (!stats.isFile()) {
+    closeSync(descriptor);
+    throw new ModelFileError(
+      path,
+      stats.isDirectory() ? "is a folder, not a GGUF file" : "is not a regular file",
+    );
+  }
+  const size = stats.size;
   return {
     size,
     read(offset, length) {
       if (!open) throw new ModelFileError(path, "is closed; reopen it with readGguf to read more tensors");
-      const buffer = Buffer.allocUnsafe(length);
+      let buffer: Buffer;
+      try {
+        buffer = Buffer.allocUnsafe(length);
+      } catch {
+        throw new ModelFileError(path, `cannot hold ${length} bytes at ${offset} in memory`);
+      }
       let done = 0;
       while (done < length) {
-        const count = readSync(descriptor, buffer, done, length - done, offset + done);
+        // readSync takes at most 2 GiB - 1 at once; larger tensors are read in chunks.
+        const chunk = Math.min(length - done, readChunkBytes);
+        const count = readSync(descriptor, buffer, done, chunk, offset + done);
         if (count === 0) {
           throw new ModelFileError(
             path,
@@ -111,6 +134,27 @@ function memorySource(bytes: Uint8Array): ByteSource {
 
 const windowBytes = 1 << 16;
 const textDecoder = new TextDecoder("utf-8");
+
+/**
+ * Bounds on the head of a GGUF file, far above what real models use (a 262k-token vocabulary with
+ * its merges and scores takes about 30 MB as JavaScript values; models have hundreds to a few
+ * thousand tensors) and far below what would exhaust the heap.
+ */
+export const ggufHeadLimits = {
+  /** GGUF keys are at most 65535 bytes (ggml/docs/gguf.md). */
+  keyBytes: 65535,
+  /** ggml names are 64 bytes at most; this leaves room for other writers. */
+  tensorNameBytes: 65535,
+  metadataEntries: 1 << 20,
+  tensors: 1 << 20,
+  /** Estimated JavaScript memory of all metadata values and tensor infos together. */
+  headMemoryBytes: 256 * 1024 * 1024,
+} as const;
+
+/** Estimated JavaScript memory of one string in an array, beyond its bytes, and of one tensor info. */
+const stringOverheadBytes = 32;
+const tensorInfoBytes = 256;
+const arrayOverheadBytes = 64;
 
 /** Sequential reader over the head of the file with a refillable window and checked lengths. */
 class HeadCursor {
@@ -165,22 +209,39 @@ class HeadCursor {
   bigUint64(): bigint {
     return this.read(8, (view, at) => view.getBigUint64(at, true));
   }
-  /** A uint64 count or size; must fit a JS number and, times `unitBytes`, the rest of the file. */
-  count(what: string, unitBytes: number): number {
+  /**
+   * A uint64 count or size. `unitBytes` times it must fit the rest of the file, and `memoryBytes`
+   * times it (what the values will take in memory) the head's memory budget, which it then uses up.
+   */
+  count(what: string, unitBytes: number, memoryBytes = unitBytes, limit?: number): number {
     const value = this.bigUint64();
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || Number(value) * unitBytes > this.remaining) {
+    if (value * BigInt(unitBytes) > BigInt(this.remaining)) {
       this.fail(
         `${what} ${value} is larger than the rest of the file (${this.remaining} bytes): corrupt or truncated`,
       );
     }
+    if (limit !== undefined && value > BigInt(limit)) {
+      this.fail(`${what} ${value} is over the limit of ${limit}: corrupt`);
+    }
+    this.spend(value * BigInt(memoryBytes), `${what} ${value}`);
     return Number(value);
   }
+  /** Counts `bytes` of JavaScript memory against ggufHeadLimits.headMemoryBytes. */
+  spend(bytes: bigint, what: string): void {
+    if (bytes > BigInt(this.memoryLeft)) {
+      this.fail(
+        `${what} would need ${bytes} bytes of memory, over the ${ggufHeadLimits.headMemoryBytes}-byte limit for a GGUF head: corrupt`,
+      );
+    }
+    this.memoryLeft -= Number(bytes);
+  }
+  private memoryLeft: number = ggufHeadLimits.headMemoryBytes;
   bytes(length: number): Uint8Array {
     const at = this.take(length);
     return this.window.subarray(at, at + length);
   }
-  string(): string {
-    const length = this.count("string length", 1);
+  string(what = "string length", limit?: number): string {
+    const length = this.count(what, 1, 1, limit);
     return textDecoder.decode(this.bytes(length));
   }
 
@@ -246,19 +307,19 @@ function readArray(
   const itemType = readValueType(cursor);
   if (itemType === "array") {
     if (depth > 4) cursor.fail("arrays nested more than 4 deep");
-    const length = cursor.count("array length", 12);
+    const length = cursor.count("array length", 12, arrayOverheadBytes);
     const value: GgufArray[] = [];
     for (let index = 0; index < length; index++) value.push(readArray(cursor, depth + 1).value);
     return { itemType, value };
   }
   if (itemType === "string") {
-    const length = cursor.count("array length", 8);
+    const length = cursor.count("array length", 8, stringOverheadBytes);
     const value: string[] = new Array(length);
     for (let index = 0; index < length; index++) value[index] = cursor.string();
     return { itemType, value };
   }
   if (itemType === "bool") {
-    const length = cursor.count("array length", 1);
+    const length = cursor.count("array length", 1, 8);
     const value: boolean[] = new Array(length);
     for (let index = 0; index < length; index++) value[index] = cursor.scalar("bool") as boolean;
     return { itemType, value };
@@ -292,16 +353,21 @@ function parse(source: ByteSource, path: string): GgufFile {
   }
   // Each tensor info takes at least 8 + 4 + 8 + 4 + 8 bytes; each metadata entry at least 8 + 4 + 1.
   cursor.context = "the header counts";
-  const tensorCount = cursor.count("tensor count", 32);
-  const metadataCount = cursor.count("metadata entry count", 13);
+  const tensorCount = cursor.count("tensor count", 32, tensorInfoBytes, ggufHeadLimits.tensors);
+  const metadataCount = cursor.count(
+    "metadata entry count",
+    13,
+    arrayOverheadBytes,
+    ggufHeadLimits.metadataEntries,
+  );
 
   const typedMetadata = new Map<string, GgufTypedValue>();
   const metadata = new Map<string, GgufValue>();
   for (let entry = 0; entry < metadataCount; entry++) {
     cursor.context = `metadata entry ${entry}`;
-    const key = cursor.string();
-    cursor.context = `metadata entry ${entry} (${JSON.stringify(key)})`;
-    if (typedMetadata.has(key)) cursor.fail(`duplicate metadata key ${JSON.stringify(key)}`);
+    const key = cursor.string("key length", ggufHeadLimits.keyBytes);
+    cursor.context = `metadata entry ${entry} (${quoteForMessage(key)})`;
+    if (typedMetadata.has(key)) cursor.fail(`duplicate metadata key ${quoteForMessage(key)}`);
     const type = readValueType(cursor);
     let typed: GgufTypedValue;
     if (type === "array") {
@@ -326,7 +392,7 @@ function parse(source: ByteSource, path: string): GgufFile {
     ) {
       throw new ModelFileError(
         path,
-        `general.alignment must be a uint32 power of two, found ${alignmentEntry.type} ${String(value)}`,
+        `general.alignment must be a uint32 power of two, found ${alignmentEntry.type} ${typeof value === "number" || typeof value === "bigint" ? value : "(not a number)"}`,
       );
     }
     alignment = value;
@@ -345,47 +411,58 @@ function parse(source: ByteSource, path: string): GgufFile {
   const seen = new Set<string>();
   for (let index = 0; index < tensorCount; index++) {
     cursor.context = `tensor info ${index}`;
-    const name = cursor.string();
-    cursor.context = `tensor info ${index} (${JSON.stringify(name)})`;
-    if (seen.has(name)) cursor.fail(`duplicate tensor name ${JSON.stringify(name)}`);
+    const name = cursor.string("tensor name length", ggufHeadLimits.tensorNameBytes);
+    const quoted = quoteForMessage(name);
+    cursor.context = `tensor info ${index} (${quoted})`;
+    if (seen.has(name)) cursor.fail(`duplicate tensor name ${quoted}`);
     seen.add(name);
     const dimensionCount = cursor.uint32();
     if (dimensionCount > 4)
-      cursor.fail(`tensor ${JSON.stringify(name)} has ${dimensionCount} dimensions; ggml allows at most 4`);
-    const dimensions: number[] = [];
-    let elementCount = 1;
+      cursor.fail(`tensor ${quoted} has ${dimensionCount} dimensions; ggml allows at most 4`);
+    const dimensions: bigint[] = [];
+    let elementCount = 1n;
     for (let axis = 0; axis < dimensionCount; axis++) {
       const size = cursor.bigUint64();
-      elementCount *= Number(size);
-      if (size > BigInt(Number.MAX_SAFE_INTEGER) || elementCount > Number.MAX_SAFE_INTEGER) {
-        cursor.fail(`tensor ${JSON.stringify(name)} dimension ${axis} = ${size} is too large`);
-      }
-      dimensions.push(Number(size));
+      if (size > BigInt(Number.MAX_SAFE_INTEGER))
+        cursor.fail(`tensor ${quoted} dimension ${axis} = ${size} is too large`);
+      elementCount *= size;
+      dimensions.push(size);
     }
     const type = cursor.uint32();
     const info = ggmlTypeInfo(type);
     if (info === undefined) {
-      cursor.fail(`tensor ${JSON.stringify(name)} has unknown ggml type id ${type}`);
+      cursor.fail(`tensor ${quoted} has unknown ggml type id ${type}`);
     }
-    if ((dimensions[0] ?? 1) % info.blockSize !== 0) {
+    if ((dimensions[0] ?? 1n) % BigInt(info.blockSize) !== 0n) {
       cursor.fail(
-        `tensor ${JSON.stringify(name)} of type ${info.name} has rows of ${dimensions[0]} values, not a multiple of its block size ${info.blockSize}`,
+        `tensor ${quoted} of type ${info.name} has rows of ${dimensions[0]} values, not a multiple of its block size ${info.blockSize}`,
       );
     }
-    const offsetValue = cursor.bigUint64();
-    if (offsetValue > BigInt(source.size)) {
+    // Once the size is known to fit the file, every count and offset of the tensor is a safe number.
+    const byteSize = (elementCount / BigInt(info.blockSize)) * BigInt(info.blockBytes);
+    if (byteSize > BigInt(source.size)) {
       cursor.fail(
-        `tensor ${JSON.stringify(name)} data offset ${offsetValue} lies past the end of the file (${source.size} bytes)`,
+        `tensor ${quoted} of shape [${dimensions.join(", ")}] needs ${byteSize} bytes, more than the whole file (${source.size} bytes): corrupt`,
       );
     }
-    const offset = Number(offsetValue);
-    if (offset % alignment !== 0) {
+    const offset = cursor.bigUint64();
+    if (offset > BigInt(source.size)) {
       cursor.fail(
-        `tensor ${JSON.stringify(name)} data offset ${offset} is not a multiple of the alignment ${alignment}`,
+        `tensor ${quoted} data offset ${offset} lies past the end of the file (${source.size} bytes)`,
       );
     }
-    const byteSize = (elementCount / info.blockSize) * info.blockBytes;
-    pending.push({ name, dimensions, type, typeName: info.name, elementCount, offset, byteSize });
+    if (offset % BigInt(alignment) !== 0n) {
+      cursor.fail(`tensor ${quoted} data offset ${offset} is not a multiple of the alignment ${alignment}`);
+    }
+    pending.push({
+      name,
+      dimensions: dimensions.map(Number),
+      type,
+      typeName: info.name,
+      elementCount: Number(elementCount),
+      offset: Number(offset),
+      byteSize: Number(byteSize),
+    });
   }
 
   const dataOffset = Math.ceil(cursor.position / alignment) * alignment;
@@ -394,7 +471,7 @@ function parse(source: ByteSource, path: string): GgufFile {
     if (fileOffset + tensor.byteSize > source.size) {
       throw new ModelFileError(
         path,
-        `tensor ${JSON.stringify(tensor.name)} data (bytes ${fileOffset}..${fileOffset + tensor.byteSize}) lies past the end of the file (${source.size} bytes): truncated`,
+        `tensor ${quoteForMessage(tensor.name)} data (bytes ${fileOffset}..${fileOffset + tensor.byteSize}) lies past the end of the file (${source.size} bytes): truncated`,
       );
     }
     return { ...tensor, shape: [...tensor.dimensions].reverse(), fileOffset };
@@ -403,7 +480,7 @@ function parse(source: ByteSource, path: string): GgufFile {
 
   const find = (name: string): GgufTensorInfo => {
     const tensor = byName.get(name);
-    if (tensor === undefined) throw new ModelFileError(path, `has no tensor named ${JSON.stringify(name)}`);
+    if (tensor === undefined) throw new ModelFileError(path, `has no tensor named ${quoteForMessage(name)}`);
     return tensor;
   };
   const readTensorBytes = (name: string): Uint8Array => {
@@ -427,7 +504,7 @@ function parse(source: ByteSource, path: string): GgufFile {
       if (!dequantizableTypeIds.includes(tensor.type)) {
         throw new ModelFileError(
           path,
-          `tensor ${JSON.stringify(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: F32, F16, BF16, Q8_0, Q4_0)`,
+          `tensor ${quoteForMessage(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: F32, F16, BF16, Q8_0, Q4_0)`,
         );
       }
       return dequantize(tensor.type, readTensorBytes(name), tensor.elementCount) as Float32Array;

@@ -5,6 +5,7 @@
  */
 import type { GgufFile } from "./gguf-reader.js";
 import { type GgufTypedValue, ggufTokenTypes } from "./gguf-types.js";
+import { valueForMessage } from "./message-text.js";
 import { ModelFileError } from "./model-file-error.js";
 import { createTokenizer, spaceSymbol, type Tokenizer, type Vocabulary } from "./tokenizer.js";
 
@@ -38,7 +39,7 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
   const model = gguf.metadata.get("tokenizer.ggml.model");
   if (model !== "llama") {
     fail(
-      `tokenizer.ggml.model is ${JSON.stringify(model)}; only the "llama" (SentencePiece) vocabulary is supported`,
+      `tokenizer.ggml.model is ${valueForMessage(model)}; only the "llama" (SentencePiece) vocabulary is supported`,
     );
   }
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");

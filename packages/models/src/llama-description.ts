@@ -6,6 +6,7 @@
 import type { RopeLayout } from "@self-extend/core";
 import type { GgufFile } from "./gguf-reader.js";
 import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectures } from "./llama-model.js";
+import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
 export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLayout>> = {
@@ -49,7 +50,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     if (ArrayBuffer.isView(value)) {
       const values = Array.from(value as unknown as ArrayLike<number | bigint>, Number);
       if (values.length > 0 && values.every((item) => item === values[0])) return values[0];
-      fail(`metadata key ${arch}.${key} differs between layers (${values.join(", ")}); not supported`);
+      fail(`metadata key ${arch}.${key} differs between layers (${listForMessage(values)}); not supported`);
     }
     return fail(`metadata key ${arch}.${key} is ${typeof value}, expected a number`);
   };
@@ -82,7 +83,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLinearScalingFactor = shortestFloat32(number("rope.scaling.factor", 1));
   } else if (scalingType !== undefined && scalingType !== "none") {
     fail(
-      `${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (only "linear" and "none")`,
+      `${arch}.rope.scaling.type ${valueForMessage(scalingType)} is not supported (only "linear" and "none")`,
     );
   } else if (scalingType === undefined) {
     // Older files spell linear scaling as rope.scale_linear.

@@ -1,4 +1,5 @@
 import { SelfExtendError } from "@self-extend/core";
+import { quoteForMessage } from "./message-text.js";
 
 /** A model or tokenizer file that cannot be read: truncated, corrupt, or of a kind we do not support. */
 export class ModelFileError extends SelfExtendError {
@@ -19,6 +20,9 @@ export class UnsupportedArchitectureError extends ModelFileError {
     readonly architecture: string,
     supported: readonly string[],
   ) {
-    super(path, `architecture "${architecture}" is not supported (supported: ${supported.join(", ")})`);
+    super(
+      path,
+      `architecture ${quoteForMessage(architecture)} is not supported (supported: ${supported.join(", ")})`,
+    );
   }
 }

@@ -5,7 +5,7 @@ import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { roundToFloat16 } from "../src/float16.js";
 import { parseGguf, readGguf } from "../src/gguf-reader.js";
-import { tokenizerFromGguf } from "../src/gguf-vocabulary.js";
+import { tokenizerFromGguf, vocabularyFromGguf } from "../src/gguf-vocabulary.js";
 import { encodeGguf } from "../src/gguf-writer.js";
 import { describeLlamaModel } from "../src/llama-description.js";
 import { loadLlamaWeights, writeLlamaGguf } from "../src/llama-gguf.js";
@@ -349,5 +349,26 @@ describe("Q/K permutation for interleaved RoPE", () => {
       for (let index = 0; index < permuted.length; index++)
         expect(permuted[index]).toBeCloseTo(expected[index], 6);
     }
+  });
+});
+
+describe("error messages about metadata values", () => {
+  it("stay short however large the value in the file", () => {
+    const gguf = parseGguf(
+      encodeGguf({
+        metadata: {
+          "general.architecture": { type: "string", value: "x".repeat(1_000_000) },
+          "tokenizer.ggml.model": { type: "array", itemType: "int32", value: new Int32Array(1_000_000) },
+        },
+        tensors: [],
+      }),
+      "big-values.gguf",
+    );
+    expect(() => describeLlamaModel(gguf)).toThrow(
+      /^big-values\.gguf: architecture "x{60}"\.\.\. \(1000000 characters\) is not supported \(supported: .*\)$/,
+    );
+    expect(() => vocabularyFromGguf(gguf)).toThrow(
+      /^big-values\.gguf: tokenizer\.ggml\.model is \[0, 0, 0, 0, 0, 0, 0, 0, \.\.\. \(1000000 items\)\]; only the "llama"/,
+    );
   });
 });

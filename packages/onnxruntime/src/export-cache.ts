@@ -3,12 +3,16 @@
  * exporter version, so a second run skips the export.
  *
  * An export is written into a private `.partial-*` folder, its manifest (sizes and SHA-256 of every
- * file) is written last, and the folder is renamed into place in one step. A folder under a key is
- * used only when its manifest matches the key and every file matches its size and hash; anything
- * else (a stale format, a truncated or edited file, a crash before the manifest) is removed and
- * rebuilt. Failed exports remove their partial folder, so nothing half-written is left behind.
+ * file) is written last, and the folder is renamed to a fresh name of its own (`<key>~<unique>`).
+ * A small pointer file, `<key>.current`, names the folder in use and is switched by renaming a new
+ * pointer over it, so readers always find a complete export. A folder is used only when its
+ * manifest matches the key and every file matches its size and hash; anything else (a stale
+ * format, a truncated or edited file, a crash before the manifest) is replaced by a new export.
+ * A replaced folder is not deleted at once, since another process may have just checked it and
+ * be about to load it: folders no pointer names are removed once they are an hour old, like the
+ * partial folders of crashed processes. Failed exports remove their partial folder.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -38,8 +42,13 @@ import { exporterVersion } from "./version.js";
 
 export const manifestFileName = "manifest.json";
 const manifestFormat = "self-extend-onnx-export";
-/** Partial folders older than this are leftovers of a crashed process and are removed. */
-const abandonedPartialAgeMs = 60 * 60 * 1000;
+/**
+ * Partial folders older than this are leftovers of a crashed process, and replaced exports are
+ * no longer in use by a process that checked them before the switch; both are removed.
+ */
+const abandonedFolderAgeMs = 60 * 60 * 1000;
+const pointerSuffix = ".current";
+const publishedSeparator = "~";
 
 /**
  * `SELF_EXTEND_ONNX_CACHE` if set, else `$XDG_CACHE_HOME/self-extend/onnxruntime`, else
@@ -184,7 +193,18 @@ function describeFsError(error: unknown): string {
   return code === undefined ? String(error) : `${reasons[code] ?? code} (${code})`;
 }
 
-function removeAbandonedPartials(cacheFolder: string): void {
+/** The folder name `<key>.current` points to, or undefined when there is no readable pointer. */
+function readPointer(cacheFolder: string, key: string): string | undefined {
+  try {
+    const name = readFileSync(join(cacheFolder, `${key}${pointerSuffix}`), "utf8").trim();
+    // Only a published folder of this key, never a path elsewhere.
+    return name.startsWith(`${key}${publishedSeparator}`) && !/[/\\]/.test(name) ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function removeAbandonedFolders(cacheFolder: string): void {
   let entries: string[];
   try {
     entries = readdirSync(cacheFolder);
@@ -193,11 +213,12 @@ function removeAbandonedPartials(cacheFolder: string): void {
   }
   const now = Date.now();
   for (const entry of entries) {
-    if (!entry.startsWith(".partial-")) continue;
+    const separator = entry.indexOf(publishedSeparator);
+    const replaced = separator > 0 && readPointer(cacheFolder, entry.slice(0, separator)) !== entry;
+    if (!entry.startsWith(".partial-") && !replaced) continue;
     const path = join(cacheFolder, entry);
     try {
-      if (now - statSync(path).mtimeMs > abandonedPartialAgeMs)
-        rmSync(path, { recursive: true, force: true });
+      if (now - statSync(path).mtimeMs > abandonedFolderAgeMs) rmSync(path, { recursive: true, force: true });
     } catch {
       // Another process may be removing it too; nothing to do.
     }
@@ -208,14 +229,16 @@ function removeAbandonedPartials(cacheFolder: string): void {
 export function ensureDecoderExport(options: EnsureExportOptions): ExportLocation {
   const { cacheFolder, modelHash, attention } = options;
   const key = exportKey(modelHash, attention);
-  const folder = join(cacheFolder, key);
-  const location = (reused: boolean): ExportLocation => ({
+  const location = (folder: string, reused: boolean): ExportLocation => ({
     folder,
     modelPath: join(folder, modelFileName),
     key,
     reused,
   });
-  if (existsSync(folder) && checkExportFolder(folder, key) === undefined) return location(true);
+  const current = readPointer(cacheFolder, key);
+  if (current !== undefined && checkExportFolder(join(cacheFolder, current), key) === undefined) {
+    return location(join(cacheFolder, current), true);
+  }
 
   try {
     mkdirSync(cacheFolder, { recursive: true });
@@ -226,7 +249,7 @@ export function ensureDecoderExport(options: EnsureExportOptions): ExportLocatio
       { cause: error },
     );
   }
-  removeAbandonedPartials(cacheFolder);
+  removeAbandonedFolders(cacheFolder);
   let partial: string;
   try {
     partial = mkdtempSync(join(cacheFolder, `.partial-${key}-`));
@@ -253,18 +276,15 @@ export function ensureDecoderExport(options: EnsureExportOptions): ExportLocatio
       files,
     };
     writeFileSync(join(partial, manifestFileName), `${JSON.stringify(manifest, null, 2)}\n`);
-    // A stale or damaged export under the key goes first; the rename then publishes atomically.
-    if (existsSync(folder)) rmSync(folder, { recursive: true, force: true });
-    try {
-      renameSync(partial, folder);
-    } catch (error) {
-      // Another process published the same export between our check and the rename: use theirs.
-      if (existsSync(folder) && checkExportFolder(folder, key) === undefined) {
-        rmSync(partial, { recursive: true, force: true });
-        return location(true);
-      }
-      throw error;
-    }
+    // A fresh name, so no other process's export is ever overwritten or removed; then the pointer
+    // is switched in one rename. Concurrent writers each publish a sound export; the last pointer wins.
+    const published = `${key}${publishedSeparator}${randomUUID()}`;
+    renameSync(partial, join(cacheFolder, published));
+    const pointer = join(cacheFolder, `${key}${pointerSuffix}`);
+    const pointerPartial = join(cacheFolder, `.partial-${published}${pointerSuffix}`);
+    writeFileSync(pointerPartial, `${published}\n`);
+    renameSync(pointerPartial, pointer);
+    return location(join(cacheFolder, published), false);
   } catch (error) {
     rmSync(partial, { recursive: true, force: true });
     if (
@@ -278,5 +298,4 @@ export function ensureDecoderExport(options: EnsureExportOptions): ExportLocatio
     }
     throw error;
   }
-  return location(false);
 }

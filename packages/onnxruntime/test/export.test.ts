@@ -2,7 +2,16 @@
  * The export itself: decodes back with our generated protobuf code, loads in onnxruntime, handles
  * partial rotary, and the export cache reuses sound exports and rebuilds stale or damaged ones.
  */
-import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { generateTinyModel, type LlamaWeights, tinyModelSpec } from "@self-extend/models";
@@ -119,30 +128,47 @@ describe("export cache", () => {
     expect(readdirSync(cacheFolder).filter((entry) => entry.startsWith("."))).toEqual([]);
   });
 
-  it("rebuilds a truncated, edited or manifest-less export instead of using it", () => {
+  it("replaces a truncated, edited or manifest-less export with a new folder, leaving the old one", () => {
     const cacheFolder = temporaryFolder();
     const options = { cacheFolder, modelHash: "m1", attention, weights: () => weights };
-    const { folder, key } = ensureDecoderExport(options);
+    let { folder, key } = ensureDecoderExport(options);
     const damages = [
-      () => truncateSync(join(folder, externalDataFileName), 100),
-      () => {
-        const bytes = readFileSync(join(folder, modelFileName));
+      (damaged: string) => truncateSync(join(damaged, externalDataFileName), 100),
+      (damaged: string) => {
+        const bytes = readFileSync(join(damaged, modelFileName));
         bytes[bytes.length - 1] ^= 1;
-        writeFileSync(join(folder, modelFileName), bytes);
+        writeFileSync(join(damaged, modelFileName), bytes);
       },
-      () => writeFileSync(join(folder, manifestFileName), "{"),
-      () => {
-        const manifest = JSON.parse(readFileSync(join(folder, manifestFileName), "utf8"));
-        writeFileSync(join(folder, manifestFileName), JSON.stringify({ ...manifest, exporterVersion: "0" }));
+      (damaged: string) => writeFileSync(join(damaged, manifestFileName), "{"),
+      (damaged: string) => {
+        const manifest = JSON.parse(readFileSync(join(damaged, manifestFileName), "utf8"));
+        writeFileSync(join(damaged, manifestFileName), JSON.stringify({ ...manifest, exporterVersion: "0" }));
       },
+      (damaged: string) => rmSync(damaged, { recursive: true }),
+      () => writeFileSync(join(cacheFolder, `${key}.current`), "../elsewhere"),
+      () => rmSync(join(cacheFolder, `${key}.current`)),
     ];
     for (const damage of damages) {
-      damage();
-      expect(checkExportFolder(folder, key)).toBeDefined();
+      damage(folder);
       const rebuilt = ensureDecoderExport(options);
       expect(rebuilt.reused).toBe(false);
-      expect(checkExportFolder(folder, key)).toBeUndefined();
+      expect(rebuilt.folder).not.toBe(folder);
+      expect(checkExportFolder(rebuilt.folder, key)).toBeUndefined();
+      expect(ensureDecoderExport(options)).toMatchObject({ folder: rebuilt.folder, reused: true });
+      folder = rebuilt.folder;
     }
+    // Replaced folders stay (a process may have just checked one) until they are an hour old.
+    const folders = readdirSync(cacheFolder).filter((entry) => entry.startsWith(`${key}~`));
+    expect(folders.length).toBeGreaterThan(2);
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const entry of folders) utimesSync(join(cacheFolder, entry), twoHoursAgo, twoHoursAgo);
+    const stale = mkdtempSync(join(cacheFolder, ".partial-crashed-"));
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    ensureDecoderExport({ ...options, modelHash: "m2" });
+    const current = folder.split("/").at(-1);
+    expect(readdirSync(cacheFolder).filter((entry) => entry.startsWith(`${key}~`))).toEqual([current]);
+    expect(existsSync(stale)).toBe(false);
+    expect(ensureDecoderExport(options)).toMatchObject({ folder, reused: true });
   });
 
   it("reports an unwritable cache folder clearly and leaves nothing behind", async () => {

@@ -1,11 +1,27 @@
 import { registeredBackends, UnknownBackendError } from "@self-extend/backends";
 import { toJson } from "@self-extend/conformance";
 import { formatMatrix, runConformanceApp, writeHtmlReport } from "@self-extend/conformance-app";
+import { describeLlamaModel, readGguf } from "@self-extend/models";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile, requireInputFolder, requireOutputFolder } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { createProgress } from "../progress.js";
+
+/**
+ * A model the user named must be readable: a truncated or empty file is a failure with its reason
+ * (exit 1), never a suite where every case is "not available".
+ */
+function checkUserModel(path: string): void {
+  requireInputFile("model", path);
+  const gguf = readGguf(path);
+  try {
+    describeLlamaModel(gguf, path);
+  } finally {
+    gguf.close();
+  }
+}
 
 export const conformanceCommand: Command = {
   name: "conformance",
@@ -41,6 +57,10 @@ are not counted as passed or failed. Exits 1 if anything failed.
       },
       "conformance",
     );
+    if (values.report !== undefined) requireOutputFolder("report", values.report as string);
+    if (values.cache !== undefined) requireOutputFolder("cache", values.cache as string);
+    if (values.shared !== undefined) requireInputFolder("shared", values.shared as string);
+    if (values.model !== undefined) checkUserModel(values.model as string);
     const progress = createProgress(terminal, "conformance");
     let report: Awaited<ReturnType<typeof runConformanceApp>>;
     try {
@@ -60,7 +80,15 @@ are not counted as passed or failed. Exits 1 if anything failed.
     } finally {
       progress.done();
     }
-    if (report.results.length === 0) throw new CliUsageError("no conformance case matched the flags");
+    if (report.results.length === 0) {
+      const given = [
+        ...((values.case as string[] | undefined) ?? []).map((name) => `--case ${name}`),
+        ...((values.backend as string[] | undefined) ?? []).map((name) => `--backend ${name}`),
+      ];
+      throw new CliUsageError(
+        `no conformance case matched ${given.length > 0 ? given.join(" ") : "the flags"} (see \`self-extend conformance --help\`)`,
+      );
+    }
     if (values.report !== undefined) {
       const path = writeHtmlReport(
         values.report as string,

@@ -4,6 +4,7 @@ import { defaultSharedFolder } from "@self-extend/conformance-app";
 import { type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
+  buildPasskeyPrompt,
   createReportWriter,
   defaultAnswerTokens,
   defaultPasskeyFiller,
@@ -15,6 +16,7 @@ import {
   evaluatePerplexity,
   type PasskeyCell,
   type PerplexityCell,
+  passkeyKeys,
   planEvaluationRuns,
   type ReportModel,
   renderPasskeyHeatmap,
@@ -27,6 +29,8 @@ import { chooseBackend } from "../backend-choice.js";
 import { integerFlag, type OptionSpec, parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { finishedCells, inRunOrder, runKey } from "../eval-resume.js";
+import { requireInputFile, requireOutputFile } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { type ModelInput, resolveModelInput } from "../model-input.js";
 import { createProgress } from "../progress.js";
@@ -48,6 +52,7 @@ const commonFlags = {
   json: { type: "boolean" },
   plot: { type: "string" },
   out: { type: "string" },
+  force: { type: "boolean" },
 } as const satisfies OptionSpec;
 
 function listFlag(values: Record<string, unknown>, flag: string, fallback: string): string[] {
@@ -77,6 +82,18 @@ function depthsFlag(values: Record<string, unknown>): number[] {
     }
     return value;
   });
+}
+
+/** --out and --plot are checked before the model loads, so a mistyped folder costs nothing. */
+function checkOutputFlags(values: Record<string, unknown>): void {
+  for (const flag of ["out", "plot"]) {
+    const path = stringFlag(values, flag);
+    if (path !== undefined) requireOutputFile(flag, path);
+  }
+  const out = stringFlag(values, "out");
+  if (out !== undefined && resolve(out) === resolve(stringFlag(values, "plot") ?? "")) {
+    throw new CliUsageError(`--out and --plot are the same file ${out}; give two names`);
+  }
 }
 
 /** `--group G --window W` for every length, or undefined (the planner picks per length). */
@@ -146,10 +163,12 @@ async function runWithReport<Cell>(
   terminal: Terminal,
   json: boolean,
   writer: ReturnType<typeof createReportWriter<Cell>>,
+  keptCells: readonly Cell[],
   work: () => Promise<unknown>,
   table: (report: EvaluationReport<Cell>) => string,
 ): Promise<number> {
-  writer.update([]);
+  // A resumed file starts with its finished cells, so an interrupt now never loses them.
+  writer.update(keptCells);
   try {
     await work();
   } catch (error) {
@@ -220,10 +239,11 @@ async function runPerplexity(args: readonly string[], terminal: Terminal): Promi
     { ...commonFlags, text: { type: "string" }, tokens: { type: "string" } },
     "eval ppl",
   );
+  checkOutputFlags(values);
   const lengths = lengthsFlag(values);
   const selfExtend = selfExtendFlag(values);
   const requestedTokens = integerFlag(values, "tokens", { smallest: 2 }) ?? defaultScoredTokens;
-  const textPath = resolve(stringFlag(values, "text") ?? defaultTextPath());
+  const textPath = resolve(requireInputFile("text", stringFlag(values, "text") ?? defaultTextPath()));
   const { input, report: model, backend, backendName } = await loadInput(values);
   const runs = planEvaluationRuns({
     lengths,
@@ -244,11 +264,32 @@ async function runPerplexity(args: readonly string[], terminal: Terminal): Promi
   } catch (error) {
     throw new CliUsageError(`--text ${textPath}: ${(error as Error).message}`);
   }
+  const subtitle = `${basename(model.path)} (sha256 ${model.sha256.slice(0, 12)}), ${backendName}, ${scored} tokens of ${basename(textPath)}`;
+  const settings = {
+    text: textPath,
+    textSha256: await sha256OfFile(textPath),
+    documentLayout: "blocks separated by blank lines joined by one newline, one BOS, no EOS",
+    documentTokens: tokens.length,
+    scoredTokens: scored,
+    lengths,
+    selfExtend: selfExtend ?? "planned per length",
+    comparePlain: Boolean(values["compare-plain"]),
+  };
+  const outPath = stringFlag(values, "out");
+  const runKeys = runs.map(runKey);
+  const kept = finishedCells<PerplexityCell>(
+    outPath,
+    { evaluation: "perplexity", formatVersion: 1, backend: backendName, modelSha256: model.sha256, settings },
+    Boolean(values.force),
+  ).filter((cell) => runKeys.includes(runKey(cell)));
+  const remaining = runs.filter((run) => !kept.some((cell) => runKey(cell) === runKey(run)));
   terminal.error(
     `${backendName}: ${basename(model.path)}, trained context ${input.trainedContext}; ${scored} scored tokens of ${basename(textPath)} ` +
       `(${tokens.length} as one document) per run\n${describeRuns(runs, input.trainedContext)}\n`,
   );
-  const subtitle = `${basename(model.path)} (sha256 ${model.sha256.slice(0, 12)}), ${backendName}, ${scored} tokens of ${basename(textPath)}`;
+  if (kept.length > 0) {
+    terminal.error(`resuming ${outPath}: kept ${kept.length} finished cell(s), ${remaining.length} to go\n`);
+  }
   const writer = createReportWriter<PerplexityCell>({
     report: {
       evaluation: "perplexity",
@@ -257,18 +298,9 @@ async function runPerplexity(args: readonly string[], terminal: Terminal): Promi
       startedAt: new Date().toISOString(),
       backend: backendName,
       model,
-      settings: {
-        text: textPath,
-        textSha256: await sha256OfFile(textPath),
-        documentLayout: "blocks separated by blank lines joined by one newline, one BOS, no EOS",
-        documentTokens: tokens.length,
-        scoredTokens: scored,
-        lengths,
-        selfExtend: selfExtend ?? "planned per length",
-        comparePlain: Boolean(values["compare-plain"]),
-      },
+      settings,
     },
-    jsonPath: stringFlag(values, "out"),
+    jsonPath: outPath,
     plotPath: stringFlag(values, "plot"),
     renderPlot: (cells) => renderPerplexityPlot(cells, { trainedContext: input.trainedContext, subtitle }),
   });
@@ -279,15 +311,21 @@ async function runPerplexity(args: readonly string[], terminal: Terminal): Promi
       terminal,
       Boolean(values.json),
       writer,
-      () =>
-        evaluatePerplexity(loaded, tokens, {
-          runs,
+      kept,
+      async () => {
+        if (remaining.length === 0) return;
+        await evaluatePerplexity(loaded, tokens, {
+          runs: remaining,
           scoredTokens: scored,
+          // The curve's bucket width follows the longest of all lengths, not of the remaining runs,
+          // so resumed cells match the ones an uninterrupted run makes.
+          curveBucketWidth: Math.max(1, Math.ceil(Math.max(...lengths) / 64)),
           signal: interruptSignal(),
           onProgress: ({ tokensDone, tokensTotal, run }) =>
             progress.update(tokensDone, tokensTotal, `${run.length} ${run.method}`),
-          onCell: (_cell, cells) => writer.update(cells),
-        }).finally(() => progress.done()),
+          onCell: (_cell, cells) => writer.update(inRunOrder([...kept, ...cells], runKeys, runKey)),
+        }).finally(() => progress.done());
+      },
       perplexityTable,
     );
   } finally {
@@ -310,6 +348,7 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
     },
     "eval passkey",
   );
+  checkOutputFlags(values);
   const lengths = lengthsFlag(values);
   const depths = depthsFlag(values);
   const trials = integerFlag(values, "trials") ?? defaultTrials;
@@ -327,11 +366,53 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
     comparePlain: Boolean(values["compare-plain"]),
     extraTokens: answerTokens,
   });
+  // Every prompt is built before any model work, so a bad length or filler fails at once: the runs
+  // are evaluated one at a time below, each with only the depths it still lacks.
+  const [sampleKey] = passkeyKeys(trials, seed);
+  for (const run of runs) {
+    for (const depth of depths) {
+      buildPasskeyPrompt(input.tokenizer, {
+        length: run.length,
+        depth,
+        key: sampleKey as string,
+        filler,
+        question,
+        introduction,
+      });
+    }
+  }
+  const subtitle = `${basename(model.path)} (sha256 ${model.sha256.slice(0, 12)}), ${backendName}, ${trials} trials per cell, seed ${seed}`;
+  const settings = {
+    lengths,
+    depths,
+    trials,
+    seed,
+    answerTokens,
+    filler,
+    question,
+    introduction,
+    selfExtend: selfExtend ?? "planned per length",
+    comparePlain: Boolean(values["compare-plain"]),
+  };
+  const outPath = stringFlag(values, "out");
+  const cellKey = (cell: { depth: number } & Parameters<typeof runKey>[0]) => `${runKey(cell)} ${cell.depth}`;
+  const cellKeys = runs.flatMap((run) => depths.map((depth) => cellKey({ ...run, depth })));
+  const kept = finishedCells<PasskeyCell>(
+    outPath,
+    { evaluation: "passkey", formatVersion: 1, backend: backendName, modelSha256: model.sha256, settings },
+    Boolean(values.force),
+  ).filter((cell) => cellKeys.includes(cellKey(cell)));
+  const missingDepths = (run: (typeof runs)[number]) =>
+    depths.filter((depth) => !kept.some((cell) => cellKey(cell) === cellKey({ ...run, depth })));
   terminal.error(
     `${backendName}: ${basename(model.path)}, trained context ${input.trainedContext}; ${depths.length} depths x ${trials} trials per run, ` +
       `${answerTokens} answer tokens\n${describeRuns(runs, input.trainedContext)}\n`,
   );
-  const subtitle = `${basename(model.path)} (sha256 ${model.sha256.slice(0, 12)}), ${backendName}, ${trials} trials per cell, seed ${seed}`;
+  if (kept.length > 0) {
+    terminal.error(
+      `resuming ${outPath}: kept ${kept.length} finished cell(s), ${cellKeys.length - kept.length} to go\n`,
+    );
+  }
   const writer = createReportWriter<PasskeyCell>({
     report: {
       evaluation: "passkey",
@@ -340,49 +421,54 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
       startedAt: new Date().toISOString(),
       backend: backendName,
       model,
-      settings: {
-        lengths,
-        depths,
-        trials,
-        seed,
-        answerTokens,
-        filler,
-        question,
-        introduction,
-        selfExtend: selfExtend ?? "planned per length",
-        comparePlain: Boolean(values["compare-plain"]),
-      },
+      settings,
     },
-    jsonPath: stringFlag(values, "out"),
+    jsonPath: outPath,
     plotPath: stringFlag(values, "plot"),
     renderPlot: (cells) => renderPasskeyHeatmap(cells, { trainedContext: input.trainedContext, subtitle }),
   });
   const progress = createProgress(terminal, "eval passkey");
   const loaded = await backend.loadModel({ path: input.ggufPath });
   try {
+    const signal = interruptSignal();
+    const finished: PasskeyCell[] = [];
     return await runWithReport(
       terminal,
       Boolean(values.json),
       writer,
-      () =>
-        evaluatePasskey(loaded, input.tokenizer, {
-          runs,
-          depths,
-          trials,
-          seed,
-          answerTokens,
-          filler,
-          question,
-          introduction,
-          signal: interruptSignal(),
-          onProgress: ({ promptsDone, promptsTotal, tokensDone, tokensTotal, run }) =>
-            progress.update(
-              tokensDone,
-              tokensTotal,
-              `tokens; prompt ${promptsDone}/${promptsTotal}, ${run.length} ${run.method}`,
-            ),
-          onCell: (_cell, cells) => writer.update(cells),
-        }).finally(() => progress.done()),
+      kept,
+      async () => {
+        try {
+          // One run at a time, each with only the depths it still lacks.
+          for (const run of runs) {
+            const runDepths = missingDepths(run);
+            if (runDepths.length === 0) continue;
+            await evaluatePasskey(loaded, input.tokenizer, {
+              runs: [run],
+              depths: runDepths,
+              trials,
+              seed,
+              answerTokens,
+              filler,
+              question,
+              introduction,
+              signal,
+              onProgress: ({ promptsDone, promptsTotal, tokensDone, tokensTotal }) =>
+                progress.update(
+                  tokensDone,
+                  tokensTotal,
+                  `tokens; prompt ${promptsDone}/${promptsTotal}, ${run.length} ${run.method}`,
+                ),
+              onCell: (cell) => {
+                finished.push(cell);
+                writer.update(inRunOrder([...kept, ...finished], cellKeys, cellKey));
+              },
+            });
+          }
+        } finally {
+          progress.done();
+        }
+      },
       passkeyTable,
     );
   } finally {
@@ -425,7 +511,10 @@ fits in L); --compare-plain adds plain attention at every length. Without --mode
   --json               print the results document (command line, model sha256, backend,
                        settings, per-cell numbers) instead of a table
   --out <file.json>    the same document, rewritten after every finished cell (atomically: an
-                       interrupt keeps the finished cells and never leaves a broken file)
+                       interrupt keeps the finished cells and never leaves a broken file). A
+                       rerun with the same settings keeps the finished cells and evaluates only
+                       the missing ones; a file of other settings is refused
+  --force              replace an --out file of other settings instead of refusing
   --plot <file.svg>    ppl: perplexity against position per run; passkey: accuracy heatmap
                        (length x depth); rewritten after every cell like --out`,
   async run(args, terminal) {

@@ -4,6 +4,7 @@ import { chooseBackend, selfExtendFlags, selfExtendFromFlags } from "../backend-
 import { integerFlag, numberFlag, parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { resolveModelInput } from "../model-input.js";
 
@@ -40,18 +41,18 @@ Without --model, the demo model (@self-extend/demo-model) is used.
       },
       "generate",
     );
-    const promptText =
-      values.prompt !== undefined
-        ? String(values.prompt)
-        : values["prompt-file"] !== undefined
-          ? readFileSync(String(values["prompt-file"]), "utf8")
-          : undefined;
-    if (promptText === undefined) throw new CliUsageError("give --prompt <text> or --prompt-file <file>");
     if (values.prompt !== undefined && values["prompt-file"] !== undefined) {
       throw new CliUsageError("give only one of --prompt and --prompt-file");
     }
+    const promptFile = stringFlag(values, "prompt-file");
+    const promptText =
+      promptFile !== undefined
+        ? readFileSync(requireInputFile("prompt-file", promptFile), "utf8")
+        : stringFlag(values, "prompt");
+    if (promptText === undefined) throw new CliUsageError("give --prompt <text> or --prompt-file <file>");
     const maxTokens = integerFlag(values, "max-tokens") ?? 256;
     const temperature = numberFlag(values, "temperature") ?? 0;
+    if (temperature < 0) throw new CliUsageError(`--temperature ${temperature} must be >= 0 (0 is greedy)`);
     const seed = integerFlag(values, "seed", { smallest: 0 }) ?? 0;
     const backend = await chooseBackend(stringFlag(values, "backend") ?? "reference");
     const input = resolveModelInput({

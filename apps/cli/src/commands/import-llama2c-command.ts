@@ -3,6 +3,7 @@ import { importLlama2c } from "@self-extend/models";
 import { parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile, requireOutputFile } from "../input-paths.js";
 
 export const importLlama2cCommand: Command = {
   name: "import-llama2c",
@@ -23,9 +24,9 @@ token types, BOS/EOS/UNK ids). The same inputs always give byte-identical files.
       },
       "import-llama2c",
     );
-    const checkpointPath = stringFlag(values, "checkpoint", true)!;
-    const tokenizerPath = stringFlag(values, "tokenizer", true)!;
-    const outPath = stringFlag(values, "out", true)!;
+    const checkpointPath = requireInputFile("checkpoint", stringFlag(values, "checkpoint", true)!);
+    const tokenizerPath = requireInputFile("tokenizer", stringFlag(values, "tokenizer", true)!);
+    const outPath = requireOutputFile("out", stringFlag(values, "out", true)!);
     if (existsSync(outPath) && !values.force) {
       throw new CliUsageError(`${outPath} already exists; pass --force to replace it`);
     }

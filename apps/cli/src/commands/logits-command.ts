@@ -3,6 +3,7 @@ import { chooseBackend, selfExtendFlags, selfExtendFromFlags } from "../backend-
 import { parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
+import { requireInputFile, requireOutputFile } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
 import { resolveModelInput } from "../model-input.js";
 import { writeNpyFloat32 } from "../npy-file.js";
@@ -30,8 +31,9 @@ planner picks settings for the sequence length. The file is written only when ev
       },
       "logits",
     );
-    const tokensPath = stringFlag(values, "tokens-file", true)!;
-    const outPath = stringFlag(values, "out", true)!;
+    const tokensPath = requireInputFile("tokens-file", stringFlag(values, "tokens-file", true)!);
+    // Checked now, not after the computation: a mistyped folder must not cost the whole run.
+    const outPath = requireOutputFile("out", stringFlag(values, "out", true)!);
     let tokens: unknown;
     try {
       tokens = JSON.parse(readFileSync(tokensPath, "utf8"));

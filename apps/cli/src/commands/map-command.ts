@@ -2,6 +2,9 @@ import { relativePositionMap, validateSelfExtendConfig } from "@self-extend/core
 import { integerFlag, parseFlags } from "../cli-arguments.js";
 import type { Command } from "../command.js";
 
+/** The map is printed whole: N x N numbers. 4096 is already 16.8 million of them. */
+const largestPrintedLength = 4096;
+
 export const mapCommand: Command = {
   name: "map",
   summary: "print the N x N Self-Extend relative-position map",
@@ -12,7 +15,7 @@ masked). With --json: {"group":G,"window":W,"length":N,"map":[[...],...]} with -
 
   --group G     group size (>= 1; 1 is plain attention)
   --window W    neighbor window (a multiple of G)
-  --length N    number of tokens`,
+  --length N    number of tokens (at most ${largestPrintedLength})`,
   async run(args, terminal) {
     const { values } = parseFlags(
       args,
@@ -26,7 +29,11 @@ masked). With --json: {"group":G,"window":W,"length":N,"map":[[...],...]} with -
     );
     const group = integerFlag(values, "group", { required: true })!;
     const window = integerFlag(values, "window", { required: true })!;
-    const length = integerFlag(values, "length", { required: true })!;
+    const length = integerFlag(values, "length", {
+      required: true,
+      largest: largestPrintedLength,
+      why: "the map has N x N entries",
+    })!;
     const config = validateSelfExtendConfig({ groupSize: group, neighborWindow: window });
     const map = relativePositionMap(config, length);
     const rows = Array.from({ length }, (_, i) => Array.from(map.subarray(i * length, (i + 1) * length)));
