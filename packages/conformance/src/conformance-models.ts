@@ -81,7 +81,9 @@ export function prepareModel(id: string, locations: ModelLocations = {}): Confor
   if (id === "stories260K") {
     const shared = locations.sharedFolder;
     if (shared === undefined)
-      throw new RangeError("stories260K needs the shared folder (../shared beside the checkout)");
+      throw new RangeError(
+        "stories260K needs a data folder holding models/stories260K.bin and models/tok512.bin (--shared <dir>)",
+      );
     const checkpointPath = join(shared, "models", "stories260K.bin");
     const tokenizerPath = join(shared, "models", "tok512.bin");
     for (const input of [checkpointPath, tokenizerPath]) {

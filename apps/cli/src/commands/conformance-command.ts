@@ -38,7 +38,8 @@ are not counted as passed or failed. Exits 1 if anything failed.
   --backend <name>   restrict to these backends (${registeredBackends.map((entry) => entry.name).join(", ")}); repeatable
   --model <gguf>     run the suite on your own model; lengths come from its trained context
   --case <name>      run only these cases; repeatable
-  --shared <dir>     the shared data folder with models/stories260K.bin (default: ../shared beside the checkout)
+  --shared <dir>     a folder holding models/stories260K.bin and models/tok512.bin, for the stories260K
+                     cases (found by itself in a development checkout of the repository)
   --cache <dir>      where generated test models are written (default: the OS temp folder)
   --json             print {"specVersion","results":[{"backend","case","status","maxAbsLogitDiff",
                      "firstDivergentToken","reason",...}],"summary":{"passed","failed","notAvailable",...}}

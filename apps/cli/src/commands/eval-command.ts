@@ -113,11 +113,14 @@ interface LoadedInput {
   readonly backend: Awaited<ReturnType<typeof chooseBackend>>;
 }
 
-/** The shared folder beside the checkout: stories260K, its tokenizer and the TinyStories text. */
-function sharedModelsFolder(what: string): string {
+/**
+ * The repository's data folder (stories260K, its tokenizer and the TinyStories text), found only
+ * when the CLI runs from a development checkout. An npm user never has it, so the message asks
+ * for the flag and says nothing about the repository's layout.
+ */
+function sharedModelsFolder(what: string, expects: string): string {
   const shared = defaultSharedFolder();
-  if (shared === undefined)
-    throw new CliUsageError(`no ${what} given and no ../shared folder beside the checkout`);
+  if (shared === undefined) throw new CliUsageError(`${what} is required: pass ${what} <file> (${expects})`);
   return join(shared, "models");
 }
 
@@ -477,7 +480,7 @@ async function runPasskey(args: readonly string[], terminal: Terminal): Promise<
 }
 
 function defaultTextPath(): string {
-  return join(sharedModelsFolder("--text"), "tinystories_val_256k.txt");
+  return join(sharedModelsFolder("--text", "a UTF-8 text to evaluate"), "tinystories_val_256k.txt");
 }
 
 export const evalCommand: Command = {
@@ -501,7 +504,8 @@ when the greedy continuation contains the key. Keys are seeded (--seed).
 
 Without --group/--window the planner picks (G, W) per length (plain attention where the length
 fits in L); --compare-plain adds plain attention at every length. Without --model, the demo model
-(@self-extend/demo-model) is used; without --text, ../shared/models/tinystories_val_256k.txt.
+(@self-extend/demo-model) is used. --text is required outside a development checkout of the
+repository (where it defaults to the TinyStories validation text of the repository's data folder).
 
   --lengths L1,L2,...  tokens per window (ppl) or per prompt (passkey); default ${defaultLengths}
   --tokens N           ppl: scored tokens per run, rounded down to a multiple of every length
