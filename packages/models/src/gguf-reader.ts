@@ -7,7 +7,7 @@
  * anything is allocated or sliced, so a corrupt file gives a ModelFileError, never a RangeError.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { dequantizableTypeIds, dequantize } from "./ggml-dequantize.js";
+import { dequantizableTypeIds, dequantizableTypeNames, dequantize } from "./ggml-dequantize.js";
 import {
   type GgufArray,
   type GgufScalarTypeName,
@@ -427,7 +427,7 @@ function parse(source: ByteSource, path: string): GgufFile {
       if (!dequantizableTypeIds.includes(tensor.type)) {
         throw new ModelFileError(
           path,
-          `tensor ${JSON.stringify(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: F32, F16, BF16, Q8_0, Q4_0)`,
+          `tensor ${JSON.stringify(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: ${dequantizableTypeNames.join(", ")})`,
         );
       }
       return dequantize(tensor.type, readTensorBytes(name), tensor.elementCount) as Float32Array;
