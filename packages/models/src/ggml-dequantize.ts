@@ -128,11 +128,13 @@ const decoders = new Map<number, BlockDecoder>([
     (view, bytes, start, out, at) => {
       const d = float16BitsToNumber(view.getUint16(start + 80, true));
       const dmin = float16BitsToNumber(view.getUint16(start + 82, true));
-      for (let i = 0; i < 256; i++) {
-        const packed = bytes[start + (i >> 4)];
+      for (let subBlock = 0; subBlock < 16; subBlock++) {
+        const packed = bytes[start + subBlock];
         const scale = round(d * (packed & 15));
         const min = round(dmin * (packed >> 4));
-        out[at + i] = round(scale * twoBits(bytes, start + 16, i)) - min;
+        for (let i = 16 * subBlock; i < 16 * subBlock + 16; i++) {
+          out[at + i] = round(scale * twoBits(bytes, start + 16, i)) - min;
+        }
       }
     },
   ],
@@ -140,10 +142,12 @@ const decoders = new Map<number, BlockDecoder>([
     ggmlTypes.Q3_K,
     (view, bytes, start, out, at) => {
       const d = float16BitsToNumber(view.getUint16(start + 108, true));
-      for (let i = 0; i < 256; i++) {
-        const scale = round(d * (q3Scale(bytes, start + 96, i >> 4) - 32));
-        const highBit = (bytes[start + (i & 31)] >> (4 * (i >> 7) + ((i >> 5) & 3))) & 1;
-        out[at + i] = scale * (twoBits(bytes, start + 32, i) - (highBit ? 0 : 4));
+      for (let subBlock = 0; subBlock < 16; subBlock++) {
+        const scale = round(d * (q3Scale(bytes, start + 96, subBlock) - 32));
+        for (let i = 16 * subBlock; i < 16 * subBlock + 16; i++) {
+          const highBit = (bytes[start + (i & 31)] >> (4 * (i >> 7) + ((i >> 5) & 3))) & 1;
+          out[at + i] = scale * (twoBits(bytes, start + 32, i) - (highBit ? 0 : 4));
+        }
       }
     },
   ],

@@ -52,7 +52,7 @@ export interface GgufFile {
   tensor(name: string): GgufTensorInfo | undefined;
   /** The stored bytes of one tensor, read on demand. */
   readTensorBytes(name: string): Uint8Array;
-  /** One tensor as float32 (F32, F16, BF16, Q8_0 and Q4_0 are dequantised), ggml element order. */
+  /** One tensor as float32 (every type in `dequantizableTypeNames` is dequantised), ggml element order. */
   readTensor(name: string): Float32Array;
   close(): void;
 }
