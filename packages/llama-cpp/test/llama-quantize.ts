@@ -7,7 +7,7 @@
  * same code llama.cpp runs, never by ours.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { extractLlamaCppSources, locateNodeLlamaCpp } from "../scripts/llama-cpp-sources.mjs";
 
@@ -99,6 +99,67 @@ export function buildGgmlDequantizer(): { binary: string; libraries: string } {
     );
   }
   return { binary, libraries: prebuilt.libraries };
+}
+
+/** Builds (once) the one-product program (ggml-quantized-product.cc). */
+export function buildGgmlQuantizedProduct(): { binary: string; libraries: string } {
+  const prebuilt = prebuiltLlamaCpp();
+  const binary = join(buildFolder, `ggml-quantized-product-${prebuilt.release}-block-sums`);
+  if (!existsSync(binary)) {
+    const sources = quantizeSources(prebuilt);
+    buildTool(
+      prebuilt,
+      binary,
+      [join(sources, "ggml/include")],
+      [join(import.meta.dirname, "ggml-quantized-product.cc")],
+    );
+  }
+  return { binary, libraries: prebuilt.libraries };
+}
+
+export interface QuantizedProduct {
+  /** The weights after quantizing to the weight type and back (N rows of K). */
+  readonly weights: Float32Array;
+  /** The activations after ggml's reference quantization to the activation type and back. */
+  readonly roundedActivations: Float32Array;
+  /** mul_mat(quantized weights, float32 activations) on ggml's CPU backend (M rows of N). */
+  readonly products: Float32Array;
+  /** Per 32-value block of the weights: the minimum m of Q4_1/Q5_1 blocks, 0 for other types. */
+  readonly weightMinima: Float32Array;
+  /** Per 32-value block of the rounded activations: the F16 sum a Q8_1 block stores, else the sum. */
+  readonly activationSums: Float32Array;
+}
+
+/** One quantized matrix product on ggml's CPU backend (see ggml-quantized-product.cc). */
+export function ggmlQuantizedProduct(
+  shape: { readonly k: number; readonly n: number; readonly m: number },
+  types: { readonly weight: number; readonly activation: number },
+  weights: Float32Array,
+  activations: Float32Array,
+  scratch: string,
+): QuantizedProduct {
+  const { binary, libraries } = buildGgmlQuantizedProduct();
+  const input = new Float32Array(weights.length + activations.length);
+  input.set(weights);
+  input.set(activations, weights.length);
+  writeFileSync(`${scratch}.in`, new Uint8Array(input.buffer));
+  execFileSync(
+    binary,
+    [types.weight, types.activation, shape.k, shape.n, shape.m, `${scratch}.in`, `${scratch}.out`].map(
+      String,
+    ),
+    { cwd: libraries, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const bytes = readFileSync(`${scratch}.out`);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const { k, n, m } = shape;
+  return {
+    weights: all.subarray(0, n * k),
+    roundedActivations: all.subarray(n * k, n * k + m * k),
+    products: all.subarray(n * k + m * k, n * k + m * k + m * n),
+    weightMinima: all.subarray(n * k + m * k + m * n, n * k + m * k + m * n + (n * k) / 32),
+    activationSums: all.subarray(n * k + m * k + m * n + (n * k) / 32),
+  };
 }
 
 export interface QuantizeOptions {
