@@ -38,7 +38,10 @@ interface QuantizedWeightsData {
   readonly types: Record<
     string,
     {
-      readonly tolerance: { readonly maxLogSoftmaxDifference: number };
+      readonly tolerance: {
+        readonly maxLogSoftmaxDifference: number;
+        readonly maxSelfExtendEffectDifference: number;
+      };
       readonly measured: Record<
         "plain" | "selfExtend",
         { maxLogSoftmaxDifference: number; greedyTokensEqual: number }
@@ -126,12 +129,15 @@ describe.sequential("quantized weights: llama.cpp against the reference on the s
       const expected = data.types[key];
       expect(expected, `conformance/quantized-weights.json has no entry ${key}`).toBeDefined();
       const measured: Record<string, unknown> = {};
+      const promptRows: Record<string, { reference: Run; llamaCpp: Run }> = {};
       for (const [name, config] of Object.entries(configs) as ["plain" | "selfExtend", SelfExtendConfig][]) {
         const reference = await run(
           await createReferenceModel(weights).createSession({ selfExtend: config, contextSize }),
         );
         const onControl = compare(reference, await llamaCppRun(control, config));
-        const onQuantized = compare(reference, await llamaCppRun(file, config));
+        const llamaCpp = await llamaCppRun(file, config);
+        promptRows[name] = { reference, llamaCpp };
+        const onQuantized = compare(reference, llamaCpp);
         measured[name] = {
           maxLogSoftmaxDifference: Number(onQuantized.maxDifference.toPrecision(3)),
           greedyTokensEqual: onQuantized.equalTokens,
@@ -148,7 +154,39 @@ describe.sequential("quantized weights: llama.cpp against the reference on the s
         if (onQuantized.partingGap !== undefined)
           expect(onQuantized.partingGap).toBeLessThanOrEqual(2 * tolerance);
       }
+      // Self-Extend's own effect, each runtime against itself: how much G = 4 moves each prompt
+      // log-probability away from the same runtime's plain run, compared between the runtimes.
+      // The quantized arithmetic is common to both of a runtime's runs, so this isolates
+      // Self-Extend from it.
+      const effect = (runs: { plain: Run; selfExtend: Run }) => {
+        const rows = prompt.length * vocabularySize;
+        const plain = logSoftmaxRows(runs.plain.rows.subarray(0, rows), vocabularySize);
+        const extended = logSoftmaxRows(runs.selfExtend.rows.subarray(0, rows), vocabularySize);
+        return extended.map((value, index) => value - plain[index]);
+      };
+      const referenceEffect = effect({
+        plain: promptRows.plain.reference,
+        selfExtend: promptRows.selfExtend.reference,
+      });
+      const llamaCppEffect = effect({
+        plain: promptRows.plain.llamaCpp,
+        selfExtend: promptRows.selfExtend.llamaCpp,
+      });
+      let effectDifference = 0;
+      let largestEffect = 0;
+      for (let index = 0; index < referenceEffect.length; index++) {
+        effectDifference = Math.max(
+          effectDifference,
+          Math.abs(referenceEffect[index] - llamaCppEffect[index]),
+        );
+        largestEffect = Math.max(largestEffect, Math.abs(referenceEffect[index]));
+      }
+      measured.selfExtendEffect = {
+        largestInReference: Number(largestEffect.toPrecision(3)),
+        maxDifferenceBetweenRuntimes: Number(effectDifference.toPrecision(3)),
+      };
       console.info(`quantized weights ${key}: ${JSON.stringify(measured)}`);
+      expect(effectDifference).toBeLessThanOrEqual(expected.tolerance.maxSelfExtendEffectDifference);
     });
   }
 });
