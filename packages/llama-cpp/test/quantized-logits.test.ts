@@ -58,7 +58,7 @@ const temporaryFolder = useTemporaryFolder("quantized-logits-");
 const vocabularySize = quantizableSpec.vocabularySize;
 const prompt = randomTokens(3 * quantizableSpec.trainedContext, vocabularySize);
 const decodeCount = 32;
-const contextSize = prompt.length + decodeCount + 32;
+const contextSize = prompt.length + decodeCount;
 const configs: Record<"plain" | "selfExtend", SelfExtendConfig> = {
   plain: { groupSize: 1, neighborWindow: 32 },
   selfExtend: { groupSize: 4, neighborWindow: 32 },
