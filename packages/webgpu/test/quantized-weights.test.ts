@@ -3,9 +3,15 @@
  * common download) runs on this adapter and matches the reference backend on the same file.
  * Weights are dequantised on the CPU at load, by @self-extend/models (bit-identical to ggml's
  * to_float, checked in the llama-cpp package), and uploaded as float32 (or IEEE half with
- * weightPrecision "float16"): the kernels never see quantized blocks, so the float32 tolerance
- * of the generated models applies unchanged.
+ * weightPrecision "float16"): the kernels never see quantized blocks, so the adapter's default
+ * tolerance (float32 against the reference, as log-probabilities) applies unchanged.
  */
+import {
+  adapterTolerance,
+  largestDifference,
+  logSoftmaxRows,
+  readDeclaration,
+} from "@self-extend/conformance";
 import { argmax } from "@self-extend/core";
 import { readGguf } from "@self-extend/models";
 import { createReferenceBackend } from "@self-extend/reference";
@@ -13,9 +19,7 @@ import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // llama-quantize is built from node-llama-cpp's bundled sources by the llama-cpp package's tests.
 import { quantizableSpec, quantizedModel } from "../../llama-cpp/test/quantized-models.js";
-import tolerances from "../conformance/tolerances.json" with { type: "json" };
-import { createWebGpuBackend, type WebGpuBackend } from "../src/index.js";
-import { largestDifference } from "./browser/attention-inputs.js";
+import { conformanceDeclaration, createWebGpuBackend, type WebGpuBackend } from "../src/index.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-quantized-");
 let backend: WebGpuBackend;
@@ -31,7 +35,9 @@ afterAll(async () => (await backend?.getContext())?.destroy());
 
 describe("quantized weights", () => {
   it("Q4_K_M from llama-quantize: 3L prompt logits and 64 greedy tokens match the reference", async () => {
-    const tolerance = tolerances.cases["tiny-models"];
+    const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
+      backend: "webgpu",
+    });
     const greedyTokens = 64;
     const path = quantizedModel(temporaryFolder(), "Q4_K_M", false);
     const gguf = readGguf(path);
@@ -52,8 +58,10 @@ describe("quantized weights", () => {
     try {
       const gpuPrompt = await gpu.evaluate(prompt, { logits: "all" });
       const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
-      let difference = largestDifference(gpuPrompt.logits, referencePrompt.logits);
       const vocabularySize = quantizableSpec.vocabularySize;
+      const logProbabilityDifference = (a: Float32Array, b: Float32Array) =>
+        largestDifference(logSoftmaxRows(a, vocabularySize), logSoftmaxRows(b, vocabularySize));
+      let difference = logProbabilityDifference(gpuPrompt.logits, referencePrompt.logits);
       let gpuLogits = gpuPrompt.logits.subarray((prompt.length - 1) * vocabularySize);
       let referenceLogits = referencePrompt.logits.subarray((prompt.length - 1) * vocabularySize);
       for (let step = 0; step < greedyTokens; step++) {
@@ -62,10 +70,10 @@ describe("quantized weights", () => {
         if (step === greedyTokens - 1) break;
         gpuLogits = await gpu.decode(token);
         referenceLogits = await reference.decode(token);
-        difference = Math.max(difference, largestDifference(gpuLogits, referenceLogits));
+        difference = Math.max(difference, logProbabilityDifference(gpuLogits, referenceLogits));
       }
-      console.info(`webgpu Q4_K_M: largest logit difference ${difference}`);
-      expect(difference).toBeLessThanOrEqual(tolerance.maxAbsoluteLogitDifference);
+      console.info(`webgpu Q4_K_M: largest log-probability difference ${difference}`);
+      expect(difference).toBeLessThanOrEqual(tolerance.atol);
     } finally {
       await gpu.dispose();
       await reference.dispose();
