@@ -5,7 +5,8 @@
  *
  * Arithmetic is float32 with the same rounding steps as ggml's own dequantiser, so the result is
  * bit-identical to ggml's `to_float` (the tests check this on files written by llama-quantize):
- * every product or sum marked below is rounded to float32 before the next step.
+ * round(...) below marks an intermediate rounded to float32 before the next step, and every
+ * result x is rounded to float32 when stored.
  *
  * 32-value blocks (q = the stored unsigned integer of value i, d the scale, m the minimum):
  * - Q4_0 (18 bytes): d = f16(0); byte 2 + j holds value j in its low nibble and value j + 16 in
