@@ -12,7 +12,7 @@
  * into a message.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { dequantizableTypeIds, dequantize } from "./ggml-dequantize.js";
+import { dequantizableTypeIds, dequantizableTypeNames, dequantize } from "./ggml-dequantize.js";
 import {
   type GgufArray,
   type GgufScalarTypeName,
@@ -58,7 +58,7 @@ export interface GgufFile {
   tensor(name: string): GgufTensorInfo | undefined;
   /** The stored bytes of one tensor, read on demand. */
   readTensorBytes(name: string): Uint8Array;
-  /** One tensor as float32 (F32, F16, BF16, Q8_0 and Q4_0 are dequantised), ggml element order. */
+  /** One tensor as float32 (every type in `dequantizableTypeNames` is dequantised), ggml element order. */
   readTensor(name: string): Float32Array;
   close(): void;
 }
@@ -504,7 +504,7 @@ function parse(source: ByteSource, path: string): GgufFile {
       if (!dequantizableTypeIds.includes(tensor.type)) {
         throw new ModelFileError(
           path,
-          `tensor ${quoteForMessage(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: F32, F16, BF16, Q8_0, Q4_0)`,
+          `tensor ${quoteForMessage(name)} has type ${tensor.typeName} (id ${tensor.type}), which cannot be read here (supported: ${dequantizableTypeNames.join(", ")})`,
         );
       }
       return dequantize(tensor.type, readTensorBytes(name), tensor.elementCount) as Float32Array;

@@ -118,8 +118,23 @@ export function ggmlTypeInfo(id: number): GgmlTypeInfo | undefined {
   return typesById.get(id);
 }
 
-/** The ids this package writes and dequantises by name. */
-export const ggmlTypes = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
+/** The ids this package writes or dequantises, by name. */
+export const ggmlTypes = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  Q8_K: 15,
+  BF16: 30,
+} as const;
 export type GgmlTypeName = keyof typeof ggmlTypes;
 
 /** llama.cpp `general.file_type` (LlamaFileType): what most tensors are stored as. */

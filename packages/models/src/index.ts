@@ -1,4 +1,5 @@
 export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
+export { dequantizableTypeNames } from "./ggml-dequantize.js";
 export * from "./gguf-reader.js";
 export * from "./gguf-types.js";
 export * from "./gguf-vocabulary.js";

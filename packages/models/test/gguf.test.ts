@@ -227,13 +227,13 @@ describe("F16 conversion", () => {
 });
 
 describe("quantised tensors", () => {
-  /** A file with one tensor of 32 values whose stored block bytes are given. */
-  function fileWithBlock(typeId: number, block: number[]): Uint8Array {
+  /** A file with one tensor of `count` values (one block) whose stored block bytes are given. */
+  function fileWithBlock(typeId: number, block: number[], count = 32): Uint8Array {
     const builder = new HandBuilder().u32(0x46554747).u32(3).u64(1).u64(0);
     builder
       .str("q")
       .u32(1)
-      .u64(32)
+      .u64(count)
       .u32(typeId)
       .u64(0)
       .padTo(32)
@@ -256,6 +256,53 @@ describe("quantised tensors", () => {
     expect([...values]).toEqual(nibbles.map((value) => (value - 8) * 2));
   });
 
+  it("dequantises Q4_1: x = d * q + m", () => {
+    const nibbles = Array.from({ length: 32 }, (_, index) => (index < 16 ? index : 31 - index));
+    const packed = Array.from({ length: 16 }, (_, index) => nibbles[index] | (nibbles[index + 16] << 4));
+    const block = [0x00, 0x40, 0x00, 0xbc, ...packed]; // d = 2, m = -1
+    const values = parseGguf(fileWithBlock(3, block)).readTensor("q");
+    expect([...values]).toEqual(nibbles.map((value) => 2 * value - 1));
+  });
+
+  it("dequantises Q5_0: bit i of the uint32 after d is value i's fifth bit, x = d * (q - 16)", () => {
+    const block = [0x00, 0x38, 0x01, 0x00, 0x00, 0x80, ...new Array(16).fill(0x33)]; // d = 0.5
+    const values = parseGguf(fileWithBlock(6, block)).readTensor("q");
+    const expected = Array.from({ length: 32 }, (_, index) => (index === 0 || index === 31 ? 1.5 : -6.5));
+    expect([...values]).toEqual(expected);
+  });
+
+  it("dequantises Q2_K: sub-block 9 (values 144..159) takes scale byte 9 and bits 0..1 of bytes 48..63", () => {
+    const scales = new Array(16).fill(0);
+    scales[9] = 0x25; // scale 5, min 2
+    const quants = new Array(64).fill(0);
+    for (let index = 48; index < 64; index++) quants[index] = 0x03;
+    const block = [...scales, ...quants, 0x00, 0x3c, 0x00, 0x3c]; // d = 1, dmin = 1
+    const values = parseGguf(fileWithBlock(10, block, 256)).readTensor("q");
+    const expected = Array.from({ length: 256 }, (_, index) => (index >= 144 && index < 160 ? 5 * 3 - 2 : 0));
+    expect([...values]).toEqual(expected);
+  });
+
+  it("dequantises Q4_K: sub-blocks 4..7 take the top two bits of scale bytes 0..7", () => {
+    const scales = new Array(12).fill(0);
+    scales[1] = 0b01_000011; // sub-block 1 scale 3; bits 6..7 are sub-block 5's scale bits 4..5
+    scales[5] = 0b10_000010; // sub-block 1 min 2; bits 6..7 are sub-block 5's min bits 4..5
+    scales[9] = 0x47; // sub-block 5: scale low bits 7, min low bits 4 -> scale 23, min 36
+    const block = [0x00, 0x3c, 0x00, 0x38, ...scales, ...new Array(128).fill(0x5a)]; // d = 1, dmin = 0.5
+    const values = parseGguf(fileWithBlock(12, block, 256)).readTensor("q");
+    // Sub-blocks 1 and 5 are the high nibbles (5) of their 64-value chunks.
+    const expected = Array.from({ length: 256 }, (_, index) =>
+      index >= 32 && index < 64 ? 3 * 5 - 0.5 * 2 : index >= 160 && index < 192 ? 23 * 5 - 0.5 * 36 : 0,
+    );
+    expect([...values]).toEqual(expected);
+  });
+
+  it("dequantises Q8_K: float32 d, then 256 int8 q; x = d * q", () => {
+    const quants = Array.from({ length: 256 }, (_, index) => index - 128);
+    const block = [0x00, 0x00, 0x80, 0x3e, ...quants.map((value) => value & 0xff), ...new Array(32).fill(0)]; // d = 0.25
+    const values = parseGguf(fileWithBlock(15, block, 256)).readTensor("q");
+    expect([...values]).toEqual(quants.map((value) => value * 0.25));
+  });
+
   it("dequantises BF16", () => {
     const builder = new HandBuilder().u32(0x46554747).u32(3).u64(1).u64(0);
     builder.str("b").u32(1).u64(2).u32(30).u64(0).padTo(32).u16(0x3f80).u16(0xc040);
@@ -263,20 +310,20 @@ describe("quantised tensors", () => {
   });
 
   it("lists a known but unsupported type and refuses to read it by name", () => {
-    const block = new Array(144).fill(0);
+    const block = new Array(136).fill(0);
     const builder = new HandBuilder().u32(0x46554747).u32(3).u64(1).u64(0);
     builder
       .str("k")
       .u32(1)
       .u64(256)
-      .u32(12)
+      .u32(23)
       .u64(0)
       .padTo(32)
       .u8(...block);
     const gguf = parseGguf(builder.bytes(), "k.gguf");
-    expect(gguf.tensor("k")).toMatchObject({ typeName: "Q4_K", byteSize: 144 });
+    expect(gguf.tensor("k")).toMatchObject({ typeName: "IQ4_XS", byteSize: 136 });
     expect(() => gguf.readTensor("k")).toThrow(
-      /k\.gguf: tensor "k" has type Q4_K \(id 12\), which cannot be read/,
+      /k\.gguf: tensor "k" has type IQ4_XS \(id 23\), which cannot be read here \(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K\)/,
     );
   });
 });

@@ -29,7 +29,7 @@ export function createReferenceBackend(): ReferenceBackend {
       // Pure TypeScript: wherever this module loads, it runs.
       return { available: true };
     },
-    /** A GGUF file (F32, F16, BF16, Q8_0 and Q4_0 tensors are dequantised to float32) or a llama2.c checkpoint. */
+    /** A GGUF file (F32, F16, BF16 and the Q4_0..Q8_0 and K-quant types are dequantised to float32) or a llama2.c checkpoint. */
     async loadModel(source: ModelSourceV1): Promise<ReferenceModel> {
       return createReferenceModel(loadLlamaWeights(source.path));
     },
