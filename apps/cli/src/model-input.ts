@@ -19,7 +19,7 @@ import {
   readLlama2cTokenizer,
   type Tokenizer,
   tokenizerFromGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import { CliUsageError } from "./cli-error.js";
 
 export interface ModelInput {

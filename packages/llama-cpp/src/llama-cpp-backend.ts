@@ -11,8 +11,10 @@ import {
   type SelfExtendModelV1,
   type SessionOptionsV1,
   specificationVersion,
+  type TokenizerV1,
 } from "@self-extend/core";
 import type { LlamaModel } from "node-llama-cpp";
+import { llamaCppTokenizer } from "./llama-cpp-tokenizer.js";
 import {
   installedNodeLlamaCppVersion,
   NodeLlamaCppVersionError,
@@ -48,6 +50,8 @@ export interface LlamaCppSessionOptions extends SessionOptionsV1 {
 }
 
 export class LlamaCppModel implements SelfExtendModelV1 {
+  /** llama.cpp's tokenizer for this model (node-llama-cpp's tokenize and detokenize). */
+  readonly tokenizer: TokenizerV1;
   private disposed = false;
 
   constructor(
@@ -55,7 +59,9 @@ export class LlamaCppModel implements SelfExtendModelV1 {
     /** The node-llama-cpp model, for users who want its other APIs too. */
     readonly llamaModel: LlamaModel,
     private readonly backendOptions: LlamaCppBackendOptions,
-  ) {}
+  ) {
+    this.tokenizer = llamaCppTokenizer(llamaModel);
+  }
 
   async createSession(options: LlamaCppSessionOptions): Promise<SelfExtendContext> {
     if (this.disposed) throw new Error("the model was disposed");

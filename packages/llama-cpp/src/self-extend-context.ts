@@ -32,7 +32,7 @@ import {
   modelInfoFromDescription,
   readGguf,
   supportedArchitectures,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSelfExtend } from "@self-extend/core";
-import { generateTinyModel, importLlama2c, tinyModelGrid, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, importLlama2c, tinyModelGrid, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceBackend, createReferenceModel } from "@self-extend/reference";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";

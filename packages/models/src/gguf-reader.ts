@@ -6,7 +6,6 @@
  * for. Every length and count read from the file is checked against the bytes that remain before
  * anything is allocated or sliced, so a corrupt file gives a ModelFileError, never a RangeError.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { dequantizableTypeIds, dequantize } from "./ggml-dequantize.js";
 import {
   type GgufArray,
@@ -58,50 +57,13 @@ export interface GgufFile {
 }
 
 /** Random access to the bytes of a GGUF file, whether on disk or in memory. */
-interface ByteSource {
+export interface GgufByteSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
   close(): void;
 }
 
-function fileSource(path: string): ByteSource {
-  let descriptor: number;
-  try {
-    descriptor = openSync(path, "r");
-  } catch (error) {
-    throw new ModelFileError(
-      path,
-      `cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  let open = true;
-  const size = fstatSync(descriptor).size;
-  return {
-    size,
-    read(offset, length) {
-      if (!open) throw new ModelFileError(path, "is closed; reopen it with readGguf to read more tensors");
-      const buffer = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const count = readSync(descriptor, buffer, done, length - done, offset + done);
-        if (count === 0) {
-          throw new ModelFileError(
-            path,
-            `ended at byte ${offset + done} while reading ${length} bytes at ${offset}`,
-          );
-        }
-        done += count;
-      }
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, length);
-    },
-    close() {
-      if (open) closeSync(descriptor);
-      open = false;
-    },
-  };
-}
-
-function memorySource(bytes: Uint8Array): ByteSource {
+function memorySource(bytes: Uint8Array): GgufByteSource {
   return {
     size: bytes.byteLength,
     read: (offset, length) => bytes.subarray(offset, offset + length),
@@ -122,7 +84,7 @@ class HeadCursor {
   private view = new DataView(this.window.buffer);
 
   constructor(
-    private readonly source: ByteSource,
+    private readonly source: GgufByteSource,
     readonly path: string,
   ) {}
 
@@ -274,7 +236,8 @@ function readArray(
   return { itemType, value: create(bytes.buffer) };
 }
 
-function parse(source: ByteSource, path: string): GgufFile {
+/** Parses the head of a GGUF file from any byte source (the Node entry passes a file). */
+export function parseGgufSource(source: GgufByteSource, path: string): GgufFile {
   const cursor: HeadCursor = new HeadCursor(source, path);
   if (source.size < 4) cursor.fail(`is only ${source.size} bytes: too short for a GGUF header`);
   const magic = cursor.uint32();
@@ -436,20 +399,9 @@ function parse(source: ByteSource, path: string): GgufFile {
   };
 }
 
-/** Opens a GGUF file and parses its head; tensor data stays on disk until read. Call close(). */
-export function readGguf(path: string): GgufFile {
-  const source = fileSource(path);
-  try {
-    return parse(source, path);
-  } catch (error) {
-    source.close();
-    throw error;
-  }
-}
-
 /** Parses a GGUF file already in memory; tensors are views of `bytes` until dequantised. */
 export function parseGguf(bytes: Uint8Array, path = "<in-memory GGUF>"): GgufFile {
-  return parse(memorySource(bytes), path);
+  return parseGgufSource(memorySource(bytes), path);
 }
 
 /** True when the bytes start with the GGUF magic. */

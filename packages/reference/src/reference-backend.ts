@@ -9,7 +9,7 @@ import {
   type SelfExtendBackendV1,
   specificationVersion,
 } from "@self-extend/core";
-import { loadLlamaWeights } from "@self-extend/models";
+import { loadLlamaWeights } from "@self-extend/models/node";
 import { referenceCapabilities } from "./reference-capabilities.js";
 import { createReferenceModel, type ReferenceModel } from "./reference-model.js";
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContextLengthError, SelfExtendConfigError, specificationVersion } from "@self-extend/core";
-import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models";
+import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend, createReferenceModel } from "../src/index.js";
 import { createRandomWeights, llamaShapedDescription } from "./random-model.js";
