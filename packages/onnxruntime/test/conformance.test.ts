@@ -5,7 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import { generateTokens, type SelfExtendConfig, type SelfExtendSessionV1 } from "@self-extend/core";
-import { createTokenizer, generateTinyModel, readLlama2cTokenizer, tinyModelGrid } from "@self-extend/models/node";
+import {
+  createTokenizer,
+  generateTinyModel,
+  readLlama2cTokenizer,
+  tinyModelGrid,
+} from "@self-extend/models/node";
 import { createReferenceBackend, createReferenceModel } from "@self-extend/reference";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";

@@ -10,7 +10,12 @@ import {
   type SelfExtendConfig,
   type SelfExtendModelV1,
 } from "@self-extend/core";
-import { createTokenizer, generateTinyModel, readLlama2cTokenizer, tinyModelGrid } from "@self-extend/models/node";
+import {
+  createTokenizer,
+  generateTinyModel,
+  readLlama2cTokenizer,
+  tinyModelGrid,
+} from "@self-extend/models/node";
 import { createReferenceBackend, createReferenceModel } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
