@@ -20,7 +20,11 @@ export function llamaCppTokenizer(model: LlamaModel): TokenizerV1 {
       return ids;
     },
     decode(ids: readonly number[]): string {
-      return model.detokenize(ids as readonly Token[], false);
+      // llama.cpp strips SentencePiece's dummy space from the first piece only when no BOS comes
+      // before it; without the leading BOS, text decodes as on the other adapters.
+      let start = 0;
+      while (start < ids.length && ids[start] === tokens.bos) start++;
+      return model.detokenize(ids.slice(start) as readonly Token[], false);
     },
   };
 }
