@@ -24,7 +24,8 @@ export function llamaCppTokenizer(model: LlamaModel): TokenizerV1 {
       // before it; without the leading BOS, text decodes as on the other adapters.
       let start = 0;
       while (start < ids.length && ids[start] === tokens.bos) start++;
-      return model.detokenize(ids.slice(start) as readonly Token[], false);
+      const rest: readonly number[] = ids.slice(start);
+      return model.detokenize(rest as readonly Token[], false);
     },
   };
 }
