@@ -2,8 +2,9 @@
  * GGUF reader (format versions 2 and 3; ggml/docs/gguf.md).
  *
  * Files can be many gigabytes, so the head (header, metadata, tensor infos) is parsed through a
- * small window that is refilled from a file descriptor, and tensor bytes are read only when asked
- * for. Every length and count read from the file is checked against the bytes that remain before
+ * small window that is refilled from a byte source (a file descriptor in the Node entry's
+ * `readGguf`, see gguf-file.ts; bytes in memory for `parseGguf`), and tensor bytes are read only
+ * when asked for. Every length and count read from the file is checked against the bytes that remain before
  * anything is allocated or sliced, so a corrupt file gives a ModelFileError, never a RangeError.
  */
 import { dequantizableTypeIds, dequantize } from "./ggml-dequantize.js";

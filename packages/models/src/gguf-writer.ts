@@ -1,8 +1,9 @@
 /**
  * GGUF version 3 writer for F32 and F16 tensors. The output depends only on the input (metadata
  * in the order given, tensors in the order given, zero padding), so the same model always gives
- * the same bytes. Files are written next to the target and renamed into place, so a failure
- * never leaves a half-written model where a runtime could pick it up.
+ * the same bytes. The Node entry's `writeGguf` (gguf-file.ts) writes them next to the target and
+ * renames them into place, so a failure never leaves a half-written model where a runtime could
+ * pick it up.
  */
 import { numberToFloat16Bits } from "./float16.js";
 import {
