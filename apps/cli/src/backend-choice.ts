@@ -1,8 +1,4 @@
-import {
-  findRegisteredBackend,
-  loadRegisteredBackend,
-  registeredBackends,
-} from "@self-extend/conformance-app";
+import { BackendUnavailableError, resolveBackend, UnknownBackendError } from "@self-extend/backends";
 import type { SelfExtendBackendV1, SelfExtendConfig } from "@self-extend/core";
 import { assertWithinUsableContext, planSelfExtend, validateSelfExtendConfig } from "@self-extend/core";
 import { integerFlag } from "./cli-arguments.js";
@@ -10,19 +6,17 @@ import { CliUsageError } from "./cli-error.js";
 
 /** Loads the `--backend` adapter, or says why it cannot run here. */
 export async function chooseBackend(name: string): Promise<SelfExtendBackendV1> {
-  const entry = findRegisteredBackend(name);
-  if (entry === undefined) {
-    throw new CliUsageError(
-      `unknown --backend ${JSON.stringify(name)}; known: ${registeredBackends.map((known) => known.name).join(", ")}`,
-    );
+  try {
+    return await resolveBackend(name);
+  } catch (error) {
+    if (error instanceof UnknownBackendError) {
+      throw new CliUsageError(
+        `unknown --backend ${JSON.stringify(error.backend)}; known: ${error.known.join(", ")}`,
+      );
+    }
+    if (error instanceof BackendUnavailableError) throw new CliUsageError(error.message);
+    throw error;
   }
-  const [loaded] = await loadRegisteredBackend(entry);
-  const availability = loaded.unavailableReason
-    ? { available: false, reason: loaded.unavailableReason }
-    : await loaded.backend.checkAvailability();
-  if (!availability.available)
-    throw new CliUsageError(`backend ${name} is not available: ${availability.reason}`);
-  return loaded.backend;
 }
 
 export const selfExtendFlags = {

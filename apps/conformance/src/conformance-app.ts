@@ -3,13 +3,18 @@
  * default models (or a user's), and hand back the report. Printing is the caller's.
  */
 import {
+  findRegisteredBackend,
+  loadRegisteredBackend,
+  registeredBackends,
+  UnknownBackendError,
+} from "@self-extend/backends";
+import {
   type BackendUnderTest,
   type ConformanceProgress,
   type ConformanceReport,
   type ConformanceResult,
   runConformanceSuite,
 } from "@self-extend/conformance";
-import { findRegisteredBackend, loadRegisteredBackend, registeredBackends } from "./backend-registry.js";
 import { defaultSharedFolder } from "./repository-paths.js";
 
 export interface ConformanceAppOptions {
@@ -26,19 +31,11 @@ export interface ConformanceAppOptions {
   readonly signal?: AbortSignal;
 }
 
-export class UnknownBackendError extends Error {
-  override readonly name = "UnknownBackendError";
-}
-
 export async function runConformanceApp(options: ConformanceAppOptions = {}): Promise<ConformanceReport> {
   const names = options.backends ?? registeredBackends.map((entry) => entry.name);
   const entries = names.map((name) => {
     const entry = findRegisteredBackend(name);
-    if (entry === undefined) {
-      throw new UnknownBackendError(
-        `unknown backend ${JSON.stringify(name)}; known: ${registeredBackends.map((known) => known.name).join(", ")}`,
-      );
-    }
+    if (entry === undefined) throw new UnknownBackendError(name);
     return entry;
   });
   const backends: BackendUnderTest[] = [];

@@ -3,7 +3,7 @@ import type { ConformanceResult } from "@self-extend/conformance";
 function cell(result: ConformanceResult | undefined): string {
   if (result === undefined) return "";
   // Measured-only rows are shown in parentheses: they do not count toward pass/fail.
-  if (result.informational === true) return `(${countedCell(result).toLowerCase()})`;
+  if (result.informational === true) return `(${countedCell(result)})`;
   return countedCell(result);
 }
 
@@ -15,6 +15,10 @@ function countedCell(result: ConformanceResult): string {
       if (result.firstDivergentToken !== null) return `FAIL @${result.firstDivergentToken}`;
       if (result.maxAbsLogitDiff !== null) return `FAIL ${result.maxAbsLogitDiff.toExponential(1)}`;
       return "FAIL";
+    case "deviation":
+      if (result.firstDivergentToken !== null) return `deviation @${result.firstDivergentToken}`;
+      if (result.maxAbsLogitDiff !== null) return `deviation ${result.maxAbsLogitDiff.toExponential(1)}`;
+      return "deviation";
     case "not-available":
       return "n/a";
     case "skipped":

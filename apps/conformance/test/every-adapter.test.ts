@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { registeredBackends } from "@self-extend/backends";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { formatMatrix, registeredBackends, runConformanceApp, writeHtmlReport } from "../src/index.js";
+import { formatMatrix, runConformanceApp, writeHtmlReport } from "../src/index.js";
 
 /**
  * What CI promises: every adapter built in this repository is available here and passes, against
@@ -34,9 +35,21 @@ describe("self-extend conformance on this machine", () => {
     expect(fastPrefill.length).toBeGreaterThan(0);
     for (const result of fastPrefill) {
       expect(result.informational).toBe(true);
-      expect(result.note).toMatch(/largest position error \d+/);
+      expect(result.status).not.toBe("fail");
+      if (result.tier === "position-map") {
+        // Read from llama.cpp's cells: keys are not moved between the queries of a chunk.
+        expect(result.status).toBe("deviation");
+        expect(result.reason).toMatch(/r\(\d+, \d+\) = \d+, golden \d+/);
+      } else {
+        expect(result.note).toMatch(/largest position error \d+/);
+      }
       if (result.tier === "logits") expect(result.maxAbsLogitDiff).toBeGreaterThan(0);
     }
+    // Tier 1 checks every adapter's runtime positions, not only core's map.
+    const positionRows = report.results.filter((result) => result.tier === "position-map");
+    expect(positionRows.map((result) => result.backend).sort()).toEqual(
+      ["core", "llama-cpp", "llama-cpp:fast-prefill", "onnxruntime", "reference", "webgpu"].sort(),
+    );
     expect(report.summary.informational).toBe(fastPrefill.length);
 
     const matrix = formatMatrix(report.results);

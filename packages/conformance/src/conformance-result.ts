@@ -1,7 +1,11 @@
 import type { specificationVersion } from "@self-extend/core";
 import type { ConformanceTier } from "./conformance-case.js";
 
-export type ConformanceStatus = "pass" | "fail" | "not-available" | "skipped";
+/**
+ * `deviation`: a measured-only (informational) run outside the tolerance it is held to, which is
+ * reported but, by design, not a failure.
+ */
+export type ConformanceStatus = "pass" | "fail" | "deviation" | "not-available" | "skipped";
 
 /**
  * One cell of the matrix. The JSON output of `self-extend conformance --json` is built from these;
@@ -27,8 +31,9 @@ export interface ConformanceResult {
   readonly deviationByPosition?: readonly number[];
   /**
    * Set on rows of a measured-only run (a documented, bounded deviation such as llama.cpp's
-   * fast-prefill): `status` still says how it compared with the tolerance, but the row is counted
-   * under `summary.informational`, not as passed or failed.
+   * fast-prefill): `status` is `pass` within the mode's tolerance and `deviation` outside it, and
+   * the row is counted under `summary.informational`, not as passed or failed. A measured-only run
+   * that throws is an ordinary failure and carries no `informational` flag.
    */
   readonly informational?: true;
   /** What the measured-only run is and what it is expected to deviate by. */

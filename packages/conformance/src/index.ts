@@ -1,4 +1,9 @@
 export {
+  type ConformanceDeclaration,
+  type ConformanceVariant,
+  readDeclaration,
+} from "./adapter-declaration.js";
+export {
   type ConformanceCase,
   type ConformanceTier,
   generatedTokenCount,
@@ -38,6 +43,14 @@ export {
 } from "./run-conformance.js";
 export { findSkip, loadSkipList, type SkipEntry } from "./skip-list.js";
 export {
+  concatenateRows,
+  type GreedyRun,
+  greedyRun,
+  largestDifference,
+  seededTokens,
+} from "./test-helpers.js";
+export {
+  adapterTolerance,
   loadTolerances,
   mergeTolerances,
   resolveTolerance,

@@ -12,6 +12,7 @@ import {
   specificationVersion,
 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
+import type { ConformanceVariant } from "./adapter-declaration.js";
 import {
   type ConformanceCase,
   generatedTokenCount,
@@ -25,7 +26,7 @@ import {
   prepareModel,
 } from "./conformance-models.js";
 import { type ConformanceReport, type ConformanceResult, summarize } from "./conformance-result.js";
-import { loadGoldenPositionMaps } from "./golden-position-maps.js";
+import { type GoldenPositionMap, loadGoldenPositionMaps } from "./golden-position-maps.js";
 import { compareLogProbabilities, firstDivergence, logSoftmaxRows } from "./log-probabilities.js";
 import { seededPrompt } from "./prompt.js";
 import { findSkip, loadSkipList, type SkipEntry } from "./skip-list.js";
@@ -45,6 +46,8 @@ export interface BackendUnderTest {
   readonly sessionOptions?: Pick<SessionOptionsV1, "mode" | "cachePrecision">;
   /** The adapter's own tolerances (its conformance/tolerances.json), merged over the suite's. */
   readonly tolerances?: ToleranceTable;
+  /** The adapter's own skips (its conformance/skips.json), added to the suite's. */
+  readonly skips?: readonly SkipEntry[];
   /** Set when the adapter could not even be loaded (package missing): reported as not available. */
   readonly unavailableReason?: string;
   /**
@@ -145,6 +148,31 @@ async function execute(entry: BackendUnderTest, run: PlannedRun, signal?: AbortS
     await session.dispose();
     await model.dispose();
   }
+}
+
+/** Where a reported map differs from a golden one (null when bit-identical). */
+function positionMismatch(actual: Int32Array, expected: GoldenPositionMap): string | null {
+  const flat = expected.map.flat();
+  const where = `G=${expected.group} W=${expected.window} N=${expected.length}`;
+  if (actual.length !== flat.length) return `${where}: ${actual.length} entries, golden ${flat.length}`;
+  const index = flat.findIndex((value, position) => actual[position] !== value);
+  if (index < 0) return null;
+  const row = Math.floor(index / expected.length);
+  const column = index % expected.length;
+  return `${where}: r(${row}, ${column}) = ${actual[index]}, golden ${flat[index]}`;
+}
+
+/**
+ * A measured-only row: out of its tolerance it is a documented deviation, not a failure, and says
+ * so in its status (a "fail" next to `failed: 0` reads as a contradiction).
+ */
+function asInformational(row: ConformanceResult, note: string): ConformanceResult {
+  return {
+    ...row,
+    status: row.status === "fail" ? "deviation" : row.status,
+    informational: true,
+    note,
+  };
 }
 
 function describeError(error: unknown): string {
@@ -261,39 +289,44 @@ export async function runConformanceSuite(
     options.onProgress?.({ completed, total, backend, case: name });
   };
 
-  // Tier 1: the golden maps, reproduced by core and by every backend that reports its positions.
+  // Tier 1: the golden maps, reproduced by core and by every backend that reports the positions
+  // its runtime used.
   for (const testCase of positionCases) {
     const golden = loadGoldenPositionMaps();
-    const reporters: { label: string; map: (config: SelfExtendConfig, length: number) => Int32Array }[] = [
+    const reporters: {
+      label: string;
+      entry?: BackendUnderTest;
+      map: (config: SelfExtendConfig, length: number) => Int32Array | Promise<Int32Array>;
+    }[] = [
       { label: "core", map: relativePositionMap },
       ...backends
         .filter((entry) => availability.get(entry) === null && entry.backend.relativePositions !== undefined)
         .map((entry) => ({
           label: labelOf(entry),
-          map: (config: SelfExtendConfig, length: number) => entry.backend.relativePositions!(config, length),
+          entry,
+          map: (config: SelfExtendConfig, length: number) =>
+            entry.backend.relativePositions!(config, length, { mode: entry.sessionOptions?.mode }),
         })),
     ];
     for (const reporter of reporters) {
+      options.signal?.throwIfAborted();
       let mismatch: string | null = null;
+      let threw = false;
       for (const expected of golden) {
         const config = { groupSize: expected.group, neighborWindow: expected.window };
         let actual: Int32Array;
         try {
-          actual = reporter.map(config, expected.length);
+          actual = await reporter.map(config, expected.length);
         } catch (error) {
           mismatch = `G=${expected.group} W=${expected.window} N=${expected.length}: ${describeError(error)}`;
+          threw = true;
           break;
         }
-        const flat = expected.map.flat();
-        const index = flat.findIndex((value, position) => actual[position] !== value);
-        if (index >= 0 || actual.length !== flat.length) {
-          const row = Math.floor(Math.max(index, 0) / expected.length);
-          const column = Math.max(index, 0) % expected.length;
-          mismatch = `G=${expected.group} W=${expected.window} N=${expected.length}: r(${row}, ${column}) = ${actual[index]}, golden ${flat[index]}`;
-          break;
-        }
+        mismatch = positionMismatch(actual, expected);
+        if (mismatch !== null) break;
       }
-      record({
+      const informational = reporter.entry?.informational;
+      const row: ConformanceResult = {
         backend: reporter.label,
         case: testCase.name,
         status: mismatch === null ? "pass" : "fail",
@@ -304,7 +337,8 @@ export async function runConformanceSuite(
         model: null,
         comparedWith: "golden",
         selfExtend: null,
-      });
+      };
+      record(informational === undefined || threw ? row : asInformational(row, informational.why));
     }
     progress("core", testCase.name);
   }
@@ -345,29 +379,31 @@ export async function runConformanceSuite(
         {
           backend: entry.backend.name,
           ...entry.sessionOptions,
+          model: run.model.id,
         },
       );
       const unavailable = availability.get(entry);
-      const skip = findSkip(skips, label, run.testCase.name, run.model.id);
+      // A skip for the backend covers its variants too (a model it cannot load, it cannot load in any mode).
+      const entrySkips = [...skips, ...(entry.skips ?? [])];
+      const skip =
+        findSkip(entrySkips, label, run.testCase.name, run.model.id) ??
+        findSkip(entrySkips, entry.backend.name, run.testCase.name, run.model.id);
       const architectures = entry.backend.capabilities?.architectures;
       const notAvailable =
         unavailable ??
         (architectures !== undefined && !architectures.includes(run.model.architecture)
           ? `the backend does not run architecture "${run.model.architecture}"`
           : null);
-      const informational =
+      const note =
         entry.informational === undefined
-          ? {}
-          : {
-              informational: true as const,
-              note: [entry.informational.why, entry.informational.describe?.(run.config)]
-                .filter((text) => text !== undefined && text !== "")
-                .join("; "),
-            };
+          ? undefined
+          : [entry.informational.why, entry.informational.describe?.(run.config)]
+              .filter((text) => text !== undefined && text !== "")
+              .join("; ");
       if (notAvailable !== null || skip !== undefined) {
         record({
           ...base,
-          ...informational,
+          ...(note === undefined ? {} : { informational: true as const, note }),
           backend: label,
           status: skip !== undefined ? "skipped" : "not-available",
           maxAbsLogitDiff: null,
@@ -381,13 +417,13 @@ export async function runConformanceSuite(
       try {
         const output = await execute(entry, run, options.signal);
         if (entry.informational === undefined) outputs.push({ entry, output });
-        record({
+        const row: ConformanceResult = {
           ...base,
           backend: label,
           comparedWith: "reference",
           ...compareOutputs(output, expected, tolerance),
-          ...informational,
-        });
+        };
+        record(note === undefined ? row : asInformational(row, note));
       } catch (error) {
         if (options.signal?.aborted) throw error;
         // A measured-only run is exempt from its tolerance, not from working: an error counts.
@@ -415,6 +451,7 @@ export async function runConformanceSuite(
           resolveTolerance(mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name), {
             backend: entry.backend.name,
             ...entry.sessionOptions,
+            model: run.model.id,
           });
         const ta = toleranceOf(first.entry);
         const tb = toleranceOf(second.entry);
@@ -451,17 +488,18 @@ export async function runConformance(
     readonly sessionOptions?: BackendUnderTest["sessionOptions"];
     /** The adapter's own tolerance data, merged over the suite's. */
     readonly adapterTolerances?: ToleranceTable;
+    /** The adapter's own skips, added to the suite's. */
+    readonly adapterSkips?: readonly SkipEntry[];
+    /** The adapter's variants (other modes), each run and reported as its own backend column. */
+    readonly variants?: readonly ConformanceVariant[];
   } = {},
 ): Promise<ConformanceReport> {
   const backend = await createBackend();
+  const shared = { backend, tolerances: options.adapterTolerances, skips: options.adapterSkips };
   return runConformanceSuite(
     [
-      {
-        backend,
-        label: options.label,
-        sessionOptions: options.sessionOptions,
-        tolerances: options.adapterTolerances,
-      },
+      { ...shared, label: options.label, sessionOptions: options.sessionOptions },
+      ...(options.variants ?? []).map((variant) => ({ ...shared, ...variant })),
     ],
     options,
   );

@@ -13,6 +13,10 @@ export interface ToleranceOverride extends Partial<Tolerance> {
   readonly backend?: string;
   readonly cachePrecision?: CachePrecision;
   readonly mode?: AttentionMode;
+  /** A model id of the suite (`tiny:<name>`, `demo`, `stories260K`, `user`). */
+  readonly model?: string;
+  /** An adapter's own check outside the suite's cases; matches only queries naming it. */
+  readonly check?: string;
   readonly reason: string;
 }
 
@@ -39,10 +43,24 @@ export function mergeTolerances(
   return { default: table.default, overrides: [...(table.overrides ?? []), ...scoped] };
 }
 
+/**
+ * An adapter's tolerance for one query: its own table (in the suite's schema) merged over the
+ * suite's, resolved for its backend name. What an adapter's own tests call.
+ */
+export function adapterTolerance(
+  adapterTable: ToleranceTable,
+  query: ToleranceQuery,
+  suiteTable: ToleranceTable = loadTolerances(),
+): Tolerance {
+  return resolveTolerance(mergeTolerances(suiteTable, adapterTable, query.backend), query);
+}
+
 export interface ToleranceQuery {
   readonly backend: string;
   readonly cachePrecision?: CachePrecision;
   readonly mode?: AttentionMode;
+  readonly model?: string;
+  readonly check?: string;
 }
 
 /**
@@ -54,7 +72,7 @@ export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): 
   for (const override of table.overrides ?? []) {
     let specificity = 0;
     let matches = true;
-    for (const field of ["backend", "cachePrecision", "mode"] as const) {
+    for (const field of ["backend", "cachePrecision", "mode", "model", "check"] as const) {
       if (override[field] === undefined) continue;
       if (override[field] !== query[field]) matches = false;
       else specificity += 1;

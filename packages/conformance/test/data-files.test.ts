@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import {
+  adapterTolerance,
   ConformanceDataError,
   generatedTokenCount,
   loadConformanceCases,
@@ -70,10 +71,24 @@ describe("conformance data", () => {
     expect(resolveTolerance(merged, { backend: "another", cachePrecision: "float16" })).toEqual(
       table.default,
     );
-    // The suite's own data: per adapter, per precision and per mode, each with its reason.
-    expect(resolveTolerance(table, { backend: "llama-cpp", cachePrecision: "float16" }).atol).toBeGreaterThan(
-      resolveTolerance(table, { backend: "llama-cpp", cachePrecision: "float32" }).atol,
+  });
+
+  it("resolves an adapter's per-model overrides and its own named checks only where asked for", () => {
+    const adapter = {
+      default: { atol: 1e-3, rtol: 0 },
+      overrides: [
+        { model: "stories260K", atol: 2e-3, reason: "longer rows accumulate more float32 rounding" },
+        { check: "float16-weights", atol: 2e-2, reason: "weights rounded to IEEE half on the device" },
+      ],
+    };
+    expect(adapterTolerance(adapter, { backend: "third-party" }).atol).toBe(1e-3);
+    expect(adapterTolerance(adapter, { backend: "third-party", model: "stories260K" }).atol).toBe(2e-3);
+    expect(adapterTolerance(adapter, { backend: "third-party", model: "demo" }).atol).toBe(1e-3);
+    expect(adapterTolerance(adapter, { backend: "third-party", check: "float16-weights" }).atol).toBe(2e-2);
+    // Another backend never gets this adapter's numbers.
+    const merged = mergeTolerances(loadTolerances(), adapter, "third-party");
+    expect(resolveTolerance(merged, { backend: "other", check: "float16-weights" })).toEqual(
+      loadTolerances().default,
     );
-    expect(resolveTolerance(table, { backend: "llama-cpp" }).logProbabilityFloor).toBe(-60);
   });
 });

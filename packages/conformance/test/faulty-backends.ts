@@ -112,3 +112,34 @@ export function floatDivisionBackend() {
     i - j < w ? i - j : Math.round(i / g - j / g + w - w / g),
   );
 }
+
+/**
+ * An adapter-style position scheduler on a KV cache where every key has one position (as
+ * llama.cpp's): keys that leave the window stay at their group position, the W most recent keys
+ * form a neighbor block just below the query, and before each query past W the block moves so the
+ * query fits at largest position + 1. The mistake: the move is computed for the previous query
+ * (`i - 1` for `i`), so the block lags one token behind at every group boundary. The map it reports
+ * is read from the simulated cells after each query, as a real adapter reads its cache.
+ */
+export function laggingNeighborShiftBackend() {
+  const reference = createReferenceBackend();
+  return {
+    ...reference,
+    name: "lagging-neighbor-shift",
+    relativePositions(config: SelfExtendConfig, length: number): Int32Array {
+      const { groupSize: g, neighborWindow: w } = validateSelfExtendConfig(config);
+      const cells: number[] = [];
+      const map = new Int32Array(length * length).fill(-1);
+      const shiftBefore = (index: number) =>
+        g === 1 || index <= w ? 0 : Math.floor(index / g) - Math.floor((index - 1) / g) - 1;
+      for (let i = 0; i < length; i++) {
+        const delta = shiftBefore(i - 1);
+        // The neighbor block: the W most recent cached keys.
+        for (let j = Math.max(0, cells.length - w); j < cells.length; j++) cells[j] += delta;
+        cells.push(cells.length === 0 ? 0 : Math.max(...cells) + 1);
+        for (let j = 0; j <= i; j++) map[i * length + j] = cells[i] - cells[j];
+      }
+      return map;
+    },
+  } satisfies SelfExtendBackendV1;
+}

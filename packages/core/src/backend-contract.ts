@@ -9,6 +9,7 @@
  */
 import { type SelfExtendConfig, validateSelfExtendConfig } from "./config.js";
 import { SelfExtendConfigError } from "./errors.js";
+import { largestUsableContext } from "./position-map.js";
 
 export const specificationVersion = "v1" as const;
 
@@ -109,8 +110,14 @@ export interface SelfExtendSessionV1 {
   evaluate(tokens: ArrayLike<number>, options?: EvaluateOptionsV1): Promise<EvaluationV1>;
   /** Appends one token and returns its logits. */
   decode(token: number, options?: { readonly signal?: AbortSignal }): Promise<Float32Array>;
-  /** Forgets every token; the session can be reused. */
+  /** Forgets every token; the session can be reused. SessionBusyError while an evaluation runs. */
   reset(): Promise<void>;
+  /**
+   * Frees the session. Every backend behaves the same (core's SessionLifecycle): the session is
+   * disposed at once; an evaluation in flight stops at its next block boundary and rejects with
+   * SessionDisposedError; dispose() resolves once that evaluation has settled and the resources
+   * are freed; every later call rejects with SessionDisposedError; a second dispose() is a no-op.
+   */
   dispose(): Promise<void>;
 }
 
@@ -139,6 +146,11 @@ export interface SelfExtendModelV1 {
    * vocabulary the adapter can read (a llama2.c checkpoint, weights generated in memory).
    */
   readonly tokenizer?: TokenizerV1;
+  /**
+   * Refuses, before any work, options the backend cannot honour or the model cannot take
+   * (validateSessionOptions, then validateSessionForModel): a bad option is a SelfExtendConfigError
+   * at creation, never an error at the first evaluation.
+   */
   createSession(options: SessionOptionsV1): Promise<SelfExtendSessionV1>;
   dispose(): Promise<void>;
 }
@@ -165,11 +177,16 @@ export interface SelfExtendBackendV1 {
   loadModel(source: ModelSourceV1): Promise<SelfExtendModelV1>;
   /**
    * Optional: the relative positions this backend's attention actually uses for N tokens (the
-   * same layout as core's `relativePositionMap`, -1 above the diagonal). Backends that compute
-   * positions in their own code (a kernel, a graph, a KV-cache scheduler) report them here so the
-   * conformance suite can check them bit for bit against the golden maps.
+   * same layout as core's `relativePositionMap`, -1 above the diagonal), read back from the
+   * runtime (its KV cache's positions, its graph's or its kernel's position arithmetic) rather
+   * than recomputed. The conformance suite checks them bit for bit against the golden maps.
+   * `options` names the session mode whose positions are wanted (default: the backend's default).
    */
-  relativePositions?(config: SelfExtendConfig, length: number): Int32Array;
+  relativePositions?(
+    config: SelfExtendConfig,
+    length: number,
+    options?: Pick<SessionOptionsV1, "mode">,
+  ): Int32Array | Promise<Int32Array>;
 }
 
 /** Resolves a logit selection against a block of `count` tokens to indices within the block. */
@@ -196,10 +213,25 @@ export function validateSessionOptions(
   backendName: string,
 ): SelfExtendConfig {
   const config = validateSelfExtendConfig(options.selfExtend);
-  const { contextSize, mode, cachePrecision } = options;
+  const { contextSize } = options;
   if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
     throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
   }
+  validateBackendSettings(options, capabilities, backendName);
+  return config;
+}
+
+/**
+ * A mode and cache precision the backend supports (absent means its default). Part of
+ * validateSessionOptions; adapters with a friendlier API of their own (llama-cpp's
+ * createSelfExtendContext) call it for those two settings.
+ */
+export function validateBackendSettings(
+  settings: Pick<SessionOptionsV1, "mode" | "cachePrecision">,
+  capabilities: BackendCapabilitiesV1,
+  backendName: string,
+): void {
+  const { mode, cachePrecision } = settings;
   if (mode !== undefined && !capabilities.modes.includes(mode)) {
     throw new SelfExtendConfigError(
       "mode",
@@ -214,5 +246,41 @@ export function validateSessionOptions(
       `the ${backendName} backend keeps ${capabilities.cachePrecisions.map((p) => `"${p}"`).join(", ")} caches`,
     );
   }
-  return config;
+}
+
+/**
+ * The checks of session options against the model, made when a session is created (not at its
+ * first evaluation), in one place for every adapter:
+ * - with Self-Extend (G > 1), W < L: a neighbor window as long as the trained context leaves
+ *   nothing to group, and W >= L cannot keep relative positions within L - 1 anyway;
+ * - with G > 1, contextSize <= (L - W) * G + W, the longest sequence whose largest relative
+ *   position stays within L - 1 (the reference's `allowBeyondUsableContext` experiments skip it).
+ * Plain attention (G = 1, whatever W) may have contextSize > L: baselines compare plain attention
+ * past L with Self-Extend there (the CLI's --no-extend, the evaluation's plain rows), and the
+ * planner itself describes plain attention as G = 1, W = L.
+ */
+export function validateSessionForModel(
+  options: Pick<SessionOptionsV1, "selfExtend" | "contextSize"> & {
+    readonly allowBeyondUsableContext?: boolean;
+  },
+  model: Pick<ModelInfoV1, "trainedContext">,
+): void {
+  const { groupSize, neighborWindow } = validateSelfExtendConfig(options.selfExtend);
+  const { trainedContext } = model;
+  if (groupSize === 1 || options.allowBeyondUsableContext === true) return;
+  if (neighborWindow >= trainedContext) {
+    throw new SelfExtendConfigError(
+      "neighborWindow",
+      neighborWindow,
+      `must be smaller than the trained context L = ${trainedContext} when groupSize > 1 (G = ${groupSize})`,
+    );
+  }
+  const limit = largestUsableContext(trainedContext, options.selfExtend);
+  if (options.contextSize > limit) {
+    throw new SelfExtendConfigError(
+      "contextSize",
+      options.contextSize,
+      `with trained context L = ${trainedContext}, G = ${groupSize}, W = ${neighborWindow} the largest usable context is (L - W) * G + W = ${limit}; use a larger groupSize, a smaller neighborWindow or a smaller contextSize`,
+    );
+  }
 }

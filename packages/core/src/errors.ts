@@ -34,6 +34,40 @@ export class ContextLengthError extends SelfExtendError {
   }
 }
 
+/** A token id is not in the model's vocabulary (ids 0 .. vocabularySize - 1). */
+export class TokenOutsideVocabularyError extends SelfExtendError {
+  override readonly name = "TokenOutsideVocabularyError";
+  constructor(
+    readonly token: unknown,
+    /** Where the token sits in the block that was given. */
+    readonly index: number,
+    readonly vocabularySize: number,
+  ) {
+    super(
+      `token id ${typeof token === "number" ? String(token) : formatValue(token)} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
+    );
+  }
+}
+
+/** A session (or a model) was used after dispose(), or was disposed while an evaluation ran. */
+export class SessionDisposedError extends SelfExtendError {
+  override readonly name = "SessionDisposedError";
+  constructor(
+    /** What was disposed: "session" (the default) or "model". */
+    readonly disposed: "session" | "model" = "session",
+  ) {
+    super(`the ${disposed} was disposed: ${disposed === "model" ? "load" : "create"} a new one`);
+  }
+}
+
+/** A session was asked to evaluate or reset while an evaluation of its own was still running. */
+export class SessionBusyError extends SelfExtendError {
+  override readonly name = "SessionBusyError";
+  constructor() {
+    super("the session is busy: await the previous evaluate or decode first");
+  }
+}
+
 /** The planner found no (G, W) that reaches the target context. */
 export class PlanningError extends SelfExtendError {
   override readonly name = "PlanningError";

@@ -1,11 +1,16 @@
 /**
- * Pieces every session implementation needs, kept here so the reference, ONNX Runtime and WebGPU
- * sessions check lengths and gather logits the same way.
+ * Pieces every session implementation needs, kept here so the reference, ONNX Runtime, WebGPU and
+ * llama.cpp sessions check lengths, refuse bad tokens, gather logits and dispose the same way.
  */
 import type { EvaluationProgress, EvaluationV1, LogitSelection } from "./backend-contract.js";
 import { resolveLogitSelection } from "./backend-contract.js";
 import type { SelfExtendConfig } from "./config.js";
-import { ContextLengthError } from "./errors.js";
+import {
+  ContextLengthError,
+  SessionBusyError,
+  SessionDisposedError,
+  TokenOutsideVocabularyError,
+} from "./errors.js";
 import { assertWithinUsableContext } from "./position-map.js";
 
 export interface SessionLengthCheck {
@@ -90,9 +95,7 @@ export function assertTokensInVocabulary(tokens: ArrayLike<number>, vocabularySi
   for (let index = 0; index < tokens.length; index++) {
     const token = tokens[index];
     if (!Number.isInteger(token) || token < 0 || token >= vocabularySize) {
-      throw new RangeError(
-        `token id ${token} at index ${index} is outside the vocabulary (ids 0 .. ${vocabularySize - 1})`,
-      );
+      throw new TokenOutsideVocabularyError(token, index, vocabularySize);
     }
   }
 }
@@ -116,8 +119,6 @@ export interface BlockLoop {
   readonly setTokenCount: (tokens: number) => void;
   /** Between two blocks, before the abort check: yield to the event loop when blocks run synchronously. */
   readonly pause?: () => Promise<void>;
-  /** Between two blocks, after the abort check: throw if the session went away meanwhile. */
-  readonly assertUsable?: () => void;
 }
 
 /**
@@ -137,8 +138,8 @@ export async function evaluateInBlocks(loop: BlockLoop): Promise<EvaluationV1> {
       loop.onProgress?.({ evaluated: blockStart + blockCount, total: count });
       if (blockStart + blockCount < count) {
         await loop.pause?.();
+        // SessionLifecycle aborts this signal on dispose, so a disposed session stops here too.
         loop.signal?.throwIfAborted();
-        loop.assertUsable?.();
       }
     }
   } catch (error) {
@@ -146,4 +147,75 @@ export async function evaluateInBlocks(loop: BlockLoop): Promise<EvaluationV1> {
     throw error;
   }
   return collector.result();
+}
+
+/**
+ * The life of one session, shared by every adapter so that busy, disposed and
+ * dispose-while-evaluating behave the same everywhere (see SelfExtendSessionV1.dispose):
+ *
+ * - one evaluation at a time: a second call while one runs rejects with SessionBusyError;
+ * - dispose() marks the session disposed at once, stops the evaluation in flight at its next
+ *   block boundary (its signal aborts with SessionDisposedError), waits for it to settle (native or
+ *   GPU work must not outlive the buffers it writes), then frees the resources, once;
+ * - the evaluation in flight when dispose() was called rejects with SessionDisposedError, whether
+ *   or not it reached its last block, so the outcome never depends on timing;
+ * - every call after dispose() rejects with SessionDisposedError; dispose() again is a no-op.
+ */
+export class SessionLifecycle {
+  private readonly disposal = new AbortController();
+  /** Resolves (never rejects) when the evaluation in flight has settled. */
+  private inFlight: Promise<void> | undefined;
+  private disposing: Promise<void> | undefined;
+
+  get disposed(): boolean {
+    return this.disposing !== undefined;
+  }
+
+  get busy(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** For calls that do no evaluation work (reset): refuses a disposed or busy session. */
+  assertIdle(): void {
+    if (this.disposed) throw new SessionDisposedError();
+    if (this.busy) throw new SessionBusyError();
+  }
+
+  /**
+   * Runs one evaluation. `work` gets a signal that aborts on the caller's signal (with its reason)
+   * or on dispose (with SessionDisposedError); it should check it between blocks. Checks that
+   * `work` makes before its first await run before anything else can happen to the session.
+   */
+  async run<T>(signal: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.assertIdle();
+    const combined =
+      signal === undefined ? this.disposal.signal : AbortSignal.any([signal, this.disposal.signal]);
+    // Marked in flight before `work` starts: its first block may run synchronously, and a dispose
+    // called from its progress callback must still wait for it.
+    let settle = (): void => undefined;
+    this.inFlight = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    try {
+      const result = await work(combined);
+      if (this.disposed) throw new SessionDisposedError();
+      return result;
+    } catch (error) {
+      if (this.disposed) throw new SessionDisposedError();
+      throw error;
+    } finally {
+      this.inFlight = undefined;
+      settle();
+    }
+  }
+
+  /** Disposes once: later calls reject, the evaluation in flight stops and settles, then `free` runs. */
+  dispose(free: () => void | Promise<void>): Promise<void> {
+    this.disposing ??= (async () => {
+      this.disposal.abort(new SessionDisposedError());
+      await this.inFlight;
+      await free();
+    })();
+    return this.disposing;
+  }
 }

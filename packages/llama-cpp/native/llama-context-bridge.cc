@@ -1,11 +1,15 @@
-// The two llama.cpp calls node-llama-cpp 3.21.1 does not expose, made on node-llama-cpp's own
+// The llama.cpp calls node-llama-cpp 3.21.1 does not expose, made on node-llama-cpp's own
 // llama_context:
 //
 // - llama_get_logits_ith: the raw logits of a batch row (node-llama-cpp only reports the
 //   sampler's softmax, so without this the adapter can return log-softmax only);
 // - llama_memory_seq_div: llama.cpp's own position division, which `llama.cpp-compatible` mode
 //   needs to reproduce llama-completion's --grp-attn-n/--grp-attn-w exactly (its K-shift
-//   bookkeeping differs from any sequence of seq_add calls, see llama-cpp-compatible-scheduler.ts).
+//   bookkeeping differs from any sequence of seq_add calls, see llama-cpp-compatible-scheduler.ts);
+// - the position of every cell of a sequence, which llama.cpp's API has no getter for (only the
+//   smallest and largest): read from the sequence's serialized state (llama_state_seq_get_data),
+//   whose cell metadata comes first, so the conformance suite can check the positions llama.cpp
+//   actually rotates keys and queries at.
 //
 // node-llama-cpp's JS `LlamaContext._ctx` is a Node-API object wrapping its C++ `AddonContext`
 // (llama/addon/AddonContext.h in the node-llama-cpp package). napi_unwrap hands back that object;
@@ -23,6 +27,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "AddonContext.h"
 #include "AddonModel.h"
@@ -38,6 +43,8 @@ struct LlamaFunctions {
   const llama_model* (*getModel)(const llama_context*) = nullptr;
   const llama_vocab* (*modelVocabulary)(const llama_model*) = nullptr;
   int32_t (*vocabularyTokenCount)(const llama_vocab*) = nullptr;
+  size_t (*sequenceStateSize)(llama_context*, llama_seq_id) = nullptr;
+  size_t (*sequenceStateData)(llama_context*, uint8_t*, size_t, llama_seq_id) = nullptr;
   std::string libraryPath;
   bool resolved = false;
 };
@@ -87,7 +94,9 @@ bool resolveFunctions(std::string& error) {
                      lookUp(search.handle, "llama_n_ctx", functions.contextSize) &&
                      lookUp(search.handle, "llama_get_model", functions.getModel) &&
                      lookUp(search.handle, "llama_model_get_vocab", functions.modelVocabulary) &&
-                     lookUp(search.handle, "llama_vocab_n_tokens", functions.vocabularyTokenCount);
+                     lookUp(search.handle, "llama_vocab_n_tokens", functions.vocabularyTokenCount) &&
+                     lookUp(search.handle, "llama_state_seq_get_size", functions.sequenceStateSize) &&
+                     lookUp(search.handle, "llama_state_seq_get_data", functions.sequenceStateData);
   if (!found) {
     error = "the loaded libllama (" + search.path + ") lacks a function this bridge needs";
     return false;
@@ -212,6 +221,64 @@ napi_value DivideSequencePositions(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// readSequencePositions(nativeContext, nativeModel, sequenceId) -> Int32Array of cell positions
+//
+// The layout written by llama_state_seq_get_data of the llama.cpp release node-llama-cpp 3.21.1
+// ships: uint32 magic 0xaf143cd8, int32 sequence id, then llama_kv_cache::state_write's uint32
+// stream count; per stream a uint32 cell count and, when it is not zero, per cell
+// { int32 position, uint32 sequence count, that many int32 sequence ids } in cell order, then the
+// K/V data. One sequence lives in one stream, so the first stream with cells is the whole answer.
+// Every cell must name exactly the asked sequence: anything else means the layout is not the one
+// described here, and the call fails instead of returning wrong positions.
+napi_value ReadSequencePositions(napi_env env, napi_callback_info info) {
+  Call<3> call;
+  if (!beginCall(env, info, call)) return nullptr;
+  int32_t sequenceId = 0;
+  if (call.count < 3 || !readInt32(env, call.arguments[2], sequenceId)) {
+    return throwError(env, "readSequencePositions: sequenceId must be an integer");
+  }
+  const size_t size = functions.sequenceStateSize(call.context, sequenceId);
+  std::string state(size, '\0');
+  const size_t written =
+      functions.sequenceStateData(call.context, reinterpret_cast<uint8_t*>(state.data()), size, sequenceId);
+  size_t offset = 0;
+  auto read = [&](auto& value) {
+    if (offset + sizeof(value) > written) return false;
+    std::memcpy(&value, state.data() + offset, sizeof(value));
+    offset += sizeof(value);
+    return true;
+  };
+  const std::string layoutError = "readSequencePositions: the sequence state is not laid out as expected";
+  // llama_context::state_seq_get_data's header: its magic number and the sequence id.
+  uint32_t magic = 0;
+  int32_t headerSequence = -1;
+  if (!read(magic) || magic != 0xaf143cd8u || !read(headerSequence) || headerSequence != sequenceId) {
+    return throwError(env, layoutError + " (header)");
+  }
+  uint32_t streamCount = 0;
+  if (!read(streamCount)) return throwError(env, layoutError + " (no stream count)");
+  std::vector<int32_t> positions;
+  for (uint32_t stream = 0; stream < streamCount && positions.empty(); stream++) {
+    uint32_t cellCount = 0;
+    if (!read(cellCount)) return throwError(env, layoutError + " (no cell count)");
+    for (uint32_t cell = 0; cell < cellCount; cell++) {
+      int32_t position = 0;
+      uint32_t sequenceCount = 0;
+      int32_t owner = -1;
+      if (!read(position) || !read(sequenceCount) || sequenceCount != 1 || !read(owner) || owner != sequenceId) {
+        return throwError(env, layoutError + " (cell " + std::to_string(cell) + ")");
+      }
+      positions.push_back(position);
+    }
+  }
+  napi_value buffer, result;
+  void* data = nullptr;
+  napi_create_arraybuffer(env, positions.size() * sizeof(int32_t), &data, &buffer);
+  if (!positions.empty()) std::memcpy(data, positions.data(), positions.size() * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, positions.size(), buffer, 0, &result);
+  return result;
+}
+
 // describe(nativeContext, nativeModel) -> { contextSize, vocabularySize, library }
 napi_value Describe(napi_env env, napi_callback_info info) {
   Call<2> call;
@@ -231,6 +298,7 @@ napi_value Initialize(napi_env env, napi_value exports) {
   const napi_property_descriptor properties[] = {
       {"readLogits", nullptr, ReadLogits, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"divideSequencePositions", nullptr, DivideSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"readSequencePositions", nullptr, ReadSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);

@@ -1,4 +1,6 @@
 export declare const supportedNodeLlamaCppVersion: string;
+export declare function nodeLlamaCppVersionProblem(foundVersion: string | undefined): string | undefined;
+export declare function firstLine(message: unknown): string;
 export declare function findPackageRoot(
   require: NodeJS.Require,
   name: string,

@@ -10,7 +10,29 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
+/**
+ * The one node-llama-cpp release whose internals (native context members, addon headers) this
+ * package was written and tested against. Any other version is refused: those internals may
+ * change in any release, patch releases included, and a wrong guess would not fail cleanly.
+ */
 export const supportedNodeLlamaCppVersion = "3.21.1";
+
+/**
+ * The one-line message for an installed node-llama-cpp (`foundVersion`, undefined when missing)
+ * other than the supported one; undefined when it is the supported one.
+ */
+export function nodeLlamaCppVersionProblem(foundVersion) {
+  if (foundVersion === supportedNodeLlamaCppVersion) return undefined;
+  const install = `npm install --save-exact node-llama-cpp@${supportedNodeLlamaCppVersion}`;
+  return foundVersion === undefined
+    ? `node-llama-cpp is not installed: @self-extend/llama-cpp needs node-llama-cpp ${supportedNodeLlamaCppVersion} (a peer dependency); run \`${install}\``
+    : `node-llama-cpp ${foundVersion} is installed, but @self-extend/llama-cpp works with node-llama-cpp ${supportedNodeLlamaCppVersion} exactly (it relies on that release's internals, which any release may change); run \`${install}\``;
+}
+
+/** The first line of a message: errors shown to users are one line, never a stack or a log. */
+export function firstLine(message) {
+  return String(message).split("\n")[0].trim();
+}
 
 /** The folder and version of package `name` as `require` resolves it (its exports map may hide package.json). */
 export function findPackageRoot(require, name) {
@@ -36,15 +58,10 @@ export function locateNodeLlamaCpp(fromFolder) {
   try {
     found = findPackageRoot(require, "node-llama-cpp");
   } catch {
-    throw new Error(
-      `node-llama-cpp is not installed; install node-llama-cpp@${supportedNodeLlamaCppVersion}`,
-    );
+    throw new Error(nodeLlamaCppVersionProblem(undefined));
   }
-  if (found.version !== supportedNodeLlamaCppVersion) {
-    throw new Error(
-      `node-llama-cpp ${found.version} is installed; this is written against ${supportedNodeLlamaCppVersion}`,
-    );
-  }
+  const problem = nodeLlamaCppVersionProblem(found.version);
+  if (problem !== undefined) throw new Error(problem);
   const llamaFolder = join(found.folder, "llama");
   const release = JSON.parse(readFileSync(join(llamaFolder, "llama.cpp.info.json"), "utf8")).tag;
   const requireFromNodeLlamaCpp = createRequire(join(found.folder, "package.json"));

@@ -18,7 +18,7 @@ import {
   type SamplingOptions,
 } from "@self-extend/core";
 import type { ChatHistoryItem, ChatWrapper, LlamaText, Token } from "node-llama-cpp";
-import type { SelfExtendContext } from "./self-extend-context.js";
+import type { SelfExtendContext } from "./llama-cpp-session.js";
 
 export interface SelfExtendChatSessionOptions {
   readonly context: SelfExtendContext;

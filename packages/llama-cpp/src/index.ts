@@ -12,26 +12,24 @@ export {
   createLlamaCppBackend,
   type LlamaCppBackend,
   type LlamaCppBackendOptions,
-  LlamaCppModel,
-  type LlamaCppSessionOptions,
-  llamaCppCapabilities,
 } from "./llama-cpp-backend.js";
+export { attentionModes, llamaCppArchitectures, llamaCppCapabilities } from "./llama-cpp-capabilities.js";
+export { conformanceDeclaration } from "./llama-cpp-conformance.js";
+export { LlamaCppModel, type LlamaCppSessionOptions } from "./llama-cpp-model.js";
 export {
-  assertSupportedNodeLlamaCpp,
-  installedNodeLlamaCppVersion,
-  NodeLlamaCppVersionError,
-  supportedNodeLlamaCppVersion,
-} from "./node-llama-cpp-internals.js";
-export {
-  attentionModes,
   createSelfExtendContext,
   defaultThreadCount,
   describeModelFile,
   type GenerateTextOptions,
   getCpuLlama,
   type LlamaCppCachePrecision,
-  llamaCppArchitectures,
   SelfExtendContext,
   type SelfExtendContextOptions,
   validateContextOptions,
-} from "./self-extend-context.js";
+} from "./llama-cpp-session.js";
+export {
+  assertSupportedNodeLlamaCpp,
+  installedNodeLlamaCppVersion,
+  NodeLlamaCppVersionError,
+  supportedNodeLlamaCppVersion,
+} from "./node-llama-cpp-internals.js";

@@ -4,87 +4,23 @@
  */
 import {
   type BackendAvailability,
-  type BackendCapabilitiesV1,
-  type ModelInfoV1,
   type ModelSourceV1,
   type SelfExtendBackendV1,
-  type SelfExtendModelV1,
-  type SessionOptionsV1,
   specificationVersion,
-  type TokenizerV1,
 } from "@self-extend/core";
-import type { LlamaModel } from "node-llama-cpp";
-import { llamaCppTokenizer } from "./llama-cpp-tokenizer.js";
+import { llamaCppCapabilities } from "./llama-cpp-capabilities.js";
+import { LlamaCppModel } from "./llama-cpp-model.js";
+import { llamaCppRelativePositions } from "./llama-cpp-positions.js";
+import { describeModelFile, getCpuLlama } from "./llama-cpp-session.js";
 import {
   installedNodeLlamaCppVersion,
   NodeLlamaCppVersionError,
   supportedNodeLlamaCppVersion,
 } from "./node-llama-cpp-internals.js";
-import {
-  attentionModes,
-  describeModelFile,
-  getCpuLlama,
-  type LlamaCppCachePrecision,
-  llamaCppArchitectures,
-  SelfExtendContext,
-  validateContextOptions,
-} from "./self-extend-context.js";
-
-export const llamaCppCapabilities: BackendCapabilitiesV1 = Object.freeze({
-  modes: attentionModes,
-  cachePrecisions: Object.freeze(["float32", "float16"] as const),
-  architectures: llamaCppArchitectures,
-});
 
 export interface LlamaCppBackendOptions {
   /** CPU threads per context (default: all available). */
   readonly threads?: number;
-}
-
-/** Session options of this backend: the v1 options plus tuning knobs of its own. */
-export interface LlamaCppSessionOptions extends SessionOptionsV1 {
-  readonly threads?: number;
-  readonly batchSize?: number;
-  readonly prefillChunkSize?: number;
-  readonly llamaCppBatchSize?: number;
-}
-
-export class LlamaCppModel implements SelfExtendModelV1 {
-  /** llama.cpp's tokenizer for this model (node-llama-cpp's tokenize and detokenize). */
-  readonly tokenizer: TokenizerV1;
-  private disposed = false;
-
-  constructor(
-    readonly info: ModelInfoV1,
-    /** The node-llama-cpp model, for users who want its other APIs too. */
-    readonly llamaModel: LlamaModel,
-    private readonly backendOptions: LlamaCppBackendOptions,
-  ) {
-    this.tokenizer = llamaCppTokenizer(llamaModel);
-  }
-
-  async createSession(options: LlamaCppSessionOptions): Promise<SelfExtendContext> {
-    if (this.disposed) throw new Error("the model was disposed");
-    validateContextOptions(options);
-    return SelfExtendContext.create({
-      model: this.llamaModel,
-      groupSize: options.selfExtend?.groupSize,
-      neighborWindow: options.selfExtend?.neighborWindow,
-      contextSize: options.contextSize,
-      mode: options.mode,
-      cachePrecision: options.cachePrecision as LlamaCppCachePrecision | undefined,
-      threads: options.threads ?? this.backendOptions.threads,
-      batchSize: options.batchSize,
-      prefillChunkSize: options.prefillChunkSize,
-      llamaCppBatchSize: options.llamaCppBatchSize,
-    });
-  }
-
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    await this.llamaModel.dispose();
-  }
 }
 
 export interface LlamaCppBackend extends SelfExtendBackendV1 {
@@ -118,5 +54,9 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions = {}): Lla
       const llamaModel = await llama.loadModel({ modelPath: source.path, gpuLayers: 0 });
       return new LlamaCppModel(info, llamaModel, options);
     },
+    relativePositions: (config, length, sessionOptions) =>
+      llamaCppRelativePositions(config, length, { mode: sessionOptions?.mode, threads: options.threads }),
   };
 }
+
+export { llamaCppCapabilities };

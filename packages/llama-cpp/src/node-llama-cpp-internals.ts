@@ -9,39 +9,43 @@
  * release, hence the exact version pin.
  */
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { SelfExtendError } from "@self-extend/core";
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 // Shared with the build scripts (plain JavaScript, so that they run before anything is compiled).
-import { findPackageRoot, supportedNodeLlamaCppVersion } from "../scripts/llama-cpp-sources.mjs";
 import {
-  loadNativeBridge,
-  type NativeBridge,
-  NativeBridgeUnavailableError,
-  nativeBridgeUnavailableReason,
-} from "./native-bridge.js";
+  findPackageRoot,
+  nodeLlamaCppVersionProblem,
+  supportedNodeLlamaCppVersion,
+} from "../scripts/llama-cpp-sources.mjs";
+import { type NativeBridge, type NativeBridgeState, NativeBridgeUnavailableError } from "./native-bridge.js";
 
 /** The one node-llama-cpp release whose internals this adapter was written and tested against. */
 export { supportedNodeLlamaCppVersion };
 
-/** node-llama-cpp is missing, or a version other than {@link supportedNodeLlamaCppVersion}. */
+/**
+ * node-llama-cpp is missing, or a version other than {@link supportedNodeLlamaCppVersion}: the
+ * peer range is that exact version, and a range a user saved (`^3.21.1`) may install a newer one
+ * (or a package manager may only warn about the peer), so this is checked before any work.
+ */
 export class NodeLlamaCppVersionError extends SelfExtendError {
   override readonly name = "NodeLlamaCppVersionError";
   constructor(readonly foundVersion: string | undefined) {
-    super(
-      foundVersion === undefined
-        ? `node-llama-cpp is not installed: install node-llama-cpp@${supportedNodeLlamaCppVersion} (a peer dependency of @self-extend/llama-cpp)`
-        : `node-llama-cpp ${foundVersion} is not supported: @self-extend/llama-cpp relies on internals of node-llama-cpp ${supportedNodeLlamaCppVersion} exactly; install node-llama-cpp@${supportedNodeLlamaCppVersion}`,
-    );
+    super(nodeLlamaCppVersionProblem(foundVersion) ?? `node-llama-cpp ${foundVersion} is supported`);
   }
 }
 
 /**
- * The installed node-llama-cpp version, read from its package.json (its exports map hides the
- * file, so we find it from the resolved entry point). Undefined when it cannot be resolved.
+ * The node-llama-cpp version that `require` finds from `fromFolder` (default: this package), read
+ * from its package.json (its exports map hides the file, so we find it from the resolved entry
+ * point). Undefined when it cannot be resolved.
  */
-export function installedNodeLlamaCppVersion(): string | undefined {
+export function installedNodeLlamaCppVersion(fromFolder?: string): string | undefined {
   try {
-    return findPackageRoot(createRequire(import.meta.url), "node-llama-cpp").version;
+    const require = createRequire(
+      fromFolder === undefined ? import.meta.url : join(fromFolder, "package.json"),
+    );
+    return findPackageRoot(require, "node-llama-cpp").version;
   } catch {
     return undefined;
   }
@@ -101,7 +105,7 @@ function requireMember<T>(owner: unknown, member: string, what: string): T {
 /**
  * One sequence of a node-llama-cpp context, driven at the native level: explicit positions,
  * explicit key moves, and rows read either as raw logits (through the native bridge) or as
- * log-softmax (through node-llama-cpp's sampler, when the bridge is not built).
+ * log-softmax (through node-llama-cpp's sampler, when the bridge is unavailable).
  */
 export class NativeSequence {
   private readonly native: NativeContext;
@@ -121,6 +125,8 @@ export class NativeSequence {
     // its cells from the KV cache under our feet.
     private readonly publicSequence: LlamaContextSequence,
     model: LlamaModel,
+    // Prepared (found, built on first use, loaded) by the caller, which may await it.
+    bridgeState: NativeBridgeState,
   ) {
     const sequence = publicSequence;
     assertSupportedNodeLlamaCpp();
@@ -145,9 +151,9 @@ export class NativeSequence {
     // plain softmax of the model's logits.
     this.sampler.applyConfig({ temperature: 0 });
     this.batchSize = context.batchSize;
-    const bridge = loadNativeBridge();
+    const bridge = bridgeState.bridge;
     if (bridge === undefined) {
-      this.bridgeUnavailableReason = nativeBridgeUnavailableReason() ?? "is not available";
+      this.bridgeUnavailableReason = bridgeState.reason;
     } else {
       // The bridge checks the unwrapped pointers itself; the context size is one more check that
       // it found node-llama-cpp's llama_context (llama.cpp pads n_ctx up to a multiple of 256).
@@ -182,6 +188,20 @@ export class NativeSequence {
       throw new NativeBridgeUnavailableError("llama_memory_seq_div", this.bridgeUnavailableReason ?? "");
     }
     this.bridge.divideSequencePositions(this.native, this.nativeModel, this.sequenceId, start, end, divisor);
+  }
+
+  /**
+   * The position of every cell of the sequence, in cell order, as llama.cpp holds them (read
+   * from its sequence state). Only through the native bridge.
+   */
+  cellPositions(): Int32Array {
+    if (this.bridge === undefined) {
+      throw new NativeBridgeUnavailableError(
+        "reading llama.cpp's cell positions",
+        this.bridgeUnavailableReason ?? "",
+      );
+    }
+    return this.bridge.readSequencePositions(this.native, this.nativeModel, this.sequenceId);
   }
 
   /** Largest cached position of the sequence, -1 when empty. */

@@ -1,6 +1,6 @@
 /**
- * Bad input fails with a clear error before anything is evaluated; the v1 backend, the version
- * check, abort, progress and text streaming work.
+ * Bad input fails with a clear error before anything is evaluated; the v1 backend, abort,
+ * progress and text streaming work. (The node-llama-cpp version check: node-llama-cpp-version.test.ts.)
  */
 
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import {
   generateTokens,
   groupQueryPosition,
   SelfExtendConfigError,
+  TokenOutsideVocabularyError,
 } from "@self-extend/core";
 import {
   generateTinyModel,
@@ -20,14 +21,8 @@ import {
 } from "@self-extend/models/node";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import {
-  assertSupportedNodeLlamaCpp,
-  createLlamaCppBackend,
-  createSelfExtendContext,
-  installedNodeLlamaCppVersion,
-  NodeLlamaCppVersionError,
-} from "../src/index.js";
-import { randomTokens } from "./helpers.js";
+import { createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";
+import { seededTokens } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-errors-");
 
@@ -36,20 +31,6 @@ function tinyModelPath(name = "llama-h8-mha"): string {
   writeLlamaGguf(path, generateTinyModel(tinyModelSpec(name), 5));
   return path;
 }
-
-describe("node-llama-cpp version", () => {
-  it("accepts 3.21.1 and refuses anything else with a clear message", () => {
-    expect(installedNodeLlamaCppVersion()).toBe("3.21.1");
-    expect(() => assertSupportedNodeLlamaCpp()).not.toThrow();
-    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(NodeLlamaCppVersionError);
-    expect(() => assertSupportedNodeLlamaCpp("3.22.0")).toThrow(
-      /node-llama-cpp 3\.22\.0 is not supported.*3\.21\.1/,
-    );
-    expect(new NodeLlamaCppVersionError(undefined).message).toMatch(
-      /not installed: install node-llama-cpp@3\.21\.1/,
-    );
-  });
-});
 
 describe.sequential("bad input fails before evaluation", () => {
   it("W % G != 0, bad mode, float64 cache, missing G/W", async () => {
@@ -73,25 +54,40 @@ describe.sequential("bad input fails before evaluation", () => {
     );
   });
 
-  it("a prompt past (L - W) * G + W, and a context too small, leave the cache untouched", async () => {
+  it("a contextSize past (L - W) * G + W or W >= L is refused at creation; a prompt past contextSize leaves the cache untouched", async () => {
     const path = tinyModelPath();
     // L = 64, G = 4, W = 16: at most 208 tokens.
+    await expect(
+      createSelfExtendContext({
+        model: path,
+        groupSize: 4,
+        neighborWindow: 16,
+        contextSize: 300,
+        threads: 1,
+      }),
+    ).rejects.toThrow(/contextSize = 300 is invalid: .*\(L - W\) \* G \+ W = 208/);
+    await expect(
+      createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 64, threads: 1 }),
+    ).rejects.toThrow(/neighborWindow = 64 is invalid: must be smaller than the trained context L = 64/);
     const context = await createSelfExtendContext({
       model: path,
       groupSize: 4,
       neighborWindow: 16,
-      contextSize: 300,
       threads: 1,
     });
     try {
-      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(ContextLengthError);
-      await expect(context.evaluate(randomTokens(209, 64))).rejects.toThrow(/\(L - W\) \* G \+ W = 208/);
+      expect(context.options.contextSize).toBe(208);
+      await expect(context.evaluate(seededTokens(209, 64, 7))).rejects.toThrow(ContextLengthError);
+      await expect(context.evaluate(seededTokens(209, 64, 7))).rejects.toThrow(/contextSize = 208/);
       expect(context.tokenCount).toBe(0);
       expect(context.largestCachedPosition).toBe(-1);
-      await context.evaluate(randomTokens(200, 64), { logits: "none" });
-      await expect(context.evaluate(randomTokens(9, 64))).rejects.toThrow(ContextLengthError);
+      await context.evaluate(seededTokens(200, 64, 7), { logits: "none" });
+      await expect(context.evaluate(seededTokens(9, 64, 7))).rejects.toThrow(ContextLengthError);
       expect(context.tokenCount).toBe(200);
-      await expect(context.evaluate([64])).rejects.toThrow(/tokens\[0\] = 64 is invalid/);
+      await expect(context.evaluate([64])).rejects.toThrow(TokenOutsideVocabularyError);
+      await expect(context.evaluate([64])).rejects.toThrow(
+        /token id 64 at index 0 is outside the vocabulary/,
+      );
     } finally {
       await context.dispose();
     }
@@ -103,7 +99,7 @@ describe.sequential("bad input fails before evaluation", () => {
       threads: 1,
     });
     try {
-      await expect(small.evaluate(randomTokens(51, 64))).rejects.toThrow(/contextSize/);
+      await expect(small.evaluate(seededTokens(51, 64, 7))).rejects.toThrow(/contextSize/);
       expect(small.largestCachedPosition).toBe(-1);
     } finally {
       await small.dispose();
@@ -144,7 +140,7 @@ describe.sequential("v1 backend", () => {
           mode,
         });
         const tokens: number[] = [];
-        for await (const token of generateTokens(session, randomTokens(150, 64), { maxTokens: 58 }))
+        for await (const token of generateTokens(session, seededTokens(150, 64, 7), { maxTokens: 58 }))
           tokens.push(token);
         expect(tokens).toHaveLength(58);
         expect(session.tokenCount).toBe(207);
@@ -171,14 +167,14 @@ describe.sequential("abort and progress", () => {
     const context = await createSelfExtendContext(options);
     try {
       const events: number[] = [];
-      await context.evaluate(randomTokens(100, 64), {
+      await context.evaluate(seededTokens(100, 64, 7), {
         logits: "none",
         onProgress: ({ evaluated }) => events.push(evaluated),
       });
       expect(events.at(-1)).toBe(100);
       expect(events).toEqual([...events].sort((a, b) => a - b));
       const controller = new AbortController();
-      const promise = context.evaluate(randomTokens(100, 64), {
+      const promise = context.evaluate(seededTokens(100, 64, 7), {
         signal: controller.signal,
         onProgress: ({ evaluated }) => {
           if (evaluated >= 10) controller.abort();
@@ -193,7 +189,7 @@ describe.sequential("abort and progress", () => {
       const afterAbort = await context.decode(1);
       const untouched = await createSelfExtendContext(options);
       try {
-        await untouched.evaluate(randomTokens(100, 64), { logits: "none" });
+        await untouched.evaluate(seededTokens(100, 64, 7), { logits: "none" });
         expect(Array.from(await untouched.decode(1))).toEqual(Array.from(afterAbort));
       } finally {
         await untouched.dispose();

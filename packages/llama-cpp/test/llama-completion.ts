@@ -21,7 +21,9 @@ export function buildLlamaCompletion(): { binary: string; libraries: string } {
     );
   }
   const buildFolder = join(packageFolder, "native", "build");
-  const binary = join(buildFolder, `llama-completion-${nodeLlamaCpp.release}`);
+  // The name carries the log flush (llama-completion-log-flush.cc) so a binary built without it is
+  // never reused.
+  const binary = join(buildFolder, `llama-completion-${nodeLlamaCpp.release}-log-flush`);
   if (existsSync(binary)) return { binary, libraries };
   const sources = extractLlamaCppSources(
     nodeLlamaCpp.bundle,
@@ -42,6 +44,7 @@ export function buildLlamaCompletion(): { binary: string; libraries: string } {
       ...["include", "ggml/include", "common", "vendor"].map((folder) => `-I${join(sources, folder)}`),
       join(sources, "tools/completion/completion.cpp"),
       join(sources, "tools/completion/main.cpp"),
+      join(import.meta.dirname, "llama-completion-log-flush.cc"),
       "-o",
       temporary,
       `-L${libraries}`,

@@ -1,7 +1,8 @@
 /**
  * The adapter without its native bridge (not built, or disabled): exact mode still matches the
- * reference, reading log-softmax rows through node-llama-cpp's sampler, and
- * llama.cpp-compatible mode is refused before any model is loaded. Vitest runs each test file in
+ * reference, reading log-softmax rows through node-llama-cpp's sampler;
+ * llama.cpp-compatible mode is refused before any model is loaded, and relative positions (read
+ * from llama.cpp's cells) are refused with the reason. Vitest runs each test file in
  * its own module graph, so disabling the bridge here does not reach the other files.
  */
 import { join } from "node:path";
@@ -9,10 +10,10 @@ import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/m
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compareLogSoftmax, greedyRun, logSoftmaxRows, randomTokens, tolerances } from "./helpers.js";
+import { compareLogSoftmax, greedyRun, logSoftmaxRows, seededTokens, tolerance } from "./helpers.js";
 
 process.env.SELF_EXTEND_DISABLE_NATIVE_BRIDGE = "1";
-const { createSelfExtendContext } = await import("../src/index.js");
+const { createLlamaCppBackend, createSelfExtendContext } = await import("../src/index.js");
 const { NativeBridgeUnavailableError } = await import("../src/native-bridge.js");
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-without-bridge-");
@@ -28,7 +29,7 @@ describe.sequential("without the native bridge", () => {
 
   it("exact mode returns log-softmax rows that match the reference", async () => {
     const config = { groupSize: 4, neighborWindow: 32 };
-    const prompt = randomTokens(2 * spec.trainedContext, spec.vocabularySize);
+    const prompt = seededTokens(2 * spec.trainedContext, spec.vocabularySize, 7);
     const contextSize = prompt.length + 32;
     const context = await createSelfExtendContext({ model: path, ...config, contextSize, threads: 1 });
     const reference = await createReferenceModel(weights).createSession({ selfExtend: config, contextSize });
@@ -43,7 +44,7 @@ describe.sequential("without the native bridge", () => {
       for (let v = 0; v < V; v++) sum += Math.exp(ours.promptRows[v]);
       expect(Math.abs(sum - 1)).toBeLessThan(1e-4);
       const comparison = compareLogSoftmax(logSoftmaxRows(theirs.promptRows, V), ours.promptRows, V);
-      expect(comparison.maxDifference).toBeLessThanOrEqual(tolerances.exact.float32.maxLogSoftmaxDifference);
+      expect(comparison.maxDifference).toBeLessThanOrEqual(tolerance().atol);
     } finally {
       await context.dispose();
     }
@@ -59,5 +60,14 @@ describe.sequential("without the native bridge", () => {
     });
     await expect(attempt).rejects.toBeInstanceOf(NativeBridgeUnavailableError);
     await expect(attempt).rejects.toThrow(/SELF_EXTEND_DISABLE_NATIVE_BRIDGE=1.*build-native-bridge\.mjs/);
+  });
+
+  it("refuses to report relative positions, which only llama.cpp's cells can tell, naming the bridge", async () => {
+    const attempt = createLlamaCppBackend({ threads: 1 }).relativePositions!(
+      { groupSize: 2, neighborWindow: 4 },
+      10,
+    );
+    await expect(attempt).rejects.toBeInstanceOf(NativeBridgeUnavailableError);
+    await expect(attempt).rejects.toThrow(/reading llama\.cpp's cell positions needs the native bridge/);
   });
 });

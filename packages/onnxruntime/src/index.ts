@@ -10,6 +10,7 @@ export {
   type OnnxRuntimeBackendOptions,
   onnxRuntimeCapabilities,
 } from "./onnxruntime-backend.js";
+export { conformanceDeclaration } from "./onnxruntime-conformance.js";
 export {
   createOnnxRuntimeModel,
   OnnxRuntimeModel,

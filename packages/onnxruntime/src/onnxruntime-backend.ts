@@ -13,6 +13,7 @@ import { hashModelFile } from "./export-cache.js";
 import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import { OnnxRuntimeModel, type OnnxRuntimeModelOptions } from "./onnxruntime-model.js";
+import { onnxRuntimeRelativePositions } from "./onnxruntime-positions.js";
 
 export type OnnxRuntimeBackendOptions = Omit<OnnxRuntimeModelOptions, "modelHash">;
 
@@ -40,6 +41,7 @@ export function createOnnxRuntimeBackend(options: OnnxRuntimeBackendOptions = {}
       const weights = loadLlamaWeights(source.path);
       return new OnnxRuntimeModel(weights, { ...options, modelHash: hashModelFile(source.path) });
     },
+    relativePositions: (config, length) => onnxRuntimeRelativePositions(config, length),
   };
 }
 

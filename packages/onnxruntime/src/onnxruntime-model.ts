@@ -3,7 +3,7 @@
  * InferenceSession per export, shared by every session that uses the same attention settings
  * (ONNX Runtime sessions are safe to run concurrently; each of our sessions owns its KV cache).
  */
-import type { ModelInfoV1, SelfExtendModelV1 } from "@self-extend/core";
+import { type ModelInfoV1, type SelfExtendModelV1, SessionDisposedError } from "@self-extend/core";
 import {
   createTokenizer,
   type LlamaWeights,
@@ -73,8 +73,8 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
   }
 
   async createSession(options: OnnxRuntimeSessionOptions): Promise<OnnxRuntimeSession> {
-    if (this.disposed) throw new Error("the model was disposed");
-    const config = validateOnnxRuntimeSessionOptions(options);
+    if (this.disposed) throw new SessionDisposedError("model");
+    const config = validateOnnxRuntimeSessionOptions(options, this.info.trainedContext);
     const attention: DecoderAttention =
       attentionGraphOf(options, config) === "plain"
         ? { kind: "plain" }
@@ -95,7 +95,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
       });
       this.inferenceSessions.set(key, inference);
     }
-    return new OnnxRuntimeSession(runtime, await inference, this.weights.description, options);
+    return new OnnxRuntimeSession(runtime, await inference, this.weights.description, options, config);
   }
 
   async dispose(): Promise<void> {

@@ -8,8 +8,9 @@
  * positions in the graph, so chunked prefill is exact, and the signal and progress are checked and
  * reported between chunks.
  *
- * Context rules match the reference backend: never more than `contextSize` tokens; with G > 1 never
- * past (L - W) * G + W (core's ContextLengthError); plain attention may run past L (baselines).
+ * Context rules match the reference backend: never more than `contextSize` tokens; with G > 1,
+ * W < L and contextSize <= (L - W) * G + W, refused at creation (core's validateSessionForModel);
+ * plain attention may run past L (baselines).
  */
 import {
   assertSessionLength,
@@ -24,7 +25,9 @@ import {
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
+  SessionLifecycle,
   type SessionOptionsV1,
+  validateSessionForModel,
   validateSessionOptions,
 } from "@self-extend/core";
 import type { LlamaModelDescription } from "@self-extend/models";
@@ -47,7 +50,11 @@ export interface OnnxRuntimeSessionOptions extends SessionOptionsV1 {
 
 export const defaultPrefillChunkSize = 128;
 
-export function validateOnnxRuntimeSessionOptions(options: OnnxRuntimeSessionOptions): SelfExtendConfig {
+/** Every check of the options, made once when the model creates a session (the edge). */
+export function validateOnnxRuntimeSessionOptions(
+  options: OnnxRuntimeSessionOptions,
+  trainedContext: number,
+): SelfExtendConfig {
   const { prefillChunkSize, attentionGraph } = options;
   const config = validateSessionOptions(options, onnxRuntimeCapabilities, "onnxruntime");
   if (prefillChunkSize !== undefined && (!Number.isSafeInteger(prefillChunkSize) || prefillChunkSize < 1)) {
@@ -63,6 +70,7 @@ export function validateOnnxRuntimeSessionOptions(options: OnnxRuntimeSessionOpt
       `"plain" needs groupSize = 1 (got ${config.groupSize})`,
     );
   }
+  validateSessionForModel(options, { trainedContext });
   return config;
 }
 
@@ -125,15 +133,17 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
   private readonly ropeSin: Tensor;
   private caches: LayerCache[] | undefined;
   private evaluatedCount = 0;
-  private busy = false;
+  private readonly lifecycle = new SessionLifecycle();
 
+  /** Made by OnnxRuntimeModel.createSession, which has validated the options into `config`. */
   constructor(
     private readonly runtime: OnnxRuntime,
     private readonly inference: InferenceSession,
     private readonly description: LlamaModelDescription,
     options: OnnxRuntimeSessionOptions,
+    config: SelfExtendConfig,
   ) {
-    this.config = validateOnnxRuntimeSessionOptions(options);
+    this.config = config;
     this.options = Object.freeze({ ...options, selfExtend: this.config });
     this.attentionGraph = attentionGraphOf(options, this.config);
     const { contextSize } = options;
@@ -160,14 +170,16 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
-  private requireCaches(): LayerCache[] {
-    if (this.caches === undefined) throw new Error("the session was disposed");
-    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
-    return this.caches;
+  evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    return this.lifecycle.run(options.signal, (signal) => this.evaluateChunks(tokens, options, signal));
   }
 
-  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
-    const caches = this.requireCaches();
+  private async evaluateChunks(
+    tokens: ArrayLike<number>,
+    options: EvaluateOptionsV1,
+    signal: AbortSignal,
+  ): Promise<EvaluationV1> {
+    const caches = this.caches as LayerCache[];
     const count = tokens.length;
     const { vocabularySize } = this.description;
     assertTokensInVocabulary(tokens, vocabularySize);
@@ -179,29 +191,23 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
       trainedContext: this.description.trainedContext,
       config: this.config,
     });
-    const { signal, onProgress } = options;
-    signal?.throwIfAborted();
+    const { onProgress } = options;
+    signal.throwIfAborted();
 
     const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
-
-    this.busy = true;
-    try {
-      return await evaluateInBlocks({
-        count,
-        blockSize: this.chunkSize,
-        firstPosition,
-        collector,
-        signal,
-        onProgress,
-        runBlock: (chunkStart, chunkCount, rows) =>
-          this.runChunk(tokens, chunkStart, chunkCount, firstPosition + chunkStart, caches, rows),
-        setTokenCount: (tokenCount) => {
-          this.evaluatedCount = tokenCount;
-        },
-      });
-    } finally {
-      this.busy = false;
-    }
+    return evaluateInBlocks({
+      count,
+      blockSize: this.chunkSize,
+      firstPosition,
+      collector,
+      signal,
+      onProgress,
+      runBlock: (chunkStart, chunkCount, rows) =>
+        this.runChunk(tokens, chunkStart, chunkCount, firstPosition + chunkStart, caches, rows),
+      setTokenCount: (tokenCount) => {
+        this.evaluatedCount = tokenCount;
+      },
+    });
   }
 
   private async runChunk(
@@ -258,12 +264,14 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
   }
 
   async reset(): Promise<void> {
-    this.requireCaches();
+    this.lifecycle.assertIdle();
     this.evaluatedCount = 0;
   }
 
-  async dispose(): Promise<void> {
-    this.caches = undefined;
-    this.evaluatedCount = 0;
+  dispose(): Promise<void> {
+    return this.lifecycle.dispose(() => {
+      this.caches = undefined;
+      this.evaluatedCount = 0;
+    });
   }
 }

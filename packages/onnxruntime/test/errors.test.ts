@@ -63,15 +63,15 @@ describe("bad input", () => {
     expect(readdirSync(cacheFolder)).toEqual([]);
   });
 
-  it("a prompt past (L - W) * G + W is a ContextLengthError and leaves the session usable", async () => {
+  it("a contextSize past (L - W) * G + W is refused at creation; a prompt past contextSize is a ContextLengthError and leaves the session usable", async () => {
     const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
     const selfExtend = { groupSize: 2, neighborWindow: 16 };
     // L = 64: (64 - 16) * 2 + 16 = 112.
-    const session = await model.createSession({ selfExtend, contextSize: 200 });
-    await expect(session.evaluate(new Array(113).fill(1))).rejects.toThrow(ContextLengthError);
-    await expect(session.evaluate(new Array(113).fill(1))).rejects.toThrow(
-      /largest usable context is \(L - W\) \* G \+ W = 112/,
+    await expect(model.createSession({ selfExtend, contextSize: 200 })).rejects.toThrow(
+      /contextSize = 200 is invalid: .*largest usable context is \(L - W\) \* G \+ W = 112/,
     );
+    const session = await model.createSession({ selfExtend, contextSize: 112 });
+    await expect(session.evaluate(new Array(113).fill(1))).rejects.toThrow(ContextLengthError);
     expect(session.tokenCount).toBe(0);
     await session.evaluate(new Array(112).fill(1));
     await expect(session.decode(1)).rejects.toThrow(ContextLengthError);

@@ -83,7 +83,7 @@ describe("decoder export", () => {
       const actual = await (await model.createSession({ selfExtend: config, contextSize })).evaluate(prompt, {
         logits: "all",
       });
-      const result = compareLogits(actual.logits, expected.logits, tolerance("tiny-models"));
+      const result = compareLogits(actual.logits, expected.logits, tolerance());
       expect(
         result.worstExcess,
         `${JSON.stringify(change)}: ${result.largestDifference}`,

@@ -1,24 +1,23 @@
-/** Tolerances are data (conformance/tolerances.json); this file only reads and applies them. */
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+/**
+ * The adapter's tolerances, as the suite reads them: conformance/tolerances.json in the suite's
+ * schema (@self-extend/conformance), resolved for this backend.
+ */
+import {
+  adapterTolerance,
+  readDeclaration,
+  type Tolerance,
+  type ToleranceQuery,
+} from "@self-extend/conformance";
+import { conformanceDeclaration } from "../src/index.js";
 
-export interface Tolerance {
-  readonly absolute: number;
-  readonly relative: number;
-  readonly reason: string;
+const { tolerances } = readDeclaration(conformanceDeclaration);
+
+export function tolerance(query: Omit<ToleranceQuery, "backend"> = {}): Tolerance {
+  if (tolerances === undefined) throw new Error("the adapter declares no tolerances");
+  return adapterTolerance(tolerances, { backend: "onnxruntime", ...query });
 }
 
-const file = join(dirname(fileURLToPath(import.meta.url)), "..", "conformance", "tolerances.json");
-const tolerances = JSON.parse(readFileSync(file, "utf8")) as { cases: Record<string, Tolerance> };
-
-export function tolerance(name: string): Tolerance {
-  const entry = tolerances.cases[name];
-  if (entry === undefined) throw new Error(`conformance/tolerances.json has no case ${JSON.stringify(name)}`);
-  return entry;
-}
-
-/** The worst violation of the tolerance (<= 0 passes) and the largest absolute difference. */
+/** The worst violation of |actual - expected| <= atol + rtol |expected| (<= 0 passes) and the largest difference. */
 export function compareLogits(actual: Float32Array, expected: Float32Array, bound: Tolerance) {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
   let largestDifference = 0;
@@ -26,7 +25,7 @@ export function compareLogits(actual: Float32Array, expected: Float32Array, boun
   let worstIndex = -1;
   for (let index = 0; index < actual.length; index++) {
     const difference = Math.abs(actual[index] - expected[index]);
-    const excess = difference - (bound.absolute + bound.relative * Math.abs(expected[index]));
+    const excess = difference - (bound.atol + bound.rtol * Math.abs(expected[index]));
     if (!(difference <= largestDifference)) largestDifference = difference;
     if (!(excess <= worstExcess)) {
       worstExcess = excess;

@@ -6,8 +6,11 @@
 import {
   type BackendAvailability,
   type ModelSourceV1,
+  relativePositionMap,
   type SelfExtendBackendV1,
+  type SelfExtendConfig,
   specificationVersion,
+  validateSelfExtendConfig,
 } from "@self-extend/core";
 import { loadLlamaWeights } from "@self-extend/models/node";
 import { referenceCapabilities } from "./reference-capabilities.js";
@@ -29,6 +32,10 @@ export function createReferenceBackend(): ReferenceBackend {
     /** A GGUF file (F32, F16, BF16, Q8_0 and Q4_0 tensors are dequantised to float32) or a llama2.c checkpoint. */
     async loadModel(source: ModelSourceV1): Promise<ReferenceModel> {
       return createReferenceModel(loadLlamaWeights(source.path));
+    },
+    /** The forward pass rotates with core's position functions, so core's map is what it uses. */
+    relativePositions(config: SelfExtendConfig, length: number): Int32Array {
+      return relativePositionMap(validateSelfExtendConfig(config), length);
     },
   };
 }

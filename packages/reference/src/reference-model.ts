@@ -2,7 +2,12 @@
  * A model held in memory as LlamaWeights, opened as a v1 model. Sessions share the weights and own
  * their KV caches, so many sessions of one model cost the weights once.
  */
-import { type ModelInfoV1, SelfExtendConfigError, type SelfExtendModelV1 } from "@self-extend/core";
+import {
+  type ModelInfoV1,
+  SelfExtendConfigError,
+  type SelfExtendModelV1,
+  SessionDisposedError,
+} from "@self-extend/core";
 import {
   createTokenizer,
   type LlamaWeights,
@@ -32,7 +37,7 @@ export class ReferenceModel implements SelfExtendModelV1 {
   }
 
   async createSession(options: ReferenceSessionOptions): Promise<ReferenceSession> {
-    if (this.disposed) throw new Error("the model was disposed");
+    if (this.disposed) throw new SessionDisposedError("model");
     return new ReferenceSession(this.weights, options);
   }
 

@@ -3,11 +3,12 @@
  * blocks of tokens. Everything is synchronous arithmetic; the session yields to the event loop
  * between blocks so that an AbortSignal fired by a timer or a user can interrupt a long prefill.
  *
- * Context rules (checked before any work of an evaluation is done):
+ * Context rules (core's validateSessionForModel at creation, assertSessionLength before any work
+ * of an evaluation):
  * - the session never holds more than `contextSize` tokens;
- * - with G > 1 the total may not pass (L - W) * G + W, core's ContextLengthError, unless the
- *   reference-only option `allowBeyondUsableContext` is set (used to reproduce experiments that go
- *   past the limit on purpose, such as the spec's W=256 G=4 row at 2048 tokens);
+ * - with G > 1, W < L and contextSize <= (L - W) * G + W, unless the reference-only option
+ *   `allowBeyondUsableContext` is set (used to reproduce experiments that go past the limit on
+ *   purpose, such as the spec's W=256 G=4 row at 2048 tokens);
  * - plain attention (G = 1) may run past the trained context L: baselines compare plain attention
  *   there, so only contextSize bounds it.
  */
@@ -21,7 +22,9 @@ import {
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
+  SessionLifecycle,
   type SessionOptionsV1,
+  validateSessionForModel,
   validateSessionOptions,
 } from "@self-extend/core";
 import type { LlamaWeights } from "@self-extend/models";
@@ -39,12 +42,16 @@ export interface ReferenceSessionOptions extends SessionOptionsV1 {
 
 export const defaultBlockSize = 64;
 
-function validateReferenceSessionOptions(options: ReferenceSessionOptions): SelfExtendConfig {
+function validateReferenceSessionOptions(
+  options: ReferenceSessionOptions,
+  trainedContext: number,
+): SelfExtendConfig {
   const config = validateSessionOptions(options, referenceCapabilities, "reference");
   const { blockSize } = options;
   if (blockSize !== undefined && (!Number.isSafeInteger(blockSize) || blockSize < 1)) {
     throw new SelfExtendConfigError("blockSize", blockSize, "must be an integer >= 1");
   }
+  validateSessionForModel(options, { trainedContext });
   return config;
 }
 
@@ -63,13 +70,13 @@ export class ReferenceSession implements SelfExtendSessionV1 {
   private readonly forwardPass: ForwardPass;
   private cache: KeyValueCache | undefined;
   private evaluatedCount = 0;
-  private busy = false;
+  private readonly lifecycle = new SessionLifecycle();
 
   constructor(
     private readonly weights: LlamaWeights,
     options: ReferenceSessionOptions,
   ) {
-    this.config = validateReferenceSessionOptions(options);
+    this.config = validateReferenceSessionOptions(options, weights.description.trainedContext);
     this.options = Object.freeze({ ...options, selfExtend: this.config });
     const { description } = weights;
     this.blockSize = Math.min(options.blockSize ?? defaultBlockSize, options.contextSize);
@@ -86,14 +93,16 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
-  private requireCache(): KeyValueCache {
-    if (this.cache === undefined) throw new Error("the session was disposed");
-    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
-    return this.cache;
+  evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    return this.lifecycle.run(options.signal, (signal) => this.evaluateBlocks(tokens, options, signal));
   }
 
-  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
-    const cache = this.requireCache();
+  private async evaluateBlocks(
+    tokens: ArrayLike<number>,
+    options: EvaluateOptionsV1,
+    signal: AbortSignal,
+  ): Promise<EvaluationV1> {
+    const cache = this.cache as KeyValueCache;
     const count = tokens.length;
     const vocabularySize = this.weights.description.vocabularySize;
     assertTokensInVocabulary(tokens, vocabularySize);
@@ -106,47 +115,39 @@ export class ReferenceSession implements SelfExtendSessionV1 {
       config: this.config,
       allowBeyondUsableContext: this.options.allowBeyondUsableContext,
     });
-    const { signal, onProgress } = options;
-    signal?.throwIfAborted();
+    const { onProgress } = options;
+    signal.throwIfAborted();
 
     const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
     const blockLogits = new Float32Array(Math.min(this.blockSize, count) * vocabularySize);
 
-    this.busy = true;
-    try {
-      cache.reserve(firstPosition + count);
-      return await evaluateInBlocks({
-        count,
-        blockSize: this.blockSize,
-        firstPosition,
-        collector,
-        signal,
-        onProgress,
-        runBlock: (blockStart, blockCount, rows) => {
-          this.forwardPass.evaluateBlock(
-            tokens,
-            blockStart,
-            blockCount,
-            firstPosition + blockStart,
-            cache,
-            rows,
-            blockLogits,
-            0,
-          );
-          return blockLogits;
-        },
-        setTokenCount: (tokenCount) => {
-          this.evaluatedCount = tokenCount;
-        },
-        // Blocks run synchronously: yield so that an abort can fire between them.
-        pause: yieldToEventLoop,
-        assertUsable: () => {
-          if (this.cache !== cache) throw new Error("the session was disposed during an evaluation");
-        },
-      });
-    } finally {
-      this.busy = false;
-    }
+    cache.reserve(firstPosition + count);
+    return evaluateInBlocks({
+      count,
+      blockSize: this.blockSize,
+      firstPosition,
+      collector,
+      signal,
+      onProgress,
+      runBlock: (blockStart, blockCount, rows) => {
+        this.forwardPass.evaluateBlock(
+          tokens,
+          blockStart,
+          blockCount,
+          firstPosition + blockStart,
+          cache,
+          rows,
+          blockLogits,
+          0,
+        );
+        return blockLogits;
+      },
+      setTokenCount: (tokenCount) => {
+        this.evaluatedCount = tokenCount;
+      },
+      // Blocks run synchronously: yield so that an abort (or a dispose) can fire between them.
+      pause: yieldToEventLoop,
+    });
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
@@ -155,12 +156,14 @@ export class ReferenceSession implements SelfExtendSessionV1 {
   }
 
   async reset(): Promise<void> {
-    this.requireCache();
+    this.lifecycle.assertIdle();
     this.evaluatedCount = 0;
   }
 
-  async dispose(): Promise<void> {
-    this.cache = undefined;
-    this.evaluatedCount = 0;
+  dispose(): Promise<void> {
+    return this.lifecycle.dispose(() => {
+      this.cache = undefined;
+      this.evaluatedCount = 0;
+    });
   }
 }

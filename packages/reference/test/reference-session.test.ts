@@ -1,7 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContextLengthError, SelfExtendConfigError, specificationVersion } from "@self-extend/core";
+import {
+  ContextLengthError,
+  SelfExtendConfigError,
+  specificationVersion,
+  TokenOutsideVocabularyError,
+} from "@self-extend/core";
 import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend, createReferenceModel } from "../src/index.js";
@@ -83,7 +88,7 @@ describe("reference session", () => {
     await session.evaluate([1, 2]);
     for (const bad of [37, -1, 2.5, Number.NaN]) {
       const error = await rejection(session.evaluate([1, bad, 3]));
-      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toBeInstanceOf(TokenOutsideVocabularyError);
       expect((error as Error).message).toContain(`token id ${bad} at index 1`);
     }
     expect(session.tokenCount).toBe(2);
@@ -100,8 +105,11 @@ describe("reference session", () => {
     expect(session.tokenCount).toBe(10);
   });
 
-  it("refuses to pass (L - W) * G + W with Self-Extend, before any work", async () => {
-    const session = await model.createSession({ selfExtend: extended, contextSize: 60 });
+  it("refuses to pass (L - W) * G + W with Self-Extend: at creation, and before any work", async () => {
+    const refused = await rejection(model.createSession({ selfExtend: extended, contextSize: 60 }));
+    expect(refused).toBeInstanceOf(SelfExtendConfigError);
+    expect((refused as Error).message).toContain("(L - W) * G + W = 56");
+    const session = await model.createSession({ selfExtend: extended, contextSize: 56 });
     await session.evaluate(tokens.slice(0, 50));
     const error = await rejection(session.evaluate(tokens.slice(0, 7)));
     expect(error).toBeInstanceOf(ContextLengthError);

@@ -19,7 +19,18 @@ for package in $packages; do
 done
 if [ -n "$missing" ]; then
   sudo_command=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_command="sudo"; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "@self-extend/webgpu's tests need these Debian packages, and this machine has no apt-get:$missing; install their equivalents" >&2
+    exit 1
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo_command="sudo"
+    else
+      echo "@self-extend/webgpu's tests need these Debian packages:$missing; run this as root, or install them first: sudo apt-get install -y$missing" >&2
+      exit 1
+    fi
+  fi
   $sudo_command apt-get update
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive $sudo_command apt-get install -y --no-install-recommends $missing

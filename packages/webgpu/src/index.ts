@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 /**
- * @self-extend/webgpu: the WebGPU backend (spec v1), its model and session, and device
- * selection. Kernels and the forward pass are in `@self-extend/webgpu/kernels`.
+ * @self-extend/webgpu: the WebGPU backend (spec v1), its model and session, device selection and
+ * its conformance declaration. Kernels and the forward pass are in `@self-extend/webgpu/kernels`.
  */
 export {
   type KernelLimits,
@@ -20,12 +20,8 @@ export {
   readModelWeights,
   type WebGpuModelSource,
 } from "./model-source.js";
-export {
-  createWebGpuBackend,
-  type WebGpuBackend,
-  type WebGpuBackendOptions,
-  WebGpuModel,
-  type WebGpuModelOptions,
-  webGpuCapabilities,
-} from "./webgpu-backend.js";
+export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
+export { webGpuCapabilities } from "./webgpu-capabilities.js";
+export { conformanceDeclaration } from "./webgpu-conformance.js";
+export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

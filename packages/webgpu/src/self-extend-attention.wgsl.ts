@@ -72,6 +72,30 @@ const callParametersStruct = /* wgsl */ `struct Params {
   splitCount: u32,
 }`;
 
+/**
+ * The kernel's position arithmetic as WGSL: every position the attention kernel rotates a query or
+ * a key at, and the level it picks per pair, comes from these functions. The position probe
+ * (self-extend-positions.ts) runs the same text on the device and reads the relative positions
+ * back, so what the conformance suite checks is what the kernel computes.
+ *
+ * With G = 1 both levels coincide; a window past every distance makes every pair a neighbor.
+ */
+export function attentionPositionsWgsl(groupSize: number, neighborWindow: number): string {
+  const windowConstant = groupSize === 1 ? "0xffffffffu" : `${neighborWindow}u`;
+  return /* wgsl */ `const GROUP: u32 = ${groupSize}u;
+const WINDOW: u32 = ${windowConstant};
+const GROUP_OFFSET: u32 = ${neighborWindow - Math.floor(neighborWindow / groupSize)}u;
+
+// Neighbor level: query i at i (key j is cached rotated at j by the forward pass's RoPE kernel).
+fn neighborQueryPosition(queryIndex: u32) -> u32 { return queryIndex; }
+// Group level: query i at floor(i/G) + W - W/G.
+fn groupQueryPosition(queryIndex: u32) -> u32 { return queryIndex / GROUP + GROUP_OFFSET; }
+// How far key j's cached copy (at j) is rotated back to reach its group position floor(j/G).
+fn groupKeyBackRotation(keyIndex: u32) -> u32 { return keyIndex - keyIndex / GROUP; }
+// The pair (i, j), j <= i, is at the neighbor level iff i - j < W.
+fn isNeighborPair(distance: u32) -> bool { return distance < WINDOW; }`;
+}
+
 export function selfExtendAttentionShader(options: AttentionShaderOptions): string {
   const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
   const { queryTile, keyTile, workgroupSize, mode } = options;
@@ -79,10 +103,8 @@ export function selfExtendAttentionShader(options: AttentionShaderOptions): stri
   const pairs = rotaryDimension / 2;
   // Heads are handled as vec4s; a head size that is not a multiple of 4 is zero-padded.
   const vectors = Math.ceil(headSize / 4);
-  // With G = 1 both levels coincide; a window past every distance makes every pair a neighbor.
   const plain = groupSize === 1;
   const usesGroupLevel = !plain && mode !== "neighbor-only";
-  const windowConstant = plain ? "0xffffffffu" : `${neighborWindow}u`;
   const writesLogSumExp = mode !== "fused";
   const keepPair =
     mode === "neighbor-only" ? "distance < WINDOW" : mode === "group-only" ? "distance >= WINDOW" : "true";
@@ -100,9 +122,7 @@ const VECTORS: u32 = ${vectors}u;
 const HEADS_PER_KV: u32 = ${headsPerKv}u;
 const PAIRS: u32 = ${pairs}u;
 const ROTARY: u32 = ${rotaryDimension}u;
-const GROUP: u32 = ${groupSize}u;
-const WINDOW: u32 = ${windowConstant};
-const GROUP_OFFSET: u32 = ${neighborWindow - Math.floor(neighborWindow / groupSize)}u;
+${attentionPositionsWgsl(groupSize, neighborWindow)}
 const QUERY_TILE: u32 = ${queryTile}u;
 const KEY_TILE: u32 = ${keyTile}u;
 const WORKGROUP: u32 = ${workgroupSize}u;
@@ -189,12 +209,12 @@ fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id)
   var accumulator: array<vec4<f32>, VECTORS>;
   if (ownsQuery) {
     let base = (q * HEADS + head) * HEAD_SIZE;
-    let groupPosition = queryIndex / GROUP + GROUP_OFFSET;
+    let groupPosition = groupQueryPosition(queryIndex);
     // Rotate through a scratch array in a loop (inlining the rotation per dimension made shaders
     // that took CPU drivers tens of seconds to compile), then pack into vec4 registers with
     // constant indices (a dynamic index would move the query arrays to memory).
     var scratch: array<f32, ${vectors * 4}>;
-    for (var d = 0u; d < ${vectors * 4}u; d++) { scratch[d] = rotatedQuery(base, d, queryIndex); }
+    for (var d = 0u; d < ${vectors * 4}u; d++) { scratch[d] = rotatedQuery(base, d, neighborQueryPosition(queryIndex)); }
 ${unrolled(vectors, (c) => `    neighborQuery[${c}] = vec4<f32>(scratch[${4 * c}], scratch[${4 * c + 1}], scratch[${4 * c + 2}], scratch[${4 * c + 3}]);`)}
 ${
   usesGroupLevel
@@ -253,7 +273,7 @@ ${
           usesGroupLevel
             ? `if (groupLevelInTile) {
           // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back.
-          let back = j - j / GROUP;
+          let back = groupKeyBackRotation(j);
           groupKey = ${vectorRotation ? "rotateBackInterleaved(key, d, back)" : "vec4<f32>(rotatedBackKey(base, d, back), rotatedBackKey(base, d + 1u, back), rotatedBackKey(base, d + 2u, back), rotatedBackKey(base, d + 3u, back))"};
         }`
             : ""
@@ -277,7 +297,7 @@ ${
           let distance = queryIndex - j;
           if (${keepPair}) {
             let at = k * VECTORS;
-            if (distance < WINDOW) {
+            if (isNeighborPair(distance)) {
               score = (${unrolled(vectors, (c) => `dot(neighborQuery[${c}], keyTile[at + ${c}u])`, " + ")}) * params.scale;
             } else {
               score = (${usesGroupLevel ? unrolled(vectors, (c) => `dot(groupQuery[${c}], groupKeyTile[at + ${c}u])`, " + ") : "0.0"}) * params.scale;

@@ -1,8 +1,9 @@
 /**
  * One sequence on WebGPU: a float32 KV cache on the device and a forward pass evaluating blocks.
  * Context rules match the reference backend's and are checked before any GPU work: never more
- * than `contextSize` tokens; with G > 1 never past (L - W) * G + W (core's ContextLengthError);
- * plain attention (G = 1) may run past L, bounded by contextSize only.
+ * than `contextSize` tokens; with G > 1, W < L and contextSize <= (L - W) * G + W, refused at
+ * creation (core's validateSessionForModel); plain attention (G = 1) may run past L, bounded by
+ * contextSize only.
  */
 import {
   assertSessionLength,
@@ -14,11 +15,14 @@ import {
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
+  SessionLifecycle,
   type SessionOptionsV1,
-  validateSelfExtendConfig,
+  validateSessionForModel,
+  validateSessionOptions,
 } from "@self-extend/core";
 import type { LlamaModelDescription } from "@self-extend/models";
 import type { GpuForwardPass } from "./forward-pass.js";
+import { webGpuCapabilities } from "./webgpu-capabilities.js";
 
 export interface WebGpuSessionOptions extends SessionOptionsV1 {
   /** Tokens per forward block (one compute pass each). Default 64. */
@@ -27,25 +31,18 @@ export interface WebGpuSessionOptions extends SessionOptionsV1 {
 
 export const defaultBlockSize = 64;
 
-export function validateWebGpuSessionOptions(options: WebGpuSessionOptions): SelfExtendConfig {
-  const { contextSize, mode, cachePrecision, blockSize } = options;
-  if (!Number.isSafeInteger(contextSize) || contextSize < 1) {
-    throw new SelfExtendConfigError("contextSize", contextSize, "must be an integer >= 1");
-  }
-  if (mode !== undefined && mode !== "exact") {
-    throw new SelfExtendConfigError("mode", mode, 'the webgpu backend runs "exact" attention only');
-  }
-  if (cachePrecision !== undefined && cachePrecision !== "float32") {
-    throw new SelfExtendConfigError(
-      "cachePrecision",
-      cachePrecision,
-      'the webgpu backend keeps a "float32" cache (float16 storage is not implemented yet)',
-    );
-  }
+/** Every check of the options, made once when the model creates a session (the edge). */
+export function validateWebGpuSessionOptions(
+  options: WebGpuSessionOptions,
+  trainedContext: number,
+): SelfExtendConfig {
+  const config = validateSessionOptions(options, webGpuCapabilities, "webgpu");
+  const { blockSize } = options;
   if (blockSize !== undefined && (!Number.isSafeInteger(blockSize) || blockSize < 1)) {
     throw new SelfExtendConfigError("blockSize", blockSize, "must be an integer >= 1");
   }
-  return validateSelfExtendConfig(options.selfExtend);
+  validateSessionForModel(options, { trainedContext });
+  return config;
 }
 
 export class WebGpuSession implements SelfExtendSessionV1 {
@@ -53,14 +50,16 @@ export class WebGpuSession implements SelfExtendSessionV1 {
   private readonly config: SelfExtendConfig;
   private forwardPass: GpuForwardPass | undefined;
   private evaluatedCount = 0;
-  private busy = false;
+  private readonly lifecycle = new SessionLifecycle();
 
+  /** Made by WebGpuModel.createSession, which has validated the options into `config`. */
   constructor(
     private readonly description: LlamaModelDescription,
     forwardPass: GpuForwardPass,
     options: WebGpuSessionOptions,
+    config: SelfExtendConfig,
   ) {
-    this.config = validateWebGpuSessionOptions(options);
+    this.config = config;
     this.options = Object.freeze({ ...options, selfExtend: this.config });
     this.forwardPass = forwardPass;
   }
@@ -69,14 +68,16 @@ export class WebGpuSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
-  private requireForwardPass(): GpuForwardPass {
-    if (this.forwardPass === undefined) throw new Error("the session was disposed");
-    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
-    return this.forwardPass;
+  evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    return this.lifecycle.run(options.signal, (signal) => this.evaluateBlocks(tokens, options, signal));
   }
 
-  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
-    const forwardPass = this.requireForwardPass();
+  private async evaluateBlocks(
+    tokens: ArrayLike<number>,
+    options: EvaluateOptionsV1,
+    signal: AbortSignal,
+  ): Promise<EvaluationV1> {
+    const forwardPass = this.forwardPass as GpuForwardPass;
     const count = tokens.length;
     const { vocabularySize } = this.description;
     assertTokensInVocabulary(tokens, vocabularySize);
@@ -88,33 +89,24 @@ export class WebGpuSession implements SelfExtendSessionV1 {
       trainedContext: this.description.trainedContext,
       config: this.config,
     });
-    const { signal, onProgress } = options;
-    signal?.throwIfAborted();
+    const { onProgress } = options;
+    signal.throwIfAborted();
 
     const collector = new LogitCollector(options.logits, count, firstPosition, vocabularySize);
-    this.busy = true;
-    try {
-      // Awaiting the GPU between blocks also lets an abort signal fire.
-      return await evaluateInBlocks({
-        count,
-        blockSize: forwardPass.blockSize,
-        firstPosition,
-        collector,
-        signal,
-        onProgress,
-        runBlock: (blockStart, blockCount, rows) =>
-          forwardPass.evaluateBlock(tokens, blockStart, blockCount, firstPosition + blockStart, rows),
-        setTokenCount: (tokenCount) => {
-          this.evaluatedCount = tokenCount;
-        },
-        assertUsable: () => {
-          if (this.forwardPass !== forwardPass)
-            throw new Error("the session was disposed during an evaluation");
-        },
-      });
-    } finally {
-      this.busy = false;
-    }
+    // Awaiting the GPU between blocks also lets an abort signal (or a dispose) fire.
+    return evaluateInBlocks({
+      count,
+      blockSize: forwardPass.blockSize,
+      firstPosition,
+      collector,
+      signal,
+      onProgress,
+      runBlock: (blockStart, blockCount, rows) =>
+        forwardPass.evaluateBlock(tokens, blockStart, blockCount, firstPosition + blockStart, rows),
+      setTokenCount: (tokenCount) => {
+        this.evaluatedCount = tokenCount;
+      },
+    });
   }
 
   async decode(token: number, options: { readonly signal?: AbortSignal } = {}): Promise<Float32Array> {
@@ -123,14 +115,16 @@ export class WebGpuSession implements SelfExtendSessionV1 {
   }
 
   async reset(): Promise<void> {
-    this.requireForwardPass();
+    this.lifecycle.assertIdle();
     this.evaluatedCount = 0;
   }
 
-  async dispose(): Promise<void> {
-    if (this.busy) throw new Error("the session is busy: await the previous evaluate or decode first");
-    this.forwardPass?.destroy();
-    this.forwardPass = undefined;
-    this.evaluatedCount = 0;
+  /** Waits for the block in flight: its GPU work must not outlive the buffers it writes. */
+  dispose(): Promise<void> {
+    return this.lifecycle.dispose(() => {
+      this.forwardPass?.destroy();
+      this.forwardPass = undefined;
+      this.evaluatedCount = 0;
+    });
   }
 }

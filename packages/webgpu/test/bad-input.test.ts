@@ -1,5 +1,5 @@
 /** Bad input gives clear errors naming what is missing, never a hang or a silent wrong answer. */
-import { ContextLengthError } from "@self-extend/core";
+import { ContextLengthError, SelfExtendConfigError } from "@self-extend/core";
 import { generateTinyModel, tinyModelGrid } from "@self-extend/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -47,12 +47,15 @@ describe("bad input", () => {
     await expect(uploadLlamaWeights(small, weights)).rejects.toThrow(/maxStorageBufferBindingSize/);
   });
 
-  it("a prompt past (L - W) * G + W throws ContextLengthError and leaves the session usable", async () => {
+  it("a contextSize past (L - W) * G + W is refused at creation; a longer prompt throws ContextLengthError and leaves the session usable", async () => {
     const spec = tinyModelGrid[0];
     const model = await backend.createModel(generateTinyModel(spec, 2));
     const config = { groupSize: 2, neighborWindow: 16 };
-    const session = await model.createSession({ selfExtend: config, contextSize: 1024 });
     const limit = (spec.trainedContext - 16) * 2 + 16;
+    await expect(model.createSession({ selfExtend: config, contextSize: 1024 })).rejects.toThrow(
+      SelfExtendConfigError,
+    );
+    const session = await model.createSession({ selfExtend: config, contextSize: limit });
     await expect(session.evaluate(new Array(limit + 1).fill(1))).rejects.toThrow(ContextLengthError);
     expect(session.tokenCount).toBe(0);
     const evaluation = await session.evaluate([1, 2, 3]);

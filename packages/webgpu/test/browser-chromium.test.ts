@@ -18,6 +18,7 @@ import { join } from "node:path";
 // applies to this adapter.
 import {
   compareLogProbabilities,
+  largestDifference,
   loadTolerances,
   logSoftmaxRows,
   resolveTolerance,
@@ -28,7 +29,6 @@ import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-import { largestDifference } from "./browser/attention-inputs.js";
 import type { ForwardPassRequest, ForwardPassResult } from "./browser/forward-page.js";
 import type { PageResult } from "./browser/kernel-page.js";
 import { serveSources } from "./browser/serve-sources.js";

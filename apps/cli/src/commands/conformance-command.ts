@@ -1,11 +1,6 @@
+import { registeredBackends, UnknownBackendError } from "@self-extend/backends";
 import { toJson } from "@self-extend/conformance";
-import {
-  formatMatrix,
-  registeredBackends,
-  runConformanceApp,
-  UnknownBackendError,
-  writeHtmlReport,
-} from "@self-extend/conformance-app";
+import { formatMatrix, runConformanceApp, writeHtmlReport } from "@self-extend/conformance-app";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
@@ -20,7 +15,9 @@ export const conformanceCommand: Command = {
 Runs the conformance suite: tier 1 position maps against the golden files, tier 2 log-probabilities
 at every position against the reference backend, tier 3 greedy tokens at 1x, 2x and 4x the trained
 context; every pair of adapters is also compared with each other. Adapters missing on this machine
-are reported as "not available" with the reason. Exits 1 if anything failed.
+are reported as "not available" with the reason. Measured-only runs (llama.cpp's fast-prefill) are
+shown in parentheses, and say "deviation" where they exceed their mode's documented tolerance: they
+are not counted as passed or failed. Exits 1 if anything failed.
 
   --backend <name>   restrict to these backends (${registeredBackends.map((entry) => entry.name).join(", ")}); repeatable
   --model <gguf>     run the suite on your own model; lengths come from its trained context

@@ -2,8 +2,8 @@
  * The user-facing object: one Self-Extend sequence on a node-llama-cpp model. It is also a v1
  * session, so the conformance suite and the CLI drive the very same code users call.
  *
- * Logits: node-llama-cpp exposes no raw logits. With the package's native bridge built (see
- * native-bridge.ts) rows are the model's raw float32 logits, read with llama_get_logits_ith on
+ * Logits: node-llama-cpp exposes no raw logits. With the package's native bridge (see
+ * native-bridge.ts; built on first use) rows are the model's raw float32 logits, read with llama_get_logits_ith on
  * node-llama-cpp's own context. Without it they are LOG-SOFTMAX values from node-llama-cpp's
  * sampler (logits minus a per-row constant; probabilities that underflow float32 come back as
  * -Infinity). `logitKind` says which.
@@ -11,8 +11,9 @@
 import { availableParallelism } from "node:os";
 import {
   type AttentionMode,
-  assertWithinUsableContext,
-  ContextLengthError,
+  assertSessionLength,
+  assertTokensInVocabulary,
+  type CachePrecision,
   type EvaluateOptionsV1,
   type EvaluationV1,
   type GenerateOptions,
@@ -24,35 +25,23 @@ import {
   type SelfExtendConfig,
   SelfExtendConfigError,
   type SelfExtendSessionV1,
+  SessionLifecycle,
   type SessionOptionsV1,
+  validateBackendSettings,
   validateSelfExtendConfig,
+  validateSessionForModel,
 } from "@self-extend/core";
-import {
-  describeLlamaModel,
-  modelInfoFromDescription,
-  readGguf,
-  supportedArchitectures,
-} from "@self-extend/models/node";
+import { describeLlamaModel, modelInfoFromDescription, readGguf } from "@self-extend/models/node";
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
+import { llamaCppArchitectures, llamaCppCapabilities } from "./llama-cpp-capabilities.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
-import { NativeBridgeUnavailableError, requireNativeBridge } from "./native-bridge.js";
+import { NativeBridgeUnavailableError, prepareNativeBridge, requireNativeBridge } from "./native-bridge.js";
 import { assertSupportedNodeLlamaCpp, modelPathOf, NativeSequence } from "./node-llama-cpp-internals.js";
 import type { PositionScheduler } from "./position-scheduler.js";
 
 export type LlamaCppCachePrecision = "float32" | "float16";
-
-export const attentionModes: readonly AttentionMode[] = ["exact", "fast-prefill", "llama.cpp-compatible"];
-
-/**
- * Architectures with one RoPE position per token (llama.cpp's seq_div and our key moves need
- * that) which this adapter was tested on. "mistral" is not here: llama.cpp has no such
- * architecture name (Mistral GGUFs say "llama"), so a file that says "mistral" cannot load.
- */
-export const llamaCppArchitectures: readonly string[] = supportedArchitectures.filter(
-  (architecture) => architecture !== "mistral",
-);
 
 /**
  * Default CPU threads: all cores but one, at most 4. llama.cpp's worker threads spin while they
@@ -149,13 +138,9 @@ function requireSupportedArchitecture(architecture: string, where: string): void
   }
 }
 
-async function resolveModel(options: SelfExtendContextOptions): Promise<ResolvedModel> {
-  if (typeof options.model === "string") {
-    const info = describeModelFile(options.model);
-    const model = await loadModelOnCpu(options.model, options.llama);
-    return { model, ownsModel: true, info };
-  }
-  const model = options.model;
+/** The model's description from its GGUF header (cheap), before any weights are loaded. */
+function describeModelOption(model: LlamaModel | string): ModelInfoV1 {
+  if (typeof model === "string") return describeModelFile(model);
   const path = modelPathOf(model);
   if (path === undefined) {
     throw new SelfExtendConfigError(
@@ -164,10 +149,19 @@ async function resolveModel(options: SelfExtendContextOptions): Promise<Resolved
       "must be a LlamaModel loaded from a GGUF file",
     );
   }
-  return { model, ownsModel: false, info: describeModelFile(path) };
+  return describeModelFile(path);
 }
 
-function resolveConfig(options: SelfExtendContextOptions, trainedContext: number): SelfExtendConfig {
+async function resolveModel(options: SelfExtendContextOptions, info: ModelInfoV1): Promise<ResolvedModel> {
+  if (typeof options.model === "string") {
+    const model = await loadModelOnCpu(options.model, options.llama);
+    return { model, ownsModel: true, info };
+  }
+  return { model: options.model, ownsModel: false, info };
+}
+
+/** An explicit (G, W), checked without the model; undefined when the planner is to choose. */
+function explicitConfig(options: SelfExtendContextOptions): SelfExtendConfig | undefined {
   if (options.groupSize !== undefined || options.neighborWindow !== undefined) {
     if (options.groupSize === undefined || options.neighborWindow === undefined) {
       throw new SelfExtendConfigError(
@@ -178,9 +172,7 @@ function resolveConfig(options: SelfExtendContextOptions, trainedContext: number
     }
     return validateSelfExtendConfig({ groupSize: options.groupSize, neighborWindow: options.neighborWindow });
   }
-  if (options.targetContext !== undefined) {
-    return planSelfExtend({ trainedContext, targetContext: options.targetContext }).config;
-  }
+  if (options.targetContext !== undefined) return undefined;
   throw new SelfExtendConfigError(
     "groupSize",
     undefined,
@@ -196,24 +188,15 @@ function requirePositiveInteger(field: string, value: number | undefined): void 
 
 /** Validates everything that does not need the model; shared by the friendly API and the backend. */
 export function validateContextOptions(options: {
-  readonly mode?: string;
-  readonly cachePrecision?: string;
+  readonly mode?: AttentionMode;
+  readonly cachePrecision?: CachePrecision;
   readonly contextSize?: number;
   readonly threads?: number;
   readonly batchSize?: number;
   readonly prefillChunkSize?: number;
   readonly llamaCppBatchSize?: number;
 }): void {
-  if (options.mode !== undefined && !attentionModes.includes(options.mode as AttentionMode)) {
-    throw new SelfExtendConfigError("mode", options.mode, `must be one of ${attentionModes.join(", ")}`);
-  }
-  if (options.cachePrecision !== undefined && !["float32", "float16"].includes(options.cachePrecision)) {
-    throw new SelfExtendConfigError(
-      "cachePrecision",
-      options.cachePrecision,
-      'the llama.cpp backend keeps a "float32" (default) or "float16" cache',
-    );
-  }
+  validateBackendSettings(options, llamaCppCapabilities, "llama-cpp");
   requirePositiveInteger("contextSize", options.contextSize);
   requirePositiveInteger("threads", options.threads);
   requirePositiveInteger("batchSize", options.batchSize);
@@ -243,9 +226,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   private readonly blockLengths: number[] = [];
   /** Set when a rollback could not restore the cache; cleared by reset(). */
   private lostState: string | undefined;
-  private inFlight: Promise<void> | undefined;
-  private busy = false;
-  private disposed = false;
+  private readonly lifecycle = new SessionLifecycle();
 
   private constructor(
     readonly model: LlamaModel,
@@ -298,29 +279,30 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   static async create(options: SelfExtendContextOptions): Promise<SelfExtendContext> {
     assertSupportedNodeLlamaCpp();
     validateContextOptions(options);
-    // llama.cpp's seq_div is only reachable through the native bridge: say so before loading anything.
+    // An explicit (G, W) is checked before the model file is even read.
+    const explicit = explicitConfig(options);
+    // llama.cpp's seq_div is only reachable through the native bridge: say so before loading
+    // anything. The first use on a machine builds the bridge (once, a few seconds).
     if (options.mode === "llama.cpp-compatible")
-      requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
-    // An explicit (G, W) is checked before the model is even loaded.
-    if (
-      options.targetContext === undefined ||
-      options.groupSize !== undefined ||
-      options.neighborWindow !== undefined
-    ) {
-      resolveConfig(options, 1);
-    }
-    const resolved = await resolveModel(options);
+      await requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
+    // Every setting is checked against the model's header (core's validateSessionForModel) before
+    // the bridge is prepared and the weights are loaded.
+    const info = describeModelOption(options.model);
+    const config =
+      explicit ??
+      planSelfExtend({ trainedContext: info.trainedContext, targetContext: options.targetContext as number })
+        .config;
+    const usable =
+      config.groupSize === 1 ? Number.POSITIVE_INFINITY : largestUsableContext(info.trainedContext, config);
+    const contextSize =
+      options.contextSize ??
+      options.targetContext ??
+      (Number.isFinite(usable) ? usable : info.trainedContext);
+    validateSessionForModel({ selfExtend: config, contextSize }, info);
+    const bridgeState = await prepareNativeBridge();
+    const resolved = await resolveModel(options, info);
     try {
-      const config = resolveConfig(options, resolved.info.trainedContext);
       const mode = options.mode ?? "exact";
-      const usable =
-        config.groupSize === 1
-          ? Number.POSITIVE_INFINITY
-          : largestUsableContext(resolved.info.trainedContext, config);
-      const contextSize =
-        options.contextSize ??
-        options.targetContext ??
-        (Number.isFinite(usable) ? usable : resolved.info.trainedContext);
       const llamaCppBatchSize = Math.min(options.llamaCppBatchSize ?? 2048, contextSize);
       const batchSize = Math.max(
         options.batchSize ?? Math.min(contextSize, 512),
@@ -340,7 +322,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
         experimentalKvCacheValueType: cacheType,
       });
       try {
-        const sequence = new NativeSequence(context, context.getSequence(), resolved.model);
+        const sequence = new NativeSequence(context, context.getSequence(), resolved.model, bridgeState);
         if (mode === "llama.cpp-compatible" && !sequence.rawLogits) {
           sequence.dispose();
           throw new NativeBridgeUnavailableError(
@@ -409,73 +391,52 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     return this.model.detokenize(tokens as readonly Token[]);
   }
 
-  /** Checks a block against every limit before anything reaches llama.cpp. */
-  private checkBlock(tokens: ArrayLike<number>): void {
-    if (this.disposed) throw new Error("the Self-Extend context was disposed");
-    if (this.busy) throw new Error("the Self-Extend context is already evaluating; await the previous call");
-    if (this.lostState !== undefined) throw new Error(this.lostState);
-    const total = this.tokenCount + tokens.length;
-    if (total > this.options.contextSize) {
-      throw new ContextLengthError(
-        total,
-        this.options.contextSize,
-        `the context holds ${this.options.contextSize} tokens (contextSize) and ${this.tokenCount} are used; create it with a larger contextSize`,
-      );
-    }
-    if (this.config.groupSize > 1) assertWithinUsableContext(total, this.trainedContext, this.config);
-    for (let index = 0; index < tokens.length; index++) {
-      const token = tokens[index];
-      if (
-        !Number.isInteger(token) ||
-        token < 0 ||
-        (this.vocabularySize > 0 && token >= this.vocabularySize)
-      ) {
-        throw new SelfExtendConfigError(
-          `tokens[${index}]`,
-          token,
-          `must be a token id in 0..${this.vocabularySize - 1}`,
-        );
-      }
-    }
-  }
-
   /**
    * Appends tokens (or text, tokenized without adding BOS) and returns rows (raw logits, or
    * log-softmax without the native bridge) for the selected positions (default: the last one).
+   * Every limit (vocabulary, contextSize, (L - W) * G + W) is checked before anything reaches
+   * llama.cpp, with core's checks, so every adapter refuses the same input the same way.
    */
-  async evaluate(input: ArrayLike<number> | string, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+  evaluate(input: ArrayLike<number> | string, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
+    return this.lifecycle.run(options.signal, (signal) => this.evaluateBlock(input, options, signal));
+  }
+
+  private async evaluateBlock(
+    input: ArrayLike<number> | string,
+    options: EvaluateOptionsV1,
+    signal: AbortSignal,
+  ): Promise<EvaluationV1> {
+    if (this.lostState !== undefined) throw new Error(this.lostState);
     const tokens = typeof input === "string" ? this.tokenizePrompt(input) : input;
-    const selected = resolveLogitSelection(options.logits, tokens.length);
-    this.checkBlock(tokens);
-    options.signal?.throwIfAborted();
+    assertTokensInVocabulary(tokens, this.vocabularySize);
     const start = this.tokenCount;
-    this.busy = true;
-    let rows: Float32Array[] = [];
-    const work = (async () => {
-      try {
-        const ascending = [...new Set(selected)].sort((a, b) => a - b);
-        const computed = await this.scheduler.evaluate({
-          tokens,
-          logitIndexes: ascending,
-          signal: options.signal,
-          onProgress: options.onProgress,
-        });
-        const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
-        rows = selected.map((index) => byIndex.get(index) as Float32Array);
-        for (let index = 0; index < tokens.length; index++) this.evaluated.push(tokens[index]);
-        this.blockLengths.push(tokens.length);
-      } catch (error) {
-        // All or nothing (the v1 contract): the block may be half in the cache, with keys moved.
-        await this.rollBack();
-        throw error;
-      }
-    })();
-    this.inFlight = work;
+    assertSessionLength({
+      total: start + tokens.length,
+      held: start,
+      contextSize: this.options.contextSize,
+      trainedContext: this.trainedContext,
+      config: this.config,
+    });
+    const selected = resolveLogitSelection(options.logits, tokens.length);
+    signal.throwIfAborted();
+    let rows: Float32Array[];
     try {
-      await work;
-    } finally {
-      this.busy = false;
-      this.inFlight = undefined;
+      const ascending = [...new Set(selected)].sort((a, b) => a - b);
+      const computed = await this.scheduler.evaluate({
+        tokens,
+        logitIndexes: ascending,
+        signal,
+        onProgress: options.onProgress,
+      });
+      const byIndex = new Map(ascending.map((index, order) => [index, computed[order]]));
+      rows = selected.map((index) => byIndex.get(index) as Float32Array);
+      for (let index = 0; index < tokens.length; index++) this.evaluated.push(tokens[index]);
+      this.blockLengths.push(tokens.length);
+    } catch (error) {
+      // All or nothing (the v1 contract): the block may be half in the cache, with keys moved.
+      // A context being disposed is freed next, so restoring its cache would be wasted work.
+      if (!this.lifecycle.disposed) await this.rollBack();
+      throw error;
     }
     const vocabularySize = rows[0]?.length ?? this.vocabularySize;
     const logits = new Float32Array(rows.length * vocabularySize);
@@ -547,7 +508,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   }
 
   async reset(): Promise<void> {
-    if (this.busy) throw new Error("cannot reset while evaluating");
+    this.lifecycle.assertIdle();
     this.sequence.clear();
     this.scheduler.reset();
     this.evaluated.length = 0;
@@ -555,14 +516,16 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
     this.lostState = undefined;
   }
 
-  /** Waits for an evaluation in flight (its native work must not outlive the context), then frees everything. */
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    await this.inFlight?.catch(() => undefined);
-    this.sequence.dispose();
-    await this.context.dispose();
-    if (this.ownsModel) await this.model.dispose();
+  /**
+   * Core's SessionLifecycle: stops an evaluation in flight at its next llama_decode and waits for
+   * it (its native work must not outlive the context), then frees everything.
+   */
+  dispose(): Promise<void> {
+    return this.lifecycle.dispose(async () => {
+      this.sequence.dispose();
+      await this.context.dispose();
+      if (this.ownsModel) await this.model.dispose();
+    });
   }
 }
 

@@ -1,0 +1,8 @@
+/**
+ * What the conformance suite (@self-extend/conformance) needs to know about this adapter: its
+ * tolerances (conformance/tolerances.json, in the suite's schema). A URL, not a path: this module
+ * also loads in browsers, where nothing reads it.
+ */
+export const conformanceDeclaration = {
+  tolerancesPath: new URL("../conformance/tolerances.json", import.meta.url),
+};

@@ -1,0 +1,128 @@
+/**
+ * A model on WebGPU: weights uploaded once to the device, kernels compiled once, shared by every
+ * session of the model (each session owns its KV cache and work buffers on the same device).
+ */
+import {
+  type ModelInfoV1,
+  SelfExtendConfigError,
+  type SelfExtendModelV1,
+  SessionDisposedError,
+} from "@self-extend/core";
+import {
+  createTokenizer,
+  type LlamaWeights,
+  modelInfoFromDescription,
+  supportedArchitectures,
+  type Tokenizer,
+} from "@self-extend/models";
+import type { WebGpuContext } from "./device.js";
+import {
+  ForwardPassKernels,
+  GpuForwardPass,
+  type GpuModelWeights,
+  uploadLlamaWeights,
+} from "./forward-pass.js";
+import type { WeightPrecision } from "./forward-pass.wgsl.js";
+import {
+  defaultBlockSize,
+  validateWebGpuSessionOptions,
+  WebGpuSession,
+  type WebGpuSessionOptions,
+} from "./webgpu-session.js";
+
+export interface WebGpuModelOptions {
+  /**
+   * How weight matrices and the token embedding are stored on the device. "float16" halves their
+   * memory where the device has `shader-f16` and falls back to "float32" where it has not; the
+   * model's `weightPrecision` and `weightPrecisionReason` say which was used and why. Norm weights,
+   * biases, activations, accumulators and the KV cache are float32 either way. Default "float32".
+   */
+  readonly weightPrecision?: WeightPrecision;
+}
+
+export class WebGpuModel implements SelfExtendModelV1 {
+  readonly info: ModelInfoV1;
+  /** How the weights are stored on the device (see {@link WebGpuModelOptions}). */
+  readonly weightPrecision: WeightPrecision;
+  /** Why: what was asked for and, for a fallback, what the device lacks. */
+  readonly weightPrecisionReason: string;
+  /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
+  readonly tokenizer: Tokenizer | undefined;
+  private disposed = false;
+
+  private constructor(
+    readonly context: WebGpuContext,
+    private readonly weights: GpuModelWeights,
+    private readonly kernels: ForwardPassKernels,
+    info: ModelInfoV1,
+    weightPrecisionReason: string,
+    tokenizer: Tokenizer | undefined,
+  ) {
+    this.info = info;
+    this.tokenizer = tokenizer;
+    this.weightPrecision = weights.precision;
+    this.weightPrecisionReason = weightPrecisionReason;
+  }
+
+  static async create(
+    context: WebGpuContext,
+    weights: LlamaWeights,
+    options: WebGpuModelOptions = {},
+  ): Promise<WebGpuModel> {
+    const { architecture } = weights.description;
+    if (!supportedArchitectures.includes(architecture)) {
+      throw new SelfExtendConfigError(
+        "architecture",
+        architecture,
+        `the webgpu backend runs ${supportedArchitectures.join(", ")}`,
+      );
+    }
+    const requested = options.weightPrecision ?? "float32";
+    if (requested !== "float32" && requested !== "float16") {
+      throw new SelfExtendConfigError("weightPrecision", requested, 'must be "float32" or "float16"');
+    }
+    const precision: WeightPrecision = requested === "float16" && context.float16 ? "float16" : "float32";
+    const reason =
+      requested === "float32"
+        ? "float32 requested"
+        : precision === "float16"
+          ? "float16 requested; the device has shader-f16"
+          : `float16 requested; this device (${context.adapterDescription}) has no shader-f16, so float32`;
+    const gpuWeights = await uploadLlamaWeights(context, weights, precision);
+    try {
+      const kernels = await ForwardPassKernels.create(context, weights.description, precision);
+      return new WebGpuModel(
+        context,
+        gpuWeights,
+        kernels,
+        modelInfoFromDescription(weights.description),
+        reason,
+        weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary),
+      );
+    } catch (error) {
+      gpuWeights.destroy();
+      throw error;
+    }
+  }
+
+  async createSession(options: WebGpuSessionOptions): Promise<WebGpuSession> {
+    if (this.disposed) throw new SessionDisposedError("model");
+    const config = validateWebGpuSessionOptions(options, this.info.trainedContext);
+    const blockSize = Math.min(options.blockSize ?? defaultBlockSize, options.contextSize);
+    const forwardPass = await GpuForwardPass.create(
+      this.context,
+      this.kernels,
+      this.weights,
+      config,
+      options.contextSize,
+      blockSize,
+    );
+    return new WebGpuSession(this.weights.description, forwardPass, options, config);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weights.destroy();
+  }
+}
