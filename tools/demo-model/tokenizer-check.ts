@@ -7,7 +7,7 @@
  *     .train-data/tokenizer-sample.json [text.txt tokens.u16]
  */
 import { readFileSync } from "node:fs";
-import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models/node";
 import { tokenizeAsOneDocument } from "@self-extend/reference";
 
 const [tokenizerPath, samplePath, textPath, tokensPath] = process.argv.slice(2);

@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { importLlama2c } from "@self-extend/models";
+import { importLlama2c } from "@self-extend/models/node";
 
 /** `SELF_EXTEND_CACHE_DIR`, else `$XDG_CACHE_HOME/self-extend`, else `~/.cache/self-extend`. */
 export function defaultCacheFolder(environment: NodeJS.ProcessEnv = process.env, home = homedir()): string {

@@ -15,7 +15,7 @@ import {
   readLlama2cTokenizer,
   type Tokenizer,
   tokenizerFromGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import { CliUsageError } from "./cli-error.js";
 import { requireInputFile } from "./input-paths.js";
 import { cachedLlama2cGguf, defaultCacheFolder } from "./llama2c-cache.js";

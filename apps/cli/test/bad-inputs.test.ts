@@ -27,7 +27,7 @@ import {
   syntheticVocabulary,
   tinyModelSpec,
   writeGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import { sharedModelPaths, sharedPath } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/index.js";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { readGguf } from "@self-extend/models";
+import { readGguf } from "@self-extend/models/node";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { cachedLlama2cGguf, defaultCacheFolder } from "../src/llama2c-cache.js";

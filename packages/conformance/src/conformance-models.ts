@@ -15,7 +15,7 @@ import {
   tinyModelGrid,
   tinyModelSpec,
   writeLlamaGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 
 export interface ConformanceModel {
   /** `tiny:<name>`, `demo`, `stories260K` or `user`. */

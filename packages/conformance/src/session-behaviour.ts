@@ -27,7 +27,7 @@ import {
   type SessionOptionsV1,
   TokenOutsideVocabularyError,
 } from "@self-extend/core";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 export interface SessionBehaviourOptions {

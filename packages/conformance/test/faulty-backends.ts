@@ -8,7 +8,7 @@ import {
   type SelfExtendConfig,
   validateSelfExtendConfig,
 } from "@self-extend/core";
-import { type LlamaWeights, loadLlamaWeights } from "@self-extend/models";
+import { type LlamaWeights, loadLlamaWeights } from "@self-extend/models/node";
 import { createReferenceBackend, createReferenceModel } from "@self-extend/reference";
 
 function referenceOnTransformedWeights(

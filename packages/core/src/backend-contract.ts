@@ -121,8 +121,31 @@ export interface SelfExtendSessionV1 {
   dispose(): Promise<void>;
 }
 
+export interface TokenizerEncodeOptionsV1 {
+  /** Put the beginning-of-sequence token in front. Default: what the model file asks for. */
+  readonly addBos?: boolean;
+  /** Put the end-of-sequence token at the end. Default: what the model file asks for. */
+  readonly addEos?: boolean;
+}
+
+/** A model's own tokenizer: text to the token ids its sessions take, and back. */
+export interface TokenizerV1 {
+  /** The beginning-of-sequence token, or undefined when the vocabulary has none. */
+  readonly bosToken: number | undefined;
+  /** The end-of-sequence token (generation stops there), or undefined when the vocabulary has none. */
+  readonly eosToken: number | undefined;
+  encode(text: string, options?: TokenizerEncodeOptionsV1): number[];
+  /** Control tokens such as BOS and EOS give no text. */
+  decode(tokens: readonly number[]): string;
+}
+
 export interface SelfExtendModelV1 {
   readonly info: ModelInfoV1;
+  /**
+   * The tokenizer of the model file's own vocabulary. Absent only where the file holds no
+   * vocabulary the adapter can read (a llama2.c checkpoint, weights generated in memory).
+   */
+  readonly tokenizer?: TokenizerV1;
   /**
    * Refuses, before any work, options the backend cannot honour or the model cannot take
    * (validateSessionOptions, then validateSessionForModel): a bad option is a SelfExtendConfigError
@@ -130,6 +153,18 @@ export interface SelfExtendModelV1 {
    */
   createSession(options: SessionOptionsV1): Promise<SelfExtendSessionV1>;
   dispose(): Promise<void>;
+}
+
+/**
+ * The model's tokenizer, or a one-line error saying why it has none, for code that needs text in
+ * and out (examples, the CLI) rather than token ids.
+ */
+export function requireTokenizer(model: SelfExtendModelV1): TokenizerV1 {
+  if (model.tokenizer !== undefined) return model.tokenizer;
+  const name = model.info.name ?? model.info.architecture;
+  throw new Error(
+    `the model ${JSON.stringify(name)} has no tokenizer: its file holds no vocabulary this adapter reads (a llama2.c checkpoint without its tok*.bin, or a tokenizer other than SentencePiece "llama"); pass token ids instead`,
+  );
 }
 
 export interface SelfExtendBackendV1 {

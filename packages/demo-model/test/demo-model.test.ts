@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { generateTokens, planSelfExtend } from "@self-extend/core";
-import { loadLlamaWeights, readGguf, tokenizerFromGguf } from "@self-extend/models";
+import { loadLlamaWeights, readGguf, tokenizerFromGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { describe, expect, it } from "vitest";
 import { demoModelInfo, demoModelPath } from "../src/index.js";

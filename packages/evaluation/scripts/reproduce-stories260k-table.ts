@@ -14,7 +14,7 @@
  */
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models/node";
 import { createReferenceBackend, tokenizeAsOneDocument } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import {

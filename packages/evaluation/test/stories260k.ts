@@ -1,7 +1,7 @@
 /** stories260K and its tokenizer from ../shared, loaded once per test file. */
 import { readFileSync } from "node:fs";
 import type { SelfExtendModelV1 } from "@self-extend/core";
-import { createTokenizer, readLlama2cTokenizer, type Tokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer, type Tokenizer } from "@self-extend/models/node";
 import { createReferenceBackend, tokenizeAsOneDocument } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 

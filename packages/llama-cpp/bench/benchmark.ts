@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { AttentionMode } from "@self-extend/core";
 import { argmax } from "@self-extend/core";
-import { importLlama2c } from "@self-extend/models";
+import { importLlama2c } from "@self-extend/models/node";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import type { Token } from "node-llama-cpp";
 import { attentionModes, createSelfExtendContext, getCpuLlama } from "../src/index.js";

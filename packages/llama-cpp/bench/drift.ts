@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logSoftmaxRows } from "@self-extend/conformance";
 import { type AttentionMode, argmax } from "@self-extend/core";
-import { importLlama2c } from "@self-extend/models";
+import { importLlama2c } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { createSelfExtendContext, type LlamaCppCachePrecision } from "../src/index.js";

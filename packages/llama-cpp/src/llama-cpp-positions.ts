@@ -17,7 +17,7 @@ import {
   SelfExtendError,
   validateSelfExtendConfig,
 } from "@self-extend/core";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { SelfExtendContext } from "./llama-cpp-session.js";
 import { NativeSequence } from "./node-llama-cpp-internals.js";
 

@@ -31,7 +31,7 @@ import {
   validateSelfExtendConfig,
   validateSessionForModel,
 } from "@self-extend/core";
-import { describeLlamaModel, modelInfoFromDescription, readGguf } from "@self-extend/models";
+import { describeLlamaModel, modelInfoFromDescription, readGguf } from "@self-extend/models/node";
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";

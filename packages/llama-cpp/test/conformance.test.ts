@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { readDeclaration } from "@self-extend/conformance";
 import { describeConformance } from "@self-extend/conformance/vitest";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { conformanceDeclaration, createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";

@@ -5,7 +5,7 @@
  * Both follow the same float32 rounding steps, so the values must be bit-identical.
  */
 import { join } from "node:path";
-import { ggmlTypeInfo, readGguf } from "@self-extend/models";
+import { ggmlTypeInfo, readGguf } from "@self-extend/models/node";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { dequantizeWithGgml } from "./llama-quantize.js";

@@ -18,7 +18,7 @@ import {
   UnsupportedArchitectureError,
   writeGguf,
   writeLlamaGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";

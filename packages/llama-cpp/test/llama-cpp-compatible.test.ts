@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { largestUsableContext } from "@self-extend/core";
-import { importLlama2c } from "@self-extend/models";
+import { importLlama2c } from "@self-extend/models/node";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { createSelfExtendContext, describeModelFile } from "../src/index.js";

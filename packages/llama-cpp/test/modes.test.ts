@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { groupQueryPosition, type SelfExtendConfig } from "@self-extend/core";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import type { Token } from "node-llama-cpp";

@@ -21,7 +21,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkNativeBridgeFolder, nativeBridgeLocation } from "../scripts/native-bridge-cache.mjs";

@@ -18,7 +18,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SelfExtendConfig, SelfExtendSessionV1 } from "@self-extend/core";
-import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models";
+import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";

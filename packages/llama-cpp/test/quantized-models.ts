@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { generateTinyModel, type TinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, type TinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { runLlamaQuantize } from "./llama-quantize.js";
 
 export const quantizableSpec: TinyModelSpec = {

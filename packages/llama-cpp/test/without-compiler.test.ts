@@ -7,7 +7,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { afterAll, describe, expect, it } from "vitest";
 import { greedyRun, seededTokens } from "./helpers.js";

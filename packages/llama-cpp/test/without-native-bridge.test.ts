@@ -6,7 +6,7 @@
  * its own module graph, so disabling the bridge here does not reach the other files.
  */
 import { join } from "node:path";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { beforeAll, describe, expect, it } from "vitest";

@@ -2,8 +2,9 @@
  * GGUF reader (format versions 2 and 3; ggml/docs/gguf.md).
  *
  * Files can be many gigabytes, so the head (header, metadata, tensor infos) is parsed through a
- * small window that is refilled from a file descriptor, and tensor bytes are read only when asked
- * for. Every length and count read from the file is checked against the bytes that remain before
+ * small window that is refilled from a byte source (a file descriptor in the Node entry's
+ * `readGguf`, see gguf-file.ts; bytes in memory for `parseGguf`), and tensor bytes are read only
+ * when asked for. Every length and count read from the file is checked against the bytes that remain before
  * anything is allocated or sliced, so a corrupt file gives a ModelFileError, never a RangeError.
  * Counts, sizes and offsets are compared as 64-bit integers (bigint) before they become numbers, and
  * the head as a whole is held to `ggufHeadLimits`: a corrupt count in a 5 GB file could otherwise
@@ -11,7 +12,6 @@
  * Names and values quoted in error messages are shortened, so a corrupt length never puts megabytes
  * into a message.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { dequantizableTypeIds, dequantizableTypeNames, dequantize } from "./ggml-dequantize.js";
 import {
   type GgufArray,
@@ -64,67 +64,13 @@ export interface GgufFile {
 }
 
 /** Random access to the bytes of a GGUF file, whether on disk or in memory. */
-interface ByteSource {
+export interface GgufByteSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
   close(): void;
 }
 
-const readChunkBytes = 1 << 30;
-
-function fileSource(path: string): ByteSource {
-  let descriptor: number;
-  try {
-    descriptor = openSync(path, "r");
-  } catch (error) {
-    throw new ModelFileError(
-      path,
-      `cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  let open = true;
-  const stats = fstatSync(descriptor);
-  if (!stats.isFile()) {
-    closeSync(descriptor);
-    throw new ModelFileError(
-      path,
-      stats.isDirectory() ? "is a folder, not a GGUF file" : "is not a regular file",
-    );
-  }
-  const size = stats.size;
-  return {
-    size,
-    read(offset, length) {
-      if (!open) throw new ModelFileError(path, "is closed; reopen it with readGguf to read more tensors");
-      let buffer: Buffer;
-      try {
-        buffer = Buffer.allocUnsafe(length);
-      } catch {
-        throw new ModelFileError(path, `cannot hold ${length} bytes at ${offset} in memory`);
-      }
-      let done = 0;
-      while (done < length) {
-        // readSync takes at most 2 GiB - 1 at once; larger tensors are read in chunks.
-        const chunk = Math.min(length - done, readChunkBytes);
-        const count = readSync(descriptor, buffer, done, chunk, offset + done);
-        if (count === 0) {
-          throw new ModelFileError(
-            path,
-            `ended at byte ${offset + done} while reading ${length} bytes at ${offset}`,
-          );
-        }
-        done += count;
-      }
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, length);
-    },
-    close() {
-      if (open) closeSync(descriptor);
-      open = false;
-    },
-  };
-}
-
-function memorySource(bytes: Uint8Array): ByteSource {
+function memorySource(bytes: Uint8Array): GgufByteSource {
   return {
     size: bytes.byteLength,
     read: (offset, length) => bytes.subarray(offset, offset + length),
@@ -166,7 +112,7 @@ class HeadCursor {
   private view = new DataView(this.window.buffer);
 
   constructor(
-    private readonly source: ByteSource,
+    private readonly source: GgufByteSource,
     readonly path: string,
   ) {}
 
@@ -335,7 +281,8 @@ function readArray(
   return { itemType, value: create(bytes.buffer) };
 }
 
-function parse(source: ByteSource, path: string): GgufFile {
+/** Parses the head of a GGUF file from any byte source (the Node entry passes a file). */
+export function parseGgufSource(source: GgufByteSource, path: string): GgufFile {
   const cursor: HeadCursor = new HeadCursor(source, path);
   if (source.size < 4) cursor.fail(`is only ${source.size} bytes: too short for a GGUF header`);
   const magic = cursor.uint32();
@@ -513,20 +460,9 @@ function parse(source: ByteSource, path: string): GgufFile {
   };
 }
 
-/** Opens a GGUF file and parses its head; tensor data stays on disk until read. Call close(). */
-export function readGguf(path: string): GgufFile {
-  const source = fileSource(path);
-  try {
-    return parse(source, path);
-  } catch (error) {
-    source.close();
-    throw error;
-  }
-}
-
 /** Parses a GGUF file already in memory; tensors are views of `bytes` until dequantised. */
 export function parseGguf(bytes: Uint8Array, path = "<in-memory GGUF>"): GgufFile {
-  return parse(memorySource(bytes), path);
+  return parseGgufSource(memorySource(bytes), path);
 }
 
 /** True when the bytes start with the GGUF magic. */

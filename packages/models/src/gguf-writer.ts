@@ -1,11 +1,10 @@
 /**
  * GGUF version 3 writer for F32 and F16 tensors. The output depends only on the input (metadata
  * in the order given, tensors in the order given, zero padding), so the same model always gives
- * the same bytes. Files are written next to the target and renamed into place, so a failure
- * never leaves a half-written model where a runtime could pick it up.
+ * the same bytes. The Node entry's `writeGguf` (gguf-file.ts) writes them next to the target and
+ * renames them into place, so a failure never leaves a half-written model where a runtime could
+ * pick it up.
  */
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { numberToFloat16Bits } from "./float16.js";
 import {
   type GgufScalarTypeName,
@@ -286,7 +285,7 @@ function encodeTensor(tensor: GgufTensorToWrite): Uint8Array {
 }
 
 /** Yields the file in pieces: the head, then each tensor and its padding. */
-function* ggufChunks(contents: GgufContents, path: string): Generator<Uint8Array> {
+export function* ggufChunks(contents: GgufContents, path: string): Generator<Uint8Array> {
   const { head, alignment, planned } = planGguf(contents, path);
   yield head;
   for (const { tensor, byteSize } of planned) {
@@ -306,37 +305,4 @@ export function encodeGguf(contents: GgufContents): Uint8Array {
     at += chunk.length;
   }
   return result;
-}
-
-/** Writes a GGUF v3 file atomically (temporary file in the same folder, then rename). */
-export function writeGguf(path: string, contents: GgufContents): void {
-  const temporaryPath = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
-  let descriptor: number | undefined;
-  try {
-    // Plan (and validate) before creating anything on disk.
-    const chunks = ggufChunks(contents, path);
-    const first = chunks.next();
-    descriptor = openSync(temporaryPath, "w");
-    for (let chunk = first; !chunk.done; chunk = chunks.next()) {
-      let written = 0;
-      while (written < chunk.value.length) {
-        written += writeSync(descriptor, chunk.value, written, chunk.value.length - written);
-      }
-    }
-    closeSync(descriptor);
-    descriptor = undefined;
-    renameSync(temporaryPath, path);
-  } catch (error) {
-    if (descriptor !== undefined) closeSync(descriptor);
-    try {
-      unlinkSync(temporaryPath);
-    } catch {
-      // Nothing was created, or it is already gone.
-    }
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(
-      path,
-      `cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
 }

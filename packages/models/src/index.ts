@@ -1,14 +1,22 @@
+/**
+ * @self-extend/models: everything that works on bytes in memory, so it runs in browsers and
+ * bundlers too. Reading and writing files is in `@self-extend/models/node`.
+ */
 export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
 export { dequantizableTypeNames } from "./ggml-dequantize.js";
-export * from "./gguf-reader.js";
+export { type GgufFile, type GgufTensorInfo, hasGgufMagic, parseGguf } from "./gguf-reader.js";
 export * from "./gguf-types.js";
 export * from "./gguf-vocabulary.js";
-export * from "./gguf-writer.js";
+export {
+  encodeGguf,
+  type GgufContents,
+  type GgufTensorToWrite,
+  type GgufWritableTensorType,
+} from "./gguf-writer.js";
 export * from "./llama-description.js";
 export * from "./llama-gguf.js";
 export * from "./llama-model.js";
 export * from "./llama2c-checkpoint.js";
-export * from "./llama2c-import.js";
 export * from "./llama2c-tokenizer.js";
 export * from "./model-file-error.js";
 export { modelInfoFromDescription } from "./model-info.js";

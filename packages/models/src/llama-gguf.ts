@@ -4,15 +4,13 @@
  * row-major [out, in]; GGUF lists dimensions fastest first (ne0 = in), so the bytes are the same and
  * only the dimension list is reversed.
  */
-import { closeSync, openSync, readSync } from "node:fs";
-import { type GgufFile, hasGgufMagic, readGguf } from "./gguf-reader.js";
+import type { GgufFile } from "./gguf-reader.js";
 import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
-import { syntheticVocabulary, vocabularyMetadata } from "./gguf-vocabulary.js";
-import { type GgufTensorToWrite, type GgufWritableTensorType, writeGguf } from "./gguf-writer.js";
+import { syntheticVocabulary, vocabularyFromGguf, vocabularyMetadata } from "./gguf-vocabulary.js";
+import type { GgufContents, GgufTensorToWrite, GgufWritableTensorType } from "./gguf-writer.js";
 import { describeLlamaModel } from "./llama-description.js";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
-import { readLlama2cCheckpoint } from "./llama2c-checkpoint.js";
 import { ModelFileError } from "./model-file-error.js";
 import type { Vocabulary } from "./tokenizer.js";
 
@@ -96,41 +94,17 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
     outputNorm: get("output_norm.weight"),
     output: tiedOutput ? tokenEmbedding : get("output.weight"),
     layers,
+    // Other tokenizer models (gpt2 BPE, ...) are not read here; such weights have no vocabulary.
+    ...(gguf.metadata.get("tokenizer.ggml.model") === "llama"
+      ? { vocabulary: vocabularyFromGguf(gguf) }
+      : {}),
   };
-}
-
-/** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
-export function loadLlamaWeights(path: string): LlamaWeights {
-  const head = new Uint8Array(4);
-  let length = 0;
-  try {
-    const descriptor = openSync(path, "r");
-    try {
-      length = readSync(descriptor, head, 0, 4, 0);
-    } finally {
-      closeSync(descriptor);
-    }
-  } catch (error) {
-    throw new ModelFileError(
-      path,
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  if (length === 4 && hasGgufMagic(head)) {
-    const gguf = readGguf(path);
-    try {
-      return llamaWeightsFromGguf(gguf);
-    } finally {
-      gguf.close();
-    }
-  }
-  return readLlama2cCheckpoint(path);
 }
 
 export interface WriteLlamaGgufOptions {
   /** Storage of the matrices; norms and biases stay F32, as llama.cpp's converters keep them. */
   readonly tensorType?: GgufWritableTensorType;
-  /** Defaults to a synthetic placeholder vocabulary so llama.cpp can load the file. */
+  /** Defaults to the weights' own vocabulary, else a synthetic placeholder so llama.cpp can load the file. */
   readonly vocabulary?: Vocabulary;
   readonly name?: string;
   /** Added after the standard keys (for example `general.description`). */
@@ -177,15 +151,20 @@ export function llamaMetadata(
   return metadata;
 }
 
-/** Writes a complete, deterministic llama.cpp-loadable GGUF (tied output: no output.weight). */
-export function writeLlamaGguf(
-  path: string,
+/**
+ * The contents of a complete, deterministic llama.cpp-loadable GGUF (tied output: no
+ * output.weight), for `encodeGguf` or the Node entry's `writeLlamaGguf`. `path` names the file in
+ * errors.
+ */
+export function llamaGgufContents(
   weights: LlamaWeights,
   options: WriteLlamaGgufOptions = {},
-): void {
+  path = "<in-memory GGUF>",
+): GgufContents {
   const { description } = weights;
   const tensorType = options.tensorType ?? "F32";
-  const vocabulary = options.vocabulary ?? syntheticVocabulary(description.vocabularySize);
+  const vocabulary =
+    options.vocabulary ?? weights.vocabulary ?? syntheticVocabulary(description.vocabularySize);
   if (vocabulary.tokens.length !== description.vocabularySize) {
     throw new ModelFileError(
       path,
@@ -227,12 +206,12 @@ export function writeLlamaGguf(
     // llama.cpp expects 1-D tensors (norms, biases) in F32 whatever the matrices use.
     tensors.push({ name, shape, type: shape.length === 1 ? "F32" : tensorType, data });
   }
-  writeGguf(path, {
+  return {
     metadata: {
       ...llamaMetadata(description, tensorType, options.name),
       ...vocabularyMetadata(vocabulary),
       ...options.extraMetadata,
     },
     tensors,
-  });
+  };
 }

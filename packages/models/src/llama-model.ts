@@ -12,6 +12,7 @@
  * are already in the interleaved convention and are written unpermuted.
  */
 import type { RopeLayout } from "@self-extend/core";
+import type { Vocabulary } from "./tokenizer.js";
 
 export type LlamaArchitecture = "llama" | "mistral" | "qwen2";
 
@@ -71,4 +72,6 @@ export interface LlamaWeights {
   /** [vocabularySize, embeddingSize]; the same array as tokenEmbedding when tied. */
   readonly output: Float32Array;
   readonly layers: readonly LlamaLayerWeights[];
+  /** The file's SentencePiece vocabulary, when it has one (GGUF `tokenizer.ggml.model = "llama"`). */
+  readonly vocabulary?: Vocabulary;
 }

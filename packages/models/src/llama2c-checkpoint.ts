@@ -3,7 +3,6 @@
  * (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len) and then float32 tensors in
  * a fixed order. A negative vocab_size means a separate classifier follows the freq_cis tables.
  */
-import { readFileSync } from "node:fs";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
 import { ModelFileError } from "./model-file-error.js";
 
@@ -122,17 +121,4 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, path = "<llama2.c chec
     hasQkvBias: false,
   };
   return { description, tokenEmbedding, outputNorm, output: classifier, layers };
-}
-
-export function readLlama2cCheckpoint(path: string): LlamaWeights {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new ModelFileError(
-      path,
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  return parseLlama2cCheckpoint(bytes, path);
 }

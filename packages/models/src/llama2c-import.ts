@@ -5,10 +5,8 @@
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
-import { writeLlamaGguf } from "./llama-gguf.js";
-import { readLlama2cCheckpoint } from "./llama2c-checkpoint.js";
-import { readLlama2cTokenizer } from "./llama2c-tokenizer.js";
 import { ModelFileError } from "./model-file-error.js";
+import { readLlama2cCheckpoint, readLlama2cTokenizer, writeLlamaGguf } from "./model-files.js";
 
 export interface ImportLlama2cOptions {
   readonly checkpointPath: string;

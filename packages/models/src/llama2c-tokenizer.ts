@@ -5,7 +5,6 @@
  * into spaces and spelled BOS/EOS "\n<s>\n" / "\n</s>\n"; we undo both to get a SentencePiece
  * (`llama`) vocabulary as GGUF stores it.
  */
-import { readFileSync } from "node:fs";
 import { ggufTokenTypes } from "./gguf-types.js";
 import { ModelFileError } from "./model-file-error.js";
 import { spaceSymbol, type Vocabulary } from "./tokenizer.js";
@@ -72,17 +71,4 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, path = "<llama2.c token
     addBos: true,
     addEos: false,
   };
-}
-
-export function readLlama2cTokenizer(path: string): Vocabulary {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new ModelFileError(
-      path,
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  return parseLlama2cTokenizer(bytes, path);
 }

@@ -9,6 +9,7 @@
  * A heap with lazy invalidation gives the same merges as run.c's quadratic scan in O(n log n), so
  * whole documents can be encoded.
  */
+import type { TokenizerV1 } from "@self-extend/core";
 import { ggufTokenTypes } from "./gguf-types.js";
 
 export const spaceSymbol = "\u2581";
@@ -33,8 +34,10 @@ export interface EncodeOptions {
   readonly addEos?: boolean;
 }
 
-export interface Tokenizer {
+export interface Tokenizer extends TokenizerV1 {
   readonly vocabulary: Vocabulary;
+  readonly bosToken: number;
+  readonly eosToken: number;
   readonly vocabularySize: number;
   encode(text: string, options?: EncodeOptions): number[];
   /** Control tokens vanish, byte tokens become bytes, and the dummy space of the first piece goes. */
@@ -203,6 +206,8 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
 
   return {
     vocabulary,
+    bosToken: vocabulary.bosId,
+    eosToken: vocabulary.eosId,
     vocabularySize: vocabulary.tokens.length,
     encode,
     decode,

@@ -7,10 +7,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { type GgufFile, parseGguf, readGguf } from "../src/gguf-reader.js";
+import { readGguf } from "../src/gguf-file.js";
+import { type GgufFile, parseGguf } from "../src/gguf-reader.js";
 import { encodeGguf } from "../src/gguf-writer.js";
-import { writeLlamaGguf } from "../src/llama-gguf.js";
 import { ModelFileError } from "../src/model-file-error.js";
+import { writeLlamaGguf } from "../src/model-files.js";
 import { generateTinyModel, tinyModelGrid } from "../src/tiny-model.js";
 
 const demoModelPath = join(import.meta.dirname, "..", "..", "demo-model", "demo-model.gguf");

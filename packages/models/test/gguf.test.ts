@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "../src/float16.js";
-import { parseGguf, readGguf } from "../src/gguf-reader.js";
-import { encodeGguf, writeGguf } from "../src/gguf-writer.js";
+import { readGguf, writeGguf } from "../src/gguf-file.js";
+import { parseGguf } from "../src/gguf-reader.js";
+import { encodeGguf } from "../src/gguf-writer.js";
 import { ModelFileError } from "../src/model-file-error.js";
 
 /** Builds GGUF bytes by hand, independently of the writer, from little-endian pieces. */

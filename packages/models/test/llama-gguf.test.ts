@@ -4,15 +4,15 @@ import { applyRope, createRandom, createRopeTable } from "@self-extend/core";
 import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { roundToFloat16 } from "../src/float16.js";
-import { parseGguf, readGguf } from "../src/gguf-reader.js";
+import { readGguf } from "../src/gguf-file.js";
+import { parseGguf } from "../src/gguf-reader.js";
 import { tokenizerFromGguf, vocabularyFromGguf } from "../src/gguf-vocabulary.js";
 import { encodeGguf } from "../src/gguf-writer.js";
 import { describeLlamaModel } from "../src/llama-description.js";
-import { loadLlamaWeights, writeLlamaGguf } from "../src/llama-gguf.js";
 import type { LlamaWeights } from "../src/llama-model.js";
-import { readLlama2cCheckpoint } from "../src/llama2c-checkpoint.js";
 import { importLlama2c } from "../src/llama2c-import.js";
 import { ModelFileError, UnsupportedArchitectureError } from "../src/model-file-error.js";
+import { loadLlamaWeights, readLlama2cCheckpoint, writeLlamaGguf } from "../src/model-files.js";
 import { permuteForInterleavedRope, unpermuteFromInterleavedRope } from "../src/rope-permutation.js";
 import { generateTinyModel, tinyModelGrid, tinyModelSpec } from "../src/tiny-model.js";
 

@@ -3,7 +3,7 @@
  * error message (if any), how long readGguf took and the peak memory of the process, so the
  * parent measures this parse alone and not its own heap.
  */
-import { readGguf } from "../src/gguf-reader.js";
+import { readGguf } from "../src/gguf-file.js";
 
 const path = process.argv[2];
 if (path === undefined) throw new Error("usage: read-gguf-head.ts <file.gguf>");

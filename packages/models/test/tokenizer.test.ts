@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { sharedPath } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { parseLlama2cTokenizer, readLlama2cTokenizer } from "../src/llama2c-tokenizer.js";
+import { parseLlama2cTokenizer } from "../src/llama2c-tokenizer.js";
 import { ModelFileError } from "../src/model-file-error.js";
+import { readLlama2cTokenizer } from "../src/model-files.js";
 import { createTokenizer } from "../src/tokenizer.js";
 
 const tokenizerPath = sharedPath("models", "tok512.bin");

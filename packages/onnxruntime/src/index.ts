@@ -1,25 +1,9 @@
-export {
-  buildDecoderGraph,
-  type DecoderAttention,
-  externalDataFileName,
-  graphNames,
-  modelFileName,
-  writeDecoderExport,
-} from "./decoder-export.js";
+/**
+ * @self-extend/onnxruntime: the ONNX Runtime backend (spec v1), its model and session. The
+ * exporter (graph builders, export cache) is in `@self-extend/onnxruntime/export`.
+ */
 export { ExportCacheError, OnnxRuntimeUnavailableError } from "./errors.js";
-export {
-  checkExportFolder,
-  defaultExportCacheFolder,
-  type EnsureExportOptions,
-  type ExportLocation,
-  type ExportManifest,
-  ensureDecoderExport,
-  exportKey,
-  hashModelFile,
-  hashModelWeights,
-  manifestFileName,
-} from "./export-cache.js";
-export { encodeModel, exportIrVersion, exportOpsetVersion, OnnxGraphBuilder } from "./onnx-graph-builder.js";
+export { defaultExportCacheFolder } from "./export-cache.js";
 export {
   createOnnxRuntimeBackend,
   type OnnxRuntimeBackend,
@@ -35,9 +19,7 @@ export {
 export {
   type AttentionGraphKind,
   defaultPrefillChunkSize,
-  expandedRopeTable,
   OnnxRuntimeSession,
   type OnnxRuntimeSessionOptions,
 } from "./onnxruntime-session.js";
-export { ropeRotationMatrix } from "./self-extend-attention-graph.js";
 export { exporterVersion } from "./version.js";

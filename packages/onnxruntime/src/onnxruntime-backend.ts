@@ -8,7 +8,7 @@ import {
   type SelfExtendBackendV1,
   specificationVersion,
 } from "@self-extend/core";
-import { loadLlamaWeights } from "@self-extend/models";
+import { loadLlamaWeights } from "@self-extend/models/node";
 import { hashModelFile } from "./export-cache.js";
 import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";

@@ -4,7 +4,12 @@
  * (ONNX Runtime sessions are safe to run concurrently; each of our sessions owns its KV cache).
  */
 import { type ModelInfoV1, type SelfExtendModelV1, SessionDisposedError } from "@self-extend/core";
-import { type LlamaWeights, modelInfoFromDescription } from "@self-extend/models";
+import {
+  createTokenizer,
+  type LlamaWeights,
+  modelInfoFromDescription,
+  type Tokenizer,
+} from "@self-extend/models";
 import type { InferenceSession } from "onnxruntime-node";
 import type { DecoderAttention } from "./decoder-export.js";
 import {
@@ -33,6 +38,8 @@ export interface OnnxRuntimeModelOptions {
 
 export class OnnxRuntimeModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
+  /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
+  readonly tokenizer: Tokenizer | undefined;
   readonly cacheFolder: string;
   readonly modelHash: string;
   private readonly inferenceSessions = new Map<string, Promise<InferenceSession>>();
@@ -45,6 +52,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     private readonly modelOptions: OnnxRuntimeModelOptions = {},
   ) {
     this.info = modelInfoFromDescription(weights.description);
+    this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
     this.cacheFolder = modelOptions.cacheFolder ?? defaultExportCacheFolder();
     this.modelHash = modelOptions.modelHash ?? hashModelWeights(weights);
   }

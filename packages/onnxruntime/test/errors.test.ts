@@ -9,7 +9,7 @@ import {
   tinyModelSpec,
   UnsupportedArchitectureError,
   writeLlamaGguf,
-} from "@self-extend/models";
+} from "@self-extend/models/node";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { createOnnxRuntimeBackend, createOnnxRuntimeModel } from "../src/index.js";

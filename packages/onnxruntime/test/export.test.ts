@@ -19,15 +19,15 @@ import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { ModelProtoSchema, TensorProto_DataLocation } from "../src/generated/onnx/onnx_pb.js";
 import {
   checkExportFolder,
-  createOnnxRuntimeModel,
   ensureDecoderExport,
   externalDataFileName,
   manifestFileName,
   modelFileName,
-} from "../src/index.js";
+} from "../src/export.js";
+import { ModelProtoSchema, TensorProto_DataLocation } from "../src/generated/onnx/onnx_pb.js";
+import { createOnnxRuntimeModel } from "../src/index.js";
 import { compareLogits, tolerance } from "./tolerances.js";
 
 const selfExtend = { groupSize: 4, neighborWindow: 16 };

@@ -7,7 +7,7 @@
  */
 import { logSoftmaxRows } from "@self-extend/conformance";
 import { generateTokens, type SelfExtendSessionV1 } from "@self-extend/core";
-import { readGguf } from "@self-extend/models";
+import { readGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models/node";
 import { createReferenceBackend, tokenizeAsOneDocument } from "../src/index.js";
 
 const models = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "shared", "models");

@@ -12,7 +12,7 @@ import {
   specificationVersion,
   validateSelfExtendConfig,
 } from "@self-extend/core";
-import { loadLlamaWeights } from "@self-extend/models";
+import { loadLlamaWeights } from "@self-extend/models/node";
 import { referenceCapabilities } from "./reference-capabilities.js";
 import { createReferenceModel, type ReferenceModel } from "./reference-model.js";
 

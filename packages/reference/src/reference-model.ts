@@ -8,11 +8,19 @@ import {
   type SelfExtendModelV1,
   SessionDisposedError,
 } from "@self-extend/core";
-import { type LlamaWeights, modelInfoFromDescription, supportedArchitectures } from "@self-extend/models";
+import {
+  createTokenizer,
+  type LlamaWeights,
+  modelInfoFromDescription,
+  supportedArchitectures,
+  type Tokenizer,
+} from "@self-extend/models";
 import { ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
 
 export class ReferenceModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
+  /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
+  readonly tokenizer: Tokenizer | undefined;
   private disposed = false;
 
   constructor(readonly weights: LlamaWeights) {
@@ -25,6 +33,7 @@ export class ReferenceModel implements SelfExtendModelV1 {
       );
     }
     this.info = modelInfoFromDescription(weights.description);
+    this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
   }
 
   async createSession(options: ReferenceSessionOptions): Promise<ReferenceSession> {

@@ -7,7 +7,7 @@ import {
   specificationVersion,
   TokenOutsideVocabularyError,
 } from "@self-extend/core";
-import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models";
+import { readLlama2cCheckpoint, writeLlamaGguf } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend, createReferenceModel } from "../src/index.js";
 import { createRandomWeights, llamaShapedDescription } from "./random-model.js";

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateTokens } from "@self-extend/core";
-import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend } from "../src/index.js";
 import { fixturesFolder, sharedModelPaths } from "./shared-data.js";

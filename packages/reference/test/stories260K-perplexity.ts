@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { SelfExtendConfig } from "@self-extend/core";
-import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models";
+import { createTokenizer, readLlama2cTokenizer } from "@self-extend/models/node";
 import { tokenizeAsOneDocument } from "../src/index.js";
 import { sharedModelPaths } from "./shared-data.js";
 

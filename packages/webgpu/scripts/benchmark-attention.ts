@@ -9,14 +9,14 @@
  */
 import { createRopeTable } from "@self-extend/core";
 import { createStorageBuffer } from "../src/gpu-buffers.js";
+import { requestWebGpuDevice } from "../src/index.js";
 import {
   createGpuRopeTable,
   largestRotatedPosition,
-  requestWebGpuDevice,
   SelfExtendAttentionKernel,
   TwoPassSelfExtendAttention,
   uploadFloat32,
-} from "../src/index.js";
+} from "../src/kernels.js";
 import { randomValues, rotateKeysAtTheirPositions } from "../test/browser/attention-inputs.js";
 
 function option(name: string, fallback: string): number[] {

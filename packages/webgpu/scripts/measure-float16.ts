@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
-import { createTokenizer, readGguf, readLlama2cTokenizer, tokenizerFromGguf } from "@self-extend/models";
+import { createTokenizer, readGguf, readLlama2cTokenizer, tokenizerFromGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";

@@ -10,12 +10,8 @@
  */
 import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
-import {
-  createGpuRopeTable,
-  createWebGpuBackend,
-  requestWebGpuDevice,
-  SelfExtendAttentionKernel,
-} from "../src/index.js";
+import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { createGpuRopeTable, SelfExtendAttentionKernel } from "../src/kernels.js";
 import {
   attentionInputs,
   expectedAttention,

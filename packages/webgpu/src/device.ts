@@ -156,7 +156,9 @@ async function requestNodeAdapter(backends: readonly NodeWebGpuBackend[]): Promi
  * loader warnings before falling back.
  */
 async function defaultNodeBackends(): Promise<NodeWebGpuBackend[]> {
-  const { existsSync, readdirSync } = await import("node:fs");
+  // A variable specifier, as for Dawn: browser bundles must not try to resolve a Node built-in.
+  const fileSystem = "node:fs";
+  const { existsSync, readdirSync } = (await import(fileSystem)) as typeof import("node:fs");
   const declared = [process.env.VK_DRIVER_FILES, process.env.VK_ICD_FILENAMES].some((value) => !!value);
   const installed = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some(
     (folder) => existsSync(folder) && readdirSync(folder).some((name) => name.endsWith(".json")),

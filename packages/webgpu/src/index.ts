@@ -1,3 +1,8 @@
+/// <reference types="@webgpu/types" preserve="true" />
+/**
+ * @self-extend/webgpu: the WebGPU backend (spec v1), its model and session, device selection and
+ * its conformance declaration. Kernels and the forward pass are in `@self-extend/webgpu/kernels`.
+ */
 export {
   type KernelLimits,
   type NodeWebGpuBackend,
@@ -7,15 +12,7 @@ export {
   WebGpuDeviceError,
   WebGpuUnavailableError,
 } from "./device.js";
-export {
-  ForwardPassKernels,
-  GpuForwardPass,
-  type GpuModelWeights,
-  toFloat16Bits,
-  uploadLlamaWeights,
-} from "./forward-pass.js";
 export type { WeightPrecision } from "./forward-pass.wgsl.js";
-export { readFloat32, uploadFloat32 } from "./gpu-buffers.js";
 export {
   llamaWeightsFromGgufBytes,
   type ModelBytesSource,
@@ -23,23 +20,6 @@ export {
   readModelWeights,
   type WebGpuModelSource,
 } from "./model-source.js";
-export { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
-export {
-  type AttentionBuffers,
-  type AttentionCall,
-  type AttentionKernelMode,
-  type AttentionTiles,
-  chooseAttentionTiles,
-  defaultTargetWorkgroups,
-  isCpuAdapter,
-  type KeySplitPlan,
-  LogSumExpMergeKernel,
-  largestRotatedPosition,
-  minimumTilesPerSplit,
-  SelfExtendAttentionKernel,
-  type SelfExtendAttentionKernelOptions,
-} from "./self-extend-attention-kernel.js";
-export { TwoPassSelfExtendAttention } from "./two-pass-attention.js";
 export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
 export { webGpuCapabilities } from "./webgpu-capabilities.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";

@@ -8,7 +8,6 @@ import {
   hasGgufMagic,
   type LlamaWeights,
   llamaWeightsFromGguf,
-  loadLlamaWeights,
   ModelFileError,
   parseGguf,
 } from "@self-extend/models";
@@ -84,6 +83,9 @@ export async function readModelWeights(source: WebGpuModelSource): Promise<Llama
         "a { path } model source needs Node's file system; in a browser pass { url } or { bytes }",
       );
     }
+    // A variable specifier keeps bundlers from pulling the Node-only file readers into a page.
+    const nodeEntry = "@self-extend/models/node";
+    const { loadLlamaWeights } = (await import(nodeEntry)) as typeof import("@self-extend/models/node");
     return loadLlamaWeights(source.path);
   }
   throw new TypeError("a model source is { path }, { bytes } or { url }");

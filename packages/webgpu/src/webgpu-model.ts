@@ -8,7 +8,13 @@ import {
   type SelfExtendModelV1,
   SessionDisposedError,
 } from "@self-extend/core";
-import { type LlamaWeights, modelInfoFromDescription, supportedArchitectures } from "@self-extend/models";
+import {
+  createTokenizer,
+  type LlamaWeights,
+  modelInfoFromDescription,
+  supportedArchitectures,
+  type Tokenizer,
+} from "@self-extend/models";
 import type { WebGpuContext } from "./device.js";
 import {
   ForwardPassKernels,
@@ -40,6 +46,8 @@ export class WebGpuModel implements SelfExtendModelV1 {
   readonly weightPrecision: WeightPrecision;
   /** Why: what was asked for and, for a fallback, what the device lacks. */
   readonly weightPrecisionReason: string;
+  /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
+  readonly tokenizer: Tokenizer | undefined;
   private disposed = false;
 
   private constructor(
@@ -48,8 +56,10 @@ export class WebGpuModel implements SelfExtendModelV1 {
     private readonly kernels: ForwardPassKernels,
     info: ModelInfoV1,
     weightPrecisionReason: string,
+    tokenizer: Tokenizer | undefined,
   ) {
     this.info = info;
+    this.tokenizer = tokenizer;
     this.weightPrecision = weights.precision;
     this.weightPrecisionReason = weightPrecisionReason;
   }
@@ -87,6 +97,7 @@ export class WebGpuModel implements SelfExtendModelV1 {
         kernels,
         modelInfoFromDescription(weights.description),
         reason,
+        weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary),
       );
     } catch (error) {
       gpuWeights.destroy();

@@ -5,13 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createWebGpuBackend,
   requestWebGpuDevice,
-  SelfExtendAttentionKernel,
-  uploadLlamaWeights,
   type WebGpuBackend,
   type WebGpuContext,
   WebGpuDeviceError,
   WebGpuUnavailableError,
 } from "../src/index.js";
+import { SelfExtendAttentionKernel, uploadLlamaWeights } from "../src/kernels.js";
 
 const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
 let backend: WebGpuBackend;

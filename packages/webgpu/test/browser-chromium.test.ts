@@ -24,7 +24,7 @@ import {
   resolveTolerance,
 } from "@self-extend/conformance";
 import { argmax, planSelfExtend } from "@self-extend/core";
-import { readGguf, tokenizerFromGguf } from "@self-extend/models";
+import { readGguf, tokenizerFromGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { type BrowserContext, chromium, type Page } from "playwright-core";

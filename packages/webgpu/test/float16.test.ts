@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { adapterTolerance, largestDifference, readDeclaration } from "@self-extend/conformance";
 import { argmax, planSelfExtend, type SelfExtendModelV1 } from "@self-extend/core";
-import { generateTinyModel, readGguf, tinyModelGrid, tokenizerFromGguf } from "@self-extend/models";
+import { generateTinyModel, readGguf, tinyModelGrid, tokenizerFromGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { type LlamaWeights, loadLlamaWeights, ModelFileError } from "@self-extend/models";
+import { type LlamaWeights, loadLlamaWeights, ModelFileError } from "@self-extend/models/node";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { llamaWeightsFromGgufBytes, readModelWeights } from "../src/index.js";

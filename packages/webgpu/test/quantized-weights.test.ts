@@ -13,7 +13,7 @@ import {
   readDeclaration,
 } from "@self-extend/conformance";
 import { argmax } from "@self-extend/core";
-import { readGguf } from "@self-extend/models";
+import { readGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

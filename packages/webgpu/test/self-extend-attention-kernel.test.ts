@@ -1,13 +1,12 @@
 import type { RopeLayout, SelfExtendConfig } from "@self-extend/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requestWebGpuDevice, type WebGpuContext } from "../src/index.js";
 import {
   type AttentionTiles,
   createGpuRopeTable,
-  requestWebGpuDevice,
   SelfExtendAttentionKernel,
   TwoPassSelfExtendAttention,
-  type WebGpuContext,
-} from "../src/index.js";
+} from "../src/kernels.js";
 import {
   attentionInputs,
   expectedAttention,

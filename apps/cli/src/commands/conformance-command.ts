@@ -1,7 +1,7 @@
 import { registeredBackends, UnknownBackendError } from "@self-extend/backends";
 import { toJson } from "@self-extend/conformance";
 import { formatMatrix, runConformanceApp, writeHtmlReport } from "@self-extend/conformance-app";
-import { describeLlamaModel, readGguf } from "@self-extend/models";
+import { describeLlamaModel, readGguf } from "@self-extend/models/node";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { importLlama2c } from "@self-extend/models";
+import { importLlama2c } from "@self-extend/models/node";
 import { parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";

@@ -1,12 +1,11 @@
 /**
  * A localhost server for the headless-Chromium tests: it serves the package's, core's and models'
  * TypeScript sources transpiled one file at a time (no bundler in this repository; imports already
- * end in .js), a page whose import map points the workspace packages at those sources, stubs for
- * the `node:` modules that @self-extend/models imports at its top level (what a bundler's browser
- * build does: the file-system functions throw if called; in-memory GGUF parsing never calls
- * them), and the files the test names (model files) as bytes.
+ * end in .js), a page whose import map points the workspace packages at those sources and maps no
+ * `node:` module (the main entry of @self-extend/models needs none; file access is in its /node
+ * entry), and the files the test names (model files) as bytes.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
@@ -22,49 +21,11 @@ const roots: Record<string, string> = {
   test: join(packageFolder, "test", "browser"),
 };
 
-function typeScriptFiles(folder: string): string[] {
-  return readdirSync(folder).flatMap((name) => {
-    const path = join(folder, name);
-    if (statSync(path).isDirectory()) return typeScriptFiles(path);
-    return name.endsWith(".ts") && !name.endsWith(".test.ts") ? [path] : [];
-  });
-}
-
-/** Every name imported statically from each `node:` module by the served sources. */
-function nodeImports(): Map<string, Set<string>> {
-  const imports = new Map<string, Set<string>>();
-  for (const root of [roots.src, roots.core, roots.models]) {
-    for (const file of typeScriptFiles(root)) {
-      const source = readFileSync(file, "utf8");
-      for (const match of source.matchAll(/^import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+"node:([a-z_/]+)"/gm)) {
-        if (/^import\s+type\b/.test(match[0])) continue;
-        const names = imports.get(match[2]) ?? new Set<string>();
-        for (const entry of match[1].split(",")) {
-          const name = entry.trim();
-          if (name && !name.startsWith("type ")) names.add(name.split(/\s+as\s+/)[0]);
-        }
-        imports.set(match[2], names);
-      }
-    }
-  }
-  return imports;
-}
-
-function stubModule(module: string, names: Iterable<string>): string {
-  return [...names]
-    .map(
-      (name) =>
-        `export function ${name}() { throw new Error("node:${module} ${name}() is not available in a browser"); }`,
-    )
-    .join("\n");
-}
-
-const stubs = nodeImports();
 const importMap = {
   imports: {
     "@self-extend/core": "/core/index.js",
+    // No entry for any `node:` module: the main entry of @self-extend/models must not need one.
     "@self-extend/models": "/models/index.js",
-    ...Object.fromEntries([...stubs.keys()].map((module) => [`node:${module}`, `/node-stub/${module}.js`])),
   },
 };
 
@@ -113,15 +74,6 @@ export async function serveSources(
       const path = Object.hasOwn(files, rest.join("/")) ? files[rest.join("/")] : undefined;
       if (path === undefined) response.writeHead(404).end();
       else response.writeHead(200, { "content-type": "application/octet-stream" }).end(readFileSync(path));
-      return;
-    }
-    if (root === "node-stub") {
-      const names = stubs.get(rest.join("/").replace(/\.js$/, ""));
-      if (names === undefined) response.writeHead(404).end();
-      else
-        response
-          .writeHead(200, { "content-type": "text/javascript" })
-          .end(stubModule(rest.join("/").replace(/\.js$/, ""), names));
       return;
     }
     const code = roots[root] ? transpiled(roots[root], rest.join("/")) : undefined;

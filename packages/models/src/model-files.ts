@@ -1,0 +1,76 @@
+/**
+ * Model files on disk (Node only): Llama weights from a GGUF file or a llama2.c checkpoint, the
+ * llama2.c tokenizer file, and a llama.cpp-loadable GGUF written atomically.
+ */
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { readGguf, writeGguf } from "./gguf-file.js";
+import { hasGgufMagic } from "./gguf-reader.js";
+import { llamaGgufContents, llamaWeightsFromGguf, type WriteLlamaGgufOptions } from "./llama-gguf.js";
+import type { LlamaWeights } from "./llama-model.js";
+import { parseLlama2cCheckpoint } from "./llama2c-checkpoint.js";
+import { parseLlama2cTokenizer } from "./llama2c-tokenizer.js";
+import { ModelFileError } from "./model-file-error.js";
+import type { Vocabulary } from "./tokenizer.js";
+
+/** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
+export function loadLlamaWeights(path: string): LlamaWeights {
+  const head = new Uint8Array(4);
+  let length = 0;
+  try {
+    const descriptor = openSync(path, "r");
+    try {
+      length = readSync(descriptor, head, 0, 4, 0);
+    } finally {
+      closeSync(descriptor);
+    }
+  } catch (error) {
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+  if (length === 4 && hasGgufMagic(head)) {
+    const gguf = readGguf(path);
+    try {
+      return llamaWeightsFromGguf(gguf);
+    } finally {
+      gguf.close();
+    }
+  }
+  return readLlama2cCheckpoint(path);
+}
+
+/** Writes a complete, deterministic llama.cpp-loadable GGUF (tied output: no output.weight). */
+export function writeLlamaGguf(
+  path: string,
+  weights: LlamaWeights,
+  options: WriteLlamaGgufOptions = {},
+): void {
+  writeGguf(path, llamaGgufContents(weights, options, path));
+}
+
+export function readLlama2cCheckpoint(path: string): LlamaWeights {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+  return parseLlama2cCheckpoint(bytes, path);
+}
+
+export function readLlama2cTokenizer(path: string): Vocabulary {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new ModelFileError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+  return parseLlama2cTokenizer(bytes, path);
+}

@@ -1,0 +1,3 @@
+import { defineWorkspaceProject } from "../../vitest.project.js";
+
+export default defineWorkspaceProject("readme-examples");
