@@ -270,6 +270,36 @@ function main() {
         }
       });
     }
+    // The CLI as an npm user gets it: the installed bin, outside any checkout of the repository.
+    const cli = join(project, "node_modules", ".bin", "self-extend");
+    step("self-extend plan and generate (the demo model from its package)", () => {
+      const plan = run(cli, ["plan", "--trained-context", "512", "--target-context", "2048"], {
+        cwd: project,
+      });
+      if (!plan.includes("largest usable context")) throw new StepError(`plan printed:\n${plan}`);
+      const generated = run(
+        cli,
+        ["generate", "--prompt", "Once upon a time", "--max-tokens", "4", "--json"],
+        {
+          cwd: project,
+        },
+      );
+      if (!/"tokens":\[\d+,\d+,\d+,\d+\]/.test(generated))
+        throw new StepError(`generate printed:\n${generated}`);
+    });
+    step("self-extend errors name flags, never the repository's folders", () => {
+      const result = spawnSync(cli, ["eval", "ppl", "--lengths", "64"], { cwd: project, encoding: "utf8" });
+      const message = result.stderr.trim();
+      if (
+        result.status !== 2 ||
+        message.split("\n").length !== 1 ||
+        !message.includes("--text is required")
+      ) {
+        throw new StepError(`eval ppl without --text: exit ${result.status}, stderr:\n${message}`);
+      }
+      if (/shared|checkout/.test(message))
+        throw new StepError(`the message names the repository: ${message}`);
+    });
     passed = true;
   } catch (error) {
     if (!(error instanceof StepError)) throw error;
