@@ -103,6 +103,11 @@ export interface SelfExtendSessionV1 {
   /** Tokens evaluated so far. */
   readonly tokenCount: number;
   /**
+   * Bytes the session's KV cache takes now: keys, values, and the second key copy of adapters that
+   * keep one for Self-Extend's group level. Optional: benchmarks report it where an adapter knows.
+   */
+  readonly cacheBytes?: number;
+  /**
    * Appends a block of tokens (a prompt chunk or a single token). All or nothing: an evaluation
    * that is aborted (the signal's reason is thrown) or fails leaves the session as it was before
    * the call, so it can be retried or continued. Every backend here implements it that way.

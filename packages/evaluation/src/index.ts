@@ -44,6 +44,12 @@ export {
 export { type PerplexityPlotOptions, renderPerplexityPlot } from "./perplexity-plot.js";
 export { sha256OfFile, writeFileAtomically, writeJsonFileAtomically } from "./result-file.js";
 export {
+  runSpeedBenchmark,
+  type SpeedBenchmarkOptions,
+  type SpeedBenchmarkRow,
+  type SpeedMeasurement,
+} from "./speed-benchmark.js";
+export {
   runOfSpecRow,
   type SpecPerplexityRow,
   stories260KSpecScoredTokens,

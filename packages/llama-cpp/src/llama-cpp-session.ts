@@ -227,6 +227,16 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
   /** Set when a rollback could not restore the cache; cleared by reset(). */
   private lostState: string | undefined;
   private readonly lifecycle = new SessionLifecycle();
+  private readonly cacheBytesPerCell: number;
+
+  /**
+   * Bytes of llama.cpp's KV cache as it allocates it: one key and one value row per layer for each
+   * of the context's cells (n_ctx, which llama.cpp may round up). Self-Extend keeps no second copy:
+   * it moves cells' positions instead.
+   */
+  get cacheBytes(): number {
+    return this.context.contextSize * this.cacheBytesPerCell;
+  }
 
   private constructor(
     readonly model: LlamaModel,
@@ -242,8 +252,10 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       vocabularySize: number;
       prefillChunkSize: number;
       llamaCppBatchSize: number;
+      cacheBytesPerCell: number;
     },
   ) {
+    this.cacheBytesPerCell = resolved.cacheBytesPerCell;
     this.config = resolved.config;
     this.mode = resolved.mode;
     this.trainedContext = resolved.trainedContext;
@@ -339,6 +351,12 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
           vocabularySize: resolved.info.vocabularySize,
           prefillChunkSize: options.prefillChunkSize ?? config.groupSize,
           llamaCppBatchSize,
+          cacheBytesPerCell:
+            resolved.info.layerCount *
+            resolved.info.kvHeadCount *
+            resolved.info.headSize *
+            2 *
+            (cachePrecision === "float32" ? 4 : 2),
         });
       } catch (error) {
         await context.dispose();

@@ -170,6 +170,15 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
+  /** Keys (twice for Self-Extend: neighbor and group rotations) and values, allocated once. */
+  get cacheBytes(): number {
+    return (this.caches ?? []).reduce(
+      (total, cache) =>
+        total + cache.key.byteLength + (cache.keyGroup?.byteLength ?? 0) + cache.value.byteLength,
+      0,
+    );
+  }
+
   evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     return this.lifecycle.run(options.signal, (signal) => this.evaluateChunks(tokens, options, signal));
   }

@@ -64,6 +64,11 @@ export class KeyValueCache {
     this.capacity = capacity;
   }
 
+  /** Bytes allocated now: float64 keys at both levels and values, for every layer. */
+  get byteLength(): number {
+    return this.layerCount * 3 * this.capacity * this.rowWidth * Float64Array.BYTES_PER_ELEMENT;
+  }
+
   layer(index: number): LayerCache {
     return this.layerCaches[index];
   }

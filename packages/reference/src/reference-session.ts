@@ -93,6 +93,10 @@ export class ReferenceSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
+  get cacheBytes(): number {
+    return this.cache?.byteLength ?? 0;
+  }
+
   evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     return this.lifecycle.run(options.signal, (signal) => this.evaluateBlocks(tokens, options, signal));
   }

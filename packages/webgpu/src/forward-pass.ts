@@ -209,6 +209,11 @@ export class GpuForwardPass {
   private readonly noBias: GPUBuffer;
   private readonly workgroupSize: number;
 
+  /** Bytes of the KV cache buffers on the device (one key copy: group rotations are derived in the kernel). */
+  get cacheBytes(): number {
+    return [...this.keyCaches, ...this.valueCaches].reduce((total, buffer) => total + buffer.size, 0);
+  }
+
   private constructor(
     private readonly context: WebGpuContext,
     private readonly kernels: ForwardPassKernels,

@@ -68,6 +68,10 @@ export class WebGpuSession implements SelfExtendSessionV1 {
     return this.evaluatedCount;
   }
 
+  get cacheBytes(): number {
+    return this.forwardPass?.cacheBytes ?? 0;
+  }
+
   evaluate(tokens: ArrayLike<number>, options: EvaluateOptionsV1 = {}): Promise<EvaluationV1> {
     return this.lifecycle.run(options.signal, (signal) => this.evaluateBlocks(tokens, options, signal));
   }

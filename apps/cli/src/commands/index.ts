@@ -1,4 +1,5 @@
 import type { Command } from "../command.js";
+import { benchCommand } from "./bench-command.js";
 import { conformanceCommand } from "./conformance-command.js";
 import { evalCommand } from "./eval-command.js";
 import { generateCommand } from "./generate-command.js";
@@ -15,4 +16,5 @@ export const commands: readonly Command[] = [
   importLlama2cCommand,
   planCommand,
   mapCommand,
+  benchCommand,
 ];

@@ -1,0 +1,178 @@
+import { registeredBackends } from "@self-extend/backends";
+import { planSelfExtend, type SelfExtendConfig, validateSessionForModel } from "@self-extend/core";
+import { runSpeedBenchmark, type SpeedBenchmarkRow } from "@self-extend/evaluation";
+import { chooseBackend, selfExtendFlags } from "../backend-choice.js";
+import { integerFlag, parseFlags, stringFlag } from "../cli-arguments.js";
+import { CliUsageError } from "../cli-error.js";
+import type { Command } from "../command.js";
+import { resolveModelInput } from "../model-input.js";
+
+interface BackendResult {
+  readonly backend: string;
+  readonly rows?: readonly SpeedBenchmarkRow[];
+  /** Why the backend was not measured on this machine. */
+  readonly notAvailable?: string;
+}
+
+function parseMultiples(text: string): number[] {
+  const multiples = text.split(",").map((part) => Number(part.trim()));
+  for (const [index, multiple] of multiples.entries()) {
+    if (!(Number.isFinite(multiple) && multiple > 0)) {
+      throw new CliUsageError(
+        `--multiples ${JSON.stringify(text)}: ${JSON.stringify(text.split(",")[index])} is not a positive number (give e.g. 1,2,4,8)`,
+      );
+    }
+  }
+  return multiples;
+}
+
+function parseBackends(text: string): string[] {
+  if (text === "all") return registeredBackends.map((entry) => entry.name);
+  const names = text.split(",").map((part) => part.trim());
+  for (const name of names) {
+    if (!registeredBackends.some((entry) => entry.name === name)) {
+      throw new CliUsageError(
+        `unknown --backend ${JSON.stringify(name)}; known: ${registeredBackends.map((entry) => entry.name).join(", ")}, or all`,
+      );
+    }
+  }
+  return names;
+}
+
+const megabytes = (bytes: number | undefined) => (bytes === undefined ? "-" : (bytes / 1048576).toFixed(2));
+
+function tableLines(backend: string, rows: readonly SpeedBenchmarkRow[]): string[] {
+  return rows.map((row) =>
+    [
+      backend,
+      `${row.multiple}x (${row.contextSize})`,
+      row.plain.prefillTokensPerSecond.toFixed(0),
+      row.selfExtend.prefillTokensPerSecond.toFixed(0),
+      row.prefillTimeRatio.toFixed(2),
+      row.plain.decodeTokensPerSecond.toFixed(1),
+      row.selfExtend.decodeTokensPerSecond.toFixed(1),
+      row.decodeTimeRatio.toFixed(2),
+      megabytes(row.plain.cacheBytes),
+      megabytes(row.selfExtend.cacheBytes),
+    ].join(" | "),
+  );
+}
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "time Self-Extend against plain attention on each backend, as ratios measured in one run",
+  usage: `self-extend bench [--backend all | name[,name...]] [--model <gguf or llama2.c .bin>] [--tokenizer <tok.bin>]
+                  [--multiples 1,2,4,8] [--decode N] [--repeat N] [--group G --window W] [--json]
+
+For each backend and each context N = multiple x L (L: the model's trained context), evaluates a
+prompt of N - decode tokens (prefill), then decodes --decode tokens one at a time, once with
+Self-Extend and once with plain attention (G = 1) on the same adapter and model. Repeats are
+interleaved and the fastest of each kept. Prints tokens/s, the time ratio Self-Extend / plain
+(1.15 = 15% slower) and the KV cache size. Backends that cannot run here are listed with the reason.
+Without --model, the demo model (@self-extend/demo-model) is used.
+
+  --backend          all (default) or a comma list of reference, llama-cpp, onnxruntime, webgpu
+  --multiples        contexts as multiples of L (default 1,2,4,8)
+  --decode N         tokens decoded one at a time after the prompt (default 32)
+  --repeat N         interleaved repeats, fastest kept (default 3)
+  --group/--window   Self-Extend settings (default: the planner's for the largest context)
+  --json             print {"model","trainedContext","selfExtend","decodeTokens","repeats",
+                     "results":[{"backend","rows":[{"multiple","contextSize","plain","selfExtend",
+                     "prefillTimeRatio","decodeTimeRatio"}]} or {"backend","notAvailable"}]}`,
+  async run(args, terminal) {
+    const { values } = parseFlags(
+      args,
+      {
+        backend: { type: "string" },
+        model: { type: "string" },
+        tokenizer: { type: "string" },
+        multiples: { type: "string" },
+        decode: { type: "string" },
+        repeat: { type: "string" },
+        json: { type: "boolean" },
+        ...selfExtendFlags,
+      },
+      "bench",
+    );
+    if (values["no-extend"])
+      throw new CliUsageError("bench always measures plain attention beside Self-Extend; drop --no-extend");
+    const backends = parseBackends(stringFlag(values, "backend") ?? "all");
+    const multiples = parseMultiples(stringFlag(values, "multiples") ?? "1,2,4,8");
+    const decodeTokens = integerFlag(values, "decode") ?? 32;
+    const repeats = integerFlag(values, "repeat", { largest: 100 }) ?? 3;
+    const input = resolveModelInput({
+      model: stringFlag(values, "model"),
+      tokenizer: stringFlag(values, "tokenizer"),
+    });
+    const largestContext = Math.round(Math.max(...multiples) * input.trainedContext);
+    const group = integerFlag(values, "group");
+    const window = integerFlag(values, "window");
+    if ((group === undefined) !== (window === undefined))
+      throw new CliUsageError("--group and --window go together");
+    const selfExtend: SelfExtendConfig =
+      group !== undefined && window !== undefined
+        ? { groupSize: group, neighborWindow: window }
+        : planSelfExtend({ trainedContext: input.trainedContext, targetContext: largestContext }).config;
+
+    const shortestContext = Math.round(Math.min(...multiples) * input.trainedContext);
+    if (decodeTokens >= shortestContext) {
+      throw new CliUsageError(
+        `--decode ${decodeTokens} must be smaller than the shortest context, ${shortestContext} tokens (${Math.min(...multiples)} x L = ${input.trainedContext})`,
+      );
+    }
+    // A setting too short for the longest context is refused before any backend loads.
+    validateSessionForModel(
+      { selfExtend, contextSize: largestContext },
+      { trainedContext: input.trainedContext },
+    );
+
+    const log = (line: string) => terminal.error(`${line}\n`);
+    log(
+      `bench: ${input.ggufPath} (L = ${input.trainedContext}), Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}, ${decodeTokens} decoded tokens, fastest of ${repeats}`,
+    );
+    const header =
+      "backend | context | plain prefill tok/s | SE prefill tok/s | prefill time SE/plain | plain decode tok/s | SE decode tok/s | decode time SE/plain | plain KV MB | SE KV MB";
+    if (!values.json) terminal.out(`${header}\n`);
+    const results: BackendResult[] = [];
+    for (const name of backends) {
+      let backend: Awaited<ReturnType<typeof chooseBackend>>;
+      try {
+        backend = await chooseBackend(name);
+      } catch (error) {
+        const reason = (error as Error).message;
+        results.push({ backend: name, notAvailable: reason });
+        if (!values.json) terminal.out(`${name} | not available: ${reason}\n`);
+        continue;
+      }
+      const model = await backend.loadModel({ path: input.ggufPath });
+      try {
+        const rows = await runSpeedBenchmark(model, {
+          selfExtend,
+          multiples,
+          decodeTokens,
+          repeats,
+          onRow: (row) => {
+            if (!values.json) terminal.out(`${tableLines(name, [row])[0]}\n`);
+            else log(`${name}: ${row.multiple}x done`);
+          },
+        });
+        results.push({ backend: name, rows });
+      } finally {
+        await model.dispose();
+      }
+    }
+    if (values.json) {
+      terminal.out(
+        `${JSON.stringify({
+          model: input.ggufPath,
+          trainedContext: input.trainedContext,
+          selfExtend,
+          decodeTokens,
+          repeats,
+          results,
+        })}\n`,
+      );
+    }
+    return 0;
+  },
+};
