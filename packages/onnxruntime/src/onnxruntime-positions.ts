@@ -6,9 +6,11 @@
  *
  * Its RoPE tables are filled with the position itself (row p of the cos table holds p), so the
  * rows the graph's own Gather nodes pick for queries and keys at either level ARE the positions
- * it rotates them at. The neighbor mask and the causal mask come out of the graph too; per pair,
- * the neighbor mask picks the level exactly as the layers' `Where` picks between the two score
- * matrices. Relative position = query position - key position at the level picked.
+ * it rotates them at. The key ranges and masks of the two levels come out of the graph too: the
+ * layers score exactly those keys with exactly those masks, so a pair kept by the group mask is
+ * attended at the group level and one kept by the neighbor mask at the neighbor level (a pair kept
+ * by both would be counted twice and is reported as an error). Relative position = query position
+ * - key position at the level kept.
  */
 import { groupQueryPosition, type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
 import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
@@ -35,11 +37,16 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
   );
   const rows = ["tokens", 1, headSize];
   builder.output(context.neighborCos, "neighbor_position", "float32", rows);
-  builder.output(context.causalMask, "causal_mask", "float32", ["tokens", "keys"]);
-  if (selfExtend !== undefined) {
+  const { levels } = context;
+  if (levels === undefined) {
+    builder.output(context.causalMask!, "causal_mask", "float32", ["tokens", "keys"]);
+  } else {
     builder.output(context.groupQueryCos!, "group_query_position", "float32", rows);
     builder.output(context.groupKeyCos!, "group_key_position", "float32", rows);
-    builder.output(context.neighborMask!, "neighbor_mask", "bool", ["tokens", "keys"]);
+    builder.output(levels.groupKeyIndices, "group_key_indices", "int64", ["group_keys"]);
+    builder.output(levels.groupMask, "group_mask", "float32", ["tokens", "group_keys"]);
+    builder.output(levels.neighborKeyIndices, "neighbor_key_indices", "int64", ["neighbor_keys"]);
+    builder.output(levels.neighborMask, "neighbor_mask", "float32", ["tokens", "neighbor_keys"]);
   }
   return encodeModel(builder.build({ graphName: "self_extend_positions", producerVersion: "positions" }));
 }
@@ -96,17 +103,43 @@ export async function onnxRuntimeRelativePositions(
         keyNeighbor.push(row("neighbor_position", index));
         keyGroup.push(selfExtend === undefined ? 0 : row("group_key_position", index));
       }
-      const keys = start + count;
-      const causal = results.causal_mask.data as Float32Array;
-      const neighbor = selfExtend === undefined ? undefined : (results.neighbor_mask.data as Uint8Array);
-      for (let index = 0; index < count; index++) {
-        const query = start + index;
-        for (let key = 0; key < keys; key++) {
-          if (causal[index * keys + key] !== 0) continue;
-          map[query * length + key] =
-            neighbor === undefined || neighbor[index * keys + key] !== 0
-              ? row("neighbor_position", index) - keyNeighbor[key]
-              : row("group_query_position", index) - keyGroup[key];
+      // Each level: the key indices it scores, its mask, and the positions of query and key there.
+      const levels =
+        selfExtend === undefined
+          ? [
+              {
+                keys: Array.from({ length: start + count }, (_, key) => key),
+                mask: results.causal_mask.data as Float32Array,
+                query: (index: number) => row("neighbor_position", index),
+                key: (key: number) => keyNeighbor[key],
+              },
+            ]
+          : [
+              {
+                keys: Array.from(results.group_key_indices.data as BigInt64Array, Number),
+                mask: results.group_mask.data as Float32Array,
+                query: (index: number) => row("group_query_position", index),
+                key: (key: number) => keyGroup[key],
+              },
+              {
+                keys: Array.from(results.neighbor_key_indices.data as BigInt64Array, Number),
+                mask: results.neighbor_mask.data as Float32Array,
+                query: (index: number) => row("neighbor_position", index),
+                key: (key: number) => keyNeighbor[key],
+              },
+            ];
+      for (const level of levels) {
+        const width = level.keys.length;
+        for (let index = 0; index < count; index++) {
+          const query = start + index;
+          for (let column = 0; column < width; column++) {
+            if (level.mask[index * width + column] !== 0) continue;
+            const key = level.keys[column];
+            if (map[query * length + key] !== -1) {
+              throw new Error(`the attention graph scores query ${query} and key ${key} at both levels`);
+            }
+            map[query * length + key] = level.query(index) - level.key(key);
+          }
         }
       }
     }

@@ -7,8 +7,15 @@
  *   depend on the key alone, so both go to the cache once and nothing is re-rotated later
  *   (the cache is 1.5x a plain one: two key tensors and one value tensor);
  * - each query is rotated at i and at floor(i/G) + W - W/G;
- * - two score matrices, `Where(i - j < W)` picks per pair, then the causal mask and ONE softmax
- *   over the merged scores, then the product with V.
+ * - each score matrix spans only the keys its level can reach. For a block of T queries i in
+ *   [p, p + T) over N = p + T keys, the group level (i - j >= W) reaches keys [0, E) with
+ *   E = max(0, p + T - W), and the neighbor level (0 <= i - j < W) keys [S, N) with
+ *   S = max(0, p - W + 1). Group scores are [T, E] and neighbor scores [T, N - S], each with its own
+ *   mask (-inf where the pair belongs to the other level or is in the future); the two are
+ *   concatenated and ONE softmax runs over them, then the product with the values of the same key
+ *   ranges. Keys in the overlap [S, E) (at most T - 1 of them) appear in both halves, masked out in
+ *   exactly one, so every pair is counted once: the softmax is the spec's. Decoding (T = 1) thus
+ *   scores N keys, not 2N, and the neighbor half reads only the last W keys of the cache.
  *
  * RoPE is `x * cos + (x P) * sin` with P a signed permutation matrix built from the model's pair
  * layout (interleaved or half-split) and cos/sin rows expanded to the full head (cos = 1, sin = 0
@@ -40,10 +47,30 @@ export interface AttentionContext {
   readonly groupQuerySin?: string;
   readonly groupKeyCos?: string;
   readonly groupKeySin?: string;
-  /** Self-Extend only: [T, N] bool, true where 0 <= i - j < W (neighbor level). */
-  readonly neighborMask?: string;
-  /** [T, N] float, 0 where j <= i and -inf after the query. */
-  readonly causalMask: string;
+  /** Self-Extend only: the key ranges and masks of the two levels (see the file comment). */
+  readonly levels?: SelfExtendLevels;
+  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
+  readonly axisZero: string;
+  readonly zeroVector: string;
+  readonly largestIndex: string;
+  /** Plain attention: [T, N] float, 0 where j <= i and -inf after the query. */
+  readonly causalMask?: string;
+}
+
+export interface SelfExtendLevels {
+  /** E = max(0, p + T - W), as a 1-element int64: group keys are [0, E). */
+  readonly groupEnd: string;
+  /** S = max(0, p - W + 1), as a 1-element int64: neighbor keys are [S, N). */
+  readonly neighborStart: string;
+  /** Past tokens p, as a 1-element int64. */
+  readonly pastCount: string;
+  /** [T, E] float: 0 where i - j >= W, else -inf. */
+  readonly groupMask: string;
+  /** [T, N - S] float: 0 where 0 <= i - j < W, else -inf. */
+  readonly neighborMask: string;
+  /** Key indices of the two halves, [E] and [N - S] (the position probe reads them back). */
+  readonly groupKeyIndices: string;
+  readonly neighborKeyIndices: string;
 }
 
 /** The RoPE permutation P: (x P)[first] = -x[second], (x P)[second] = x[first] for each pair. */
@@ -107,45 +134,56 @@ export function buildAttentionContext(
   };
   const [neighborCos, neighborSin] = gatherRows(inputs.positions, "neighbor");
 
-  // Key indices 0 .. N-1 with N = cached + new tokens; keys sit in the cache in token order, so a
-  // key's index is its token index j.
+  // Keys sit in the cache in token order, so a key's index is its token index j; N = cached + new.
   const pastCount = builder.node("Shape", [inputs.pastKey], { start: 0, end: 1 }, { name: "past_count" });
   const newCount = builder.node("Shape", [inputs.inputIds], { start: 0, end: 1 }, { name: "new_count" });
   const keyCount = builder.node("Add", [pastCount, newCount], {}, { name: "key_count" });
-  const keyCountScalar = builder.node("Squeeze", [keyCount, axisZero], {}, { name: "key_count_scalar" });
-  const keyIndices = builder.node(
-    "Range",
-    [builder.int64Constant([0], "zero", true), keyCountScalar, builder.int64Constant([1], "one", true)],
-    {},
-    { name: "key_indices" },
-  );
-  const distance = builder.node(
-    "Sub",
-    [
-      builder.node("Unsqueeze", [inputs.positions, axisOne], {}, { name: "query_index_column" }),
-      builder.node("Unsqueeze", [keyIndices, axisZero], {}, { name: "key_index_row" }),
-    ],
-    {},
-    { name: "distance" },
-  );
-  const causal = builder.node(
-    "GreaterOrEqual",
-    [distance, builder.int64Constant([0], "zero_distance", true)],
-    {},
-    { name: "causal" },
-  );
-  const causalMask = builder.node(
-    "Where",
-    [
-      causal,
-      builder.floatConstant([0], [], "mask_keep"),
-      builder.floatConstant([Number.NEGATIVE_INFINITY], [], "mask_drop"),
-    ],
-    {},
-    { name: "causal_mask" },
-  );
+  const zero = builder.int64Constant([0], "zero", true);
+  const one = builder.int64Constant([1], "one", true);
+  const scalar = (x: string, hint: string) => builder.node("Squeeze", [x, axisZero], {}, { name: hint });
+  const keyRange = (first: string, end: string, hint: string) =>
+    builder.node(
+      "Range",
+      [scalar(first, `${hint}_first`), scalar(end, `${hint}_end`), one],
+      {},
+      { name: `${hint}_key_indices` },
+    );
+  const distanceTo = (keyIndices: string, hint: string) =>
+    builder.node(
+      "Sub",
+      [
+        builder.node("Unsqueeze", [inputs.positions, axisOne], {}, { name: `${hint}_query_index_column` }),
+        builder.node("Unsqueeze", [keyIndices, axisZero], {}, { name: `${hint}_key_index_row` }),
+      ],
+      {},
+      { name: `${hint}_distance` },
+    );
+  const sliceConstants = {
+    axisZero,
+    zeroVector: builder.int64Constant([0], "zero_vector"),
+    largestIndex: builder.int64Constant([Number.MAX_SAFE_INTEGER], "largest_index"),
+  };
+  const keep = builder.floatConstant([0], [], "mask_keep");
+  const drop = builder.floatConstant([Number.NEGATIVE_INFINITY], [], "mask_drop");
+  const maskWhere = (condition: string, hint: string) =>
+    builder.node("Where", [condition, keep, drop], {}, { name: hint });
+
   if (selfExtend === undefined) {
-    return { shape, rotation, neighborCos, neighborSin, causalMask };
+    const distance = distanceTo(keyRange(builder.int64Constant([0], "first_key"), keyCount, "all"), "all");
+    const causal = builder.node(
+      "GreaterOrEqual",
+      [distance, builder.int64Constant([0], "zero_distance", true)],
+      {},
+      { name: "causal" },
+    );
+    return {
+      shape,
+      rotation,
+      neighborCos,
+      neighborSin,
+      ...sliceConstants,
+      causalMask: maskWhere(causal, "causal_mask"),
+    };
   }
 
   const { groupSize, neighborWindow } = selfExtend;
@@ -167,11 +205,48 @@ export function buildAttentionContext(
   );
   const [groupKeyCos, groupKeySin] = gatherRows(groupKeyPositions, "group_key");
   const [groupQueryCos, groupQuerySin] = gatherRows(groupQueryPositions, "group_query");
-  const neighborMask = builder.node(
-    "Less",
-    [distance, builder.int64Constant([neighborWindow], "neighbor_window", true)],
+
+  const atLeastZero = (x: string, hint: string) =>
+    builder.node("Max", [x, builder.int64Constant([0], `${hint}_floor`)], {}, { name: hint });
+  const groupEnd = atLeastZero(
+    builder.node(
+      "Sub",
+      [keyCount, builder.int64Constant([neighborWindow], "window")],
+      {},
+      { name: "group_end_raw" },
+    ),
+    "group_end",
+  );
+  const neighborStart = atLeastZero(
+    builder.node(
+      "Sub",
+      [pastCount, builder.int64Constant([neighborWindow - 1], "window_minus_one")],
+      {},
+      { name: "neighbor_start_raw" },
+    ),
+    "neighbor_start",
+  );
+  const window = builder.int64Constant([neighborWindow], "neighbor_window", true);
+  const groupKeyIndices = keyRange(builder.int64Constant([0], "group_first"), groupEnd, "group");
+  const groupMask = maskWhere(
+    builder.node(
+      "GreaterOrEqual",
+      [distanceTo(groupKeyIndices, "group"), window],
+      {},
+      { name: "group_level" },
+    ),
+    "group_mask",
+  );
+  const neighborKeyIndices = keyRange(neighborStart, keyCount, "neighbor");
+  const neighborDistance = distanceTo(neighborKeyIndices, "neighbor");
+  const neighborLevel = builder.node(
+    "And",
+    [
+      builder.node("GreaterOrEqual", [neighborDistance, zero], {}, { name: "neighbor_causal" }),
+      builder.node("Less", [neighborDistance, window], {}, { name: "neighbor_within_window" }),
+    ],
     {},
-    { name: "neighbor_mask" },
+    { name: "neighbor_level" },
   );
   return {
     shape,
@@ -182,8 +257,16 @@ export function buildAttentionContext(
     groupQuerySin,
     groupKeyCos,
     groupKeySin,
-    neighborMask,
-    causalMask,
+    ...sliceConstants,
+    levels: {
+      groupEnd,
+      neighborStart,
+      pastCount,
+      groupMask,
+      neighborMask: maskWhere(neighborLevel, "neighbor_mask"),
+      groupKeyIndices,
+      neighborKeyIndices,
+    },
   };
 }
 
@@ -238,7 +321,8 @@ export function buildLayerAttention(
   const { headCount, kvHeadCount, headSize } = context.shape;
   const repeat = headCount / kvHeadCount;
   const prefix = `layer${inputs.layer}`;
-  const selfExtend = context.neighborMask !== undefined;
+  const levels = context.levels;
+  const selfExtend = levels !== undefined;
   const shapeConstant = (values: number[], hint: string) =>
     builder.int64Constant(values, `${prefix}_${hint}`);
   const reshape = (x: string, values: number[], hint: string) =>
@@ -269,51 +353,116 @@ export function buildLayerAttention(
     const headMajor = transpose(scaled, [1, 0, 2], `query_${level}_head_major`);
     return reshape(headMajor, [kvHeadCount, repeat, -1, headSize], `query_${level}_grouped`);
   };
-  const keysForScores = (past: string, present: string, level: string) => {
-    const all = builder.node("Concat", [past, present], { axis: 0 }, { name: `${prefix}_keys_${level}` });
-    const transposed = transpose(all, [1, 2, 0], `keys_${level}_transposed`);
+  // [keys, kvHeads, headSize] rows -> [kvHeads, 1, headSize, keys] for the score MatMul.
+  const keysForScores = (keys: string, level: string) => {
+    const transposed = transpose(keys, [1, 2, 0], `keys_${level}_transposed`);
     return reshape(transposed, [kvHeadCount, 1, headSize, -1], `keys_${level}_grouped`);
   };
+  // [keys, kvHeads, headSize] rows -> [kvHeads, 1, keys, headSize] for the product with probabilities.
+  const valuesForProduct = (values: string, level: string) => {
+    const headMajor = transpose(values, [1, 0, 2], `values_${level}_head_major`);
+    return reshape(headMajor, [kvHeadCount, 1, -1, headSize], `values_${level}_grouped`);
+  };
+  const concatenate = (parts: string[], axis: number, hint: string) =>
+    builder.node("Concat", parts, { axis }, { name: `${prefix}_${hint}` });
+  const slice = (x: string, starts: string, ends: string, hint: string) =>
+    builder.node("Slice", [x, starts, ends, context.axisZero], {}, { name: `${prefix}_${hint}` });
 
-  const neighborScores = builder.node(
-    "MatMul",
-    [
-      queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
-      keysForScores(inputs.pastKey, presentKey, "neighbor"),
-    ],
-    {},
-    { name: `${prefix}_scores_neighbor` },
-  );
-  let scores = neighborScores;
-  if (selfExtend) {
+  let probabilities: string;
+  let values: string;
+  if (levels === undefined) {
+    const scores = builder.node(
+      "MatMul",
+      [
+        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+        keysForScores(concatenate([inputs.pastKey, presentKey], 0, "keys_neighbor"), "neighbor"),
+      ],
+      {},
+      { name: `${prefix}_scores_neighbor` },
+    );
+    const masked = builder.node(
+      "Add",
+      [scores, context.causalMask!],
+      {},
+      { name: `${prefix}_scores_masked` },
+    );
+    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
+    values = valuesForProduct(concatenate([inputs.pastValue, presentValue], 0, "values"), "all");
+  } else {
+    // Rows [0, E) of past ++ present without concatenating the whole cache: [0, E) of the past, then
+    // [0, E - p) of the new rows (empty while E <= p, i.e. whenever T <= W).
+    const newRowsInGroup = builder.node(
+      "Max",
+      [
+        builder.node(
+          "Sub",
+          [levels.groupEnd, levels.pastCount],
+          {},
+          { name: `${prefix}_group_new_rows_raw` },
+        ),
+        context.zeroVector,
+      ],
+      {},
+      { name: `${prefix}_group_new_rows` },
+    );
+    const groupRows = (past: string, present: string, hint: string) =>
+      concatenate(
+        [
+          slice(past, context.zeroVector, levels.groupEnd, `${hint}_group_past`),
+          slice(present, context.zeroVector, newRowsInGroup, `${hint}_group_new`),
+        ],
+        0,
+        `${hint}_group`,
+      );
+    // Rows [S, N): the last rows of the past from S, then every new row.
+    const neighborRows = (past: string, present: string, hint: string) =>
+      concatenate(
+        [slice(past, levels.neighborStart, context.largestIndex, `${hint}_neighbor_past`), present],
+        0,
+        `${hint}_neighbor`,
+      );
     const groupScores = builder.node(
       "MatMul",
       [
         queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group"),
-        keysForScores(inputs.pastKeyGroup!, presentKeyGroup!, "group"),
+        keysForScores(groupRows(inputs.pastKeyGroup!, presentKeyGroup!, "keys"), "group"),
       ],
       {},
       { name: `${prefix}_scores_group` },
     );
-    scores = builder.node(
-      "Where",
-      [context.neighborMask!, neighborScores, groupScores],
+    const neighborScores = builder.node(
+      "MatMul",
+      [
+        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+        keysForScores(neighborRows(inputs.pastKey, presentKey, "keys"), "neighbor"),
+      ],
       {},
-      { name: `${prefix}_scores_merged` },
+      { name: `${prefix}_scores_neighbor` },
+    );
+    const masked = concatenate(
+      [
+        builder.node("Add", [groupScores, levels.groupMask], {}, { name: `${prefix}_scores_group_masked` }),
+        builder.node(
+          "Add",
+          [neighborScores, levels.neighborMask],
+          {},
+          { name: `${prefix}_scores_neighbor_masked` },
+        ),
+      ],
+      -1,
+      "scores_masked",
+    );
+    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
+    values = concatenate(
+      [
+        valuesForProduct(groupRows(inputs.pastValue, presentValue, "values"), "group"),
+        valuesForProduct(neighborRows(inputs.pastValue, presentValue, "values"), "neighbor"),
+      ],
+      2,
+      "values_both_levels",
     );
   }
-  const masked = builder.node("Add", [scores, context.causalMask], {}, { name: `${prefix}_scores_masked` });
-  const probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
-
-  const values = builder.node(
-    "Concat",
-    [inputs.pastValue, presentValue],
-    { axis: 0 },
-    { name: `${prefix}_values` },
-  );
-  const valuesHeadMajor = transpose(values, [1, 0, 2], "values_head_major");
-  const valuesGrouped = reshape(valuesHeadMajor, [kvHeadCount, 1, -1, headSize], "values_grouped");
-  const context4d = builder.node("MatMul", [probabilities, valuesGrouped], {}, { name: `${prefix}_context` });
+  const context4d = builder.node("MatMul", [probabilities, values], {}, { name: `${prefix}_context` });
   const contextHeads = reshape(context4d, [headCount, -1, headSize], "context_heads");
   const contextTokens = transpose(contextHeads, [1, 0, 2], "context_token_major");
   const attention = reshape(contextTokens, [-1, headCount * headSize], "attention");
