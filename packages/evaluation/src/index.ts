@@ -48,6 +48,8 @@ export {
   type SpeedBenchmarkOptions,
   type SpeedBenchmarkRow,
   type SpeedMeasurement,
+  speedBenchmarkHeader,
+  speedBenchmarkLine,
 } from "./speed-benchmark.js";
 export {
   runOfSpecRow,

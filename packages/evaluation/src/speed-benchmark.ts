@@ -139,3 +139,25 @@ export async function runSpeedBenchmark(
   }
   return rows;
 }
+
+/** The header of the benchmark table (one row per backend and context, columns split by " | "). */
+export const speedBenchmarkHeader =
+  "backend | context | plain prefill tok/s | SE prefill tok/s | prefill time SE/plain | plain decode tok/s | SE decode tok/s | decode time SE/plain | plain KV MB | SE KV MB";
+
+const megabytes = (bytes: number | undefined) => (bytes === undefined ? "-" : (bytes / 1048576).toFixed(2));
+
+/** One table line for a row measured on `backend`. */
+export function speedBenchmarkLine(backend: string, row: SpeedBenchmarkRow): string {
+  return [
+    backend,
+    `${row.multiple}x (${row.contextSize})`,
+    row.plain.prefillTokensPerSecond.toFixed(0),
+    row.selfExtend.prefillTokensPerSecond.toFixed(0),
+    row.prefillTimeRatio.toFixed(2),
+    row.plain.decodeTokensPerSecond.toFixed(1),
+    row.selfExtend.decodeTokensPerSecond.toFixed(1),
+    row.decodeTimeRatio.toFixed(2),
+    megabytes(row.plain.cacheBytes),
+    megabytes(row.selfExtend.cacheBytes),
+  ].join(" | ");
+}

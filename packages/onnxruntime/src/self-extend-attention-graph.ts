@@ -49,10 +49,6 @@ export interface AttentionContext {
   readonly groupKeySin?: string;
   /** Self-Extend only: the key ranges and masks of the two levels (see the file comment). */
   readonly levels?: SelfExtendLevels;
-  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
-  readonly axisZero: string;
-  readonly zeroVector: string;
-  readonly largestIndex: string;
   /** Plain attention: [T, N] float, 0 where j <= i and -inf after the query. */
   readonly causalMask?: string;
 }
@@ -68,6 +64,10 @@ export interface SelfExtendLevels {
   readonly groupMask: string;
   /** [T, N - S] float: 0 where 0 <= i - j < W, else -inf. */
   readonly neighborMask: string;
+  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
+  readonly axisZero: string;
+  readonly zeroVector: string;
+  readonly largestIndex: string;
   /** Key indices of the two halves, [E] and [N - S] (the position probe reads them back). */
   readonly groupKeyIndices: string;
   readonly neighborKeyIndices: string;
@@ -138,7 +138,6 @@ export function buildAttentionContext(
   const pastCount = builder.node("Shape", [inputs.pastKey], { start: 0, end: 1 }, { name: "past_count" });
   const newCount = builder.node("Shape", [inputs.inputIds], { start: 0, end: 1 }, { name: "new_count" });
   const keyCount = builder.node("Add", [pastCount, newCount], {}, { name: "key_count" });
-  const zero = builder.int64Constant([0], "zero", true);
   const one = builder.int64Constant([1], "one", true);
   const scalar = (x: string, hint: string) => builder.node("Squeeze", [x, axisZero], {}, { name: hint });
   const keyRange = (first: string, end: string, hint: string) =>
@@ -158,11 +157,6 @@ export function buildAttentionContext(
       {},
       { name: `${hint}_distance` },
     );
-  const sliceConstants = {
-    axisZero,
-    zeroVector: builder.int64Constant([0], "zero_vector"),
-    largestIndex: builder.int64Constant([Number.MAX_SAFE_INTEGER], "largest_index"),
-  };
   const keep = builder.floatConstant([0], [], "mask_keep");
   const drop = builder.floatConstant([Number.NEGATIVE_INFINITY], [], "mask_drop");
   const maskWhere = (condition: string, hint: string) =>
@@ -181,7 +175,6 @@ export function buildAttentionContext(
       rotation,
       neighborCos,
       neighborSin,
-      ...sliceConstants,
       causalMask: maskWhere(causal, "causal_mask"),
     };
   }
@@ -242,7 +235,12 @@ export function buildAttentionContext(
   const neighborLevel = builder.node(
     "And",
     [
-      builder.node("GreaterOrEqual", [neighborDistance, zero], {}, { name: "neighbor_causal" }),
+      builder.node(
+        "GreaterOrEqual",
+        [neighborDistance, builder.int64Constant([0], "zero", true)],
+        {},
+        { name: "neighbor_causal" },
+      ),
       builder.node("Less", [neighborDistance, window], {}, { name: "neighbor_within_window" }),
     ],
     {},
@@ -257,8 +255,10 @@ export function buildAttentionContext(
     groupQuerySin,
     groupKeyCos,
     groupKeySin,
-    ...sliceConstants,
     levels: {
+      axisZero,
+      zeroVector: builder.int64Constant([0], "zero_vector"),
+      largestIndex: builder.int64Constant([Number.MAX_SAFE_INTEGER], "largest_index"),
       groupEnd,
       neighborStart,
       pastCount,
@@ -365,8 +365,6 @@ export function buildLayerAttention(
   };
   const concatenate = (parts: string[], axis: number, hint: string) =>
     builder.node("Concat", parts, { axis }, { name: `${prefix}_${hint}` });
-  const slice = (x: string, starts: string, ends: string, hint: string) =>
-    builder.node("Slice", [x, starts, ends, context.axisZero], {}, { name: `${prefix}_${hint}` });
 
   let probabilities: string;
   let values: string;
@@ -389,6 +387,8 @@ export function buildLayerAttention(
     probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
     values = valuesForProduct(concatenate([inputs.pastValue, presentValue], 0, "values"), "all");
   } else {
+    const slice = (x: string, starts: string, ends: string, hint: string) =>
+      builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
     // Rows [0, E) of past ++ present without concatenating the whole cache: [0, E) of the past, then
     // [0, E - p) of the new rows (empty while E <= p, i.e. whenever T <= W).
     const newRowsInGroup = builder.node(
@@ -400,7 +400,7 @@ export function buildLayerAttention(
           {},
           { name: `${prefix}_group_new_rows_raw` },
         ),
-        context.zeroVector,
+        levels.zeroVector,
       ],
       {},
       { name: `${prefix}_group_new_rows` },
@@ -408,8 +408,8 @@ export function buildLayerAttention(
     const groupRows = (past: string, present: string, hint: string) =>
       concatenate(
         [
-          slice(past, context.zeroVector, levels.groupEnd, `${hint}_group_past`),
-          slice(present, context.zeroVector, newRowsInGroup, `${hint}_group_new`),
+          slice(past, levels.zeroVector, levels.groupEnd, `${hint}_group_past`),
+          slice(present, levels.zeroVector, newRowsInGroup, `${hint}_group_new`),
         ],
         0,
         `${hint}_group`,
@@ -417,7 +417,7 @@ export function buildLayerAttention(
     // Rows [S, N): the last rows of the past from S, then every new row.
     const neighborRows = (past: string, present: string, hint: string) =>
       concatenate(
-        [slice(past, levels.neighborStart, context.largestIndex, `${hint}_neighbor_past`), present],
+        [slice(past, levels.neighborStart, levels.largestIndex, `${hint}_neighbor_past`), present],
         0,
         `${hint}_neighbor`,
       );

@@ -1,6 +1,11 @@
 import { registeredBackends } from "@self-extend/backends";
 import { planSelfExtend, type SelfExtendConfig, validateSessionForModel } from "@self-extend/core";
-import { runSpeedBenchmark, type SpeedBenchmarkRow } from "@self-extend/evaluation";
+import {
+  runSpeedBenchmark,
+  type SpeedBenchmarkRow,
+  speedBenchmarkHeader,
+  speedBenchmarkLine,
+} from "@self-extend/evaluation";
 import { chooseBackend, selfExtendFlags } from "../backend-choice.js";
 import { integerFlag, parseFlags, stringFlag } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
@@ -37,25 +42,6 @@ function parseBackends(text: string): string[] {
     }
   }
   return names;
-}
-
-const megabytes = (bytes: number | undefined) => (bytes === undefined ? "-" : (bytes / 1048576).toFixed(2));
-
-function tableLines(backend: string, rows: readonly SpeedBenchmarkRow[]): string[] {
-  return rows.map((row) =>
-    [
-      backend,
-      `${row.multiple}x (${row.contextSize})`,
-      row.plain.prefillTokensPerSecond.toFixed(0),
-      row.selfExtend.prefillTokensPerSecond.toFixed(0),
-      row.prefillTimeRatio.toFixed(2),
-      row.plain.decodeTokensPerSecond.toFixed(1),
-      row.selfExtend.decodeTokensPerSecond.toFixed(1),
-      row.decodeTimeRatio.toFixed(2),
-      megabytes(row.plain.cacheBytes),
-      megabytes(row.selfExtend.cacheBytes),
-    ].join(" | "),
-  );
 }
 
 export const benchCommand: Command = {
@@ -130,9 +116,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
     log(
       `bench: ${input.ggufPath} (L = ${input.trainedContext}), Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}, ${decodeTokens} decoded tokens, fastest of ${repeats}`,
     );
-    const header =
-      "backend | context | plain prefill tok/s | SE prefill tok/s | prefill time SE/plain | plain decode tok/s | SE decode tok/s | decode time SE/plain | plain KV MB | SE KV MB";
-    if (!values.json) terminal.out(`${header}\n`);
+    if (!values.json) terminal.out(`${speedBenchmarkHeader}\n`);
     const results: BackendResult[] = [];
     for (const name of backends) {
       let backend: Awaited<ReturnType<typeof chooseBackend>>;
@@ -152,7 +136,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
           decodeTokens,
           repeats,
           onRow: (row) => {
-            if (!values.json) terminal.out(`${tableLines(name, [row])[0]}\n`);
+            if (!values.json) terminal.out(`${speedBenchmarkLine(name, row)}\n`);
             else log(`${name}: ${row.multiple}x done`);
           },
         });
