@@ -1,0 +1,139 @@
+/**
+ * The built playground in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core,
+ * launched as packages/webgpu/test/browser-chromium.test.ts does; WebGPU on SwiftShader).
+ *
+ * 1. With WebGPU: the page loads the demo model from the built files, runs the passkey prompt it
+ *    generates by default (768 tokens = 3 x the trained context 256, key 71432 at depth 0.5) with
+ *    Self-Extend and with plain attention, and the key must come back only from Self-Extend.
+ *    Screenshots go to screenshots/ (gitignored); PLAYGROUND_SCREENSHOT=update also rewrites
+ *    docs/playground.png, the one the README shows.
+ * 2. Without WebGPU (Chromium started without the WebGPU flag): one clear line, no Run button.
+ *
+ * Nothing here skips: a machine without Chromium fails, naming the install script.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, describe, expect, it } from "vitest";
+import { appFolder, buildPage, servePage } from "./built-page.js";
+
+const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const screenshots = join(appFolder, "screenshots");
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** The built page, served once for both browsers. Not a beforeAll: a failure there reads as skipped. */
+let servedPromise: Promise<string> | undefined;
+const servedUrl = (): Promise<string> => {
+  servedPromise ??= (async () => {
+    const built = await buildPage();
+    cleanups.push(built.remove);
+    const server = await servePage(built.outDir);
+    cleanups.push(server.close);
+    return server.url;
+  })();
+  return servedPromise;
+};
+
+async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[] }> {
+  expect(existsSync(executablePath), `${executablePath} missing: run scripts/ensure-test-dependencies.sh`).toBe(true);
+  const userDataDir = mkdtempSync(join(tmpdir(), "playground-chromium-"));
+  cleanups.push(() => rmSync(userDataDir, { recursive: true, force: true }));
+  const browser: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1100, height: 900 },
+    args: [
+      ...(webGpu ? ["--enable-unsafe-webgpu"] : []),
+      "--no-sandbox",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
+  });
+  cleanups.push(() => browser.close());
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) errors.push(`${response.status()} ${response.url()}`);
+  });
+  // The page must need nothing outside the built files.
+  const origin = new URL(await servedUrl()).origin;
+  await page.route(
+    (url) => url.origin !== origin,
+    (route) => {
+      errors.push(`request outside the built page: ${route.request().url()}`);
+      return route.abort();
+    },
+  );
+  await page.goto(await servedUrl());
+  return { page, errors };
+}
+
+const stateOf = (page: Page) => page.evaluate(() => document.body.dataset.state);
+
+async function waitForState(page: Page, states: string[], errors: string[], timeout: number): Promise<string> {
+  await page
+    .waitForFunction((wanted) => wanted.includes(document.body.dataset.state ?? ""), states, { timeout })
+    .catch(async () => {
+      throw new Error(
+        `the page stayed "${await stateOf(page)}" (${await page.textContent("#status")}): ${errors.join("; ") || "no page error"}`,
+      );
+    });
+  return stateOf(page) as Promise<string>;
+}
+
+describe("the playground in headless Chromium", () => {
+  it("passkey at 3 x the trained context: the key comes back with Self-Extend only", async () => {
+    const { page, errors } = await openPage(true);
+    expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000), await page.textContent("#status")).toBe(
+      "ready",
+    );
+    await page.click("#run");
+    // Streaming: the page shows Self-Extend's tokens before plain attention starts.
+    await page.waitForFunction(() => (document.getElementById("output-self-extend")?.textContent ?? "") !== "", undefined, {
+      timeout: 180_000,
+    });
+    expect(await page.textContent("#output-plain")).toBe("");
+    expect(await waitForState(page, ["finished", "failed"], errors, 180_000), await page.textContent("#status")).toBe(
+      "finished",
+    );
+    const selfExtend = (await page.textContent("#output-self-extend")) ?? "";
+    const plain = (await page.textContent("#output-plain")) ?? "";
+    const plan = (await page.textContent("#plan")) ?? "";
+    console.log(`playground: ${plan}\n  Self-Extend: ${JSON.stringify(selfExtend)}\n  plain: ${JSON.stringify(plain)}`);
+    expect(selfExtend).toContain("71432");
+    expect(plain).not.toContain("71432");
+    // 768 prompt tokens + 8 generated; the planner's G and W and (L - W) * G + W are shown.
+    expect(plan).toMatch(/^768 prompt tokens \+ generation = 776 tokens, trained context L = 256\./);
+    expect(plan).toMatch(/G = \d+, W = \d+, largest usable context \(L - W\) x G \+ W = \d+/);
+    expect(await page.textContent("#speed-self-extend")).toMatch(/generation \d+(\.\d)? tokens\/s \(8 tokens\)/);
+    expect(await page.textContent("#map-note")).toMatch(/^768 x 768, G = \d+, W = \d+: largest relative position \d+ <= L - 1 = 255/);
+    expect(errors).toEqual([]);
+    mkdirSync(screenshots, { recursive: true });
+    const shot = join(screenshots, "passkey-3x.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    if (process.env.PLAYGROUND_SCREENSHOT === "update") copyFileSync(shot, join(appFolder, "docs", "playground.png"));
+  });
+
+  it("without WebGPU: one line saying so, and nothing to run", async () => {
+    const { page, errors } = await openPage(false);
+    expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000)).toBe("unavailable");
+    const status = (await page.textContent("#status")) ?? "";
+    expect(status).toMatch(/^WebGPU is not available here: .+\.$/);
+    expect(status).not.toContain("\n");
+    expect(await page.isDisabled("#run")).toBe(true);
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: join(screenshots, "no-webgpu.png") });
+  });
+});
