@@ -12,9 +12,8 @@ import {
   requireTokenizer,
   type SelfExtendConfig,
 } from "@self-extend/core";
-// passkey-prompt.ts is browser-safe; the bundle test checks that nothing Node-only of the
-// package's other modules reaches the page.
-import { buildPasskeyPrompt } from "@self-extend/evaluation";
+// The entry without the package's file-writing helpers (node:fs), which a worker cannot load.
+import { buildPasskeyPrompt } from "@self-extend/evaluation/passkey-prompt";
 import { createWebGpuBackend, type WebGpuModel } from "@self-extend/webgpu";
 import type { Method, ModelChoice, PageMessage, PlanSummary, RunRequest, WorkerMessage } from "./messages.js";
 

@@ -53,7 +53,7 @@ export function drawPositionMap(
     }
   } else {
     const image = context.createImageData(size, size);
-    const probe = document.createElement("canvas").getContext("2d");
+    const probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
     // Colors as RGBA bytes, cached by CSS string (the heatmap has few distinct shades).
     const rgba = new Map<string, Uint8ClampedArray>();
     const bytesOf = (color: string) => {

@@ -76,6 +76,19 @@ async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[]
       return route.abort();
     },
   );
+  // Counts WebGPU adapter requests made on the page's own (UI) thread; the worker has its own
+  // navigator, which this script does not touch.
+  await page.addInitScript(() => {
+    const counter = globalThis as unknown as { uiThreadAdapterRequests: number };
+    counter.uiThreadAdapterRequests = 0;
+    const gpu = (navigator as Navigator & { gpu?: { requestAdapter: (...args: unknown[]) => unknown } }).gpu;
+    if (gpu === undefined) return;
+    const requestAdapter = gpu.requestAdapter.bind(gpu);
+    gpu.requestAdapter = (...args: unknown[]) => {
+      counter.uiThreadAdapterRequests++;
+      return requestAdapter(...args);
+    };
+  });
   await page.goto(await servedUrl());
   return { page, errors };
 }
@@ -120,6 +133,8 @@ describe("the playground in headless Chromium", () => {
     expect(await page.textContent("#speed-self-extend")).toMatch(/generation \d+(\.\d)? tokens\/s \(8 tokens\)/);
     expect(await page.textContent("#map-note")).toMatch(/^768 x 768, G = \d+, W = \d+: largest relative position \d+ <= L - 1 = 255/);
     expect(errors).toEqual([]);
+    // All WebGPU work ran in the worker: the page itself never asked for an adapter.
+    expect(await page.evaluate(() => (globalThis as unknown as { uiThreadAdapterRequests: number }).uiThreadAdapterRequests)).toBe(0);
     mkdirSync(screenshots, { recursive: true });
     const shot = join(screenshots, "passkey-3x.png");
     await page.screenshot({ path: shot, fullPage: true });
