@@ -7,8 +7,8 @@
 import {
   argmax,
   largestUsableContext,
-  planSelfExtend,
   plainAttentionConfig,
+  planSelfExtend,
   requireTokenizer,
   type SelfExtendConfig,
 } from "@self-extend/core";
@@ -37,7 +37,11 @@ async function loadModel(choice: ModelChoice): Promise<WebGpuModel> {
 }
 
 /** -log p(token t + 1 | tokens 0..t) for every prompt position but the last. */
-function positionLosses(logits: Float32Array, vocabularySize: number, tokens: readonly number[]): Float32Array {
+function positionLosses(
+  logits: Float32Array,
+  vocabularySize: number,
+  tokens: readonly number[],
+): Float32Array {
   const losses = new Float32Array(tokens.length - 1);
   for (let position = 0; position < losses.length; position++) {
     const row = logits.subarray(position * vocabularySize, (position + 1) * vocabularySize);
@@ -96,7 +100,8 @@ async function run(request: RunRequest): Promise<void> {
     request.prompt.kind === "passkey"
       ? buildPasskeyPrompt(tokenizer, request.prompt).tokens
       : tokenizer.encode(request.prompt.text);
-  if (prompt.length < 2) throw new RangeError(`the prompt has ${prompt.length} token(s); it needs at least 2`);
+  if (prompt.length < 2)
+    throw new RangeError(`the prompt has ${prompt.length} token(s); it needs at least 2`);
   const { trainedContext } = model.info;
   const contextSize = prompt.length + request.maxTokens;
   const planned = planSelfExtend({ trainedContext, targetContext: contextSize });
@@ -113,12 +118,13 @@ async function run(request: RunRequest): Promise<void> {
   await runMethod(model, "plain", plainAttentionConfig, prompt, request);
 }
 
-onmessage = async (event: MessageEvent<PageMessage>) => {
+addEventListener("message", async (event: MessageEvent<PageMessage>) => {
   const message = event.data;
   try {
     if (message.type === "check") {
       const availability = await backend.checkAvailability();
-      if (!availability.available) post({ type: "unavailable", reason: availability.reason ?? "no reason given" });
+      if (!availability.available)
+        post({ type: "unavailable", reason: availability.reason ?? "no reason given" });
       else post({ type: "available", adapter: (await backend.getContext()).adapterDescription });
       return;
     }
@@ -127,4 +133,4 @@ onmessage = async (event: MessageEvent<PageMessage>) => {
   } catch (error) {
     post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
   }
-};
+});

@@ -29,12 +29,18 @@ export function drawLossChart(
   if (curves.length === 0) return;
   const positions = Math.max(...curves.map(([, values]) => values.length));
   const top = Math.max(1, ...curves.flatMap(([, values]) => [...values]));
-  const x = (position: number) => margin.left + (position / Math.max(1, positions - 1)) * (width - margin.left - margin.right);
+  const x = (position: number) =>
+    margin.left + (position / Math.max(1, positions - 1)) * (width - margin.left - margin.right);
   const y = (loss: number) => height - margin.bottom - (loss / top) * (height - margin.top - margin.bottom);
   context.strokeStyle = "#99a";
   context.fillStyle = "#556";
   context.font = "11px system-ui, sans-serif";
-  context.strokeRect(margin.left, margin.top, width - margin.left - margin.right, height - margin.top - margin.bottom);
+  context.strokeRect(
+    margin.left,
+    margin.top,
+    width - margin.left - margin.right,
+    height - margin.top - margin.bottom,
+  );
   context.fillText(top.toFixed(1), 2, margin.top + 8);
   context.fillText("0", 2, height - margin.bottom);
   context.fillText(`position (0 .. ${positions})`, margin.left, height - 6);

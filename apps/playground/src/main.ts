@@ -6,7 +6,14 @@
 import { validateSelfExtendConfig } from "@self-extend/core";
 import demoModelUrl from "@self-extend/demo-model/demo-model.gguf?url";
 import { drawLossChart } from "./loss-chart.js";
-import type { Method, ModelChoice, PageMessage, PromptChoice, RunRequest, WorkerMessage } from "./messages.js";
+import type {
+  Method,
+  ModelChoice,
+  PageMessage,
+  PromptChoice,
+  RunRequest,
+  WorkerMessage,
+} from "./messages.js";
 import { drawPositionMap } from "./position-map-view.js";
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,7 +64,9 @@ function chooseFile(file: File | undefined): void {
   if (file === undefined) return;
   droppedFile = file;
   element("drop-zone").firstChild!.textContent = `${file.name} (${(file.size / 1e6).toFixed(1)} MB) `;
-  input("model-file").closest("label")!.querySelector<HTMLInputElement>('input[type="radio"]')!.checked = true;
+  input("model-file")
+    .closest("label")!
+    .querySelector<HTMLInputElement>('input[type="radio"]')!.checked = true;
 }
 
 async function modelChoice(): Promise<ModelChoice> {
@@ -68,25 +77,29 @@ async function modelChoice(): Promise<ModelChoice> {
     if (text === "") throw new InputError("model URL: empty; give the address of a .gguf file");
     return { kind: "url", url: new URL(text, location.href).href };
   }
-  if (droppedFile === undefined) throw new InputError("model file: none chosen; drop a .gguf file or pick one");
+  if (droppedFile === undefined)
+    throw new InputError("model file: none chosen; drop a .gguf file or pick one");
   return { kind: "bytes", name: droppedFile.name, bytes: await droppedFile.arrayBuffer() };
 }
 
 function promptChoice(): PromptChoice {
   if (checked("prompt") === "text") {
     const text = element<HTMLTextAreaElement>("prompt-text").value;
-    if (text.trim() === "") throw new InputError("prompt text: empty; paste a text or choose the passkey prompt");
+    if (text.trim() === "")
+      throw new InputError("prompt text: empty; paste a text or choose the passkey prompt");
     return { kind: "text", text };
   }
   const depth = Number(input("passkey-depth").value);
-  if (!(depth >= 0 && depth <= 1)) throw new InputError(`passkey depth: "${input("passkey-depth").value}" must be between 0 and 1`);
+  if (!(depth >= 0 && depth <= 1))
+    throw new InputError(`passkey depth: "${input("passkey-depth").value}" must be between 0 and 1`);
   const key = input("passkey-key").value.trim();
   if (!/^\d+$/.test(key)) throw new InputError(`passkey key: "${key}" must be digits`);
   return { kind: "passkey", length: integerField("passkey-length", "passkey length", 16), key, depth };
 }
 
 const worker = new Worker(new URL("./inference-worker.ts", import.meta.url), { type: "module" });
-const post = (message: PageMessage, transfer: Transferable[] = []) => worker.postMessage(message, { transfer });
+const post = (message: PageMessage, transfer: Transferable[] = []) =>
+  worker.postMessage(message, { transfer });
 const losses = new Map<Method, Float32Array>();
 let trainedContext: number | undefined;
 
@@ -158,14 +171,15 @@ runButton.addEventListener("click", async () => {
   post(request, request.model.kind === "bytes" ? [request.model.bytes] : []);
 });
 
-for (const id of ["map-length", "map-group", "map-window", "map-trained"]) input(id).addEventListener("input", redrawMap);
+for (const id of ["map-length", "map-group", "map-window", "map-trained"])
+  input(id).addEventListener("input", redrawMap);
 input("model-file").addEventListener("change", () => chooseFile(input("model-file").files?.[0]));
-addEventListener("dragover", (event) => {
+window.addEventListener("dragover", (event) => {
   event.preventDefault();
   document.body.classList.add("dragging");
 });
-addEventListener("dragleave", () => document.body.classList.remove("dragging"));
-addEventListener("drop", (event) => {
+window.addEventListener("dragleave", () => document.body.classList.remove("dragging"));
+window.addEventListener("drop", (event) => {
   event.preventDefault();
   document.body.classList.remove("dragging");
   chooseFile(event.dataTransfer?.files[0]);
@@ -173,7 +187,10 @@ addEventListener("drop", (event) => {
 
 redrawMap();
 if (!("gpu" in navigator)) {
-  setState("unavailable", "WebGPU is not available here: this browser has no navigator.gpu (try a recent Chrome or Edge, or enable WebGPU).");
+  setState(
+    "unavailable",
+    "WebGPU is not available here: this browser has no navigator.gpu (try a recent Chrome or Edge, or enable WebGPU).",
+  );
 } else {
   post({ type: "check" });
 }

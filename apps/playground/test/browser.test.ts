@@ -40,7 +40,10 @@ const servedUrl = (): Promise<string> => {
 };
 
 async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[] }> {
-  expect(existsSync(executablePath), `${executablePath} missing: run scripts/ensure-test-dependencies.sh`).toBe(true);
+  expect(
+    existsSync(executablePath),
+    `${executablePath} missing: run scripts/ensure-test-dependencies.sh`,
+  ).toBe(true);
   const userDataDir = mkdtempSync(join(tmpdir(), "playground-chromium-"));
   cleanups.push(() => rmSync(userDataDir, { recursive: true, force: true }));
   const browser: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
@@ -81,7 +84,7 @@ async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[]
   await page.addInitScript(() => {
     const counter = globalThis as unknown as { uiThreadAdapterRequests: number };
     counter.uiThreadAdapterRequests = 0;
-    const gpu = (navigator as Navigator & { gpu?: { requestAdapter: (...args: unknown[]) => unknown } }).gpu;
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter: (...args: unknown[]) => unknown } }).gpu;
     if (gpu === undefined) return;
     const requestAdapter = gpu.requestAdapter.bind(gpu);
     gpu.requestAdapter = (...args: unknown[]) => {
@@ -93,14 +96,20 @@ async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[]
   return { page, errors };
 }
 
+const statusText = async (page: Page) => (await page.textContent("#status")) ?? "";
 const stateOf = (page: Page) => page.evaluate(() => document.body.dataset.state);
 
-async function waitForState(page: Page, states: string[], errors: string[], timeout: number): Promise<string> {
+async function waitForState(
+  page: Page,
+  states: string[],
+  errors: string[],
+  timeout: number,
+): Promise<string> {
   await page
     .waitForFunction((wanted) => wanted.includes(document.body.dataset.state ?? ""), states, { timeout })
     .catch(async () => {
       throw new Error(
-        `the page stayed "${await stateOf(page)}" (${await page.textContent("#status")}): ${errors.join("; ") || "no page error"}`,
+        `the page stayed "${await stateOf(page)}" (${await statusText(page)}): ${errors.join("; ") || "no page error"}`,
       );
     });
   return stateOf(page) as Promise<string>;
@@ -109,42 +118,57 @@ async function waitForState(page: Page, states: string[], errors: string[], time
 describe("the playground in headless Chromium", () => {
   it("passkey at 3 x the trained context: the key comes back with Self-Extend only", async () => {
     const { page, errors } = await openPage(true);
-    expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000), await page.textContent("#status")).toBe(
+    expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000), await statusText(page)).toBe(
       "ready",
     );
     await page.click("#run");
     // Streaming: the page shows Self-Extend's tokens before plain attention starts.
-    await page.waitForFunction(() => (document.getElementById("output-self-extend")?.textContent ?? "") !== "", undefined, {
-      timeout: 180_000,
-    });
+    await page.waitForFunction(
+      () => (document.getElementById("output-self-extend")?.textContent ?? "") !== "",
+      undefined,
+      {
+        timeout: 180_000,
+      },
+    );
     expect(await page.textContent("#output-plain")).toBe("");
-    expect(await waitForState(page, ["finished", "failed"], errors, 180_000), await page.textContent("#status")).toBe(
+    expect(await waitForState(page, ["finished", "failed"], errors, 180_000), await statusText(page)).toBe(
       "finished",
     );
     const selfExtend = (await page.textContent("#output-self-extend")) ?? "";
     const plain = (await page.textContent("#output-plain")) ?? "";
     const plan = (await page.textContent("#plan")) ?? "";
-    console.log(`playground: ${plan}\n  Self-Extend: ${JSON.stringify(selfExtend)}\n  plain: ${JSON.stringify(plain)}`);
+    console.log(
+      `playground: ${plan}\n  Self-Extend: ${JSON.stringify(selfExtend)}\n  plain: ${JSON.stringify(plain)}`,
+    );
     expect(selfExtend).toContain("71432");
     expect(plain).not.toContain("71432");
     // 768 prompt tokens + 8 generated; the planner's G and W and (L - W) * G + W are shown.
     expect(plan).toMatch(/^768 prompt tokens \+ generation = 776 tokens, trained context L = 256\./);
     expect(plan).toMatch(/G = \d+, W = \d+, largest usable context \(L - W\) x G \+ W = \d+/);
-    expect(await page.textContent("#speed-self-extend")).toMatch(/generation \d+(\.\d)? tokens\/s \(8 tokens\)/);
-    expect(await page.textContent("#map-note")).toMatch(/^768 x 768, G = \d+, W = \d+: largest relative position \d+ <= L - 1 = 255/);
+    expect(await page.textContent("#speed-self-extend")).toMatch(
+      /generation \d+(\.\d)? tokens\/s \(8 tokens\)/,
+    );
+    expect(await page.textContent("#map-note")).toMatch(
+      /^768 x 768, G = \d+, W = \d+: largest relative position \d+ <= L - 1 = 255/,
+    );
     expect(errors).toEqual([]);
     // All WebGPU work ran in the worker: the page itself never asked for an adapter.
-    expect(await page.evaluate(() => (globalThis as unknown as { uiThreadAdapterRequests: number }).uiThreadAdapterRequests)).toBe(0);
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { uiThreadAdapterRequests: number }).uiThreadAdapterRequests,
+      ),
+    ).toBe(0);
     mkdirSync(screenshots, { recursive: true });
     const shot = join(screenshots, "passkey-3x.png");
     await page.screenshot({ path: shot, fullPage: true });
-    if (process.env.PLAYGROUND_SCREENSHOT === "update") copyFileSync(shot, join(appFolder, "docs", "playground.png"));
+    if (process.env.PLAYGROUND_SCREENSHOT === "update")
+      copyFileSync(shot, join(appFolder, "docs", "playground.png"));
   });
 
   it("without WebGPU: one line saying so, and nothing to run", async () => {
     const { page, errors } = await openPage(false);
     expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000)).toBe("unavailable");
-    const status = (await page.textContent("#status")) ?? "";
+    const status = (await page.textContent("#status")) ?? undefined ?? "";
     expect(status).toMatch(/^WebGPU is not available here: .+\.$/);
     expect(status).not.toContain("\n");
     expect(await page.isDisabled("#run")).toBe(true);

@@ -31,7 +31,9 @@ describe("the built playground", () => {
       // Dawn's loader and the models package's Node file reader, had they been bundled.
       expect(code, name).not.toContain("dawn.node");
       expect(code, name).not.toMatch(/\bopenSync\b|\breadFileSync\b|createHash/);
-      for (const match of code.matchAll(/\bimport\s*\(?\s*[`"']([^`"'./][^`"']*)[`"']|\bfrom\s*[`"']([^`"'./][^`"']*)[`"']/g)) {
+      for (const match of code.matchAll(
+        /\bimport\s*\(?\s*[`"']([^`"'./][^`"']*)[`"']|\bfrom\s*[`"']([^`"'./][^`"']*)[`"']/g,
+      )) {
         bareImports.add(match[1] ?? match[2]);
       }
     }
