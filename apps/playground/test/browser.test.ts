@@ -168,7 +168,7 @@ describe("the playground in headless Chromium", () => {
   it("without WebGPU: one line saying so, and nothing to run", async () => {
     const { page, errors } = await openPage(false);
     expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000)).toBe("unavailable");
-    const status = (await page.textContent("#status")) ?? undefined ?? "";
+    const status = await statusText(page);
     expect(status).toMatch(/^WebGPU is not available here: .+\.$/);
     expect(status).not.toContain("\n");
     expect(await page.isDisabled("#run")).toBe(true);
