@@ -20,6 +20,9 @@ import type { Method, ModelChoice, PageMessage, PlanSummary, RunRequest, WorkerM
 const backend = createWebGpuBackend();
 const post = (message: WorkerMessage, transfer: Transferable[] = []) => postMessage(message, { transfer });
 
+/** Every prompt row's logits come back from one evaluation; 64M floats (256 MB) is a page's limit. */
+const largestLossCurveLogits = 64 * 2 ** 20;
+
 // The last URL model stays loaded: runs on the same model skip the download and upload.
 let loaded: { key: string; model: WebGpuModel } | undefined;
 
@@ -102,7 +105,12 @@ async function run(request: RunRequest): Promise<void> {
       : tokenizer.encode(request.prompt.text);
   if (prompt.length < 2)
     throw new RangeError(`the prompt has ${prompt.length} token(s); it needs at least 2`);
-  const { trainedContext } = model.info;
+  const { trainedContext, vocabularySize } = model.info;
+  if (request.lossCurve && prompt.length * vocabularySize > largestLossCurveLogits) {
+    throw new RangeError(
+      `loss by position: ${prompt.length} prompt tokens x ${vocabularySize} vocabulary entries is more than ${largestLossCurveLogits} logits to hold at once; untick it or shorten the text`,
+    );
+  }
   const contextSize = prompt.length + request.maxTokens;
   const planned = planSelfExtend({ trainedContext, targetContext: contextSize });
   const plan: PlanSummary = {

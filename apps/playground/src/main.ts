@@ -69,7 +69,8 @@ function chooseFile(file: File | undefined): void {
     .querySelector<HTMLInputElement>('input[type="radio"]')!.checked = true;
 }
 
-async function modelChoice(): Promise<ModelChoice> {
+/** The chosen model: a URL, or the user's File (read into bytes once the run starts). */
+function modelChoice(): ModelChoice | File {
   const kind = checked("model");
   if (kind === "demo") return { kind: "url", url: new URL(demoModelUrl, location.href).href };
   if (kind === "url") {
@@ -79,7 +80,7 @@ async function modelChoice(): Promise<ModelChoice> {
   }
   if (droppedFile === undefined)
     throw new InputError("model file: none chosen; drop a .gguf file or pick one");
-  return { kind: "bytes", name: droppedFile.name, bytes: await droppedFile.arrayBuffer() };
+  return droppedFile;
 }
 
 function promptChoice(): PromptChoice {
@@ -147,11 +148,11 @@ worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
 };
 
 runButton.addEventListener("click", async () => {
-  let request: RunRequest;
+  let choices: Omit<RunRequest, "model"> & { model: ModelChoice | File };
   try {
-    request = {
+    choices = {
       type: "run",
-      model: await modelChoice(),
+      model: modelChoice(),
       prompt: promptChoice(),
       maxTokens: integerField("max-tokens", "tokens to generate", 1),
       lossCurve: input("loss-curve").checked,
@@ -161,13 +162,21 @@ runButton.addEventListener("click", async () => {
     setState("failed", error.message);
     return;
   }
+  // Before any await: from the click on, the page reads as running.
+  setState("running", "Loading the model…");
   for (const method of methods) {
     element(`output-${method}`).textContent = "";
     element(`speed-${method}`).textContent = "";
   }
+  element("plan").textContent = "";
   losses.clear();
   drawLossChart(lossCanvas, losses, undefined);
-  setState("running", "Loading the model…");
+  const { model } = choices;
+  const request: RunRequest = {
+    ...choices,
+    model:
+      model instanceof File ? { kind: "bytes", name: model.name, bytes: await model.arrayBuffer() } : model,
+  };
   post(request, request.model.kind === "bytes" ? [request.model.bytes] : []);
 });
 

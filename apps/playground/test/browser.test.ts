@@ -19,6 +19,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { appFolder, buildPage, servePage } from "./built-page.js";
 
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const demoModelPath = join(appFolder, "..", "..", "packages", "demo-model", "demo-model.gguf");
 const screenshots = join(appFolder, "screenshots");
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -39,7 +40,14 @@ const servedUrl = (): Promise<string> => {
   return servedPromise;
 };
 
-async function openPage(webGpu: boolean): Promise<{ page: Page; errors: string[] }> {
+/** One Chromium per flag, shared by the tests that need it. */
+const pages = new Map<boolean, Promise<{ page: Page; errors: string[] }>>();
+const openPage = (webGpu: boolean) => {
+  if (!pages.has(webGpu)) pages.set(webGpu, startPage(webGpu));
+  return pages.get(webGpu) as Promise<{ page: Page; errors: string[] }>;
+};
+
+async function startPage(webGpu: boolean): Promise<{ page: Page; errors: string[] }> {
   expect(
     existsSync(executablePath),
     `${executablePath} missing: run scripts/ensure-test-dependencies.sh`,
@@ -163,6 +171,46 @@ describe("the playground in headless Chromium", () => {
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.PLAYGROUND_SCREENSHOT === "update")
       copyFileSync(shot, join(appFolder, "docs", "playground.png"));
+  });
+
+  it("a GGUF file picked by the user and a pasted text inside the trained context: both methods agree", async () => {
+    const { page, errors } = await openPage(true);
+    expect(await waitForState(page, ["ready", "finished", "unavailable"], errors, 60_000)).not.toBe(
+      "unavailable",
+    );
+    // The file input is the drop zone's fallback; both hand the page a File, read into bytes.
+    await page.setInputFiles("#model-file", demoModelPath);
+    expect(await page.isChecked('input[name="model"][value="file"]')).toBe(true);
+    await page.check('input[name="prompt"][value="text"]');
+    await page.fill(
+      "#prompt-text",
+      "Once upon a time, there was a little girl named Lily. She loved to play",
+    );
+    await page.fill("#max-tokens", "6");
+    await page.uncheck("#loss-curve");
+    await page.click("#run");
+    expect(await waitForState(page, ["finished", "failed"], errors, 120_000), await statusText(page)).toBe(
+      "finished",
+    );
+    // N <= L: the planner picks G = 1, so both runs are plain attention and must agree token for token.
+    expect(await page.textContent("#plan")).toMatch(/Planner: G = 1, W = 256,/);
+    const selfExtend = (await page.textContent("#output-self-extend")) ?? "";
+    expect(selfExtend.trim()).not.toBe("");
+    expect(await page.textContent("#output-plain")).toBe(selfExtend);
+    expect(await page.textContent("#speed-plain")).toMatch(/\(6 tokens\)$/);
+    expect(errors).toEqual([]);
+  });
+
+  it("bad input: one line naming the field and the rule, and nothing runs", async () => {
+    const { page, errors } = await openPage(true);
+    expect(await waitForState(page, ["ready", "finished", "failed"], errors, 60_000)).not.toBe("unavailable");
+    const before = await page.textContent("#output-self-extend");
+    await page.fill("#max-tokens", "0");
+    await page.click("#run");
+    expect(await stateOf(page)).toBe("failed");
+    expect(await statusText(page)).toBe('tokens to generate: "0" must be an integer >= 1');
+    expect(await page.textContent("#output-self-extend")).toBe(before);
+    await page.fill("#max-tokens", "8");
   });
 
   it("without WebGPU: one line saying so, and nothing to run", async () => {
