@@ -7,7 +7,10 @@
  *    Self-Extend and with plain attention, and the key must come back only from Self-Extend.
  *    Screenshots go to screenshots/ (gitignored); PLAYGROUND_SCREENSHOT=update also rewrites
  *    docs/playground.png, the one the README shows.
- * 2. Without WebGPU (Chromium started without the WebGPU flag): one clear line, no Run button.
+ * 2. The demo model as a user's file, a short pasted text (inside the trained context, so both
+ *    methods are plain attention and must agree), and a bad value rejected in one line.
+ * 3. Without WebGPU (Chromium without its WebGPU flag: no adapter; or navigator.gpu removed from
+ *    the page): one clear line, no Run button.
  *
  * Nothing here skips: a machine without Chromium fails, naming the install script.
  */
@@ -40,14 +43,20 @@ const servedUrl = (): Promise<string> => {
   return servedPromise;
 };
 
-/** One Chromium per flag, shared by the tests that need it. */
-const pages = new Map<boolean, Promise<{ page: Page; errors: string[] }>>();
-const openPage = (webGpu: boolean) => {
-  if (!pages.has(webGpu)) pages.set(webGpu, startPage(webGpu));
-  return pages.get(webGpu) as Promise<{ page: Page; errors: string[] }>;
+/**
+ * "webgpu": Chromium with its WebGPU flag; "no adapter": without it (navigator.gpu is there but
+ * gives no adapter); "no navigator.gpu": with the flag, navigator.gpu removed from the page's thread
+ * before any of its scripts run, as in a browser without WebGPU. One Chromium each, shared.
+ */
+type Browser = "webgpu" | "no adapter" | "no navigator.gpu";
+const pages = new Map<Browser, Promise<{ page: Page; errors: string[] }>>();
+const openPage = (browser: Browser) => {
+  if (!pages.has(browser)) pages.set(browser, startPage(browser));
+  return pages.get(browser) as Promise<{ page: Page; errors: string[] }>;
 };
 
-async function startPage(webGpu: boolean): Promise<{ page: Page; errors: string[] }> {
+async function startPage(kind: Browser): Promise<{ page: Page; errors: string[] }> {
+  const webGpu = kind !== "no adapter";
   expect(
     existsSync(executablePath),
     `${executablePath} missing: run scripts/ensure-test-dependencies.sh`,
@@ -100,6 +109,11 @@ async function startPage(webGpu: boolean): Promise<{ page: Page; errors: string[
       return requestAdapter(...args);
     };
   });
+  if (kind === "no navigator.gpu") {
+    await page.addInitScript(() => {
+      delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+    });
+  }
   await page.goto(await servedUrl());
   return { page, errors };
 }
@@ -125,7 +139,7 @@ async function waitForState(
 
 describe("the playground in headless Chromium", () => {
   it("passkey at 3 x the trained context: the key comes back with Self-Extend only", async () => {
-    const { page, errors } = await openPage(true);
+    const { page, errors } = await openPage("webgpu");
     expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000), await statusText(page)).toBe(
       "ready",
     );
@@ -174,7 +188,7 @@ describe("the playground in headless Chromium", () => {
   });
 
   it("a GGUF file picked by the user and a pasted text inside the trained context: both methods agree", async () => {
-    const { page, errors } = await openPage(true);
+    const { page, errors } = await openPage("webgpu");
     expect(await waitForState(page, ["ready", "finished", "unavailable"], errors, 60_000)).not.toBe(
       "unavailable",
     );
@@ -202,7 +216,7 @@ describe("the playground in headless Chromium", () => {
   });
 
   it("bad input: one line naming the field and the rule, and nothing runs", async () => {
-    const { page, errors } = await openPage(true);
+    const { page, errors } = await openPage("webgpu");
     expect(await waitForState(page, ["ready", "finished", "failed"], errors, 60_000)).not.toBe("unavailable");
     const before = await page.textContent("#output-self-extend");
     await page.fill("#max-tokens", "0");
@@ -213,14 +227,18 @@ describe("the playground in headless Chromium", () => {
     await page.fill("#max-tokens", "8");
   });
 
-  it("without WebGPU: one line saying so, and nothing to run", async () => {
-    const { page, errors } = await openPage(false);
+  it.each([
+    ["no adapter", /^WebGPU is not available here: navigator\.gpu returned no adapter .+\.$/],
+    ["no navigator.gpu", /^WebGPU is not available here: this browser has no navigator\.gpu .+\.$/],
+  ] as const)("without WebGPU (%s): one line saying so, and nothing to run", async (kind, message) => {
+    const { page, errors } = await openPage(kind);
     expect(await waitForState(page, ["ready", "unavailable"], errors, 60_000)).toBe("unavailable");
     const status = await statusText(page);
-    expect(status).toMatch(/^WebGPU is not available here: .+\.$/);
+    expect(status).toMatch(message);
     expect(status).not.toContain("\n");
     expect(await page.isDisabled("#run")).toBe(true);
+    expect(errors).toEqual([]);
     mkdirSync(screenshots, { recursive: true });
-    await page.screenshot({ path: join(screenshots, "no-webgpu.png") });
+    await page.screenshot({ path: join(screenshots, `${kind.replaceAll(/[^a-z]+/g, "-")}.png`) });
   });
 });
