@@ -14,7 +14,7 @@
  *
  * Nothing here skips: a machine without Chromium fails, naming the install script.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
@@ -187,7 +187,7 @@ describe("the playground in headless Chromium", () => {
       copyFileSync(shot, join(appFolder, "docs", "playground.png"));
   });
 
-  it("a GGUF file picked by the user and a pasted text inside the trained context: both methods agree", async () => {
+  it("a GGUF file picked, then dropped, by the user and a pasted text inside the trained context: both methods agree", async () => {
     const { page, errors } = await openPage("webgpu");
     expect(await waitForState(page, ["ready", "finished", "unavailable"], errors, 60_000)).not.toBe(
       "unavailable",
@@ -195,6 +195,14 @@ describe("the playground in headless Chromium", () => {
     // The file input is the drop zone's fallback; both hand the page a File, read into bytes.
     await page.setInputFiles("#model-file", demoModelPath);
     expect(await page.isChecked('input[name="model"][value="file"]')).toBe(true);
+    // Then dropped on the page, under another name: the dropped file replaces the picked one.
+    await page.evaluate((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+      const dataTransfer = new DataTransfer();
+      dataTransfer.items.add(new File([bytes], "dropped-demo.gguf"));
+      window.dispatchEvent(new DragEvent("drop", { dataTransfer, bubbles: true, cancelable: true }));
+    }, readFileSync(demoModelPath).toString("base64"));
+    expect(await page.textContent("#drop-zone")).toMatch(/^dropped-demo\.gguf \(10\.3 MB\)/);
     await page.check('input[name="prompt"][value="text"]');
     await page.fill(
       "#prompt-text",
