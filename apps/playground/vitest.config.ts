@@ -1,0 +1,3 @@
+import { defineWorkspaceProject } from "../../vitest.project.js";
+
+export default defineWorkspaceProject("playground", { testTimeout: 240_000 });
