@@ -17,6 +17,7 @@ export * from "./llama-description.js";
 export * from "./llama-gguf.js";
 export * from "./llama-model.js";
 export * from "./llama2c-checkpoint.js";
+export * from "./chat-vocabulary.js";
 export * from "./llama2c-tokenizer.js";
 export * from "./model-file-error.js";
 export { modelInfoFromDescription } from "./model-info.js";

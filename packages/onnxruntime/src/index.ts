@@ -23,3 +23,12 @@ export {
   type OnnxRuntimeSessionOptions,
 } from "./onnxruntime-session.js";
 export { exporterVersion } from "./version.js";
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";

@@ -25,3 +25,12 @@ export { webGpuCapabilities } from "./webgpu-capabilities.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";
 export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
