@@ -109,13 +109,9 @@ export class TemplateChatSession {
 
   /** The template's rendering of `messages` with the generation prompt, as text. */
   render(messages: readonly ChatMessage[]): string {
-    const bos = this.tokenText(this.tokenizer.bosToken);
-    const eos = this.tokenText(this.tokenizer.eosToken);
-    return this.template.render({
-      messages: messages.map((message) => ({ ...message })),
-      add_generation_prompt: true,
-      bos_token: bos ?? "",
-      eos_token: eos ?? "",
+    return renderChatTemplate(this.template, messages, {
+      bosToken: this.tokenText(this.tokenizer.bosToken),
+      eosToken: this.tokenText(this.tokenizer.eosToken),
     });
   }
 
@@ -206,6 +202,30 @@ export class TemplateChatSession {
     for (const [text, id] of this.vocabulary.specialTokens) if (id === token) return text;
     return undefined;
   }
+}
+
+export interface ChatTemplateTokens {
+  /** Text of the BOS token (`bos_token` in templates); empty when absent. */
+  readonly bosToken?: string;
+  readonly eosToken?: string;
+}
+
+/**
+ * Renders a Hugging Face chat template (a Jinja string or one parsed already) for `messages`,
+ * ending with the prompt for the assistant's turn (`add_generation_prompt`), as llama.cpp does.
+ */
+export function renderChatTemplate(
+  template: string | Template,
+  messages: readonly ChatMessage[],
+  tokens: ChatTemplateTokens = {},
+): string {
+  const parsed = typeof template === "string" ? new Template(template) : template;
+  return parsed.render({
+    messages: messages.map((message) => ({ ...message })),
+    add_generation_prompt: true,
+    bos_token: tokens.bosToken ?? "",
+    eos_token: tokens.eosToken ?? "",
+  });
 }
 
 /** Splits text into plain pieces and special token ids, longest special text first at each place. */

@@ -15,3 +15,12 @@ export {
 export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
 export { createReferenceModel, ReferenceModel } from "./reference-model.js";
 export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
