@@ -15,7 +15,12 @@
  * BOS itself, so the prompt never starts with two.
  */
 import { Template } from "@huggingface/jinja";
-import type { EvaluationProgress, SelfExtendModelV1, SelfExtendSessionV1, TokenizerV1 } from "./backend-contract.js";
+import type {
+  EvaluationProgress,
+  SelfExtendModelV1,
+  SelfExtendSessionV1,
+  TokenizerV1,
+} from "./backend-contract.js";
 import { ContextLengthError } from "./errors.js";
 import { createSampler, type SamplingOptions } from "./generation.js";
 import { largestUsableContext } from "./position-map.js";
@@ -83,7 +88,9 @@ export class TemplateChatSession {
       );
     }
     if (model.tokenizer === undefined) {
-      throw new Error(`the model ${JSON.stringify(name)} has no tokenizer, so it cannot chat; its file holds no vocabulary this adapter reads`);
+      throw new Error(
+        `the model ${JSON.stringify(name)} has no tokenizer, so it cannot chat; its file holds no vocabulary this adapter reads`,
+      );
     }
     this.session = session;
     this.tokenizer = model.tokenizer;
@@ -94,7 +101,8 @@ export class TemplateChatSession {
       session.options.contextSize,
       largestUsableContext(model.info.trainedContext, session.options.selfExtend),
     );
-    this.history = options.systemPrompt === undefined ? [] : [{ role: "system", content: options.systemPrompt }];
+    this.history =
+      options.systemPrompt === undefined ? [] : [{ role: "system", content: options.systemPrompt }];
   }
 
   /** The history so far (system prompt, user messages, model responses). */

@@ -12,7 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { planSelfExtend } from "@self-extend/core";
 import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
-import { createReferenceBackend, createSelfExtendChatSession as createTemplateChatSession } from "@self-extend/reference";
+import {
+  createReferenceBackend,
+  createSelfExtendChatSession as createTemplateChatSession,
+} from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import {
   type ChatHistoryItem,
@@ -139,11 +142,19 @@ describe.sequential("template chat (ONNX Runtime, WebGPU, reference) against lla
   it("names the missing GGUF key for a model without a chat template, and takes an explicit one", async () => {
     const model = await createReferenceBackend().loadModel({ path: demoModelPath });
     try {
-      const session = await model.createSession({ selfExtend: { groupSize: 1, neighborWindow: 1 }, contextSize: 256 });
+      const session = await model.createSession({
+        selfExtend: { groupSize: 1, neighborWindow: 1 },
+        contextSize: 256,
+      });
       expect(() => createTemplateChatSession({ model, session })).toThrow(
         'the model "demo-model" has no chat template: its file lacks the GGUF key tokenizer.chat_template; pass the chatTemplate option',
       );
-      const chat = createTemplateChatSession({ model, session, chatTemplate, systemPrompt: "ignored by this template" });
+      const chat = createTemplateChatSession({
+        model,
+        session,
+        chatTemplate,
+        systemPrompt: "ignored by this template",
+      });
       expect(chat.render([{ role: "user", content: "Hi" }])).toBe("<s>[INST] Hi [/INST]");
       const answer = await chat.promptWithMeta("Tell me a story.", { maxTokens: 4 });
       expect(answer.stopReason).toBe("max-tokens");

@@ -1,3 +1,12 @@
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
 export { createModelRopeTable, ForwardPass } from "./forward-pass.js";
 export { KeyValueCache, type LayerCache } from "./kv-cache.js";
 export {
@@ -15,12 +24,3 @@ export {
 export { createReferenceBackend, type ReferenceBackend, referenceCapabilities } from "./reference-backend.js";
 export { createReferenceModel, ReferenceModel } from "./reference-model.js";
 export { defaultBlockSize, ReferenceSession, type ReferenceSessionOptions } from "./reference-session.js";
-export {
-  type ChatMessage,
-  type ChatPromptOptions,
-  type ChatResponse,
-  type ChatStopReason,
-  createSelfExtendChatSession,
-  SelfExtendChatSession,
-  type SelfExtendChatSessionOptions,
-} from "./chat-session.js";
