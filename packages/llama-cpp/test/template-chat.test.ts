@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { planSelfExtend } from "@self-extend/core";
+import { ContextLengthError, planSelfExtend } from "@self-extend/core";
 import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
 import {
   createReferenceBackend,
@@ -135,6 +135,35 @@ describe.sequential("template chat (ONNX Runtime, WebGPU, reference) against lla
       expect(ours.chatHistory.at(-1)).toEqual({ role: "assistant", content: second.text });
     } finally {
       await context.dispose();
+      await model.dispose();
+    }
+  });
+
+  it("refuses a history with no room for an answer, and recovers from an abort mid-answer", async () => {
+    const model = await createReferenceBackend().loadModel({ path: templatedModelPath });
+    try {
+      const plain = { selfExtend: { groupSize: 1, neighborWindow: 1 }, contextSize: 256 };
+      const session = await model.createSession(plain);
+      const chat = createTemplateChatSession({ model, session });
+      await expect(chat.prompt(stories.slice(0, 2000))).rejects.toBeInstanceOf(ContextLengthError);
+      expect(session.tokenCount).toBe(0);
+      expect(chat.chatHistory).toEqual([]);
+
+      const controller = new AbortController();
+      const aborted = chat.prompt("Tell me a story about a dog.", {
+        maxTokens: 32,
+        signal: controller.signal,
+        onTextChunk: () => controller.abort(),
+      });
+      await expect(aborted).rejects.toThrow(/abort/i);
+      expect(chat.chatHistory).toEqual([]);
+      const answer = await chat.promptWithMeta("Tell me a story about a dog.", { maxTokens: 16 });
+
+      const fresh = createTemplateChatSession({ model, session: await model.createSession(plain) });
+      const expected = await fresh.promptWithMeta("Tell me a story about a dog.", { maxTokens: 16 });
+      expect(answer.tokens).toEqual(expected.tokens);
+      expect(answer.text).toBe(expected.text);
+    } finally {
       await model.dispose();
     }
   });

@@ -36,7 +36,9 @@ it("answers a message of 3x the trained context with the reference's greedy toke
   const trainedContext = 256;
   const contextSize = 4 * trainedContext;
   const selfExtend = planSelfExtend({ trainedContext, targetContext: contextSize }).config;
-  const model = await createOnnxRuntimeBackend({ cacheFolder: folder, threads: 1 }).loadModel({ path: templatedModelPath });
+  const model = await createOnnxRuntimeBackend({ cacheFolder: folder, threads: 1 }).loadModel({
+    path: templatedModelPath,
+  });
   const reference = await createReferenceBackend().loadModel({ path: templatedModelPath });
   try {
     expect(model.chatTemplate).toBe(chatTemplate);
