@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContextLengthError, planSelfExtend } from "@self-extend/core";
+import { ContextLengthError, planSelfExtend, renderChatTemplate } from "@self-extend/core";
 import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
 import {
   createReferenceBackend,
@@ -165,6 +165,56 @@ describe.sequential("template chat (ONNX Runtime, WebGPU, reference) against lla
       expect(answer.text).toBe(expected.text);
     } finally {
       await model.dispose();
+    }
+  });
+
+  // Qwen3 is left to core's hand-checked test: node-llama-cpp renders the open model turn as an empty
+  // assistant message, which that template prefixes with an empty <think> block; llama.cpp's own
+  // template application (add_generation_prompt, as ours) does not.
+  it("renders real Llama 3 and Gemma 3 templates as node-llama-cpp's JinjaTemplateChatWrapper does", () => {
+    const { templates } = JSON.parse(
+      readFileSync(
+        join(import.meta.dirname, "..", "..", "core", "test", "fixtures", "chat-templates.json"),
+        "utf8",
+      ),
+    ) as {
+      templates: Record<
+        string,
+        { chat_template: string; bos_token: string | null; eos_token: string | null }
+      >;
+    };
+    const history: ChatHistoryItem[] = [
+      { type: "system", text: "You are terse." },
+      { type: "user", text: "Hi there" },
+      { type: "model", response: ["Hello."] },
+      { type: "user", text: "Name a colour." },
+      { type: "model", response: [] },
+    ];
+    for (const name of ["llama3", "gemma3"]) {
+      const fixture = templates[name];
+      // reasoning: null leaves the template's own default (no enable_thinking), as our rendering does.
+      const state = new JinjaTemplateChatWrapper({
+        template: fixture.chat_template,
+        reasoning: null,
+      }).generateContextState({ chatHistory: history });
+      const theirs = state.contextText.values
+        .map((value) => {
+          if (typeof value === "string") return value;
+          if (value instanceof SpecialTokensText) return value.value;
+          return value.value === "BOS" ? (fixture.bos_token ?? "") : (fixture.eos_token ?? "");
+        })
+        .join("");
+      const ours = renderChatTemplate(
+        fixture.chat_template,
+        [
+          { role: "system", content: "You are terse." },
+          { role: "user", content: "Hi there" },
+          { role: "assistant", content: "Hello." },
+          { role: "user", content: "Name a colour." },
+        ],
+        { bosToken: fixture.bos_token ?? undefined, eosToken: fixture.eos_token ?? undefined },
+      );
+      expect(ours, name).toBe(theirs);
     }
   });
 
