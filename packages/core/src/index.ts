@@ -1,4 +1,5 @@
 export * from "./backend-contract.js";
+export * from "./chat-session.js";
 export * from "./config.js";
 export * from "./errors.js";
 export * from "./generation.js";

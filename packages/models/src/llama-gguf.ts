@@ -98,7 +98,13 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
     ...(gguf.metadata.get("tokenizer.ggml.model") === "llama"
       ? { vocabulary: vocabularyFromGguf(gguf) }
       : {}),
+    ...chatTemplateOf(gguf),
   };
+}
+
+function chatTemplateOf(gguf: GgufFile): { chatTemplate?: string } {
+  const template = gguf.metadata.get("tokenizer.chat_template");
+  return typeof template === "string" ? { chatTemplate: template } : {};
 }
 
 export interface WriteLlamaGgufOptions {

@@ -74,4 +74,6 @@ export interface LlamaWeights {
   readonly layers: readonly LlamaLayerWeights[];
   /** The file's SentencePiece vocabulary, when it has one (GGUF `tokenizer.ggml.model = "llama"`). */
   readonly vocabulary?: Vocabulary;
+  /** The file's Jinja chat template (GGUF `tokenizer.chat_template`), when it has one. */
+  readonly chatTemplate?: string;
 }

@@ -2,6 +2,16 @@
  * @self-extend/onnxruntime: the ONNX Runtime backend (spec v1), its model and session. The
  * exporter (graph builders, export cache) is in `@self-extend/onnxruntime/export`.
  */
+
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
 export { ExportCacheError, OnnxRuntimeUnavailableError } from "./errors.js";
 export { defaultExportCacheFolder } from "./export-cache.js";
 export {

@@ -40,6 +40,8 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
   /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
   readonly tokenizer: Tokenizer | undefined;
+  /** The GGUF file's `tokenizer.chat_template`, when it has one. */
+  readonly chatTemplate: string | undefined;
   readonly cacheFolder: string;
   readonly modelHash: string;
   private readonly inferenceSessions = new Map<string, Promise<InferenceSession>>();
@@ -53,6 +55,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
   ) {
     this.info = modelInfoFromDescription(weights.description);
     this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
+    this.chatTemplate = weights.chatTemplate;
     this.cacheFolder = modelOptions.cacheFolder ?? defaultExportCacheFolder();
     this.modelHash = modelOptions.modelHash ?? hashModelWeights(weights);
   }

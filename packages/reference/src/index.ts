@@ -1,3 +1,12 @@
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
 export { createModelRopeTable, ForwardPass } from "./forward-pass.js";
 export { KeyValueCache, type LayerCache } from "./kv-cache.js";
 export {

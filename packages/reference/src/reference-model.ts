@@ -21,6 +21,8 @@ export class ReferenceModel implements SelfExtendModelV1 {
   readonly info: ModelInfoV1;
   /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
   readonly tokenizer: Tokenizer | undefined;
+  /** The GGUF file's `tokenizer.chat_template`, when it has one. */
+  readonly chatTemplate: string | undefined;
   private disposed = false;
 
   constructor(readonly weights: LlamaWeights) {
@@ -34,6 +36,7 @@ export class ReferenceModel implements SelfExtendModelV1 {
     }
     this.info = modelInfoFromDescription(weights.description);
     this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
+    this.chatTemplate = weights.chatTemplate;
   }
 
   async createSession(options: ReferenceSessionOptions): Promise<ReferenceSession> {

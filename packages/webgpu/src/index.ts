@@ -3,6 +3,16 @@
  * @self-extend/webgpu: the WebGPU backend (spec v1), its model and session, device selection and
  * its conformance declaration. Kernels and the forward pass are in `@self-extend/webgpu/kernels`.
  */
+
+export {
+  type ChatMessage,
+  type ChatPromptOptions,
+  type ChatResponse,
+  type ChatStopReason,
+  createSelfExtendChatSession,
+  SelfExtendChatSession,
+  type SelfExtendChatSessionOptions,
+} from "./chat-session.js";
 export {
   type KernelLimits,
   type NodeWebGpuBackend,

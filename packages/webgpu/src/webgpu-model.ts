@@ -48,6 +48,8 @@ export class WebGpuModel implements SelfExtendModelV1 {
   readonly weightPrecisionReason: string;
   /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
   readonly tokenizer: Tokenizer | undefined;
+  /** The GGUF file's `tokenizer.chat_template`, when it has one. */
+  readonly chatTemplate: string | undefined;
   private disposed = false;
 
   private constructor(
@@ -57,9 +59,11 @@ export class WebGpuModel implements SelfExtendModelV1 {
     info: ModelInfoV1,
     weightPrecisionReason: string,
     tokenizer: Tokenizer | undefined,
+    chatTemplate: string | undefined,
   ) {
     this.info = info;
     this.tokenizer = tokenizer;
+    this.chatTemplate = chatTemplate;
     this.weightPrecision = weights.precision;
     this.weightPrecisionReason = weightPrecisionReason;
   }
@@ -98,6 +102,7 @@ export class WebGpuModel implements SelfExtendModelV1 {
         modelInfoFromDescription(weights.description),
         reason,
         weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary),
+        weights.chatTemplate,
       );
     } catch (error) {
       gpuWeights.destroy();

@@ -10,3 +10,13 @@ it("runs examples/usage.ts: the pass key comes back from 797 prompt tokens", asy
   const lines = await consoleLinesOf(() => import("../examples/usage.js"));
   expect(lines).toContain("answer: 71432.");
 });
+
+it("runs examples/chat.ts: a chat answer after a document of about 3x the trained context, then a reused history", async () => {
+  const lines = await consoleLinesOf(() => import("../examples/chat.js"));
+  const read = Number(/^read (\d+) tokens$/.exec(lines.find((line) => line.startsWith("read ")) ?? "")?.[1]);
+  expect(read).toBeGreaterThan(2.5 * 256);
+  expect(lines).toContain("stop reason: max-tokens, 24 tokens");
+  const secondTurn = Number(/^second turn evaluated (\d+) new prompt tokens$/.exec(lines.at(-1) ?? "")?.[1]);
+  expect(secondTurn).toBeGreaterThan(0);
+  expect(secondTurn).toBeLessThan(60);
+});
