@@ -9,6 +9,9 @@ import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectu
 import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
+/** GGUF tensor of Llama 3's per-pair RoPE frequency factors (llama.cpp's LLM_TENSOR_ROPE_FREQS). */
+export const ropeFrequenciesTensor = "rope_freqs.weight";
+
 export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLayout>> = {
   llama: "interleaved",
   mistral: "interleaved",
@@ -26,6 +29,30 @@ function shortestFloat32(value: number): number {
     if (Math.fround(candidate) === value) return candidate;
   }
   return value;
+}
+
+/**
+ * Llama 3.1+ `rope_freqs.weight`: one frequency divisor per rotary pair. Files without it, or with
+ * every factor 1, rotate plainly; anything else malformed is refused rather than run silently wrong.
+ */
+function readRopeFrequencyFactors(
+  gguf: GgufFile,
+  rotaryDimension: number,
+  fail: (message: string) => never,
+): number[] | undefined {
+  const info = gguf.tensor(ropeFrequenciesTensor);
+  if (info === undefined) return undefined;
+  if (info.shape.length !== 1 || info.shape[0] !== rotaryDimension / 2) {
+    fail(
+      `tensor ${ropeFrequenciesTensor} has shape [${info.shape.join(", ")}], expected [${rotaryDimension / 2}] (rope.dimension_count / 2)`,
+    );
+  }
+  const factors = Array.from(gguf.readTensor(ropeFrequenciesTensor));
+  const invalid = factors.findIndex((factor) => !(factor > 0) || !Number.isFinite(factor));
+  if (invalid >= 0) {
+    fail(`tensor ${ropeFrequenciesTensor}[${invalid}] = ${factors[invalid]} is not a finite number > 0`);
+  }
+  return factors.every((factor) => factor === 1) ? undefined : factors;
 }
 
 export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): LlamaModelDescription {
@@ -90,6 +117,8 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLinearScalingFactor = shortestFloat32(number("rope.scale_linear", 1));
   }
 
+  const ropeFrequencyFactors = readRopeFrequencyFactors(gguf, rotaryDimension, fail);
+
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
   const embedding = gguf.tensor("token_embd.weight");
   const vocabularySize =
@@ -118,6 +147,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLayout: ropeLayoutOfArchitecture[arch],
     rotaryDimension,
     ropeLinearScalingFactor,
+    ...(ropeFrequencyFactors === undefined ? {} : { ropeFrequencyFactors }),
     hasQkvBias: gguf.tensor("blk.0.attn_q.bias") !== undefined,
   };
 }

@@ -9,7 +9,7 @@ import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
 import { syntheticVocabulary, vocabularyFromGguf, vocabularyMetadata } from "./gguf-vocabulary.js";
 import type { GgufContents, GgufTensorToWrite, GgufWritableTensorType } from "./gguf-writer.js";
-import { describeLlamaModel } from "./llama-description.js";
+import { describeLlamaModel, ropeFrequenciesTensor } from "./llama-description.js";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
 import { ModelFileError } from "./model-file-error.js";
 import type { Vocabulary } from "./tokenizer.js";
@@ -205,6 +205,21 @@ export function llamaGgufContents(
     if (data === undefined) throw new ModelFileError(path, `cannot be written: tensor ${name} is missing`);
     // llama.cpp expects 1-D tensors (norms, biases) in F32 whatever the matrices use.
     tensors.push({ name, shape, type: shape.length === 1 ? "F32" : tensorType, data });
+  }
+  const factors = description.ropeFrequencyFactors;
+  if (factors !== undefined) {
+    if (factors.length !== description.rotaryDimension / 2) {
+      throw new ModelFileError(
+        path,
+        `cannot be written: ${factors.length} RoPE frequency factors but rotaryDimension / 2 = ${description.rotaryDimension / 2}`,
+      );
+    }
+    tensors.push({
+      name: ropeFrequenciesTensor,
+      shape: [factors.length],
+      type: "F32",
+      data: Float32Array.from(factors),
+    });
   }
   return {
     metadata: {

@@ -38,6 +38,7 @@ export function createModelRopeTable(
       rotaryDimension: description.rotaryDimension,
       base: description.ropeBase,
       linearScalingFactor: description.ropeLinearScalingFactor,
+      frequencyFactors: description.ropeFrequencyFactors,
     },
     largestPosition + 1,
   );

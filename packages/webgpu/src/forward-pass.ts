@@ -281,6 +281,7 @@ export class GpuForwardPass {
         rotaryDimension: description.rotaryDimension,
         base: description.ropeBase,
         linearScalingFactor: description.ropeLinearScalingFactor,
+        frequencyFactors: description.ropeFrequencyFactors,
       },
       largestRotatedPosition(contextSize, validated) + 1,
     );
