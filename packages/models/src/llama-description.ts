@@ -9,6 +9,22 @@ import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectu
 import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
+const alibi = "it has ALiBi attention biases and no RoPE, and Self-Extend remaps RoPE positions";
+const gemma = "Gemma's scaled embeddings, GeGLU, +1 norm weights and soft-capping are not implemented";
+
+/** Why architectures people commonly bring are refused, for the error message. */
+const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
+  phi3: "its fused attn_qkv and gate/up ffn_up tensors and LongRoPE factors are not read yet",
+  qwen2vl:
+    "it uses M-RoPE (rope.dimension_sections), whose per-section positions Self-Extend does not define",
+  bloom: alibi,
+  mpt: alibi,
+  baichuan: alibi,
+  gemma: gemma,
+  gemma2: gemma,
+  gemma3: gemma,
+};
+
 /** GGUF tensor of Llama 3's per-pair RoPE frequency factors (llama.cpp's LLM_TENSOR_ROPE_FREQS). */
 export const ropeFrequenciesTensor = "rope_freqs.weight";
 
@@ -62,7 +78,12 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   const architecture = gguf.metadata.get("general.architecture");
   if (typeof architecture !== "string") fail("general.architecture is missing or not a string");
   if (!supportedArchitectures.includes(architecture as LlamaArchitecture)) {
-    throw new UnsupportedArchitectureError(path, architecture as string, supportedArchitectures);
+    throw new UnsupportedArchitectureError(
+      path,
+      architecture as string,
+      supportedArchitectures,
+      unsupportedArchitectureReasons[architecture as string],
+    );
   }
   const arch = architecture as LlamaArchitecture;
 
@@ -118,6 +139,20 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   }
 
   const ropeFrequencyFactors = readRopeFrequencyFactors(gguf, rotaryDimension, fail);
+  if (gguf.metadata.get(`${arch}.rope.dimension_sections`) !== undefined) {
+    fail(
+      `${arch}.rope.dimension_sections is set: M-RoPE (multimodal sections) is not supported, only 1-D RoPE positions`,
+    );
+  }
+  // A model trained with a sliding window never attended past it; Self-Extend's grouped attention
+  // shows every earlier token, so such a file would run but not as trained. llama.cpp's llama arch
+  // ignores the key; we refuse rather than run it silently differently from its training.
+  const slidingWindow = gguf.metadata.get(`${arch}.attention.sliding_window`);
+  if (slidingWindow !== undefined && Number(slidingWindow) > 0 && Number(slidingWindow) < trainedContext) {
+    fail(
+      `${arch}.attention.sliding_window = ${Number(slidingWindow)} is below the trained context ${trainedContext}: sliding-window attention is not supported with Self-Extend`,
+    );
+  }
 
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
   const embedding = gguf.tensor("token_embd.weight");

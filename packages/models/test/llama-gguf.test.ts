@@ -317,6 +317,57 @@ describe("Llama 3 rope_freqs", () => {
   });
 });
 
+describe("refused architectures and RoPE variants", () => {
+  const metadataOf = (architecture: string, extra: Record<string, unknown> = {}) =>
+    parseGguf(
+      encodeGguf({
+        metadata: {
+          "general.architecture": { type: "string", value: architecture },
+          [`${architecture}.block_count`]: { type: "uint32", value: 1 },
+          [`${architecture}.embedding_length`]: { type: "uint32", value: 8 },
+          [`${architecture}.feed_forward_length`]: { type: "uint32", value: 16 },
+          [`${architecture}.attention.head_count`]: { type: "uint32", value: 2 },
+          [`${architecture}.context_length`]: { type: "uint32", value: 32 },
+          [`${architecture}.attention.layer_norm_rms_epsilon`]: { type: "float32", value: 1e-6 },
+          [`${architecture}.vocab_size`]: { type: "uint32", value: 10 },
+          ...(extra as Record<string, { type: "uint32"; value: number }>),
+        },
+        tensors: [],
+      }),
+    );
+
+  it.each([
+    ["phi3", "fused attn_qkv"],
+    ["qwen2vl", "M-RoPE"],
+    ["bloom", "ALiBi"],
+    ["mpt", "ALiBi"],
+    ["gemma2", "soft-capping"],
+  ])("refuses %s in one line naming the architecture and why (%s)", (architecture, why) => {
+    const attempt = () => describeLlamaModel(metadataOf(architecture), "m.gguf");
+    expect(attempt).toThrow(UnsupportedArchitectureError);
+    expect(attempt).toThrow(`m.gguf: architecture "${architecture}" is not supported: `);
+    expect(attempt).toThrow(why);
+    expect(attempt).toThrow("(supported: llama, mistral, qwen2)");
+    expect(attempt).not.toThrow("\n");
+  });
+
+  it("refuses M-RoPE sections and a sliding window shorter than the trained context, naming the key", () => {
+    const sections = metadataOf("qwen2", {
+      "qwen2.rope.dimension_sections": { type: "uint32", value: 16 },
+    });
+    expect(() => describeLlamaModel(sections, "m.gguf")).toThrow(
+      "m.gguf: qwen2.rope.dimension_sections is set: M-RoPE",
+    );
+    const window = metadataOf("llama", { "llama.attention.sliding_window": { type: "uint32", value: 16 } });
+    expect(() => describeLlamaModel(window, "m.gguf")).toThrow(
+      "m.gguf: llama.attention.sliding_window = 16 is below the trained context 32: sliding-window attention is not supported with Self-Extend",
+    );
+    // A window as long as the trained context changes nothing: such files (some Mistral exports) run.
+    const wide = metadataOf("mistral", { "mistral.attention.sliding_window": { type: "uint32", value: 32 } });
+    expect(describeLlamaModel(wide, "m.gguf").architecture).toBe("mistral");
+  });
+});
+
 describe("llama2.c import", () => {
   it("imports stories260K losslessly with a complete SentencePiece vocabulary", () => {
     const folder = newFolder();
