@@ -14,7 +14,6 @@ const gemma = "Gemma's scaled embeddings, GeGLU, +1 norm weights and soft-cappin
 
 /** Why architectures people commonly bring are refused, for the error message. */
 const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
-  phi3: "its fused attn_qkv and gate/up ffn_up tensors and LongRoPE factors are not read yet",
   qwen2vl:
     "it uses M-RoPE (rope.dimension_sections), whose per-section positions Self-Extend does not define",
   bloom: alibi,
@@ -32,6 +31,8 @@ export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLa
   llama: "interleaved",
   mistral: "interleaved",
   qwen2: "half-split",
+  // Phi-3's converter stores Q/K unpermuted and llama.cpp rotates them NEOX-style.
+  phi3: "half-split",
 };
 
 /**
@@ -139,6 +140,14 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   }
 
   const ropeFrequencyFactors = readRopeFrequencyFactors(gguf, rotaryDimension, fail);
+  const longRopeTensor = ["rope_factors_long.weight", "rope_factors_short.weight"].find(
+    (name) => gguf.tensor(name) !== undefined,
+  );
+  if (longRopeTensor !== undefined) {
+    fail(
+      `has tensor ${longRopeTensor}: LongRoPE (Phi-3 128k) is not supported; its short/long factor switch at the original context is not defined for Self-Extend's grouped positions here`,
+    );
+  }
   if (gguf.metadata.get(`${arch}.rope.dimension_sections`) !== undefined) {
     fail(
       `${arch}.rope.dimension_sections is set: M-RoPE (multimodal sections) is not supported, only 1-D RoPE positions`,

@@ -14,9 +14,9 @@
 import type { RopeLayout } from "@self-extend/core";
 import type { Vocabulary } from "./tokenizer.js";
 
-export type LlamaArchitecture = "llama" | "mistral" | "qwen2";
+export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3";
 
-export const supportedArchitectures: readonly LlamaArchitecture[] = ["llama", "mistral", "qwen2"];
+export const supportedArchitectures: readonly LlamaArchitecture[] = ["llama", "mistral", "qwen2", "phi3"];
 
 export interface LlamaModelDescription {
   readonly architecture: LlamaArchitecture;

@@ -203,6 +203,21 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 128 },
   },
   {
+    // Phi-3-mini's layout (multi-head attention, fused QKV and gate/up, NEOX RoPE) at CPU size. Not
+    // named "phi3": llama.cpp then looks up Phi-3's own special tokens, which a synthetic vocabulary lacks.
+    name: "phi-h32-mha-fused",
+    architecture: "phi3",
+    layerCount: 2,
+    headCount: 4,
+    kvHeadCount: 4,
+    headSize: 32,
+    feedForwardSize: 128,
+    vocabularySize: 128,
+    trainedContext: 128,
+    ropeBase: 10000,
+    hasQkvBias: false,
+  },
+  {
     name: "qwen2-h8-gqa2-bias-base1e6",
     architecture: "qwen2",
     layerCount: 1,

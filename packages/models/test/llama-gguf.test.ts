@@ -9,6 +9,7 @@ import { parseGguf } from "../src/gguf-reader.js";
 import { tokenizerFromGguf, vocabularyFromGguf } from "../src/gguf-vocabulary.js";
 import { encodeGguf } from "../src/gguf-writer.js";
 import { describeLlamaModel } from "../src/llama-description.js";
+import { llamaGgufContents } from "../src/llama-gguf.js";
 import type { LlamaWeights } from "../src/llama-model.js";
 import { importLlama2c } from "../src/llama2c-import.js";
 import { ModelFileError, UnsupportedArchitectureError } from "../src/model-file-error.js";
@@ -78,7 +79,7 @@ describe("tiny model generator", () => {
       new Set([1, 2, 4]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.architecture))).toEqual(
-      new Set(["llama", "mistral", "qwen2"]),
+      new Set(["llama", "mistral", "qwen2", "phi3"]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6, 500000]));
     expect(tinyModelGrid.some((spec) => spec.llama3RopeScaling !== undefined)).toBe(true);
@@ -317,6 +318,56 @@ describe("Llama 3 rope_freqs", () => {
   });
 });
 
+describe("Phi-3 fused tensors", () => {
+  it("writes attn_qkv (q, k, v rows) and ffn_up (gate, up rows) as llama.cpp names them and splits them back", () => {
+    const spec = tinyModelSpec("phi-h32-mha-fused");
+    const weights = generateTinyModel(spec, 9);
+    const path = join(newFolder(), "phi3.gguf");
+    writeLlamaGguf(path, weights);
+    const gguf = readGguf(path);
+    try {
+      const embedding = spec.headCount * spec.headSize;
+      expect(gguf.metadata.get("general.architecture")).toBe("phi3");
+      expect(gguf.tensor("blk.0.attn_q.weight")).toBeUndefined();
+      expect(gguf.tensor("blk.0.ffn_gate.weight")).toBeUndefined();
+      expect(gguf.tensor("blk.0.attn_qkv.weight")?.shape).toEqual([3 * embedding, embedding]);
+      expect(gguf.tensor("blk.0.ffn_up.weight")?.shape).toEqual([2 * spec.feedForwardSize, embedding]);
+      // llama.cpp requires phi3's output.weight.
+      expect(gguf.tensor("output.weight")).toBeDefined();
+      const fused = gguf.readTensor("blk.1.attn_qkv.weight");
+      // Row 0 of k is row headCount * headSize of the fused matrix.
+      expect(fused.subarray(embedding * embedding, embedding * embedding + embedding)).toEqual(
+        weights.layers[1].key.subarray(0, embedding),
+      );
+      const gateUp = gguf.readTensor("blk.1.ffn_up.weight");
+      expect(gateUp.subarray(0, embedding)).toEqual(weights.layers[1].gate.subarray(0, embedding));
+    } finally {
+      gguf.close();
+    }
+    const loaded = loadLlamaWeights(path);
+    expect(loaded.description.ropeLayout).toBe("half-split");
+    expectSameWeights(loaded, weights);
+  });
+
+  it("refuses LongRoPE files naming the tensor", () => {
+    const weights = generateTinyModel(tinyModelSpec("phi-h32-mha-fused"), 9);
+    const contents = llamaGgufContents(weights);
+    const factors = Float32Array.from({ length: 16 }, () => 1.5);
+    const file = parseGguf(
+      encodeGguf({
+        ...contents,
+        tensors: [
+          ...contents.tensors,
+          { name: "rope_factors_long.weight", shape: [16], type: "F32", data: factors },
+        ],
+      }),
+    );
+    expect(() => describeLlamaModel(file, "long.gguf")).toThrow(
+      "long.gguf: has tensor rope_factors_long.weight: LongRoPE (Phi-3 128k) is not supported",
+    );
+  });
+});
+
 describe("refused architectures and RoPE variants", () => {
   const metadataOf = (architecture: string, extra: Record<string, unknown> = {}) =>
     parseGguf(
@@ -337,7 +388,6 @@ describe("refused architectures and RoPE variants", () => {
     );
 
   it.each([
-    ["phi3", "fused attn_qkv"],
     ["qwen2vl", "M-RoPE"],
     ["bloom", "ALiBi"],
     ["mpt", "ALiBi"],
@@ -347,7 +397,7 @@ describe("refused architectures and RoPE variants", () => {
     expect(attempt).toThrow(UnsupportedArchitectureError);
     expect(attempt).toThrow(`m.gguf: architecture "${architecture}" is not supported: `);
     expect(attempt).toThrow(why);
-    expect(attempt).toThrow("(supported: llama, mistral, qwen2)");
+    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3)");
     expect(attempt).not.toThrow("\n");
   });
 
