@@ -185,9 +185,10 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     hasQkvBias: false,
   },
   {
-    // Llama-3.2-1B's attention layout (head 64, 4 query heads per KV head, tied embeddings, base
-    // 5e5, llama3 rope_freqs) at CPU size; the blend region sits inside the trained context so the
-    // factors change the output.
+    // Llama-3.2-1B's attention layout (head 64, 4 query heads per KV head, base 5e5, llama3
+    // rope_freqs) at CPU size; the blend region sits inside the trained context so the factors change
+    // the output. Untied, unlike the real model: a tiny tied model's logits are dominated by each
+    // token's own embedding (x . x), so nearly every distribution is one-hot and hides attention.
     name: "llama3-h64-gqa4-rope-freqs",
     architecture: "llama",
     layerCount: 1,
@@ -199,7 +200,6 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     trainedContext: 128,
     ropeBase: 500000,
     hasQkvBias: false,
-    tiedEmbeddings: true,
     llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 128 },
   },
   {
