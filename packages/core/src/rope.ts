@@ -8,6 +8,9 @@
  * Pair k rotates by angle `position / scale * base^(-2k / R)`, where R is the rotary dimension
  * (R <= head size; dimensions past R are left unrotated: partial rotary) and `scale` is linear
  * position scaling (1 = none; llama.cpp's freq_scale is 1 / scale).
+ * Llama 3.1+ files add per-pair frequency factors f_k (GGUF `rope_freqs.weight`, llama.cpp's
+ * freq_factors): pair k then rotates by `position / scale * base^(-2k / R) / f_k`. A factor belongs to
+ * the dimension, not to the position, so Self-Extend's neighbour and grouped positions both use it.
  * Angles are computed in float64 so the tables are the most accurate value each runtime can round.
  */
 import { SelfExtendConfigError } from "./errors.js";
@@ -26,6 +29,8 @@ export interface RopeOptions {
   readonly base?: number;
   /** Linear position scaling: positions are divided by this factor. Defaults to 1. */
   readonly linearScalingFactor?: number;
+  /** One divisor per rotary pair (R/2 values, each finite and > 0): GGUF `rope_freqs.weight`. */
+  readonly frequencyFactors?: ArrayLike<number>;
 }
 
 /** RoPE options with every default filled in and checked. */
@@ -35,6 +40,8 @@ export interface ResolvedRopeOptions {
   readonly rotaryDimension: number;
   readonly base: number;
   readonly linearScalingFactor: number;
+  /** Absent when every factor is 1. */
+  readonly frequencyFactors?: readonly number[];
 }
 
 export function resolveRopeOptions(options: RopeOptions): ResolvedRopeOptions {
@@ -64,15 +71,34 @@ export function resolveRopeOptions(options: RopeOptions): ResolvedRopeOptions {
       "must be a finite number > 0",
     );
   }
-  return { layout, headSize, rotaryDimension, base, linearScalingFactor };
+  const resolved = { layout, headSize, rotaryDimension, base, linearScalingFactor };
+  if (options.frequencyFactors === undefined) return resolved;
+  const frequencyFactors = Array.from(options.frequencyFactors, Number);
+  if (frequencyFactors.length !== rotaryDimension / 2) {
+    throw new SelfExtendConfigError(
+      "frequencyFactors.length",
+      frequencyFactors.length,
+      `must be rotaryDimension / 2 = ${rotaryDimension / 2}, one factor per rotary pair`,
+    );
+  }
+  const invalid = frequencyFactors.findIndex((factor) => !(factor > 0) || !Number.isFinite(factor));
+  if (invalid >= 0) {
+    throw new SelfExtendConfigError(
+      `frequencyFactors[${invalid}]`,
+      frequencyFactors[invalid],
+      "must be a finite number > 0",
+    );
+  }
+  return frequencyFactors.every((factor) => factor === 1) ? resolved : { ...resolved, frequencyFactors };
 }
 
-/** Angle per position of each rotary pair: base^(-2k / R) / scale, k = 0 .. R/2 - 1. */
+/** Angle per position of each rotary pair: base^(-2k / R) / scale / f_k, k = 0 .. R/2 - 1. */
 export function ropeFrequencies(options: RopeOptions): Float64Array {
-  const { rotaryDimension, base, linearScalingFactor } = resolveRopeOptions(options);
+  const { rotaryDimension, base, linearScalingFactor, frequencyFactors } = resolveRopeOptions(options);
   const frequencies = new Float64Array(rotaryDimension / 2);
   for (let pair = 0; pair < frequencies.length; pair++) {
-    frequencies[pair] = base ** ((-2 * pair) / rotaryDimension) / linearScalingFactor;
+    const factor = frequencyFactors?.[pair] ?? 1;
+    frequencies[pair] = base ** ((-2 * pair) / rotaryDimension) / linearScalingFactor / factor;
   }
   return frequencies;
 }

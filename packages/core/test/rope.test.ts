@@ -98,3 +98,109 @@ describe("RoPE", () => {
     expect(() => createRopeTable({ layout: "interleaved", headSize: 8, base: 1 }, 4)).toThrow("base");
   });
 });
+
+/**
+ * Hugging Face's `rope_type: "llama3"` inverse frequencies (transformers' _compute_llama3_parameters),
+ * written from its published formula; llama.cpp's converter stores the ratio original / scaled as
+ * `rope_freqs.weight`, so our frequencies with those factors must equal these.
+ */
+function llama3InverseFrequencies(headSize: number, base: number): number[] {
+  const factor = 32;
+  const lowFrequencyFactor = 1;
+  const highFrequencyFactor = 4;
+  const originalContext = 8192;
+  const lowFrequencyWavelength = originalContext / lowFrequencyFactor;
+  const highFrequencyWavelength = originalContext / highFrequencyFactor;
+  return Array.from({ length: headSize / 2 }, (_, pair) => {
+    const inverseFrequency = 1 / base ** ((2 * pair) / headSize);
+    const wavelength = (2 * Math.PI) / inverseFrequency;
+    if (wavelength < highFrequencyWavelength) return inverseFrequency;
+    if (wavelength > lowFrequencyWavelength) return inverseFrequency / factor;
+    const smooth =
+      (originalContext / wavelength - lowFrequencyFactor) / (highFrequencyFactor - lowFrequencyFactor);
+    return (1 - smooth) * (inverseFrequency / factor) + smooth * inverseFrequency;
+  });
+}
+
+/** Rotates by theta_k = position * base^(-2k/R) / factor_k, pair by pair, with no table. */
+function naiveRotation(
+  vector: Float64Array,
+  position: number,
+  layout: "interleaved" | "half-split",
+  base: number,
+  factors: readonly number[],
+): Float64Array {
+  const size = vector.length;
+  const result = Float64Array.from(vector);
+  for (let pair = 0; pair < size / 2; pair++) {
+    const theta = (position * base ** ((-2 * pair) / size)) / factors[pair];
+    const first = layout === "interleaved" ? 2 * pair : pair;
+    const second = layout === "interleaved" ? 2 * pair + 1 : pair + size / 2;
+    result[first] = vector[first] * Math.cos(theta) - vector[second] * Math.sin(theta);
+    result[second] = vector[first] * Math.sin(theta) + vector[second] * Math.cos(theta);
+  }
+  return result;
+}
+
+describe("RoPE frequency factors (Llama 3 rope_freqs)", () => {
+  const random = createRandom(11);
+  const headSize = 64;
+  const base = 500000;
+  const scaled = llama3InverseFrequencies(headSize, base);
+  // What llama.cpp's converter writes: unscaled / scaled, per pair (1 for short wavelengths, 32 for long).
+  const factors = scaled.map((frequency, pair) => base ** ((-2 * pair) / headSize) / frequency);
+
+  it("the factors span 1 to 32 as Llama 3.1's rope scaling makes them", () => {
+    expect(factors[0]).toBe(1);
+    expect(factors.at(-1)).toBeCloseTo(32, 10);
+    expect(factors.some((factor) => factor > 1 && factor < 32)).toBe(true);
+  });
+
+  it("divide each pair's frequency: equal to Hugging Face's llama3 inverse frequencies", () => {
+    const frequencies = ropeFrequencies({ layout: "half-split", headSize, base, frequencyFactors: factors });
+    scaled.forEach((expected, pair) => {
+      expect(Math.abs(frequencies[pair] - expected) / expected).toBeLessThan(1e-12);
+    });
+  });
+
+  it.each(["interleaved", "half-split"] as const)(
+    "%s rotation at table and past-table positions equals the naive per-pair formula",
+    (layout) => {
+      const table = createRopeTable({ layout, headSize, base, frequencyFactors: factors }, 128);
+      for (const position of [0, 1, 77, 127, 128, 5000, 123456]) {
+        const vector = randomVector(random, headSize);
+        const ours = rotated(vector, position, table);
+        const expected = naiveRotation(vector, position, layout, base, factors);
+        for (let d = 0; d < headSize; d++) expect(ours[d]).toBeCloseTo(expected[d], 12);
+      }
+    },
+  );
+
+  it("keep attention relative: q at p and k at p' score as q at p - p' and k at 0 (neighbour or grouped)", () => {
+    const table = createRopeTable({ layout: "interleaved", headSize, base, frequencyFactors: factors }, 64);
+    const query = randomVector(random, headSize);
+    const key = randomVector(random, headSize);
+    // Self-Extend's grouped query position (e.g. 9000 // 4 + shift) and key position (e.g. 2000 // 4).
+    for (const [queryPosition, keyPosition] of [
+      [3000, 500],
+      [40, 7],
+    ]) {
+      const score = dot(rotated(query, queryPosition, table), rotated(key, keyPosition, table));
+      const relative = dot(rotated(query, queryPosition - keyPosition, table), rotated(key, 0, table));
+      expect(score).toBeCloseTo(relative, 10);
+    }
+  });
+
+  it("all-ones factors are the same as none, and bad factors are refused naming the field", () => {
+    const options = { layout: "interleaved", headSize: 8 } as const;
+    expect(createRopeTable({ ...options, frequencyFactors: [1, 1, 1, 1] }, 2).options).toEqual(
+      createRopeTable(options, 2).options,
+    );
+    expect(() => createRopeTable({ ...options, frequencyFactors: [1, 2, 3] }, 2)).toThrow(
+      "frequencyFactors.length = 3 is invalid: must be rotaryDimension / 2 = 4",
+    );
+    expect(() => createRopeTable({ ...options, frequencyFactors: [1, 0, 1, 1] }, 2)).toThrow(
+      "frequencyFactors[1] = 0 is invalid",
+    );
+  });
+});

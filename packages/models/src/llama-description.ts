@@ -9,10 +9,30 @@ import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectu
 import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
+const alibi = "it has ALiBi attention biases and no RoPE, and Self-Extend remaps RoPE positions";
+const gemma = "Gemma's scaled embeddings, GeGLU, +1 norm weights and soft-capping are not implemented";
+
+/** Why architectures people commonly bring are refused, for the error message. */
+const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
+  qwen2vl:
+    "it uses M-RoPE (rope.dimension_sections), whose per-section positions Self-Extend does not define",
+  bloom: alibi,
+  mpt: alibi,
+  baichuan: alibi,
+  gemma: gemma,
+  gemma2: gemma,
+  gemma3: gemma,
+};
+
+/** GGUF tensor of Llama 3's per-pair RoPE frequency factors (llama.cpp's LLM_TENSOR_ROPE_FREQS). */
+export const ropeFrequenciesTensor = "rope_freqs.weight";
+
 export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLayout>> = {
   llama: "interleaved",
   mistral: "interleaved",
   qwen2: "half-split",
+  // Phi-3's converter stores Q/K unpermuted and llama.cpp rotates them NEOX-style.
+  phi3: "half-split",
 };
 
 /**
@@ -28,6 +48,30 @@ function shortestFloat32(value: number): number {
   return value;
 }
 
+/**
+ * Llama 3.1+ `rope_freqs.weight`: one frequency divisor per rotary pair. Files without it, or with
+ * every factor 1, rotate plainly; anything else malformed is refused rather than run silently wrong.
+ */
+function readRopeFrequencyFactors(
+  gguf: GgufFile,
+  rotaryDimension: number,
+  fail: (message: string) => never,
+): number[] | undefined {
+  const info = gguf.tensor(ropeFrequenciesTensor);
+  if (info === undefined) return undefined;
+  if (info.shape.length !== 1 || info.shape[0] !== rotaryDimension / 2) {
+    fail(
+      `tensor ${ropeFrequenciesTensor} has shape [${info.shape.join(", ")}], expected [${rotaryDimension / 2}] (rope.dimension_count / 2)`,
+    );
+  }
+  const factors = Array.from(gguf.readTensor(ropeFrequenciesTensor));
+  const invalid = factors.findIndex((factor) => !(factor > 0) || !Number.isFinite(factor));
+  if (invalid >= 0) {
+    fail(`tensor ${ropeFrequenciesTensor}[${invalid}] = ${factors[invalid]} is not a finite number > 0`);
+  }
+  return factors.every((factor) => factor === 1) ? undefined : factors;
+}
+
 export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): LlamaModelDescription {
   const fail = (message: string): never => {
     throw new ModelFileError(path, message);
@@ -35,7 +79,12 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   const architecture = gguf.metadata.get("general.architecture");
   if (typeof architecture !== "string") fail("general.architecture is missing or not a string");
   if (!supportedArchitectures.includes(architecture as LlamaArchitecture)) {
-    throw new UnsupportedArchitectureError(path, architecture as string, supportedArchitectures);
+    throw new UnsupportedArchitectureError(
+      path,
+      architecture as string,
+      supportedArchitectures,
+      unsupportedArchitectureReasons[architecture as string],
+    );
   }
   const arch = architecture as LlamaArchitecture;
 
@@ -90,6 +139,30 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLinearScalingFactor = shortestFloat32(number("rope.scale_linear", 1));
   }
 
+  const ropeFrequencyFactors = readRopeFrequencyFactors(gguf, rotaryDimension, fail);
+  const longRopeTensor = ["rope_factors_long.weight", "rope_factors_short.weight"].find(
+    (name) => gguf.tensor(name) !== undefined,
+  );
+  if (longRopeTensor !== undefined) {
+    fail(
+      `has tensor ${longRopeTensor}: LongRoPE (Phi-3 128k) is not supported; its short/long factor switch at the original context is not defined for Self-Extend's grouped positions here`,
+    );
+  }
+  if (gguf.metadata.get(`${arch}.rope.dimension_sections`) !== undefined) {
+    fail(
+      `${arch}.rope.dimension_sections is set: M-RoPE (multimodal sections) is not supported, only 1-D RoPE positions`,
+    );
+  }
+  // A model trained with a sliding window never attended past it; Self-Extend's grouped attention
+  // shows every earlier token, so such a file would run but not as trained. llama.cpp's llama arch
+  // ignores the key; we refuse rather than run it silently differently from its training.
+  const slidingWindow = gguf.metadata.get(`${arch}.attention.sliding_window`);
+  if (slidingWindow !== undefined && Number(slidingWindow) > 0 && Number(slidingWindow) < trainedContext) {
+    fail(
+      `${arch}.attention.sliding_window = ${Number(slidingWindow)} is below the trained context ${trainedContext}: sliding-window attention is not supported with Self-Extend`,
+    );
+  }
+
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
   const embedding = gguf.tensor("token_embd.weight");
   const vocabularySize =
@@ -118,6 +191,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLayout: ropeLayoutOfArchitecture[arch],
     rotaryDimension,
     ropeLinearScalingFactor,
+    ...(ropeFrequencyFactors === undefined ? {} : { ropeFrequencyFactors }),
     hasQkvBias: gguf.tensor("blk.0.attn_q.bias") !== undefined,
   };
 }

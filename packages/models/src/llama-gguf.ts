@@ -9,7 +9,7 @@ import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
 import { syntheticVocabulary, vocabularyFromGguf, vocabularyMetadata } from "./gguf-vocabulary.js";
 import type { GgufContents, GgufTensorToWrite, GgufWritableTensorType } from "./gguf-writer.js";
-import { describeLlamaModel } from "./llama-description.js";
+import { describeLlamaModel, ropeFrequenciesTensor } from "./llama-description.js";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
 import { ModelFileError } from "./model-file-error.js";
 import type { Vocabulary } from "./tokenizer.js";
@@ -31,9 +31,14 @@ function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean)
   for (let layer = 0; layer < description.layerCount; layer++) {
     const block = `blk.${layer}`;
     shapes.set(`${block}.attn_norm.weight`, [embedding]);
-    shapes.set(`${block}.attn_q.weight`, [headCount * headSize, embedding]);
-    shapes.set(`${block}.attn_k.weight`, [kvHeadCount * headSize, embedding]);
-    shapes.set(`${block}.attn_v.weight`, [kvHeadCount * headSize, embedding]);
+    if (description.architecture === "phi3") {
+      // Phi-3 fuses q, k and v into one matrix, rows in that order.
+      shapes.set(`${block}.attn_qkv.weight`, [(headCount + 2 * kvHeadCount) * headSize, embedding]);
+    } else {
+      shapes.set(`${block}.attn_q.weight`, [headCount * headSize, embedding]);
+      shapes.set(`${block}.attn_k.weight`, [kvHeadCount * headSize, embedding]);
+      shapes.set(`${block}.attn_v.weight`, [kvHeadCount * headSize, embedding]);
+    }
     if (description.hasQkvBias) {
       shapes.set(`${block}.attn_q.bias`, [headCount * headSize]);
       shapes.set(`${block}.attn_k.bias`, [kvHeadCount * headSize]);
@@ -41,8 +46,13 @@ function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean)
     }
     shapes.set(`${block}.attn_output.weight`, [embedding, headCount * headSize]);
     shapes.set(`${block}.ffn_norm.weight`, [embedding]);
-    shapes.set(`${block}.ffn_gate.weight`, [feedForwardSize, embedding]);
-    shapes.set(`${block}.ffn_up.weight`, [feedForwardSize, embedding]);
+    if (description.architecture === "phi3") {
+      // Phi-3 fuses gate and up: gate rows first, then up (llama.cpp's SwiGLU on the split halves).
+      shapes.set(`${block}.ffn_up.weight`, [2 * feedForwardSize, embedding]);
+    } else {
+      shapes.set(`${block}.ffn_gate.weight`, [feedForwardSize, embedding]);
+      shapes.set(`${block}.ffn_up.weight`, [feedForwardSize, embedding]);
+    }
     shapes.set(`${block}.ffn_down.weight`, [embedding, feedForwardSize]);
   }
   return shapes;
@@ -66,6 +76,22 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
     tensors.set(name, gguf.readTensor(name));
   }
   const get = (name: string) => tensors.get(name) as Float32Array;
+  const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize } = description;
+  if (description.architecture === "phi3") {
+    // Split the fused matrices into the views every backend reads (row-major: rows are contiguous).
+    for (let layer = 0; layer < description.layerCount; layer++) {
+      const block = `blk.${layer}`;
+      const qkv = get(`${block}.attn_qkv.weight`);
+      const queryEnd = headCount * headSize * embeddingSize;
+      const keyEnd = queryEnd + kvHeadCount * headSize * embeddingSize;
+      tensors.set(`${block}.attn_q.weight`, qkv.subarray(0, queryEnd));
+      tensors.set(`${block}.attn_k.weight`, qkv.subarray(queryEnd, keyEnd));
+      tensors.set(`${block}.attn_v.weight`, qkv.subarray(keyEnd));
+      const gateUp = get(`${block}.ffn_up.weight`);
+      tensors.set(`${block}.ffn_gate.weight`, gateUp.subarray(0, feedForwardSize * embeddingSize));
+      tensors.set(`${block}.ffn_up.weight`, gateUp.subarray(feedForwardSize * embeddingSize));
+    }
+  }
   const layers: LlamaLayerWeights[] = Array.from({ length: description.layerCount }, (_, layer) => {
     const block = `blk.${layer}`;
     return {
@@ -105,6 +131,16 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
 function chatTemplateOf(gguf: GgufFile): { chatTemplate?: string } {
   const template = gguf.metadata.get("tokenizer.chat_template");
   return typeof template === "string" ? { chatTemplate: template } : {};
+}
+
+function concatenate(parts: readonly Float32Array[]): Float32Array {
+  const result = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    result.set(part, offset);
+    offset += part.length;
+  }
+  return result;
 }
 
 export interface WriteLlamaGgufOptions {
@@ -177,7 +213,8 @@ export function llamaGgufContents(
       `cannot be written: the vocabulary has ${vocabulary.tokens.length} tokens but the model ${description.vocabularySize}`,
     );
   }
-  const tiedOutput = weights.output === weights.tokenEmbedding;
+  // llama.cpp requires phi3's output.weight, so a tied phi3 model is written with a copy.
+  const tiedOutput = weights.output === weights.tokenEmbedding && description.architecture !== "phi3";
   const shapes = expectedShapes(description, tiedOutput);
   const arrays = new Map<string, Float32Array | undefined>([
     ["token_embd.weight", weights.tokenEmbedding],
@@ -198,6 +235,10 @@ export function llamaGgufContents(
     arrays.set(`${block}.ffn_gate.weight`, layer.gate);
     arrays.set(`${block}.ffn_up.weight`, layer.up);
     arrays.set(`${block}.ffn_down.weight`, layer.down);
+    if (description.architecture === "phi3") {
+      arrays.set(`${block}.attn_qkv.weight`, concatenate([layer.query, layer.key, layer.value]));
+      arrays.set(`${block}.ffn_up.weight`, concatenate([layer.gate, layer.up]));
+    }
   });
   if (weights.layers.length !== description.layerCount) {
     throw new ModelFileError(
@@ -211,6 +252,21 @@ export function llamaGgufContents(
     if (data === undefined) throw new ModelFileError(path, `cannot be written: tensor ${name} is missing`);
     // llama.cpp expects 1-D tensors (norms, biases) in F32 whatever the matrices use.
     tensors.push({ name, shape, type: shape.length === 1 ? "F32" : tensorType, data });
+  }
+  const factors = description.ropeFrequencyFactors;
+  if (factors !== undefined) {
+    if (factors.length !== description.rotaryDimension / 2) {
+      throw new ModelFileError(
+        path,
+        `cannot be written: ${factors.length} RoPE frequency factors but rotaryDimension / 2 = ${description.rotaryDimension / 2}`,
+      );
+    }
+    tensors.push({
+      name: ropeFrequenciesTensor,
+      shape: [factors.length],
+      type: "F32",
+      data: Float32Array.from(factors),
+    });
   }
   return {
     metadata: {

@@ -14,9 +14,9 @@
 import type { RopeLayout } from "@self-extend/core";
 import type { Vocabulary } from "./tokenizer.js";
 
-export type LlamaArchitecture = "llama" | "mistral" | "qwen2";
+export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3";
 
-export const supportedArchitectures: readonly LlamaArchitecture[] = ["llama", "mistral", "qwen2"];
+export const supportedArchitectures: readonly LlamaArchitecture[] = ["llama", "mistral", "qwen2", "phi3"];
 
 export interface LlamaModelDescription {
   readonly architecture: LlamaArchitecture;
@@ -38,6 +38,11 @@ export interface LlamaModelDescription {
   readonly rotaryDimension: number;
   /** 1 = none; positions are divided by it (GGUF `rope.scaling.factor` with type linear). */
   readonly ropeLinearScalingFactor: number;
+  /**
+   * Llama 3.1+ per-pair frequency divisors (GGUF tensor `rope_freqs.weight`, rotaryDimension / 2
+   * values; llama.cpp's freq_factors). Absent: every factor is 1.
+   */
+  readonly ropeFrequencyFactors?: readonly number[];
   /** q/k/v projections carry biases (qwen2). */
   readonly hasQkvBias: boolean;
 }

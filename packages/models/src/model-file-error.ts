@@ -19,10 +19,12 @@ export class UnsupportedArchitectureError extends ModelFileError {
     path: string,
     readonly architecture: string,
     supported: readonly string[],
+    /** Why, where we know (ALiBi, M-RoPE, tensors not read yet, ...). */
+    reason?: string,
   ) {
     super(
       path,
-      `architecture ${quoteForMessage(architecture)} is not supported (supported: ${supported.join(", ")})`,
+      `architecture ${quoteForMessage(architecture)} is not supported${reason === undefined ? "" : `: ${reason}`} (supported: ${supported.join(", ")})`,
     );
   }
 }

@@ -21,6 +21,44 @@ export interface TinyModelSpec {
   readonly hasQkvBias: boolean;
   /** Output projection shares the token embedding. */
   readonly tiedEmbeddings?: boolean;
+  /** Llama 3.1-style rope scaling, written as a `rope_freqs.weight` tensor. */
+  readonly llama3RopeScaling?: Llama3RopeScaling;
+}
+
+/** Hugging Face's `rope_scaling` with `rope_type: "llama3"` (Llama 3.1/3.2: 32, 1, 4, 8192). */
+export interface Llama3RopeScaling {
+  readonly factor: number;
+  readonly lowFrequencyFactor: number;
+  readonly highFrequencyFactor: number;
+  readonly originalContext: number;
+}
+
+/**
+ * The per-pair divisors llama.cpp's converter writes as `rope_freqs.weight` for Llama 3.1+ rope
+ * scaling: 1 for wavelengths shorter than originalContext / highFrequencyFactor, `factor` for those
+ * longer than originalContext / lowFrequencyFactor, and a smooth blend between. Rounded to 2^-16 so
+ * an engine's last-bit difference in `**` cannot change the generated file.
+ */
+export function llama3RopeFrequencyFactors(
+  rotaryDimension: number,
+  base: number,
+  scaling: Llama3RopeScaling,
+): number[] {
+  const { factor, lowFrequencyFactor, highFrequencyFactor, originalContext } = scaling;
+  const lowFrequencyWavelength = originalContext / lowFrequencyFactor;
+  const highFrequencyWavelength = originalContext / highFrequencyFactor;
+  return Array.from({ length: rotaryDimension / 2 }, (_, pair) => {
+    const wavelength = 2 * Math.PI * base ** ((2 * pair) / rotaryDimension);
+    let divisor: number;
+    if (wavelength < highFrequencyWavelength) divisor = 1;
+    else if (wavelength > lowFrequencyWavelength) divisor = factor;
+    else {
+      const smooth =
+        (originalContext / wavelength - lowFrequencyFactor) / (highFrequencyFactor - lowFrequencyFactor);
+      divisor = 1 / ((1 - smooth) / factor + smooth);
+    }
+    return Math.fround(Math.round(divisor * 65536) / 65536);
+  });
 }
 
 export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeights {
@@ -69,6 +107,15 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
       ropeLayout: ropeLayoutOfArchitecture[spec.architecture],
       rotaryDimension: spec.headSize,
       ropeLinearScalingFactor: 1,
+      ...(spec.llama3RopeScaling === undefined
+        ? {}
+        : {
+            ropeFrequencyFactors: llama3RopeFrequencyFactors(
+              spec.headSize,
+              spec.ropeBase,
+              spec.llama3RopeScaling,
+            ),
+          }),
       hasQkvBias: spec.hasQkvBias,
     },
     tokenEmbedding,
@@ -138,6 +185,39 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     hasQkvBias: false,
   },
   {
+    // Llama-3.2-1B's attention layout (head 64, 4 query heads per KV head, base 5e5, llama3
+    // rope_freqs) at CPU size; the blend region sits inside the trained context so the factors change
+    // the output. Untied, unlike the real model: a tiny tied model's logits are dominated by each
+    // token's own embedding (x . x), so nearly every distribution is one-hot and hides attention.
+    name: "llama3-h64-gqa4-rope-freqs",
+    architecture: "llama",
+    layerCount: 1,
+    headCount: 4,
+    kvHeadCount: 1,
+    headSize: 64,
+    feedForwardSize: 192,
+    vocabularySize: 128,
+    trainedContext: 128,
+    ropeBase: 500000,
+    hasQkvBias: false,
+    llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 128 },
+  },
+  {
+    // Phi-3-mini's layout (multi-head attention, fused QKV and gate/up, NEOX RoPE) at CPU size. Not
+    // named "phi3": llama.cpp then looks up Phi-3's own special tokens, which a synthetic vocabulary lacks.
+    name: "phi-h32-mha-fused",
+    architecture: "phi3",
+    layerCount: 2,
+    headCount: 4,
+    kvHeadCount: 4,
+    headSize: 32,
+    feedForwardSize: 128,
+    vocabularySize: 128,
+    trainedContext: 128,
+    ropeBase: 10000,
+    hasQkvBias: false,
+  },
+  {
     name: "qwen2-h8-gqa2-bias-base1e6",
     architecture: "qwen2",
     layerCount: 1,
@@ -191,6 +271,27 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     hasQkvBias: true,
   },
 ];
+
+/**
+ * Llama-3.2-1B's real layout (32 query / 8 KV heads of 64, tied embeddings, base 5e5, llama3 rope
+ * scaling 32/1/4/8192, vocabulary 128256) with layers and feed-forward width scaled down for CPU.
+ * Not in the grid: its 128k x 2048 embedding alone is 1 GiB of float32.
+ */
+export const llama32OneBLayout: TinyModelSpec = {
+  name: "llama3.2-1b-layout",
+  architecture: "llama",
+  layerCount: 2,
+  headCount: 32,
+  kvHeadCount: 8,
+  headSize: 64,
+  feedForwardSize: 1024,
+  vocabularySize: 128256,
+  trainedContext: 131072,
+  ropeBase: 500000,
+  hasQkvBias: false,
+  tiedEmbeddings: true,
+  llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192 },
+};
 
 export function tinyModelSpec(name: string): TinyModelSpec {
   const spec = tinyModelGrid.find((entry) => entry.name === name);

@@ -9,12 +9,19 @@ import { parseGguf } from "../src/gguf-reader.js";
 import { tokenizerFromGguf, vocabularyFromGguf } from "../src/gguf-vocabulary.js";
 import { encodeGguf } from "../src/gguf-writer.js";
 import { describeLlamaModel } from "../src/llama-description.js";
+import { llamaGgufContents } from "../src/llama-gguf.js";
 import type { LlamaWeights } from "../src/llama-model.js";
 import { importLlama2c } from "../src/llama2c-import.js";
 import { ModelFileError, UnsupportedArchitectureError } from "../src/model-file-error.js";
 import { loadLlamaWeights, readLlama2cCheckpoint, writeLlamaGguf } from "../src/model-files.js";
 import { permuteForInterleavedRope, unpermuteFromInterleavedRope } from "../src/rope-permutation.js";
-import { generateTinyModel, tinyModelGrid, tinyModelSpec } from "../src/tiny-model.js";
+import {
+  generateTinyModel,
+  llama3RopeFrequencyFactors,
+  llama32OneBLayout,
+  tinyModelGrid,
+  tinyModelSpec,
+} from "../src/tiny-model.js";
 
 const checkpointPath = sharedPath("models", "stories260K.bin");
 const tokenizerPath = sharedPath("models", "tok512.bin");
@@ -72,9 +79,10 @@ describe("tiny model generator", () => {
       new Set([1, 2, 4]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.architecture))).toEqual(
-      new Set(["llama", "mistral", "qwen2"]),
+      new Set(["llama", "mistral", "qwen2", "phi3"]),
     );
-    expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6]));
+    expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6, 500000]));
+    expect(tinyModelGrid.some((spec) => spec.llama3RopeScaling !== undefined)).toBe(true);
     expect(new Set(tinyModelGrid.map((spec) => spec.hasQkvBias))).toEqual(new Set([true, false]));
     for (const spec of tinyModelGrid) {
       expect(spec.trainedContext).toBeGreaterThanOrEqual(64);
@@ -243,6 +251,170 @@ describe("Llama GGUF round trip", () => {
     expect(() => describeLlamaModel(missing, "x.gguf")).toThrow(
       /x\.gguf: metadata key llama\.block_count is missing/,
     );
+  });
+});
+
+describe("Llama 3 rope_freqs", () => {
+  it("Llama-3.2-1B's factors: 1 below wavelength 2048, 32 above 8192, a blend for pairs 15-17", () => {
+    // wavelength_k = 2 pi 500000^(2k/64): < 2048 up to k = 14, > 8192 from k = 18.
+    const factors = llama3RopeFrequencyFactors(64, 500000, llama32OneBLayout.llama3RopeScaling!);
+    expect(factors.slice(0, 15)).toEqual(Array(15).fill(1));
+    expect(factors.slice(18)).toEqual(Array(14).fill(32));
+    for (const factor of factors.slice(15, 18)) {
+      expect(factor).toBeGreaterThan(1);
+      expect(factor).toBeLessThan(32);
+    }
+    expect(factors[15]).toBeLessThan(factors[16]);
+    expect(factors[16]).toBeLessThan(factors[17]);
+  });
+
+  it("writes rope_freqs.weight as llama.cpp names it and reads it back into the description", () => {
+    const spec = tinyModelSpec("llama3-h64-gqa4-rope-freqs");
+    const weights = generateTinyModel(spec, 5);
+    const path = join(newFolder(), "llama3.gguf");
+    writeLlamaGguf(path, weights);
+    const gguf = readGguf(path);
+    try {
+      expect(gguf.tensor("rope_freqs.weight")?.shape).toEqual([32]);
+      // ggml type 0 is F32, the type llama.cpp creates rope_freqs with.
+      expect(gguf.tensor("rope_freqs.weight")?.type).toBe(0);
+      const factors = describeLlamaModel(gguf).ropeFrequencyFactors;
+      expect(factors).toEqual(weights.description.ropeFrequencyFactors);
+      // The blend region lies inside the tiny model's trained context (wavelengths 32 to 128).
+      expect(factors?.filter((factor) => factor > 1 && factor < 32).length).toBeGreaterThan(0);
+    } finally {
+      gguf.close();
+    }
+  });
+
+  it("refuses a rope_freqs tensor of the wrong size or with a non-positive factor", () => {
+    const metadata = {
+      "general.architecture": { type: "string", value: "llama" },
+      "llama.block_count": { type: "uint32", value: 1 },
+      "llama.embedding_length": { type: "uint32", value: 8 },
+      "llama.feed_forward_length": { type: "uint32", value: 16 },
+      "llama.attention.head_count": { type: "uint32", value: 2 },
+      "llama.context_length": { type: "uint32", value: 32 },
+      "llama.attention.layer_norm_rms_epsilon": { type: "float32", value: 1e-6 },
+      "llama.vocab_size": { type: "uint32", value: 10 },
+    } as const;
+    const withFactors = (data: number[]) =>
+      parseGguf(
+        encodeGguf({
+          metadata,
+          tensors: [
+            { name: "rope_freqs.weight", shape: [data.length], type: "F32", data: Float32Array.from(data) },
+          ],
+        }),
+      );
+    expect(() => describeLlamaModel(withFactors([1, 2, 4]), "r.gguf")).toThrow(
+      "r.gguf: tensor rope_freqs.weight has shape [3], expected [2] (rope.dimension_count / 2)",
+    );
+    expect(() => describeLlamaModel(withFactors([1, 0]), "r.gguf")).toThrow(
+      "r.gguf: tensor rope_freqs.weight[1] = 0 is not a finite number > 0",
+    );
+    expect(describeLlamaModel(withFactors([1, 1]), "r.gguf").ropeFrequencyFactors).toBeUndefined();
+    expect(describeLlamaModel(withFactors([1, 8]), "r.gguf").ropeFrequencyFactors).toEqual([1, 8]);
+  });
+});
+
+describe("Phi-3 fused tensors", () => {
+  it("writes attn_qkv (q, k, v rows) and ffn_up (gate, up rows) as llama.cpp names them and splits them back", () => {
+    const spec = tinyModelSpec("phi-h32-mha-fused");
+    const weights = generateTinyModel(spec, 9);
+    const path = join(newFolder(), "phi3.gguf");
+    writeLlamaGguf(path, weights);
+    const gguf = readGguf(path);
+    try {
+      const embedding = spec.headCount * spec.headSize;
+      expect(gguf.metadata.get("general.architecture")).toBe("phi3");
+      expect(gguf.tensor("blk.0.attn_q.weight")).toBeUndefined();
+      expect(gguf.tensor("blk.0.ffn_gate.weight")).toBeUndefined();
+      expect(gguf.tensor("blk.0.attn_qkv.weight")?.shape).toEqual([3 * embedding, embedding]);
+      expect(gguf.tensor("blk.0.ffn_up.weight")?.shape).toEqual([2 * spec.feedForwardSize, embedding]);
+      // llama.cpp requires phi3's output.weight.
+      expect(gguf.tensor("output.weight")).toBeDefined();
+      const fused = gguf.readTensor("blk.1.attn_qkv.weight");
+      // Row 0 of k is row headCount * headSize of the fused matrix.
+      expect(fused.subarray(embedding * embedding, embedding * embedding + embedding)).toEqual(
+        weights.layers[1].key.subarray(0, embedding),
+      );
+      const gateUp = gguf.readTensor("blk.1.ffn_up.weight");
+      expect(gateUp.subarray(0, embedding)).toEqual(weights.layers[1].gate.subarray(0, embedding));
+    } finally {
+      gguf.close();
+    }
+    const loaded = loadLlamaWeights(path);
+    expect(loaded.description.ropeLayout).toBe("half-split");
+    expectSameWeights(loaded, weights);
+  });
+
+  it("refuses LongRoPE files naming the tensor", () => {
+    const weights = generateTinyModel(tinyModelSpec("phi-h32-mha-fused"), 9);
+    const contents = llamaGgufContents(weights);
+    const factors = Float32Array.from({ length: 16 }, () => 1.5);
+    const file = parseGguf(
+      encodeGguf({
+        ...contents,
+        tensors: [
+          ...contents.tensors,
+          { name: "rope_factors_long.weight", shape: [16], type: "F32", data: factors },
+        ],
+      }),
+    );
+    expect(() => describeLlamaModel(file, "long.gguf")).toThrow(
+      "long.gguf: has tensor rope_factors_long.weight: LongRoPE (Phi-3 128k) is not supported",
+    );
+  });
+});
+
+describe("refused architectures and RoPE variants", () => {
+  const metadataOf = (architecture: string, extra: Record<string, unknown> = {}) =>
+    parseGguf(
+      encodeGguf({
+        metadata: {
+          "general.architecture": { type: "string", value: architecture },
+          [`${architecture}.block_count`]: { type: "uint32", value: 1 },
+          [`${architecture}.embedding_length`]: { type: "uint32", value: 8 },
+          [`${architecture}.feed_forward_length`]: { type: "uint32", value: 16 },
+          [`${architecture}.attention.head_count`]: { type: "uint32", value: 2 },
+          [`${architecture}.context_length`]: { type: "uint32", value: 32 },
+          [`${architecture}.attention.layer_norm_rms_epsilon`]: { type: "float32", value: 1e-6 },
+          [`${architecture}.vocab_size`]: { type: "uint32", value: 10 },
+          ...(extra as Record<string, { type: "uint32"; value: number }>),
+        },
+        tensors: [],
+      }),
+    );
+
+  it.each([
+    ["qwen2vl", "M-RoPE"],
+    ["bloom", "ALiBi"],
+    ["mpt", "ALiBi"],
+    ["gemma2", "soft-capping"],
+  ])("refuses %s in one line naming the architecture and why (%s)", (architecture, why) => {
+    const attempt = () => describeLlamaModel(metadataOf(architecture), "m.gguf");
+    expect(attempt).toThrow(UnsupportedArchitectureError);
+    expect(attempt).toThrow(`m.gguf: architecture "${architecture}" is not supported: `);
+    expect(attempt).toThrow(why);
+    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3)");
+    expect(attempt).not.toThrow("\n");
+  });
+
+  it("refuses M-RoPE sections and a sliding window shorter than the trained context, naming the key", () => {
+    const sections = metadataOf("qwen2", {
+      "qwen2.rope.dimension_sections": { type: "uint32", value: 16 },
+    });
+    expect(() => describeLlamaModel(sections, "m.gguf")).toThrow(
+      "m.gguf: qwen2.rope.dimension_sections is set: M-RoPE",
+    );
+    const window = metadataOf("llama", { "llama.attention.sliding_window": { type: "uint32", value: 16 } });
+    expect(() => describeLlamaModel(window, "m.gguf")).toThrow(
+      "m.gguf: llama.attention.sliding_window = 16 is below the trained context 32: sliding-window attention is not supported with Self-Extend",
+    );
+    // A window as long as the trained context changes nothing: such files (some Mistral exports) run.
+    const wide = metadataOf("mistral", { "mistral.attention.sliding_window": { type: "uint32", value: 32 } });
+    expect(describeLlamaModel(wide, "m.gguf").architecture).toBe("mistral");
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Exports a Llama-family model (llama, mistral, qwen2: MHA or GQA, q/k/v biases, interleaved or
+ * Exports a Llama-family model (llama, mistral, qwen2, phi3: MHA or GQA, q/k/v biases, interleaved or
  * half-split RoPE, partial rotary) to one ONNX decoder graph with weights in an external data file.
  *
  * One graph serves prefill chunks and single-token decoding. Its interface:

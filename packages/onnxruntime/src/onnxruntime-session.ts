@@ -97,6 +97,7 @@ export function expandedRopeTable(
       rotaryDimension,
       base: description.ropeBase,
       linearScalingFactor: description.ropeLinearScalingFactor,
+      frequencyFactors: description.ropeFrequencyFactors,
     },
     positionCount,
   );

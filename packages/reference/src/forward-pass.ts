@@ -1,5 +1,5 @@
 /**
- * A Llama-family forward pass (llama, mistral, qwen2) over a block of consecutive tokens:
+ * A Llama-family forward pass (llama, mistral, qwen2, phi3) over a block of consecutive tokens:
  * embedding, then per layer RMSNorm -> q/k/v (+ biases) -> exact Self-Extend attention -> output
  * projection -> residual -> RMSNorm -> SwiGLU FFN -> residual, then the final norm and the
  * classifier for the rows whose logits are wanted.
@@ -38,6 +38,7 @@ export function createModelRopeTable(
       rotaryDimension: description.rotaryDimension,
       base: description.ropeBase,
       linearScalingFactor: description.ropeLinearScalingFactor,
+      frequencyFactors: description.ropeFrequencyFactors,
     },
     largestPosition + 1,
   );

@@ -1,5 +1,5 @@
 /**
- * A Llama-family forward pass on WebGPU (llama, mistral, qwen2), block by block, mirroring the
+ * A Llama-family forward pass on WebGPU (llama, mistral, qwen2, phi3), block by block, mirroring the
  * reference backend's: embedding, then per layer RMSNorm -> q/k/v (+ biases) -> RoPE on the new
  * keys -> fused Self-Extend attention -> output projection (+ residual) -> RMSNorm -> SwiGLU ->
  * down projection (+ residual), then the final norm and the classifier for the rows asked for.
@@ -281,6 +281,7 @@ export class GpuForwardPass {
         rotaryDimension: description.rotaryDimension,
         base: description.ropeBase,
         linearScalingFactor: description.ropeLinearScalingFactor,
+        frequencyFactors: description.ropeFrequencyFactors,
       },
       largestRotatedPosition(contextSize, validated) + 1,
     );

@@ -47,6 +47,8 @@ export interface SelfExtendAttentionKernelOptions {
     readonly rotaryDimension?: number;
     readonly base?: number;
     readonly linearScalingFactor?: number;
+    /** Per-pair frequency divisors (Llama 3 `rope_freqs`). */
+    readonly frequencyFactors?: ArrayLike<number>;
   };
   /** Largest number of keys a call will see; sizes the RoPE table. */
   readonly contextSize: number;
@@ -220,6 +222,7 @@ export class SelfExtendAttentionKernel {
           rotaryDimension,
           base: options.rope.base,
           linearScalingFactor: options.rope.linearScalingFactor,
+          frequencyFactors: options.rope.frequencyFactors,
         },
         positions,
       );
