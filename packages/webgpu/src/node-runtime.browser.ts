@@ -10,7 +10,9 @@ import type { DawnModule } from "./node-runtime.js";
 export type { DawnModule };
 
 export async function importDawn(): Promise<DawnModule> {
-  throw new Error('the "webgpu" package (Dawn) is only available in Node; in a browser WebGPU comes from navigator.gpu');
+  throw new Error(
+    'the "webgpu" package (Dawn) is only available in Node; in a browser WebGPU comes from navigator.gpu',
+  );
 }
 
 export async function hasInstalledVulkanDriver(): Promise<boolean> {
@@ -18,5 +20,8 @@ export async function hasInstalledVulkanDriver(): Promise<boolean> {
 }
 
 export async function loadWeightsFromPath(path: string): Promise<LlamaWeights> {
-  throw new ModelFileError(path, "a { path } model source needs Node's file system; in a browser pass { url } or { bytes }");
+  throw new ModelFileError(
+    path,
+    "a { path } model source needs Node's file system; in a browser pass { url } or { bytes }",
+  );
 }
