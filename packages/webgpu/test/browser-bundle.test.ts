@@ -8,6 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { hasInstalledVulkanDriver, importDawn, loadWeightsFromPath } from "../src/node-runtime.browser.js";
 
 async function bundleForBrowser(entry: string) {
   const result = await build({
@@ -38,4 +39,14 @@ describe("@self-extend/webgpu in a browser bundle", () => {
       for (const line of imports) expect(line).not.toMatch(/-> (node:|webgpu$)|models\/src\/node\.ts/);
     },
   );
+
+  it("takes a #node-runtime that refuses Node-only work with one-line errors", async () => {
+    await expect(importDawn()).rejects.toThrow(
+      /^the "webgpu" package \(Dawn\) is only available in Node; [^\n]+$/,
+    );
+    await expect(loadWeightsFromPath("model.gguf")).rejects.toThrow(
+      /^model\.gguf: a \{ path \} model source needs Node's file system; in a browser pass \{ url \} or \{ bytes \}$/,
+    );
+    expect(await hasInstalledVulkanDriver()).toBe(false);
+  });
 });
