@@ -1,8 +1,8 @@
 /**
  * Getting a WebGPU device, in a browser or in Node, and the limits every kernel is sized from.
  *
- * In Node the `webgpu` package (Dawn) is an optional peer dependency, imported only when asked, so
- * browser bundles never see it. Dawn needs a driver at run time; on machines without a GPU the
+ * In Node the `webgpu` package (Dawn) is an optional peer dependency, imported only when asked
+ * through `#node-runtime`, whose `browser` condition leaves it out of browser bundles. Dawn needs a driver at run time; on machines without a GPU the
  * verified CPU implementations are Mesa's OpenGL ES (EGL surfaceless) and Vulkan through
  * SwiftShader or lavapipe (see the runtimes notes). We try Dawn's default backend first (Vulkan
  * when a driver is installed, the fastest CPU option with lavapipe) and fall back to OpenGL ES in
@@ -13,6 +13,7 @@
  * 256). We ask for what the adapter reports for the handful of limits the kernels care about and
  * size tiles from the device's actual limits, never from constants.
  */
+import { type DawnModule, hasInstalledVulkanDriver, importDawn } from "#node-runtime";
 
 /** Thrown when no WebGPU adapter or device can be had; the message says what is missing. */
 export class WebGpuUnavailableError extends Error {
@@ -98,15 +99,9 @@ function environmentBackends(): NodeWebGpuBackend[] | undefined {
   return names as NodeWebGpuBackend[];
 }
 
-interface DawnModule {
-  create(flags: string[]): GPU;
-}
-
-async function importDawn(): Promise<DawnModule> {
+async function loadDawn(): Promise<DawnModule> {
   try {
-    // A variable specifier keeps bundlers from trying to resolve the Node-only package.
-    const specifier = "webgpu";
-    return (await import(specifier)) as DawnModule;
+    return await importDawn();
   } catch (error) {
     throw new WebGpuUnavailableError(
       `WebGPU in Node needs the optional peer dependency "webgpu" (Dawn): ${(error as Error).message}`,
@@ -122,7 +117,7 @@ async function importDawn(): Promise<DawnModule> {
 const liveDawnInstances = new Set<GPU>();
 
 async function requestNodeAdapter(backends: readonly NodeWebGpuBackend[]): Promise<GPUAdapter> {
-  const dawn = await importDawn();
+  const dawn = await loadDawn();
   const attempts: string[] = [];
   for (const backend of backends) {
     if (backend === "opengles" && process.env.EGL_PLATFORM === undefined) {
@@ -156,13 +151,8 @@ async function requestNodeAdapter(backends: readonly NodeWebGpuBackend[]): Promi
  * loader warnings before falling back.
  */
 async function defaultNodeBackends(): Promise<NodeWebGpuBackend[]> {
-  // A variable specifier, as for Dawn: browser bundles must not try to resolve a Node built-in.
-  const fileSystem = "node:fs";
-  const { existsSync, readdirSync } = (await import(fileSystem)) as typeof import("node:fs");
   const declared = [process.env.VK_DRIVER_FILES, process.env.VK_ICD_FILENAMES].some((value) => !!value);
-  const installed = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some(
-    (folder) => existsSync(folder) && readdirSync(folder).some((name) => name.endsWith(".json")),
-  );
+  const installed = await hasInstalledVulkanDriver();
   return declared || installed ? ["default", "opengles"] : ["opengles", "default"];
 }
 

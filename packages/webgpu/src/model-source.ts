@@ -11,6 +11,7 @@ import {
   ModelFileError,
   parseGguf,
 } from "@self-extend/models";
+import { loadWeightsFromPath } from "#node-runtime";
 
 /** A GGUF file already in memory (e.g. from `fetch`, a File input or IndexedDB). */
 export interface ModelBytesSource {
@@ -83,10 +84,7 @@ export async function readModelWeights(source: WebGpuModelSource): Promise<Llama
         "a { path } model source needs Node's file system; in a browser pass { url } or { bytes }",
       );
     }
-    // A variable specifier keeps bundlers from pulling the Node-only file readers into a page.
-    const nodeEntry = "@self-extend/models/node";
-    const { loadLlamaWeights } = (await import(nodeEntry)) as typeof import("@self-extend/models/node");
-    return loadLlamaWeights(source.path);
+    return loadWeightsFromPath(source.path);
   }
   throw new TypeError("a model source is { path }, { bytes } or { url }");
 }
