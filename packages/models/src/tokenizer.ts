@@ -10,15 +10,25 @@
  * whole documents can be encoded.
  */
 import type { TokenizerV1 } from "@self-extend/core";
+import { createByteLevelBpeTokenizer } from "./byte-level-bpe.js";
 import { ggufTokenTypes } from "./gguf-types.js";
 
 export const spaceSymbol = "\u2581";
 
 export interface Vocabulary {
-  /** Pieces, with U+2581 for spaces, indexed by token id. */
+  /**
+   * `tokenizer.ggml.model`: "llama" (SentencePiece, the default) or "gpt2" (byte-level BPE, whose
+   * pieces are in GPT-2's byte alphabet and whose merges and pre-tokenizer say how to tokenize).
+   */
+  readonly model?: "llama" | "gpt2";
+  /** Pieces, with U+2581 for spaces (llama) or in GPT-2's byte alphabet (gpt2), indexed by token id. */
   readonly tokens: readonly string[];
   readonly scores: ArrayLike<number>;
-  /** GGUF token types: 1 normal, 2 unknown, 3 control, 6 byte. */
+  /** gpt2: the merges, "left right", highest priority first. */
+  readonly merges?: readonly string[];
+  /** gpt2: `tokenizer.ggml.pre`, the name of the pre-tokenizer (see knownPreTokenizers). */
+  readonly preTokenizer?: string;
+  /** GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
   readonly tokenTypes: ArrayLike<number>;
   readonly bosId: number;
   readonly eosId: number;
@@ -40,7 +50,10 @@ export interface Tokenizer extends TokenizerV1 {
   readonly eosToken: number;
   readonly vocabularySize: number;
   encode(text: string, options?: EncodeOptions): number[];
-  /** Control tokens vanish, byte tokens become bytes, and the dummy space of the first piece goes. */
+  /**
+   * Control tokens vanish, byte tokens become bytes, and (SentencePiece) the dummy space of the first
+   * piece goes.
+   */
   decode(tokens: readonly number[]): string;
   /** Token id of a piece (spelled with U+2581), or undefined. */
   tokenId(piece: string): number | undefined;
@@ -103,6 +116,7 @@ class CandidateHeap {
 }
 
 export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
+  if (vocabulary.model === "gpt2") return createByteLevelBpeTokenizer(vocabulary);
   const ids = new Map<string, number>();
   // The first id wins for duplicate pieces, as in run.c's sorted lookup of unique pieces.
   vocabulary.tokens.forEach((piece, id) => {
