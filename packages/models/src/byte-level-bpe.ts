@@ -139,9 +139,9 @@ export function createByteLevelBpeTokenizer(vocabulary: Vocabulary): Tokenizer {
 
   function encode(text: string, options: EncodeOptions = {}): number[] {
     const result: number[] = [];
-    if (options.addBos ?? vocabulary.addBos) result.push(vocabulary.bosId);
+    if ((options.addBos ?? vocabulary.addBos) && vocabulary.bosId !== undefined) result.push(vocabulary.bosId);
     if (text.length > 0) result.push(...library.encode(text, { add_special_tokens: false }).ids);
-    if (options.addEos ?? vocabulary.addEos) result.push(vocabulary.eosId);
+    if ((options.addEos ?? vocabulary.addEos) && vocabulary.eosId !== undefined) result.push(vocabulary.eosId);
     return result;
   }
 

@@ -32,8 +32,12 @@ export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufT
       itemType: "int32",
       value: Int32Array.from(vocabulary.tokenTypes),
     },
-    "tokenizer.ggml.bos_token_id": { type: "uint32", value: vocabulary.bosId },
-    "tokenizer.ggml.eos_token_id": { type: "uint32", value: vocabulary.eosId },
+    ...(vocabulary.bosId === undefined
+      ? {}
+      : { "tokenizer.ggml.bos_token_id": { type: "uint32", value: vocabulary.bosId } }),
+    ...(vocabulary.eosId === undefined
+      ? {}
+      : { "tokenizer.ggml.eos_token_id": { type: "uint32", value: vocabulary.eosId } }),
     "tokenizer.ggml.unknown_token_id": { type: "uint32", value: vocabulary.unknownId },
     "tokenizer.ggml.add_bos_token": { type: "bool", value: vocabulary.addBos },
     "tokenizer.ggml.add_eos_token": { type: "bool", value: vocabulary.addEos },
@@ -43,7 +47,7 @@ export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufT
 /**
  * The vocabulary of a GGUF file with `tokenizer.ggml.model` "llama" or "gpt2". Missing special ids
  * and flags take llama.cpp's defaults for the model (llama-vocab.cpp): SentencePiece BOS 1, EOS 2,
- * add BOS; byte-level BPE BOS and EOS 11, add BOS only for the Llama 3 pre-tokenizer.
+ * add BOS; byte-level BPE no BOS or EOS, add BOS only for the Llama 3 pre-tokenizer.
  */
 export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
   const fail = (message: string): never => {
@@ -78,7 +82,7 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
     }
     return value as unknown as ArrayLike<number>;
   };
-  const id = (key: string, fallback: number): number => {
+  const id = <Fallback extends number | undefined>(key: string, fallback: Fallback): number | Fallback => {
     const value = gguf.metadata.get(key);
     if (value === undefined) return fallback;
     const number = typeof value === "bigint" ? Number(value) : value;
@@ -103,8 +107,8 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
       model: "gpt2",
       merges: merges as string[],
       preTokenizer: preTokenizer as string,
-      bosId: id("tokenizer.ggml.bos_token_id", 11),
-      eosId: id("tokenizer.ggml.eos_token_id", 11),
+      bosId: id("tokenizer.ggml.bos_token_id", undefined),
+      eosId: id("tokenizer.ggml.eos_token_id", undefined),
       unknownId: id("tokenizer.ggml.unknown_token_id", 0),
       addBos: flag("tokenizer.ggml.add_bos_token", preTokenizer === "llama-bpe"),
     };

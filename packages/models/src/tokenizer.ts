@@ -30,8 +30,9 @@ export interface Vocabulary {
   readonly preTokenizer?: string;
   /** GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
   readonly tokenTypes: ArrayLike<number>;
-  readonly bosId: number;
-  readonly eosId: number;
+  /** Undefined when the vocabulary has none (byte-level BPE files may name no BOS, as Qwen's do). */
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
   readonly unknownId: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
@@ -46,8 +47,8 @@ export interface EncodeOptions {
 
 export interface Tokenizer extends TokenizerV1 {
   readonly vocabulary: Vocabulary;
-  readonly bosToken: number;
-  readonly eosToken: number;
+  readonly bosToken: number | undefined;
+  readonly eosToken: number | undefined;
   readonly vocabularySize: number;
   encode(text: string, options?: EncodeOptions): number[];
   /**
@@ -139,7 +140,7 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
     const addBos = options.addBos ?? vocabulary.addBos;
     const addEos = options.addEos ?? vocabulary.addEos;
     const result: number[] = [];
-    if (addBos) result.push(vocabulary.bosId);
+    if (addBos && vocabulary.bosId !== undefined) result.push(vocabulary.bosId);
     if (text.length > 0) {
       const normalized = spaceSymbol + text.replaceAll(" ", spaceSymbol);
       // Symbols form a doubly linked list; ids[] holds their token id, texts[] their piece.
@@ -192,7 +193,7 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
       }
       for (let index = 0; index < count; index = next[index]) result.push(symbolIds[index]);
     }
-    if (addEos) result.push(vocabulary.eosId);
+    if (addEos && vocabulary.eosId !== undefined) result.push(vocabulary.eosId);
     return result;
   }
 
