@@ -60,7 +60,7 @@ const fragments = [
   "Supercalifragilisticexpialidocious",
   "pneumonoultramicroscopicsilicovolcanoconiosis",
   "function add(a, b) { return a + b; }",
-  "<div class=\"x\">&amp;</div>",
+  '<div class="x">&amp;</div>',
   "...!!!???",
   "----====",
   "$$$",

@@ -81,7 +81,9 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
       gguf.close();
     }
     llamaCpp = await llama.loadModel({ modelPath: ggufPath, vocabOnly: true });
-    const specialTokens = ours.vocabulary.tokens.filter((_, id) => [3, 4].includes(ours.vocabulary.tokenTypes[id]));
+    const specialTokens = ours.vocabulary.tokens.filter((_, id) =>
+      [3, 4].includes(ours.vocabulary.tokenTypes[id]),
+    );
     // Every user-defined token and a spread of control tokens go into the texts.
     texts = tokenizerTexts(textCount, [
       ...specialTokens.filter((_, index) => index % 16 === 0 || index < 12),
@@ -101,7 +103,11 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
   it(`gives llama.cpp's token ids on ${textCount} varied texts`, () => {
     expect(texts.length).toBe(textCount);
     const mismatches = texts
-      .map((text) => ({ text, ours: ours.encode(text, { addBos: false, addEos: false }), llamaCpp: [...llamaCpp.tokenize(text, true)] }))
+      .map((text) => ({
+        text,
+        ours: ours.encode(text, { addBos: false, addEos: false }),
+        llamaCpp: [...llamaCpp.tokenize(text, true)],
+      }))
       .filter((result) => JSON.stringify(result.ours) !== JSON.stringify(result.llamaCpp));
     expect(mismatches.slice(0, 5)).toEqual([]);
   });
@@ -121,7 +127,9 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
 
   it("decodes to the text again for valid UTF-16 without control tokens, as llama.cpp does", () => {
     const control = ours.vocabulary.tokens.filter((_, id) => ours.vocabulary.tokenTypes[id] === 3);
-    const roundTrip = texts.filter((text) => isWellFormed(text) && !control.some((token) => text.includes(token)));
+    const roundTrip = texts.filter(
+      (text) => isWellFormed(text) && !control.some((token) => text.includes(token)),
+    );
     expect(roundTrip.length).toBeGreaterThan(textCount / 2);
     for (const text of roundTrip) {
       const tokens = ours.encode(text, { addBos: false });

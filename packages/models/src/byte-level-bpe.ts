@@ -56,7 +56,10 @@ function byteLevelAlphabet(): { characterOfByte: string[]; byteOfCharacter: Map<
     const printable = (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || byte >= 0xae;
     characterOfByte[byte] = String.fromCodePoint(printable ? byte : 256 + shifted++);
   }
-  return { characterOfByte, byteOfCharacter: new Map(characterOfByte.map((character, byte) => [character, byte])) };
+  return {
+    characterOfByte,
+    byteOfCharacter: new Map(characterOfByte.map((character, byte) => [character, byte])),
+  };
 }
 
 const textEncoder = new TextEncoder();
@@ -71,7 +74,8 @@ export function createByteLevelBpeTokenizer(vocabulary: Vocabulary): Tokenizer {
     if (!ids.has(piece)) ids.set(piece, id);
   });
   const isAdded = (id: number) =>
-    vocabulary.tokenTypes[id] === ggufTokenTypes.control || vocabulary.tokenTypes[id] === ggufTokenTypes.userDefined;
+    vocabulary.tokenTypes[id] === ggufTokenTypes.control ||
+    vocabulary.tokenTypes[id] === ggufTokenTypes.userDefined;
   const vocab: Record<string, number> = {};
   const addedTokens: object[] = [];
   vocabulary.tokens.forEach((piece, id) => {
@@ -123,7 +127,11 @@ export function createByteLevelBpeTokenizer(vocabulary: Vocabulary): Tokenizer {
   const { byteOfCharacter } = byteLevelAlphabet();
   const tokenBytes = vocabulary.tokens.map((piece, id): Uint8Array => {
     const type = vocabulary.tokenTypes[id];
-    if (type === ggufTokenTypes.control || type === ggufTokenTypes.unknown || type === ggufTokenTypes.unused) {
+    if (
+      type === ggufTokenTypes.control ||
+      type === ggufTokenTypes.unknown ||
+      type === ggufTokenTypes.unused
+    ) {
       return new Uint8Array(0);
     }
     // User-defined tokens are stored as plain text, normal tokens in the byte-level alphabet.
@@ -139,9 +147,11 @@ export function createByteLevelBpeTokenizer(vocabulary: Vocabulary): Tokenizer {
 
   function encode(text: string, options: EncodeOptions = {}): number[] {
     const result: number[] = [];
-    if ((options.addBos ?? vocabulary.addBos) && vocabulary.bosId !== undefined) result.push(vocabulary.bosId);
+    if ((options.addBos ?? vocabulary.addBos) && vocabulary.bosId !== undefined)
+      result.push(vocabulary.bosId);
     if (text.length > 0) result.push(...library.encode(text, { add_special_tokens: false }).ids);
-    if ((options.addEos ?? vocabulary.addEos) && vocabulary.eosId !== undefined) result.push(vocabulary.eosId);
+    if ((options.addEos ?? vocabulary.addEos) && vocabulary.eosId !== undefined)
+      result.push(vocabulary.eosId);
     return result;
   }
 

@@ -14,7 +14,11 @@ export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufT
   const byteLevel: Record<string, GgufTypedValue> =
     vocabulary.model === "gpt2"
       ? {
-          "tokenizer.ggml.merges": { type: "array", itemType: "string", value: [...(vocabulary.merges ?? [])] },
+          "tokenizer.ggml.merges": {
+            type: "array",
+            itemType: "string",
+            value: [...(vocabulary.merges ?? [])],
+          },
           "tokenizer.ggml.pre": { type: "string", value: vocabulary.preTokenizer ?? "" },
         }
       : {};

@@ -2,8 +2,9 @@
  * @self-extend/models: everything that works on bytes in memory, so it runs in browsers and
  * bundlers too. Reading and writing files is in `@self-extend/models/node`.
  */
-export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
+
 export { knownPreTokenizers } from "./byte-level-bpe.js";
+export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
 export { dequantizableTypeNames } from "./ggml-dequantize.js";
 export { type GgufFile, type GgufTensorInfo, hasGgufMagic, parseGguf } from "./gguf-reader.js";
 export * from "./gguf-types.js";
