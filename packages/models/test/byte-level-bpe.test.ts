@@ -7,7 +7,9 @@ import { describe, expect, it } from "vitest";
 import { parseGguf } from "../src/gguf-reader.js";
 import { tokenizerFromGguf, vocabularyFromGguf, vocabularyMetadata } from "../src/gguf-vocabulary.js";
 import { encodeGguf } from "../src/gguf-writer.js";
+import { llamaGgufContents, llamaWeightsFromGguf } from "../src/llama-gguf.js";
 import { ModelFileError } from "../src/model-file-error.js";
+import { generateTinyModel, tinyModelSpec } from "../src/tiny-model.js";
 import { createTokenizer, type Vocabulary } from "../src/tokenizer.js";
 
 // GPT-2's byte alphabet writes a space as U+0120 (Ġ) and a newline as U+010A (Ċ).
@@ -142,5 +144,14 @@ describe("byte-level BPE vocabularies", () => {
     expect(() => vocabularyFromGguf(gguf)).toThrow(
       /tokenizer\.ggml\.model is "t5"; the supported vocabularies are/,
     );
+  });
+
+  it("comes with weights read from a GGUF, so every adapter's model gets the tokenizer", () => {
+    const weights = generateTinyModel({ ...tinyModelSpec("llama-h8-mha"), vocabularySize: tokens.length }, 5);
+    const contents = llamaGgufContents(weights, { vocabulary: vocabulary("llama-bpe") });
+    const read = llamaWeightsFromGguf(parseGguf(encodeGguf(contents), "tiny-bpe.gguf"));
+    expect(read.vocabulary?.model).toBe("gpt2");
+    const tokenizer = createTokenizer(read.vocabulary as Vocabulary);
+    expect(tokenizer.encode("hello world")).toEqual([id("<|bos|>"), id("hello"), id("Ġwor"), id("ld")]);
   });
 });
