@@ -102,6 +102,12 @@ describe.each(vocabularies)("byte-level BPE tokenizer, $name vocabulary", (vocab
 
   it(`gives llama.cpp's token ids on ${textCount} varied texts`, () => {
     expect(texts.length).toBe(textCount);
+    // The comparison must cover special tokens inside text, not only plain words.
+    const types = ours.vocabulary.tokenTypes;
+    const withSpecialTokens = texts.filter((text) =>
+      [...llamaCpp.tokenize(text, true)].some((id) => types[id] === 3 || types[id] === 4),
+    );
+    expect(withSpecialTokens.length).toBeGreaterThan(100);
     const mismatches = texts
       .map((text) => ({
         text,
