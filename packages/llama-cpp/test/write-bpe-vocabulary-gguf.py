@@ -4,10 +4,12 @@ Usage: write-bpe-vocabulary-gguf.py TOKENIZER_FOLDER OUTPUT.gguf PRE_TOKENIZER A
 
 TOKENIZER_FOLDER holds tokenizer.json and tokenizer_config.json. The token list, token types and
 the special-vocabulary handling follow the choices of llama.cpp's convert_hf_to_gguf.py for BPE
-vocabularies (get_vocab_base / _set_vocab_gpt2), written independently of our TypeScript writer so
+vocabularies (in the bundled release: conversion/base.py, get_vocab_base and
+does_token_look_special; checked against it), written independently of our TypeScript writer so
 that a misreading of the format on our side cannot hide in both: tokens by id, added tokens that are
 special (or look special, `<|...|>`) become control tokens, other added tokens user-defined ones,
-everything else normal; merges, BOS/EOS and add_bos come from gguf.SpecialVocab. llama.cpp refuses a
+everything else normal, ids missing below the largest become [PADn] unused tokens (with no
+config.json, the vocabulary size is the tokenizer's, as the converter falls back to); merges, BOS/EOS and add_bos come from gguf.SpecialVocab. llama.cpp refuses a
 model without hyperparameters even when it only reads the vocabulary, so a tiny set is written.
 """
 
