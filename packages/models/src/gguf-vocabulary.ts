@@ -1,8 +1,9 @@
 /**
- * The `llama` (SentencePiece) vocabulary as GGUF stores it under `tokenizer.ggml.*`, in the types
- * llama.cpp checks: tokens string[], scores float32[], token_type int32[], special ids uint32,
- * add_bos/add_eos bool.
+ * The `llama` (SentencePiece) and `gpt2` (byte-level BPE) vocabularies as GGUF stores them under
+ * `tokenizer.ggml.*`, in the types llama.cpp checks: tokens string[], scores float32[], token_type
+ * int32[], merges string[], pre string, special ids uint32, add_bos/add_eos bool.
  */
+import { unknownPreTokenizerMessage } from "./byte-level-bpe.js";
 import type { GgufFile } from "./gguf-reader.js";
 import { type GgufTypedValue, ggufTokenTypes } from "./gguf-types.js";
 import { valueForMessage } from "./message-text.js";
@@ -10,8 +11,20 @@ import { ModelFileError } from "./model-file-error.js";
 import { createTokenizer, spaceSymbol, type Tokenizer, type Vocabulary } from "./tokenizer.js";
 
 export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufTypedValue> {
+  const byteLevel: Record<string, GgufTypedValue> =
+    vocabulary.model === "gpt2"
+      ? {
+          "tokenizer.ggml.merges": {
+            type: "array",
+            itemType: "string",
+            value: [...(vocabulary.merges ?? [])],
+          },
+          "tokenizer.ggml.pre": { type: "string", value: vocabulary.preTokenizer ?? "" },
+        }
+      : {};
   return {
-    "tokenizer.ggml.model": { type: "string", value: "llama" },
+    "tokenizer.ggml.model": { type: "string", value: vocabulary.model ?? "llama" },
+    ...byteLevel,
     "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: [...vocabulary.tokens] },
     "tokenizer.ggml.scores": {
       type: "array",
@@ -23,24 +36,42 @@ export function vocabularyMetadata(vocabulary: Vocabulary): Record<string, GgufT
       itemType: "int32",
       value: Int32Array.from(vocabulary.tokenTypes),
     },
-    "tokenizer.ggml.bos_token_id": { type: "uint32", value: vocabulary.bosId },
-    "tokenizer.ggml.eos_token_id": { type: "uint32", value: vocabulary.eosId },
+    ...(vocabulary.bosId === undefined
+      ? {}
+      : { "tokenizer.ggml.bos_token_id": { type: "uint32", value: vocabulary.bosId } }),
+    ...(vocabulary.eosId === undefined
+      ? {}
+      : { "tokenizer.ggml.eos_token_id": { type: "uint32", value: vocabulary.eosId } }),
     "tokenizer.ggml.unknown_token_id": { type: "uint32", value: vocabulary.unknownId },
     "tokenizer.ggml.add_bos_token": { type: "bool", value: vocabulary.addBos },
     "tokenizer.ggml.add_eos_token": { type: "bool", value: vocabulary.addEos },
   };
 }
 
-/** The vocabulary of a GGUF file with `tokenizer.ggml.model = "llama"`. */
+/**
+ * The vocabulary of a GGUF file with `tokenizer.ggml.model` "llama" or "gpt2". Missing special ids
+ * and flags take llama.cpp's defaults for the model (llama-vocab.cpp): SentencePiece BOS 1, EOS 2,
+ * add BOS; byte-level BPE no BOS or EOS, add BOS only for the Llama 3 pre-tokenizer.
+ */
 export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
   const fail = (message: string): never => {
     throw new ModelFileError(gguf.path, message);
   };
   const model = gguf.metadata.get("tokenizer.ggml.model");
-  if (model !== "llama") {
+  if (model !== "llama" && model !== "gpt2") {
     fail(
-      `tokenizer.ggml.model is ${valueForMessage(model)}; only the "llama" (SentencePiece) vocabulary is supported`,
+      `tokenizer.ggml.model is ${valueForMessage(model)}; the supported vocabularies are "llama" (SentencePiece) and "gpt2" (byte-level BPE)`,
     );
+  }
+  const byteLevel = model === "gpt2";
+  const preTokenizer = gguf.metadata.get("tokenizer.ggml.pre");
+  const merges = gguf.metadata.get("tokenizer.ggml.merges");
+  if (byteLevel) {
+    const message = unknownPreTokenizerMessage(typeof preTokenizer === "string" ? preTokenizer : undefined);
+    if (message !== undefined) fail(message);
+    if (!Array.isArray(merges) || !merges.every((merge) => typeof merge === "string")) {
+      fail("tokenizer.ggml.merges is missing or not an array of strings");
+    }
   }
   const tokens = gguf.metadata.get("tokenizer.ggml.tokens");
   if (!Array.isArray(tokens) || !tokens.every((token) => typeof token === "string")) {
@@ -55,7 +86,7 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
     }
     return value as unknown as ArrayLike<number>;
   };
-  const id = (key: string, fallback: number): number => {
+  const id = <Fallback extends number | undefined>(key: string, fallback: Fallback): number | Fallback => {
     const value = gguf.metadata.get(key);
     if (value === undefined) return fallback;
     const number = typeof value === "bigint" ? Number(value) : value;
@@ -68,15 +99,30 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
     const value = gguf.metadata.get(key);
     return typeof value === "boolean" ? value : fallback;
   };
-  return {
+  const common = {
     tokens: tokens as string[],
     scores: numeric(scores, "tokenizer.ggml.scores", 0),
     tokenTypes: numeric(types, "tokenizer.ggml.token_type", ggufTokenTypes.normal),
+    addEos: flag("tokenizer.ggml.add_eos_token", false),
+  };
+  if (byteLevel) {
+    return {
+      ...common,
+      model: "gpt2",
+      merges: merges as string[],
+      preTokenizer: preTokenizer as string,
+      bosId: id("tokenizer.ggml.bos_token_id", undefined),
+      eosId: id("tokenizer.ggml.eos_token_id", undefined),
+      unknownId: id("tokenizer.ggml.unknown_token_id", 0),
+      addBos: flag("tokenizer.ggml.add_bos_token", preTokenizer === "llama-bpe"),
+    };
+  }
+  return {
+    ...common,
     bosId: id("tokenizer.ggml.bos_token_id", 1),
     eosId: id("tokenizer.ggml.eos_token_id", 2),
     unknownId: id("tokenizer.ggml.unknown_token_id", 0),
     addBos: flag("tokenizer.ggml.add_bos_token", true),
-    addEos: flag("tokenizer.ggml.add_eos_token", false),
   };
 }
 

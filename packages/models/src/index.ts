@@ -3,6 +3,7 @@
  * bundlers too. Reading and writing files is in `@self-extend/models/node`.
  */
 
+export { knownPreTokenizers } from "./byte-level-bpe.js";
 export * from "./chat-vocabulary.js";
 export { bfloat16BitsToNumber, float16BitsToNumber, numberToFloat16Bits, roundToFloat16 } from "./float16.js";
 export { dequantizableTypeNames } from "./ggml-dequantize.js";

@@ -120,8 +120,8 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
     outputNorm: get("output_norm.weight"),
     output: tiedOutput ? tokenEmbedding : get("output.weight"),
     layers,
-    // Other tokenizer models (gpt2 BPE, ...) are not read here; such weights have no vocabulary.
-    ...(gguf.metadata.get("tokenizer.ggml.model") === "llama"
+    // Other tokenizer models are not read here; such weights have no vocabulary.
+    ...(["llama", "gpt2"].includes(gguf.metadata.get("tokenizer.ggml.model") as string)
       ? { vocabulary: vocabularyFromGguf(gguf) }
       : {}),
     ...chatTemplateOf(gguf),

@@ -10,18 +10,29 @@
  * whole documents can be encoded.
  */
 import type { TokenizerV1 } from "@self-extend/core";
+import { createByteLevelBpeTokenizer } from "./byte-level-bpe.js";
 import { ggufTokenTypes } from "./gguf-types.js";
 
 export const spaceSymbol = "\u2581";
 
 export interface Vocabulary {
-  /** Pieces, with U+2581 for spaces, indexed by token id. */
+  /**
+   * `tokenizer.ggml.model`: "llama" (SentencePiece, the default) or "gpt2" (byte-level BPE, whose
+   * pieces are in GPT-2's byte alphabet and whose merges and pre-tokenizer say how to tokenize).
+   */
+  readonly model?: "llama" | "gpt2";
+  /** Pieces, with U+2581 for spaces (llama) or in GPT-2's byte alphabet (gpt2), indexed by token id. */
   readonly tokens: readonly string[];
   readonly scores: ArrayLike<number>;
-  /** GGUF token types: 1 normal, 2 unknown, 3 control, 6 byte. */
+  /** gpt2: the merges, "left right", highest priority first. */
+  readonly merges?: readonly string[];
+  /** gpt2: `tokenizer.ggml.pre`, the name of the pre-tokenizer (see knownPreTokenizers). */
+  readonly preTokenizer?: string;
+  /** GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
   readonly tokenTypes: ArrayLike<number>;
-  readonly bosId: number;
-  readonly eosId: number;
+  /** Undefined when the vocabulary has none (byte-level BPE files may name no BOS, as Qwen's do). */
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
   readonly unknownId: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
@@ -36,11 +47,14 @@ export interface EncodeOptions {
 
 export interface Tokenizer extends TokenizerV1 {
   readonly vocabulary: Vocabulary;
-  readonly bosToken: number;
-  readonly eosToken: number;
+  readonly bosToken: number | undefined;
+  readonly eosToken: number | undefined;
   readonly vocabularySize: number;
   encode(text: string, options?: EncodeOptions): number[];
-  /** Control tokens vanish, byte tokens become bytes, and the dummy space of the first piece goes. */
+  /**
+   * Control tokens vanish, byte tokens become bytes, and (SentencePiece) the dummy space of the first
+   * piece goes.
+   */
   decode(tokens: readonly number[]): string;
   /** Token id of a piece (spelled with U+2581), or undefined. */
   tokenId(piece: string): number | undefined;
@@ -103,6 +117,7 @@ class CandidateHeap {
 }
 
 export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
+  if (vocabulary.model === "gpt2") return createByteLevelBpeTokenizer(vocabulary);
   const ids = new Map<string, number>();
   // The first id wins for duplicate pieces, as in run.c's sorted lookup of unique pieces.
   vocabulary.tokens.forEach((piece, id) => {
@@ -125,7 +140,7 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
     const addBos = options.addBos ?? vocabulary.addBos;
     const addEos = options.addEos ?? vocabulary.addEos;
     const result: number[] = [];
-    if (addBos) result.push(vocabulary.bosId);
+    if (addBos && vocabulary.bosId !== undefined) result.push(vocabulary.bosId);
     if (text.length > 0) {
       const normalized = spaceSymbol + text.replaceAll(" ", spaceSymbol);
       // Symbols form a doubly linked list; ids[] holds their token id, texts[] their piece.
@@ -178,7 +193,7 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
       }
       for (let index = 0; index < count; index = next[index]) result.push(symbolIds[index]);
     }
-    if (addEos) result.push(vocabulary.eosId);
+    if (addEos && vocabulary.eosId !== undefined) result.push(vocabulary.eosId);
     return result;
   }
 

@@ -540,7 +540,7 @@ describe("error messages about metadata values", () => {
       /^big-values\.gguf: architecture "x{60}"\.\.\. \(1000000 characters\) is not supported \(supported: .*\)$/,
     );
     expect(() => vocabularyFromGguf(gguf)).toThrow(
-      /^big-values\.gguf: tokenizer\.ggml\.model is \[0, 0, 0, 0, 0, 0, 0, 0, \.\.\. \(1000000 items\)\]; only the "llama"/,
+      /^big-values\.gguf: tokenizer\.ggml\.model is \[0, 0, 0, 0, 0, 0, 0, 0, \.\.\. \(1000000 items\)\]; the supported vocabularies are "llama"/,
     );
   });
 });

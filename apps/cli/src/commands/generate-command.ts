@@ -74,7 +74,8 @@ Without --model, the demo model (@self-extend/demo-model) is used.
         maxTokens,
         temperature,
         seed,
-        stopTokens: [input.tokenizer.vocabulary.eosId],
+        // A byte-level BPE vocabulary may name no EOS; then only maxTokens ends the run.
+        stopTokens: input.tokenizer.vocabulary.eosId === undefined ? [] : [input.tokenizer.vocabulary.eosId],
         signal: interruptSignal(),
       });
       for await (const token of stream) {
