@@ -19,7 +19,8 @@ const endOfTurnTexts = new Set(["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_
 
 export function chatVocabularyOf(vocabulary: Vocabulary): ChatVocabulary {
   const specialTokens = new Map<string, number>();
-  const endOfGenerationTokens = [vocabulary.eosId];
+  // A vocabulary without EOS (Qwen's names none) ends turns only at its end-of-turn tokens.
+  const endOfGenerationTokens: number[] = vocabulary.eosId === undefined ? [] : [vocabulary.eosId];
   vocabulary.tokens.forEach((text, id) => {
     const type = vocabulary.tokenTypes[id];
     if (type !== ggufTokenTypes.control && type !== ggufTokenTypes.userDefined) return;
