@@ -25,6 +25,18 @@ export interface ConformanceModel {
   readonly trainedContext: number;
   readonly vocabularySize: number;
   readonly bosToken: number;
+  /** The ggml types of its matrices (`F32`, `Q4_K`, `Q6_K`, ...), sorted: what picks its tolerance. */
+  readonly weightTypes: readonly string[];
+}
+
+/** The types of the matrices (tensors of two or more dimensions; norms and biases are F32 anyway). */
+function matrixWeightTypes(
+  tensors: readonly { readonly typeName: string; readonly dimensions: readonly number[] }[],
+): string[] {
+  const names = new Set(
+    tensors.filter((tensor) => tensor.dimensions.length >= 2).map((tensor) => tensor.typeName),
+  );
+  return [...names].sort();
 }
 
 export interface ModelLocations {
@@ -60,6 +72,7 @@ function describe(id: string, path: string): ConformanceModel {
       trainedContext: description.trainedContext,
       vocabularySize: description.vocabularySize,
       bosToken: bos === undefined ? 1 : Number(bos),
+      weightTypes: matrixWeightTypes(gguf.tensors),
     };
   } finally {
     gguf.close();

@@ -38,6 +38,15 @@ export interface ConformanceResult {
   readonly informational?: true;
   /** What the measured-only run is and what it is expected to deviate by. */
   readonly note?: string;
+  /** The ggml types of the model's matrices, which picked the tolerance (model rows). */
+  readonly weightTypes?: readonly string[];
+  /** The tolerance the row was held to (model rows; for a pair, the two runtimes' summed). */
+  readonly tolerance?: {
+    readonly atol: number;
+    readonly rtol: number;
+    readonly logProbabilityFloor?: number;
+    readonly greedyNearTies?: boolean;
+  };
 }
 
 export interface ConformanceSummary {

@@ -53,6 +53,7 @@ export {
   adapterTolerance,
   loadTolerances,
   mergeTolerances,
+  resolveModelTolerance,
   resolveTolerance,
   type Tolerance,
   type ToleranceOverride,

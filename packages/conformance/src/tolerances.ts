@@ -7,6 +7,12 @@ export interface Tolerance {
   readonly rtol: number;
   /** Below this log-probability (in both), entries are not compared. */
   readonly logProbabilityFloor?: number;
+  /**
+   * Greedy tokens may part where the reference's two candidates are closer than the tolerance
+   * allows either run to be off (2 atol): set for runtimes whose arithmetic on quantized weights
+   * differs by design. Unset, greedy tokens must be identical.
+   */
+  readonly greedyNearTies?: boolean;
 }
 
 export interface ToleranceOverride extends Partial<Tolerance> {
@@ -17,6 +23,11 @@ export interface ToleranceOverride extends Partial<Tolerance> {
   readonly model?: string;
   /** An adapter's own check outside the suite's cases; matches only queries naming it. */
   readonly check?: string;
+  /**
+   * A ggml weight type (`Q4_K`, `Q6_K`, ...) of the model's matrices; matches a model holding
+   * matrices of that type.
+   */
+  readonly weightType?: string;
   readonly reason: string;
 }
 
@@ -61,6 +72,25 @@ export interface ToleranceQuery {
   readonly mode?: AttentionMode;
   readonly model?: string;
   readonly check?: string;
+  readonly weightType?: string;
+}
+
+/**
+ * The tolerance for a run on a model holding matrices of these weight types: each type is resolved
+ * on its own and the loosest wins, since a model is as far off as its least precise arithmetic.
+ * Without weight types (or where no override names them) it is the plain query's tolerance.
+ */
+export function resolveModelTolerance(
+  table: ToleranceTable,
+  query: ToleranceQuery,
+  weightTypes: readonly string[] = [],
+): Tolerance {
+  let loosest = resolveTolerance(table, query);
+  for (const weightType of weightTypes) {
+    const candidate = resolveTolerance(table, { ...query, weightType });
+    if (candidate.atol > loosest.atol) loosest = candidate;
+  }
+  return loosest;
 }
 
 /**
@@ -72,7 +102,7 @@ export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): 
   for (const override of table.overrides ?? []) {
     let specificity = 0;
     let matches = true;
-    for (const field of ["backend", "cachePrecision", "mode", "model", "check"] as const) {
+    for (const field of ["backend", "cachePrecision", "mode", "model", "check", "weightType"] as const) {
       if (override[field] === undefined) continue;
       if (override[field] !== query[field]) matches = false;
       else specificity += 1;
@@ -85,6 +115,7 @@ export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): 
           ...((override.logProbabilityFloor ?? table.default.logProbabilityFloor) !== undefined
             ? { logProbabilityFloor: override.logProbabilityFloor ?? table.default.logProbabilityFloor }
             : {}),
+          ...(override.greedyNearTies === true ? { greedyNearTies: true } : {}),
         },
         specificity,
       };

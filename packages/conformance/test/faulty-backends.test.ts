@@ -5,7 +5,9 @@ import {
   type ConformanceCase,
   type ConformanceResult,
   loadConformanceCases,
+  resolveModelTolerance,
   runConformanceSuite,
+  type ToleranceTable,
 } from "../src/index.js";
 import {
   floatDivisionBackend,
@@ -97,6 +99,48 @@ describe("the suite catches real mistakes", () => {
     expect(result.status).toBe("fail");
     expect(result.firstDivergentToken).not.toBeNull();
     expect(result.reason).toContain(`greedy token ${result.firstDivergentToken}`);
+  });
+
+  it("still fails a wrong backend held to a quantized-weights tolerance", async () => {
+    // The loosest per-weight-type tolerance llama.cpp ships (Q6_K: 0.13, greedy near ties allowed),
+    // applied here to the tiny models' F32 matrices so that a faulty backend is held to it.
+    const quantizedTolerances: ToleranceTable = {
+      default: { atol: 0.001, rtol: 0 },
+      overrides: [
+        { weightType: "F32", atol: 0.13, rtol: 0, greedyNearTies: true, reason: "as llama.cpp's Q6_K" },
+      ],
+    };
+    const report = await runConformanceSuite([{ backend: wrongRopeLayoutBackend() }], {
+      cases: [caseNamed("logits-2x"), caseNamed("greedy-2x")],
+      modelIds: ["tiny:llama-h8-mha"],
+      cacheFolder: temporary(),
+      tolerances: quantizedTolerances,
+    });
+    const [logits, greedy] = report.results;
+    expect(logits).toMatchObject({ status: "fail", weightTypes: ["F32"], tolerance: { atol: 0.13 } });
+    expect(logits.maxAbsLogitDiff).toBeGreaterThan(0.13);
+    // Parting from the reference where its two candidates are far apart is no near tie.
+    expect(greedy).toMatchObject({ status: "fail", tolerance: { atol: 0.13, greedyNearTies: true } });
+    expect(greedy.reason).toMatch(/the reference's gap there is [\d.e+-]+ > 2 atol 0\.26/);
+  });
+
+  it("holds a model with several weight types to the loosest of their tolerances", () => {
+    const table: ToleranceTable = {
+      default: { atol: 0.001, rtol: 0 },
+      overrides: [
+        { backend: "llama-cpp", weightType: "Q4_K", atol: 0.11, reason: "measured" },
+        { backend: "llama-cpp", weightType: "Q6_K", atol: 0.13, greedyNearTies: true, reason: "measured" },
+      ],
+    };
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["Q4_K", "Q6_K"])).toEqual({
+      atol: 0.13,
+      rtol: 0,
+      greedyNearTies: true,
+    });
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["Q4_K"]).atol).toBe(0.11);
+    // F32 files and other runtimes keep the default.
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["F32"])).toEqual({ atol: 0.001, rtol: 0 });
+    expect(resolveModelTolerance(table, { backend: "onnxruntime" }, ["Q4_K", "Q6_K"]).atol).toBe(0.001);
   });
 
   it("reports an unavailable backend as not available with its reason, never as passed", async () => {

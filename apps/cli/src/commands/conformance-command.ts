@@ -42,7 +42,8 @@ are not counted as passed or failed. Exits 1 if anything failed.
                      cases (found by itself in a development checkout of the repository)
   --cache <dir>      where generated test models are written (default: the OS temp folder)
   --json             print {"specVersion","results":[{"backend","case","status","maxAbsLogitDiff",
-                     "firstDivergentToken","reason",...}],"summary":{"passed","failed","notAvailable",...}}
+                     "firstDivergentToken","reason","weightTypes","tolerance",...}],"summary":{"passed","failed",
+                     "notAvailable",...}}; a quantized file's tolerance is picked from its matrices' weight types
   --report <dir>     write a self-contained HTML report (index.html) and conformance.json there`,
   async run(args, terminal) {
     const { values } = parseFlags(
