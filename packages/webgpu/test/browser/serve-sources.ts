@@ -3,7 +3,10 @@
  * TypeScript sources transpiled one file at a time (no bundler in this repository; imports already
  * end in .js), a page whose import map points the workspace packages at those sources and maps no
  * `node:` module (the main entry of @self-extend/models needs none; file access is in its /node
- * entry), and the files the test names (model files) as bytes.
+ * entry), and the files the test names (model files) as bytes. The import map resolves the way a
+ * browser bundler does: `#node-runtime` to its `browser` condition, and the two third-party ESM
+ * files core and models import (@huggingface/jinja for chat templates, @huggingface/tokenizers
+ * for byte-level BPE) to their own single-file builds.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -21,11 +24,32 @@ const roots: Record<string, string> = {
   test: join(packageFolder, "test", "browser"),
 };
 
+/**
+ * Third-party ESM files served at /vendor/<name>, each one self-contained, from the folders pnpm
+ * links beside the workspace packages that depend on them.
+ */
+const vendorFiles: Record<string, string> = {
+  "jinja.js": join(packageFolder, "..", "core", "node_modules", "@huggingface", "jinja", "dist", "index.js"),
+  "tokenizers.js": join(
+    packageFolder,
+    "..",
+    "models",
+    "node_modules",
+    "@huggingface",
+    "tokenizers",
+    "dist",
+    "tokenizers.mjs",
+  ),
+};
+
 const importMap = {
   imports: {
     "@self-extend/core": "/core/index.js",
     // No entry for any `node:` module: the main entry of @self-extend/models must not need one.
     "@self-extend/models": "/models/index.js",
+    "#node-runtime": "/src/node-runtime.browser.js",
+    "@huggingface/jinja": "/vendor/jinja.js",
+    "@huggingface/tokenizers": "/vendor/tokenizers.js",
   },
 };
 
@@ -70,6 +94,12 @@ export async function serveSources(
       return;
     }
     const [, root, ...rest] = url.pathname.split("/");
+    if (root === "vendor") {
+      const path = Object.hasOwn(vendorFiles, rest.join("/")) ? vendorFiles[rest.join("/")] : undefined;
+      if (path === undefined) response.writeHead(404).end();
+      else response.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(path));
+      return;
+    }
     if (root === "files") {
       const path = Object.hasOwn(files, rest.join("/")) ? files[rest.join("/")] : undefined;
       if (path === undefined) response.writeHead(404).end();
