@@ -117,7 +117,7 @@ export class TemplateChatSession {
 
   /** The template's rendering of `messages` with the generation prompt, as text. */
   render(messages: readonly ChatMessage[]): string {
-    return renderChatTemplate(this.template, messages, {
+    return renderParsedTemplate(this.template, messages, {
       bosToken: this.tokenText(this.tokenizer.bosToken),
       eosToken: this.tokenText(this.tokenizer.eosToken),
     });
@@ -219,15 +219,27 @@ export interface ChatTemplateTokens {
 }
 
 /**
- * Renders a Hugging Face chat template (a Jinja string or one parsed already) for `messages`,
- * ending with the prompt for the assistant's turn (`add_generation_prompt`), as llama.cpp does.
+ * Renders a Hugging Face chat template (a Jinja string) for `messages`, ending with the prompt for
+ * the assistant's turn (`add_generation_prompt`), as llama.cpp does.
  */
 export function renderChatTemplate(
-  template: string | Template,
+  template: string,
   messages: readonly ChatMessage[],
   tokens: ChatTemplateTokens = {},
 ): string {
-  const parsed = typeof template === "string" ? new Template(template) : template;
+  return renderParsedTemplate(new Template(template), messages, tokens);
+}
+
+/**
+ * The same for a template parsed once (sessions render it at every prompt). Not exported: the
+ * public declarations never name @huggingface/jinja's types, whose own declaration files do not
+ * type-check under `moduleResolution: nodenext` without `skipLibCheck`.
+ */
+function renderParsedTemplate(
+  parsed: Template,
+  messages: readonly ChatMessage[],
+  tokens: ChatTemplateTokens,
+): string {
   return parsed.render({
     messages: messages.map((message) => ({ ...message })),
     add_generation_prompt: true,
