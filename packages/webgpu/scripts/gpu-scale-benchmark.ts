@@ -23,6 +23,7 @@ import {
   speedBenchmarkHeader,
   speedBenchmarkLine,
 } from "@self-extend/evaluation";
+import { planSelfExtend } from "@self-extend/core";
 import { generateTinyModel, writeLlamaGguf } from "@self-extend/models/node";
 import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
 
@@ -66,27 +67,33 @@ const backend = createWebGpuBackend();
 let start = performance.now();
 const model = await backend.loadModel({ path: modelPath });
 console.log(`loaded in ${((performance.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(model.info)}`);
-// Self-Extend for the longest context: W = L/2 and the smallest power-of-two G that reaches it.
+// Self-Extend for the longest context, as core's planner chooses it (the CLI's choice too).
 const longest = Math.max(...multiples) * trainedContext;
-const neighborWindow = trainedContext / 2;
-let groupSize = 2;
-while ((trainedContext - neighborWindow) * groupSize + neighborWindow < longest) groupSize *= 2;
-const selfExtend = { groupSize, neighborWindow };
+const plan = planSelfExtend({ trainedContext, targetContext: longest + 16 });
+const selfExtend = plan.config;
+const { groupSize, neighborWindow } = selfExtend;
 console.log(`Self-Extend G = ${groupSize}, W = ${neighborWindow}, 16 decoded tokens, one run each`);
 console.log(speedBenchmarkHeader);
+const completedRows: SpeedBenchmarkRow[] = [];
+const writeRows = (): void => {
+  if (jsonPath === undefined) return;
+  writeFileSync(
+    jsonPath,
+    JSON.stringify({ adapter: context.adapterDescription, info: model.info, selfExtend, rows: completedRows }, null, 2),
+  );
+};
 start = performance.now();
-const rows: SpeedBenchmarkRow[] = await runSpeedBenchmark(model, {
+await runSpeedBenchmark(model, {
   selfExtend,
   multiples,
   decodeTokens: 16,
   repeats: 1,
-  onRow: (row) => console.log(speedBenchmarkLine("webgpu", row)),
+  onRow: (row) => {
+    console.log(speedBenchmarkLine("webgpu", row));
+    completedRows.push(row);
+    // Written after every row, so a run cut short by the GPU machine's time limit keeps its numbers.
+    writeRows();
+  },
 });
 console.log(`benchmark took ${((performance.now() - start) / 1000).toFixed(1)} s`);
-if (jsonPath !== undefined) {
-  writeFileSync(
-    jsonPath,
-    JSON.stringify({ adapter: context.adapterDescription, info: model.info, selfExtend, rows }, null, 2),
-  );
-}
 await model.dispose();
