@@ -17,13 +17,13 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { planSelfExtend } from "@self-extend/core";
 import {
   runSpeedBenchmark,
   type SpeedBenchmarkRow,
   speedBenchmarkHeader,
   speedBenchmarkLine,
 } from "@self-extend/evaluation";
-import { planSelfExtend } from "@self-extend/core";
 import { generateTinyModel, writeLlamaGguf } from "@self-extend/models/node";
 import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
 
@@ -79,7 +79,11 @@ const writeRows = (): void => {
   if (jsonPath === undefined) return;
   writeFileSync(
     jsonPath,
-    JSON.stringify({ adapter: context.adapterDescription, info: model.info, selfExtend, rows: completedRows }, null, 2),
+    JSON.stringify(
+      { adapter: context.adapterDescription, info: model.info, selfExtend, rows: completedRows },
+      null,
+      2,
+    ),
   );
 };
 start = performance.now();
