@@ -56,7 +56,9 @@ def export_optimum(model_folder, out_folder):
 def export_genai(model_folder, out_folder, precision, builder, cache_folder):
     command = [sys.executable]
     command += [str(builder)] if builder else ["-m", "onnxruntime_genai.models.builder"]
-    command += ["-i", str(model_folder), "-o", str(out_folder), "-p", precision, "-e", "cpu", "-c", str(cache_folder)]
+    # Absolute paths: the builder runs from another folder.
+    folders = [str(folder.resolve()) for folder in (model_folder, out_folder, cache_folder)]
+    command += ["-i", folders[0], "-o", folders[1], "-p", precision, "-e", "cpu", "-c", folders[2]]
     # The builder imports its sibling package `builders`, so it runs from its own folder.
     subprocess.run(command, check=True, cwd=pathlib.Path(builder).parent if builder else None)
 

@@ -25,7 +25,10 @@ from transformers import (
 )
 
 FAMILIES = ("llama", "qwen2", "phi3")
-SEED = 18
+# One seed per family, so rebuilding one family gives the same weights as building all three.
+# Qwen2's first seed in line (19) gave a greedy top-1/top-2 gap of 3.7e-4 at step 2 of the oracle's
+# 128 tokens; 23 was the first of 21..24 whose smallest gap (in a float32 screening run) was above 0.004.
+SEEDS = {"llama": 18, "qwen2": 23, "phi3": 20}
 TRAINED_CONTEXT = 128
 VOCABULARY_SIZE = 512
 # A wide initializer keeps random logits spread out, so greedy decisions are far from ties
@@ -83,8 +86,7 @@ def make_tokenizer(sentencepiece_path):
 
 
 def build(family, out_dir, tokenizer):
-    # One seed per family, so rebuilding one family gives the same weights as building all three.
-    torch.manual_seed(SEED + FAMILIES.index(family))
+    torch.manual_seed(SEEDS[family])
     config = make_config(family)
     model = MODEL_CLASSES[family](config).eval()
     # transformers initialises biases to zero; small random biases make Qwen2's q/k/v bias matter.
@@ -121,7 +123,7 @@ def main():
         folder = build(family, arguments.out, tokenizer)
         parameters = sum(p.numel() for p in MODEL_CLASSES[family].from_pretrained(folder).parameters())
         print(f"{family}: {folder} ({parameters} parameters)")
-    print(json.dumps({"seed": SEED, "initializer_range": INITIALIZER_RANGE, "trained_context": TRAINED_CONTEXT}))
+    print(json.dumps({"seeds": SEEDS, "initializer_range": INITIALIZER_RANGE, "trained_context": TRAINED_CONTEXT}))
 
 
 if __name__ == "__main__":
