@@ -7,12 +7,17 @@ For a whole sequence without a cache, query i and key j (0 <= j <= i) use
 and one softmax runs over the merged scores. Every attention module of the transformers model is
 replaced by that computation, done from the module's own projection weights (q/k/v or fused qkv,
 with Qwen2's biases) and our own RoPE; embeddings, norms, MLPs and the LM head stay transformers'.
-The model runs in float64 (RoPE angles in float32, as transformers and the exported graphs compute
-them), so the oracle's own rounding is far below any tolerance on an fp32 graph.
+The model runs in float64, with two float32 steps that transformers and the exported graphs share:
+the RoPE angle table (ours, computed in float32 on purpose) and RMSNorm (transformers' own module
+computes in float32 whatever the model's dtype, so hidden states are rounded to float32 at every
+norm). The oracle's own error is therefore about float32 rounding of the norm outputs (~1e-7
+relative), far below the ~1e-5 that fp32 attention arithmetic adds.
 
 Checks, printed, before any data is written (the script stops if one fails):
   - the two-level positions give the spec's worked example (L = 7, W = 4, G = 2, N = 10);
-  - G = 1, and a sequence shorter than W, reproduce transformers' unmodified forward.
+  - G = 1, and a sequence shorter than W, reproduce transformers' unmodified forward;
+  - at G = 8, W = 32 over the prompt, the two-level form equals the relative form (query unrotated,
+    key j rotated by -r(i, j)).
 
 Usage: python oracle.py --models /tmp/self-extend-hf --out ../../packages/onnxruntime/test/fixtures/imported/oracle
 """
@@ -47,13 +52,14 @@ def query_and_key_positions(length, group_size, window):
 
 
 def relative_positions(length, group_size, window):
-    neighbor_query, neighbor_key, group_query, group_key = query_and_key_positions(length, group_size, window)
-    distance = neighbor_query[:, None] - neighbor_key[None, :]
-    grouped = group_query[:, None] - group_key[None, :]
-    return torch.where(distance < window, distance, grouped)
+    """The spec's one-level map r(i, j), written from its formula, not from the two-level positions."""
+    i = torch.arange(length)[:, None]
+    j = torch.arange(length)[None, :]
+    grouped = torch.div(i, group_size, rounding_mode="floor") - torch.div(j, group_size, rounding_mode="floor") + window - window // group_size
+    return torch.where(i - j < window, i - j, grouped)
 
 
-def rotate(states, positions, theta):
+def rotate(states, positions, theta, angle_dtype=torch.float32):
     """RoPE in transformers' half-split layout: pairs (d, d + head_dim/2), frequency theta^(-2d/head_dim).
 
     The angle table is computed in float32 (frequencies, position x frequency, cos and sin), as
@@ -61,12 +67,20 @@ def rotate(states, positions, theta):
     ~1e-5 at these positions, more than the gap between the oracle and a correct fp32 graph.
     """
     head_dim = states.shape[-1]
-    inverse_frequency = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(torch.float32) / head_dim)
-    angles = positions.to(torch.float32)[:, None] * inverse_frequency[None, :]
-    cos = torch.cat([angles.cos(), angles.cos()], dim=-1).to(states.dtype)
-    sin = torch.cat([angles.sin(), angles.sin()], dim=-1).to(states.dtype)
-    first, second = states[..., : head_dim // 2], states[..., head_dim // 2 :]
-    return states * cos + torch.cat([-second, first], dim=-1) * sin
+    cos, sin = rotation_table(positions, head_dim, theta, angle_dtype)
+    return states * cos.to(states.dtype) + rotate_half(states) * sin.to(states.dtype)
+
+
+def rotation_table(positions, head_dim, theta, angle_dtype):
+    """cos and sin of position x frequency, duplicated over both halves: shape positions.shape + (head_dim,)."""
+    inverse_frequency = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(angle_dtype) / head_dim)
+    angles = positions.to(angle_dtype)[..., None] * inverse_frequency
+    return torch.cat([angles.cos(), angles.cos()], dim=-1), torch.cat([angles.sin(), angles.sin()], dim=-1)
+
+
+def rotate_half(states):
+    half = states.shape[-1] // 2
+    return torch.cat([-states[..., half:], states[..., :half]], dim=-1)
 
 
 def project(module, config, hidden_states):
@@ -87,7 +101,7 @@ def project(module, config, hidden_states):
     return heads(query), heads(key), heads(value)
 
 
-def self_extend_attention(module, config, hidden_states, group_size, window):
+def self_extend_attention(module, config, hidden_states, group_size, window, angle_dtype=torch.float32):
     query, key, value = project(module, config, hidden_states)
     batch, _, length, head_dim = query.shape
     # Grouped-query attention: query head h reads key/value head h // (heads per key/value head).
@@ -96,8 +110,9 @@ def self_extend_attention(module, config, hidden_states, group_size, window):
     value = value.repeat_interleave(repeat, dim=1)
     neighbor_query, neighbor_key, group_query, group_key = query_and_key_positions(length, group_size, window)
     scale = 1.0 / math.sqrt(head_dim)
-    neighbor_scores = rotate(query, neighbor_query, config.rope_theta) @ rotate(key, neighbor_key, config.rope_theta).transpose(-1, -2) * scale
-    group_scores = rotate(query, group_query, config.rope_theta) @ rotate(key, group_key, config.rope_theta).transpose(-1, -2) * scale
+    theta = config.rope_theta
+    neighbor_scores = rotate(query, neighbor_query, theta, angle_dtype) @ rotate(key, neighbor_key, theta, angle_dtype).transpose(-1, -2) * scale
+    group_scores = rotate(query, group_query, theta, angle_dtype) @ rotate(key, group_key, theta, angle_dtype).transpose(-1, -2) * scale
     index = torch.arange(length)
     distance = index[:, None] - index[None, :]
     scores = torch.where(distance < window, neighbor_scores, group_scores)
@@ -107,15 +122,63 @@ def self_extend_attention(module, config, hidden_states, group_size, window):
     return module.o_proj(output)
 
 
+def relative_form_attention(module, config, hidden_states, group_size, window, angle_dtype):
+    """The same attention written the other way the spec allows: the query stays unrotated and each
+    key j is rotated by -r(i, j), with r the one-level relative position map. RoPE scores depend only
+    on the position difference, so this must equal the two-level form; it shares no position code
+    with it beyond relative_positions, which the worked example pins down."""
+    query, key, value = project(module, config, hidden_states)
+    batch, _, length, head_dim = query.shape
+    repeat = config.num_attention_heads // config.num_key_value_heads
+    key = key.repeat_interleave(repeat, dim=1)
+    value = value.repeat_interleave(repeat, dim=1)
+    relative = relative_positions(length, group_size, window)
+    cos, sin = rotation_table(-relative, head_dim, config.rope_theta, angle_dtype)
+    # keys_for_query[b, h, i, j] is key j rotated by -r(i, j).
+    keys_for_query = key[:, :, None, :, :] * cos.to(key.dtype) + rotate_half(key)[:, :, None, :, :] * sin.to(key.dtype)
+    scores = torch.einsum("bhid,bhijd->bhij", query, keys_for_query) / math.sqrt(head_dim)
+    index = torch.arange(length)
+    scores = scores.masked_fill(index[:, None] < index[None, :], float("-inf"))
+    output = (torch.softmax(scores, dim=-1) @ value).transpose(1, 2).reshape(batch, length, -1)
+    return module.o_proj(output)
+
+
+def check_relative_form(family, model64, tokens):
+    """Two-level and relative forms of Self-Extend agree, both with float64 angles."""
+    with self_extended(model64, GROUP_SIZE, NEIGHBOR_WINDOW, angle_dtype=torch.float64):
+        two_level = logits_of(model64, tokens)
+    with self_extended(model64, GROUP_SIZE, NEIGHBOR_WINDOW, relative_form_attention, torch.float64):
+        relative_form = logits_of(model64, tokens)
+    difference = float((two_level - relative_form).abs().max())
+    # At the logits, the next RMSNorm's float32 rounding hides float64-level differences; layer 0's
+    # attention output shows them.
+    layer = model64.model.layers[0]
+    with torch.no_grad():
+        hidden_states = layer.input_layernorm(model64.model.embed_tokens(torch.tensor([tokens])))
+        module_difference = float(
+            (
+                self_extend_attention(layer.self_attn, model64.config, hidden_states, GROUP_SIZE, NEIGHBOR_WINDOW, torch.float64)
+                - relative_form_attention(layer.self_attn, model64.config, hidden_states, GROUP_SIZE, NEIGHBOR_WINDOW, torch.float64)
+            )
+            .abs()
+            .max()
+        )
+    print(f"check {family}: {len(tokens)} tokens at G = {GROUP_SIZE}, W = {NEIGHBOR_WINDOW}: two-level form vs relative form "
+          f"{difference:.2e} at the logits, {module_difference:.2e} at layer 0's attention output")
+    if difference > 1e-9 or module_difference > 1e-9:
+        raise SystemExit(f"{family}: the two-level Self-Extend differs from the relative form by {difference} / {module_difference}")
+    return difference, module_difference
+
+
 @contextlib.contextmanager
-def self_extended(model, group_size, window):
+def self_extended(model, group_size, window, attention=self_extend_attention, angle_dtype=torch.float32):
     """Replaces every attention module's forward for the duration; restores transformers' on exit."""
     config = model.config
     modules = [layer.self_attn for layer in model.model.layers]
     for module in modules:
 
         def forward(hidden_states, *_, module=module, **__):
-            return self_extend_attention(module, config, hidden_states, group_size, window), None
+            return attention(module, config, hidden_states, group_size, window, angle_dtype), None
 
         module.forward = forward
     try:
@@ -142,7 +205,14 @@ def check_position_map():
         actual = relative[row, : row + 1].tolist()
         if actual != expected:
             raise SystemExit(f"position map row {row}: {actual}, the spec's worked example says {expected}")
-    print("check: position map equals the spec's worked example (W = 4, G = 2, N = 10)")
+    # The two-level positions the attention uses give the same map, for the example and the real run.
+    for length, group_size, window in ((10, 2, 4), (PROMPT_LENGTH + GENERATED_TOKENS, GROUP_SIZE, NEIGHBOR_WINDOW)):
+        neighbor_query, neighbor_key, group_query, group_key = query_and_key_positions(length, group_size, window)
+        distance = neighbor_query[:, None] - neighbor_key[None, :]
+        two_level = torch.where(distance < window, distance, group_query[:, None] - group_key[None, :])
+        if not torch.equal(two_level.tril(), relative_positions(length, group_size, window).tril()):
+            raise SystemExit(f"two-level positions disagree with the one-level map at N = {length}, G = {group_size}, W = {window}")
+    print("check: position map equals the spec's worked example (W = 4, G = 2, N = 10), and the two-level positions give the same map")
 
 
 def check_plain_equivalence(family, model64, model32, tokens):
@@ -206,6 +276,9 @@ def oracle_for(family, models_root, text_path):
         raise SystemExit(f"{family}: max_position_embeddings {model64.config.max_position_embeddings}, expected {TRAINED_CONTEXT}")
     tokens = prompt_tokens(models_root / family / "tokenizer.json", text_path)
     checks = check_plain_equivalence(family, model64, model32, tokens[:200])
+    logits_difference, module_difference = check_relative_form(family, model64, tokens)
+    checks["two_level_vs_relative_form_float64_logits"] = logits_difference
+    checks["two_level_vs_relative_form_float64_layer0_attention"] = module_difference
 
     plain_last = logits_of(model64, tokens)[-1]
     prompt_logits, generated, gaps = self_extend_run(model64, tokens)
@@ -235,7 +308,7 @@ def oracle_for(family, models_root, text_path):
         "neighbor_window": NEIGHBOR_WINDOW,
         "largest_relative_position": largest,
         "largest_relative_position_arithmetic": f"floor(({longest_run} - 1) / {GROUP_SIZE}) + {NEIGHBOR_WINDOW} - {NEIGHBOR_WINDOW} / {GROUP_SIZE} = {largest} < {TRAINED_CONTEXT}",
-        "precision": "float64, except the RoPE angle table (float32, as transformers and the exports compute it); logits rounded to 7 significant digits",
+        "precision": "float64, except the RoPE angle table and transformers' RMSNorm (float32, as in the exports); logits rounded to 7 significant digits",
         "bos": "the prompt starts with BOS (id 1), added by tokenizer.json's post-processor; no other BOS",
         "prompt_source": f"first {PROMPT_LENGTH} tokens of ../shared/models/tinystories_val_256k.txt (whole file encoded with tokenizer.json)",
         "prompt_tokens": tokens,
