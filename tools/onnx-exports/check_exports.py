@@ -3,7 +3,8 @@
 For each export folder: a prefill of a short prompt with an empty cache, then one decode step fed
 the export's own present.* outputs, compared with the transformers model's logits for the same
 tokens (plain attention, which is G = 1 in Self-Extend terms). Full-precision exports must agree
-within 1e-4. Quantized ones (int4 MatMulNBits, q8 MatMulInteger) are only reported: their distance
+within 1e-4. Where oracle.py has run, the graphs that take position_ids are also run plainly over the
+oracle's 512-token prompt and compared with its stored plain logits. Quantized ones (int4 MatMulNBits, q8 MatMulInteger) are only reported: their distance
 from the float model is quantization error on random weights, which says nothing about the graph.
 
 Usage: python check_exports.py --models /tmp/self-extend-hf --exports ../../packages/onnxruntime/test/fixtures/imported
@@ -91,6 +92,24 @@ def check(folder_root, models_root, text_path, relative_path, family, tolerance)
     }
 
 
+def check_plain_long_prompt(folder_root, relative_path, family):
+    """The oracle file's plain logits at its last prompt position (4 x the trained context), against
+    the export run plainly over the same 512 tokens: the reference a G = 1 run at 4 x L can use.
+    Only for graphs that take position_ids; genai's refuses sequences past its 128-entry cos cache."""
+    record = json.loads((folder_root / "oracle" / f"{family}.json").read_text())
+    tokens = record["prompt_tokens"]
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(folder_root / relative_path), options, providers=["CPUExecutionProvider"])
+    # These graphs declare [batch, key/value heads, past, head size] with the two sizes fixed.
+    past = {value.name: numpy.zeros((1, value.shape[1], 0, value.shape[3]), dtype=numpy.float32) for value in session.get_inputs() if value.name.startswith("past_key_values.")}
+    logits, _ = run_export(session, tokens, past, 0)
+    expected = numpy.array(record["plain_logits_last_prompt_position"], dtype=numpy.float64)
+    difference = float(numpy.abs(logits[-1] - expected).max())
+    result = {"export": relative_path, "plain_prompt_tokens": len(tokens), "max_abs_difference_vs_oracle_plain_last_position": difference, "tolerance": FULL_PRECISION_TOLERANCE, "passed": difference <= FULL_PRECISION_TOLERANCE}
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", required=True, type=pathlib.Path, help="output folder of make_models.py")
@@ -106,6 +125,11 @@ def main():
         result = check(arguments.exports, arguments.models, arguments.text, relative_path, family, tolerance)
         results.append(result)
         print(json.dumps(result))
+    if (arguments.exports / "oracle").is_dir():
+        for relative_path, family in (("optimum/llama/model.onnx", "llama"), ("optimum/qwen2/model.onnx", "qwen2"), ("optimum/phi3/model.onnx", "phi3"), ("transformersjs/llama/onnx/model.onnx", "llama")):
+            result = check_plain_long_prompt(arguments.exports, relative_path, family)
+            results.append(result)
+            print(json.dumps(result))
     failed = [result["export"] for result in results if not result["passed"]]
     if failed:
         raise SystemExit(f"exports off transformers' logits beyond tolerance: {', '.join(failed)}")
