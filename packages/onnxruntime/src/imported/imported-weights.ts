@@ -870,8 +870,17 @@ export function readImportedWeights(path: string): LlamaWeights {
     );
 
     // The MLP: down(silu(gate(x)) * up(x)) with x = the feed-forward norm of (residual + attention).
-    const { gate, up, down } = findMlp(reader, index, output.node.output[0], where, embeddingSize);
-    const feedForwardNorm = reader.rmsNorm(reader.source(gate.input), `${where} feed-forward norm`);
+    const found = findFeedForwardNorm(reader, index, output.node.output[0], where);
+    if (found === undefined) {
+      reader.refuse(
+        `${where}: no RMSNorm of the residual sum with the attention output ${output.node.output[0]} (the feed-forward norm)`,
+      );
+    }
+    const feedForwardNorm = found.norm;
+    const { gate, up, down } = findMlp(reader, index, found.normalized, where, embeddingSize);
+    if (reader.source(gate.input) !== reader.source(found.normalized)) {
+      reader.refuse(`${where}: the MLP's gate projection does not read the feed-forward norm's output`);
+    }
     if (reader.source(up.input) !== reader.source(gate.input)) {
       reader.refuse(`${where}: the MLP's gate and up projections read different inputs`);
     }
@@ -927,7 +936,9 @@ export function readImportedWeights(path: string): LlamaWeights {
   const epsilon = epsilons[0].value;
   const differing = epsilons.find((item) => item.value !== epsilon);
   if (differing !== undefined) {
-    reader.refuse(`${describeNode(differing.node)} has epsilon ${differing.value}, other norms ${epsilon}`);
+    reader.refuse(
+      `${describeNode(differing.node)} has epsilon ${shortestFloat32(differing.value)}, other norms ${shortestFloat32(epsilon)}`,
+    );
   }
   const ropeConfig = readRopeConfig(files.configFolder);
   const rope = readRope(reader, index, attention[0], headSize, ropeConfig);
@@ -979,11 +990,11 @@ function checkResidual(
     norm.addends.length === 2
       ? norm.addends.map((value) => reader.source(value))
       : reader.addends(norm.addends[0]);
-  const fail = (): never =>
+  const fail: () => never = () =>
     reader.refuse(
       `${where}: ${describeNode(norm.node)} does not normalise the residual sum (previous stream + ${added})`,
     );
-  if (addends === undefined || added === undefined || residualIn === undefined) return fail();
+  if (addends === undefined || added === undefined || residualIn === undefined) fail();
   if (!addends.includes(reader.source(added))) fail();
   const previous = addends.find((value) => value !== reader.source(added)) as string;
   // The previous stream is either the value itself, or the sum a skip-norm (output 3) or Add made of it.
@@ -1020,33 +1031,100 @@ function findOutputProjection(index: DecoderGraphIndex, attentionOutput: string)
 }
 
 /**
- * The SwiGLU MLP after the attention output: the down projection's input is silu(gate) * up, with
- * silu as Mul(g, Sigmoid(g)); gate and up are projections (or slices of one fused gate_up).
- * Reached from the attention output by the residual sum and the norm that reads it.
+ * The norm in front of the MLP: the RMSNorm nearest after the projected attention output whose
+ * residual sum includes it (decomposed: Add(stream, attention) then Pow/ReduceMean/...; genai:
+ * SkipSimplifiedLayerNormalization(stream, attention)). Undefined when there is none.
  */
-function findMlp(
+function findFeedForwardNorm(
   reader: ImportedWeightReader,
   index: DecoderGraphIndex,
   attentionProjected: string,
   where: string,
-  embeddingSize: number,
-): { gate: Linear; up: Linear; down: Linear } {
-  // Forward from the projected attention output to the first down projection: a linear map back
-  // to the embedding width whose input is a product with a Sigmoid gate.
+): { norm: RmsNorm; normalized: string } | undefined {
+  const normOps = new Set([
+    "Cast",
+    "Identity",
+    "Add",
+    "Pow",
+    "ReduceMean",
+    "Sqrt",
+    "Div",
+    "Mul",
+    "Reciprocal",
+    "SkipSimplifiedLayerNormalization",
+    "SimplifiedLayerNormalization",
+  ]);
+  const attention = reader.source(attentionProjected);
   const seen = new Set<string>();
   let frontier = [attentionProjected];
-  for (let depth = 0; depth < 40 && frontier.length > 0; depth++) {
+  for (let depth = 0; depth < 12 && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const value of frontier) {
+      if (seen.has(value)) continue;
+      seen.add(value);
+      for (const consumer of index.consumersOf(value)) {
+        if (!normOps.has(consumer.opType)) continue;
+        const normalized = consumer.output[0];
+        const isNorm =
+          consumer.opType === "Mul" ||
+          consumer.opType === "SkipSimplifiedLayerNormalization" ||
+          consumer.opType === "SimplifiedLayerNormalization";
+        if (isNorm && normalized !== "") {
+          let norm: RmsNorm | undefined;
+          try {
+            norm = reader.rmsNorm(normalized, `${where} feed-forward norm`);
+          } catch (error) {
+            if (!(error instanceof UnsupportedOnnxGraphError)) throw error;
+          }
+          const addends =
+            norm === undefined
+              ? undefined
+              : norm.addends.length === 2
+                ? norm.addends.map((item) => reader.source(item))
+                : reader.addends(norm.addends[0]);
+          if (norm !== undefined && addends?.includes(attention)) return { norm, normalized };
+        }
+        next.push(...consumer.output.filter((output) => output !== ""));
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+/**
+ * The SwiGLU MLP reading the feed-forward norm's output: the down projection's input is
+ * silu(gate) * up, with silu as Mul(g, Sigmoid(g)); gate and up are projections (or slices of one
+ * fused gate_up). The search passes one linear map (gate/up) and no residual Add, so it stays
+ * inside this layer's MLP.
+ */
+function findMlp(
+  reader: ImportedWeightReader,
+  index: DecoderGraphIndex,
+  normalized: string,
+  where: string,
+  embeddingSize: number,
+): { gate: Linear; up: Linear; down: Linear } {
+  const linearOps = new Set(["MatMul", "MatMulNBits", "Gemm"]);
+  const stops = new Set([
+    "Add",
+    "SkipSimplifiedLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "GroupQueryAttention",
+    "Softmax",
+  ]);
+  const seen = new Set<string>();
+  let frontier: { value: string; linears: number }[] = [{ value: normalized, linears: 0 }];
+  for (let depth = 0; depth < 12 && frontier.length > 0; depth++) {
+    const next: { value: string; linears: number }[] = [];
+    for (const { value, linears } of frontier) {
       if (seen.has(value)) continue;
       seen.add(value);
       for (const consumer of index.consumersOf(value)) {
         if (consumer.opType === "Mul") {
           const mlp = swiGlu(reader, consumer);
           if (mlp !== undefined) {
-            const downNode = index
-              .consumersOf(consumer.output[0])
-              .find((node) => ["MatMul", "MatMulNBits", "Gemm"].includes(node.opType));
+            const downNode = index.consumersOf(consumer.output[0]).find((node) => linearOps.has(node.opType));
             if (downNode === undefined)
               reader.refuse(`${where}: ${describeNode(consumer)} feeds no down projection`);
             const down = reader.linear(downNode.output[0]);
@@ -1058,14 +1136,18 @@ function findMlp(
             return { ...mlp, down };
           }
         }
-        // Stop at the next layer's attention: its projections are not part of this MLP.
-        if (consumer.opType === "GroupQueryAttention" || consumer.opType === "Softmax") continue;
-        next.push(...consumer.output.filter((output) => output !== ""));
+        if (stops.has(consumer.opType)) continue;
+        const passed = linears + (linearOps.has(consumer.opType) ? 1 : 0);
+        if (passed > 1) continue;
+        for (const output of consumer.output)
+          if (output !== "") next.push({ value: output, linears: passed });
       }
     }
     frontier = next;
   }
-  return reader.refuse(`${where}: no SwiGLU MLP (down(silu(gate(x)) * up(x))) after the attention output`);
+  return reader.refuse(
+    `${where}: no SwiGLU MLP (down(silu(gate(x)) * up(x))) reads the feed-forward norm's output ${normalized}`,
+  );
 }
 
 function swiGlu(reader: ImportedWeightReader, product: NodeProto): { gate: Linear; up: Linear } | undefined {
