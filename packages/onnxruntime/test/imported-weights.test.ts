@@ -52,7 +52,7 @@ async function runReference(weights: LlamaWeights) {
     const evaluation = await session.evaluate(prompt, { logits: "last" });
     const lastLogits = evaluation.logits.slice();
     const tokens: number[] = [];
-    let logits = lastLogits;
+    let logits: Float32Array = lastLogits;
     for (let index = 0; index < greedyTokens; index++) {
       const token = argmax(logits);
       tokens.push(token);
