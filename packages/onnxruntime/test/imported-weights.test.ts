@@ -255,6 +255,14 @@ describe("readImportedWeights", () => {
     );
   });
 
+  it("refuses transformers.js's int8 model_quantized.onnx, naming the first quantisation op", () => {
+    expect(() =>
+      readImportedWeights(join(fixtures, "transformersjs/llama/onnx/model_quantized.onnx")),
+    ).toThrow(
+      /model_quantized\.onnx: .*\(DequantizeLinear\): int8-quantised weights \(MatMulInteger, DequantizeLinear\) are not read/,
+    );
+  });
+
   it("refuses a folder without a model", () => {
     const folder = temporaryFolder();
     expect(() => readImportedWeights(folder)).toThrow(/no model\.onnx in the folder or in its onnx\/ folder/);

@@ -21,8 +21,8 @@
  * rope_scaling says linear, and per-pair frequency factors for whatever else the exporter baked in
  * (llama3 scaling).
  */
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import {
   type LlamaArchitecture,
@@ -74,7 +74,9 @@ const frequencyTolerance = 1e-5;
 const passThrough = new Set(["Cast", "Identity"]);
 
 class ImportedWeightReader {
-  private readonly files = new Map<string, Buffer>();
+  /** Open external data files by location; tensors are read from them one by one. */
+  private readonly files = new Map<string, { readonly descriptor: number; readonly size: number }>();
+  private readonly linears = new Map<string, Linear | undefined>();
   private readonly index: DecoderGraphIndex;
 
   constructor(
@@ -125,34 +127,80 @@ class ImportedWeightReader {
     return undefined;
   }
 
-  /** A tensor with its external data read into rawData (each data file is read once). */
+  /** Closes the external data files. */
+  close(): void {
+    for (const { descriptor } of this.files.values()) closeSync(descriptor);
+    this.files.clear();
+  }
+
+  /**
+   * A tensor with its external data read into rawData. Each tensor's bytes are read on their own
+   * (data files of real models are larger than one Node buffer may be).
+   */
   private inline(tensor: TensorProto): TensorProto {
     if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) return tensor;
     const entry = (key: string) => tensor.externalData.find((item) => item.key === key)?.value;
     const location = entry("location");
     if (location === undefined)
       this.refuse(`initializer ${tensor.name} has external data without a location`);
+    // ONNX Runtime only reads data files inside the model's folder; so does this reader.
+    if (isAbsolute(location) || normalize(location).startsWith("..")) {
+      this.refuse(`initializer ${tensor.name} has its data at ${location}, outside the model's folder`);
+    }
     let file = this.files.get(location);
     if (file === undefined) {
-      file = readFileSync(join(dirname(this.modelPath), location));
+      const path = join(dirname(this.modelPath), location);
+      let descriptor: number;
+      try {
+        descriptor = openSync(path, "r");
+      } catch (error) {
+        return this.refuse(
+          `initializer ${tensor.name}'s data file ${location} cannot be opened (${(error as Error).message})`,
+        );
+      }
+      file = { descriptor, size: fstatSync(descriptor).size };
       this.files.set(location, file);
     }
     const offset = Number(entry("offset") ?? 0);
-    const length = Number(entry("length") ?? file.byteLength - offset);
-    if (offset + length > file.byteLength) {
-      this.refuse(`initializer ${tensor.name} reaches past the end of ${location}`);
+    const length = Number(entry("length") ?? file.size - offset);
+    if (offset < 0 || length < 0 || offset + length > file.size) {
+      this.refuse(`initializer ${tensor.name} reaches past the end of ${location} (${file.size} bytes)`);
+    }
+    const bytes = new Uint8Array(length);
+    let read = 0;
+    while (read < length) {
+      const count = readSync(file.descriptor, bytes, read, length - read, offset + read);
+      if (count === 0) this.refuse(`initializer ${tensor.name}: ${location} ended while reading`);
+      read += count;
     }
     return create(TensorProtoSchema, {
       name: tensor.name,
       dims: tensor.dims,
       dataType: tensor.dataType,
-      rawData: file.subarray(offset, offset + length),
+      rawData: bytes,
     });
   }
 
   /** A float tensor's values (float32, float16 or double), wherever they are stored. */
   floats(tensor: TensorProto): Float64Array {
     return initializerValues(this.inline(tensor), this.modelPath);
+  }
+
+  /** A weight matrix's values as float32, without a float64 copy for the common float32 case. */
+  float32(tensor: TensorProto): Float32Array {
+    const inlined = this.inline(tensor);
+    if (inlined.dataType !== TensorProto_DataType.FLOAT || inlined.rawData.byteLength === 0) {
+      return Float32Array.from(initializerValues(inlined, this.modelPath));
+    }
+    const bytes = inlined.rawData;
+    const count = tensor.dims.reduce((product, dim) => product * Number(dim), 1);
+    if (bytes.byteLength !== count * 4) {
+      this.refuse(`initializer ${tensor.name} holds ${bytes.byteLength} bytes for ${count} float32 values`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const values = new Float32Array(count);
+    for (let index = 0; index < count; index++) values[index] = view.getFloat32(index * 4, true);
+    return values;
   }
 
   /** A constant float value, or undefined when the value is computed. */
@@ -258,6 +306,12 @@ class ImportedWeightReader {
    * Add on one of those, or a Slice of one along its outputs. Undefined for anything else.
    */
   linear(value: string): Linear | undefined {
+    // Memoised: a fused projection is read once for its slices and for the shapes of its output.
+    if (!this.linears.has(value)) this.linears.set(value, this.findLinear(value));
+    return this.linears.get(value);
+  }
+
+  private findLinear(value: string): Linear | undefined {
     const node = this.index.producers.get(value);
     if (node === undefined) return undefined;
     if (node.opType === "MatMul") {
@@ -265,7 +319,7 @@ class ImportedWeightReader {
       if (tensor === undefined || tensor.dims.length !== 2) return undefined;
       const [inputs, outputs] = tensor.dims.map(Number);
       return {
-        weight: transpose(this.floats(tensor), inputs, outputs),
+        weight: transpose(this.float32(tensor), inputs, outputs),
         outputs,
         inputs,
         input: node.input[0],
@@ -287,8 +341,8 @@ class ImportedWeightReader {
       const transposed = this.index.intAttribute(node, "transB", 0) === 1;
       const [first, second] = tensor.dims.map(Number);
       const [inputs, outputs] = transposed ? [second, first] : [first, second];
-      const values = this.floats(tensor);
-      const weight = transposed ? Float32Array.from(values) : transpose(values, inputs, outputs);
+      const values = this.float32(tensor);
+      const weight = transposed ? values : transpose(values, inputs, outputs);
       const biasValues = node.input[2] ? this.constantFloats(node.input[2]) : undefined;
       if (biasValues !== undefined && biasValues.length !== outputs) {
         this.refuse(`${describeNode(node)}'s bias has ${biasValues.length} values for ${outputs} outputs`);
@@ -469,16 +523,15 @@ class ImportedWeightReader {
   addends(value: string): readonly string[] | undefined {
     const node = this.producer(value);
     if (node?.opType === "Add") return node.input.map((input) => this.source(input));
-    if (node?.opType === "SkipSimplifiedLayerNormalization" && this.index.producers.get(value) === node) {
-      // Output 3 is the sum input + skip the norm computed.
-      if (node.output[3] === this.source(value) || node.output[3] === value)
-        return [node.input[0], node.input[1]];
+    // SkipSimplifiedLayerNormalization's output 3 is the sum input + skip it normalised.
+    if (node?.opType === "SkipSimplifiedLayerNormalization" && node.output[3] === this.source(value)) {
+      return [this.source(node.input[0]), this.source(node.input[1])];
     }
     return undefined;
   }
 }
 
-function transpose(values: Float64Array, rows: number, columns: number): Float32Array {
+function transpose(values: Float32Array, rows: number, columns: number): Float32Array {
   const result = new Float32Array(values.length);
   for (let row = 0; row < rows; row++) {
     for (let column = 0; column < columns; column++) {
@@ -748,6 +801,29 @@ export function readImportedWeights(path: string): LlamaWeights {
   const index = new DecoderGraphIndex(model);
   const config: ImportedConfig = readConfig(files);
   const reader: ImportedWeightReader = new ImportedWeightReader(modelPath, index);
+  try {
+    return readGraphWeights(reader, index, config, files.configFolder);
+  } finally {
+    reader.close();
+  }
+}
+
+function readGraphWeights(
+  reader: ImportedWeightReader,
+  index: DecoderGraphIndex,
+  config: ImportedConfig,
+  configFolder: string,
+): LlamaWeights {
+  const modelPath = reader.modelPath;
+  // onnxruntime's dynamic int8 quantiser (transformers.js's model_quantized.onnx) is not read.
+  const integerOp = index.graph.node.find((node) =>
+    ["MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear"].includes(node.opType),
+  );
+  if (integerOp !== undefined) {
+    reader.refuse(
+      `${describeNode(integerOp)}: int8-quantised weights (MatMulInteger, DequantizeLinear) are not read; use the float model.onnx beside it`,
+    );
+  }
   const architecture = config.architecture as LlamaArchitecture;
   if (!supportedArchitectures.includes(architecture)) {
     reader.refuse(
@@ -851,7 +927,7 @@ export function readImportedWeights(path: string): LlamaWeights {
           `the embedding ${table.name} has shape [${table.dims.join(", ")}], expected [${vocabularySize}, ${embeddingSize}]`,
         );
       }
-      embedding = Float32Array.from(reader.floats(table));
+      embedding = reader.float32(table);
     } else {
       checkResidual(reader, attentionNorm, residualIn, previousDown, where);
     }
@@ -940,7 +1016,7 @@ export function readImportedWeights(path: string): LlamaWeights {
       `${describeNode(differing.node)} has epsilon ${shortestFloat32(differing.value)}, other norms ${shortestFloat32(epsilon)}`,
     );
   }
-  const ropeConfig = readRopeConfig(files.configFolder);
+  const ropeConfig = readRopeConfig(configFolder);
   const rope = readRope(reader, index, attention[0], headSize, ropeConfig);
   const tokenEmbedding = embedding as Float32Array;
   const tied =
@@ -949,11 +1025,7 @@ export function readImportedWeights(path: string): LlamaWeights {
 
   const description: LlamaModelDescription = {
     architecture,
-    name:
-      files.configFolder
-        .split(/[\\/]/)
-        .filter((part) => part !== "")
-        .at(-1) ?? "onnx",
+    name: basename(resolve(configFolder)),
     layerCount: config.layerCount,
     headCount,
     kvHeadCount,
