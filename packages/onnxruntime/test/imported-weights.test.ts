@@ -7,7 +7,7 @@
  * within 4-bit rounding of its float weights, and graphs that are not what the reader recognises
  * are refused naming the node.
  */
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { LlamaWeights } from "@self-extend/models";
@@ -205,16 +205,86 @@ describe("readImportedWeights", () => {
     expect(reference.tokens).toEqual(plain.tokens);
   });
 
-  /** A copy of optimum/llama with its graph changed by `edit`. */
-  function editedExport(edit: (model: ReturnType<typeof fromBinary<typeof ModelProtoSchema>>) => void) {
+  type OnnxModel = ReturnType<typeof fromBinary<typeof ModelProtoSchema>>;
+
+  /** A copy of optimum/llama with its graph (and config.json) changed. */
+  function editedExport(edit: (model: OnnxModel) => void, config: Record<string, unknown> = {}) {
     const source = join(fixtures, "optimum/llama");
     const folder = temporaryFolder();
     const model = fromBinary(ModelProtoSchema, readFileSync(join(source, "model.onnx")));
     edit(model);
     writeFileSync(join(folder, "model.onnx"), toBinary(ModelProtoSchema, model));
-    copyFileSync(join(source, "config.json"), join(folder, "config.json"));
+    const sourceConfig = JSON.parse(readFileSync(join(source, "config.json"), "utf8"));
+    writeFileSync(join(folder, "config.json"), JSON.stringify({ ...sourceConfig, ...config }));
     return folder;
   }
+
+  /** Divides the RoPE inv_freq constant of the optimum Llama export, pair by pair. */
+  function divideInverseFrequencies(model: OnnxModel, divisors: readonly number[]) {
+    const expand = model.graph?.node.find((node) => node.name === "/model/rotary_emb/Expand");
+    const constant = model.graph?.node.find((node) => node.output[0] === expand?.input[0]);
+    const tensor = constant?.attribute.find((attribute) => attribute.name === "value")?.t;
+    if (tensor === undefined || tensor.rawData.byteLength !== 4 * divisors.length) {
+      throw new Error("the fixture's inv_freq constant is not where it was");
+    }
+    const view = new DataView(tensor.rawData.buffer, tensor.rawData.byteOffset, tensor.rawData.byteLength);
+    for (const [pair, divisor] of divisors.entries()) {
+      view.setFloat32(pair * 4, view.getFloat32(pair * 4, true) / divisor, true);
+    }
+  }
+
+  it("per-pair RoPE factors baked into the graph (as llama3 scaling does) are read and run as the graph runs them", async () => {
+    const divisors = [1, 1, 1.5, 2.5, 4, 8, 8, 8];
+    const folder = editedExport((model) => divideInverseFrequencies(model, divisors), {
+      rope_scaling: {
+        rope_type: "llama3",
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 32,
+      },
+    });
+    const weights = readImportedWeights(folder);
+    const factors = weights.description.ropeFrequencyFactors ?? [];
+    expect(factors).toHaveLength(divisors.length);
+    for (const [pair, divisor] of divisors.entries()) expect(factors[pair]).toBeCloseTo(divisor, 5);
+    const plain = await runUnmodifiedExport(
+      join(folder, "model.onnx"),
+      weights.description,
+      prompt,
+      greedyTokens,
+    );
+    const reference = await runReference(weights);
+    expect(largestDifference(reference.lastLogits, plain.lastLogits)).toBeLessThanOrEqual(1e-4);
+    expect(reference.tokens).toEqual(plain.tokens);
+    // Without the factors the same weights are visibly off: the comparison above can fail.
+    const { ropeFrequencyFactors: _factors, ...unscaled } = weights.description;
+    const withoutFactors = await runReference({ ...weights, description: unscaled });
+    expect(largestDifference(withoutFactors.lastLogits, plain.lastLogits)).toBeGreaterThan(1e-2);
+  });
+
+  it("linear RoPE scaling from config.json is checked against the graph's inv_freq", async () => {
+    const scaled = editedExport((model) => divideInverseFrequencies(model, Array(8).fill(2)), {
+      rope_scaling: { type: "linear", factor: 2 },
+    });
+    const weights = readImportedWeights(scaled);
+    expect(weights.description.ropeLinearScalingFactor).toBe(2);
+    expect(weights.description.ropeFrequencyFactors).toBeUndefined();
+    const plain = await runUnmodifiedExport(
+      join(scaled, "model.onnx"),
+      weights.description,
+      prompt,
+      greedyTokens,
+    );
+    expect(largestDifference((await runReference(weights)).lastLogits, plain.lastLogits)).toBeLessThanOrEqual(
+      1e-4,
+    );
+
+    const unscaled = editedExport(() => {}, { rope_scaling: { type: "linear", factor: 2 } });
+    expect(() => readImportedWeights(unscaled)).toThrow(
+      /RoPE inv_freq onnx::Expand_\d+: the graph's RoPE frequencies are not rope_theta 10000 with the configured linear factor 2/,
+    );
+  });
 
   it("refuses an MLP that is not SwiGLU, naming the layer", () => {
     const folder = editedExport((model) => {
