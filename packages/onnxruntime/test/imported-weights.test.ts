@@ -311,6 +311,21 @@ describe("readImportedWeights", () => {
     );
   });
 
+  it("refuses attention scaled other than by 1/sqrt(head size), naming the score MatMul", () => {
+    const folder = editedExport((model) => {
+      const graph = model.graph;
+      const scale = graph?.node.find((node) => node.name === "/model/layers.1/self_attn/Mul_8");
+      const constant = graph?.node.find((node) => node.output[0] === scale?.input[1]);
+      const tensor = constant?.attribute.find((attribute) => attribute.name === "value")?.t;
+      if (tensor === undefined) throw new Error("the fixture has no layer 1 query scale");
+      const view = new DataView(tensor.rawData.buffer, tensor.rawData.byteOffset, 4);
+      view.setFloat32(0, view.getFloat32(0, true) * 2, true);
+    });
+    expect(() => readImportedWeights(folder)).toThrow(
+      /layer 1: \/model\/layers\.1\/self_attn\/MatMul \(MatMul\) scales scores by 0\.5, not 1\/sqrt\(head size\) = 0\.25/,
+    );
+  });
+
   it("refuses norms whose epsilons differ, naming the node", () => {
     const folder = editedExport((model) => {
       const graph = model.graph;

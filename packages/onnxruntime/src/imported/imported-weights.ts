@@ -894,11 +894,16 @@ function readGraphWeights(
     if (reader.source(key.input) !== normalized || reader.source(value.input) !== normalized) {
       reader.refuse(`${where}: the query, key and value projections do not read the same normalised input`);
     }
-    if (layer.pattern === "group-query-attention" && layer.scale !== undefined) {
-      const expected = 1 / Math.sqrt(headSize);
-      if (Math.abs(layer.scale - expected) > 1e-6 * expected) {
-        reader.refuse(`${where}: the attention scale is ${layer.scale}, not 1/sqrt(head size) = ${expected}`);
-      }
+    // The reference backend scales scores by 1/sqrt(head size), as Llama-family models do.
+    const scale =
+      layer.pattern === "decomposed"
+        ? decomposedScale(reader, index, layer, where)
+        : { value: layer.scale ?? 1 / Math.sqrt(headSize), node: undefined };
+    const expectedScale = 1 / Math.sqrt(headSize);
+    if (Math.abs(scale.value - expectedScale) > 1e-5 * expectedScale) {
+      reader.refuse(
+        `${where}: ${scale.node === undefined ? "the attention" : describeNode(scale.node)} scales scores by ${scale.value}, not 1/sqrt(head size) = ${expectedScale}`,
+      );
     }
     const attentionNorm = reader.rmsNorm(normalized, `${where} attention norm`);
     epsilons.push({ value: attentionNorm.epsilon, node: attentionNorm.node });
@@ -1082,6 +1087,81 @@ function checkResidual(
     previousNode.input[1] === residualIn[1];
   if (!viaSkip && !(sum !== undefined && residualIn.every((item) => sum.includes(reader.source(item)))))
     fail();
+}
+
+/**
+ * The factor a decomposed attention scales its scores by: the product of the scalar Mul/Div
+ * constants on the score MatMul's two operands (torch.onnx splits 1/sqrt(d) as d^-1/4 on each) and
+ * between it and the Softmax.
+ */
+function decomposedScale(
+  reader: ImportedWeightReader,
+  index: DecoderGraphIndex,
+  layer: ImportedLayerAttention,
+  where: string,
+): { value: number; node: NodeProto } {
+  const movement = new Set(["Transpose", "Reshape", "Unsqueeze", "Squeeze", "Expand", "Cast", "Identity"]);
+  /** A scalar constant operand of a Mul or Div: [the factor it applies, the other operand]. */
+  const scalarFactor = (node: NodeProto): [number, string] | undefined => {
+    if (node.opType !== "Mul" && node.opType !== "Div") return undefined;
+    for (const position of node.opType === "Mul" ? [0, 1] : [1]) {
+      const constant = reader.constantFloats(node.input[position]);
+      if (constant?.length !== 1) continue;
+      return [node.opType === "Mul" ? constant[0] : 1 / constant[0], node.input[1 - position]];
+    }
+    return undefined;
+  };
+  // The score MatMul: forward from the present key through data movement and scaling.
+  const scores: NodeProto[] = [];
+  const seen = new Set<string>();
+  const stack = [layer.presentKey];
+  while (stack.length > 0) {
+    const value = stack.pop() as string;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    for (const consumer of index.consumersOf(value)) {
+      if (consumer.opType === "MatMul") {
+        if (!scores.includes(consumer)) scores.push(consumer);
+      } else if (movement.has(consumer.opType) || scalarFactor(consumer) !== undefined) {
+        stack.push(consumer.output[0]);
+      }
+    }
+  }
+  if (scores.length !== 1) {
+    return reader.refuse(
+      `${where}: expected one score MatMul reading ${layer.presentKey}, found ${scores.length}`,
+    );
+  }
+  const [product] = scores;
+  let value = 1;
+  for (const operand of product.input) {
+    let current = operand;
+    for (let step = 0; step < 16; step++) {
+      const node = index.producers.get(current);
+      if (node === undefined) break;
+      const factor = scalarFactor(node);
+      if (factor !== undefined) {
+        value *= factor[0];
+        current = factor[1];
+      } else if (movement.has(node.opType)) {
+        current = node.input[0];
+      } else {
+        break;
+      }
+    }
+  }
+  // After the product: the mask Add, casts, and any scaling, up to the Softmax.
+  let current = product.output[0];
+  for (let step = 0; step < 16; step++) {
+    const consumers = index.consumersOf(current);
+    if (consumers.length !== 1 || consumers[0].opType === "Softmax") break;
+    const [node] = consumers;
+    const factor = scalarFactor(node);
+    if (factor !== undefined && factor[1] === current) value *= factor[0];
+    else if (!["Add", "Cast", "Identity", "Where"].includes(node.opType)) break;
+    current = node.output[0];
+  }
+  return { value, node: product };
 }
 
 /** The MatMul (or MatMulNBits/Gemm) that reads the attention output, through reshapes. */
