@@ -21,7 +21,7 @@
  * rope_scaling says linear, and per-pair frequency factors for whatever else the exporter baked in
  * (llama3 scaling).
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import {
@@ -567,7 +567,7 @@ interface RopeDescription {
 function describeFrequencies(
   reader: ImportedWeightReader,
   frequencies: readonly number[],
-  configured: { readonly base?: number; readonly linearFactor?: number },
+  configured: RopeConfig,
   layout: "half-split" | "interleaved",
   where: string,
 ): RopeDescription {
@@ -607,7 +607,7 @@ function readRope(
   index: DecoderGraphIndex,
   attention: ImportedLayerAttention,
   headSize: number,
-  configured: { readonly base?: number; readonly linearFactor?: number },
+  configured: RopeConfig,
 ): RopeDescription {
   const rotary = attention.rotary;
   if (rotary.kind === "cache") {
@@ -752,30 +752,34 @@ function findBehind(
   return undefined;
 }
 
-interface ConfigExtras {
+interface RopeConfig {
   readonly base?: number;
   readonly linearFactor?: number;
-  readonly partialRotaryFactor?: number;
 }
 
-/** What config.json says about RoPE (genai_config.json says nothing). */
-function readRopeConfig(configFolder: string): ConfigExtras {
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(readFileSync(join(configFolder, "config.json"), "utf8")) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
+/**
+ * What config.json says about RoPE: rope_theta and a linear rope_scaling factor (other scaling
+ * types are read off the graph). genai_config.json says nothing about RoPE.
+ */
+function readRopeConfig(configFolder: string): RopeConfig {
+  const path = join(configFolder, "config.json");
+  if (!existsSync(path)) return {};
+  // readConfig has already parsed this file and refused it if it is not JSON.
+  const config = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  const positive = (value: unknown, key: string): number => {
+    if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+      throw new UnsupportedOnnxGraphError(path, `${key} is ${JSON.stringify(value)}, expected a number > 0`);
+    }
+    return value;
+  };
   const scaling = config.rope_scaling as
-    | { rope_type?: string; type?: string; factor?: number }
+    | { rope_type?: string; type?: string; factor?: unknown }
     | null
     | undefined;
   const scalingType = scaling?.rope_type ?? scaling?.type;
   return {
-    ...(typeof config.rope_theta === "number" ? { base: config.rope_theta } : {}),
-    ...(scalingType === "linear" && typeof scaling?.factor === "number"
-      ? { linearFactor: scaling.factor }
-      : {}),
+    ...(config.rope_theta === undefined ? {} : { base: positive(config.rope_theta, "rope_theta") }),
+    ...(scalingType === "linear" ? { linearFactor: positive(scaling?.factor, "rope_scaling.factor") } : {}),
   };
 }
 
