@@ -7,15 +7,20 @@
  * within 4-bit rounding of its float weights, and graphs that are not what the reader recognises
  * are refused naming the node.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { LlamaWeights } from "@self-extend/models";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { readImportedWeights } from "../src/export.js";
-import { ModelProtoSchema } from "../src/generated/onnx/onnx_pb.js";
+import {
+  ModelProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  TensorProtoSchema,
+} from "../src/generated/onnx/onnx_pb.js";
 import { runUnmodifiedExport } from "./imported/unmodified-export.js";
 
 const fixtures = join(import.meta.dirname, "fixtures", "imported");
@@ -345,6 +350,81 @@ describe("readImportedWeights", () => {
       readImportedWeights(join(fixtures, "transformersjs/llama/onnx/model_quantized.onnx")),
     ).toThrow(
       /model_quantized\.onnx: .*\(DequantizeLinear\): int8-quantised weights \(MatMulInteger, DequantizeLinear\) are not read/,
+    );
+  });
+
+  /** A copy of a genai export (graph, data file, genai_config.json) with its graph changed. */
+  function editedGenaiExport(folderName: string, edit: (model: OnnxModel) => void) {
+    const source = join(fixtures, folderName);
+    const folder = temporaryFolder();
+    const model = fromBinary(ModelProtoSchema, readFileSync(join(source, "model.onnx")));
+    edit(model);
+    writeFileSync(join(folder, "model.onnx"), toBinary(ModelProtoSchema, model));
+    for (const file of ["model.onnx.data", "genai_config.json"])
+      copyFileSync(join(source, file), join(folder, file));
+    return folder;
+  }
+
+  it("per-pair RoPE factors in genai's cos/sin cache are read and run as GroupQueryAttention runs them", async () => {
+    const divisors = [1, 1, 1.5, 2.5, 4, 8, 8, 8];
+    const rotaryDimension = 2 * divisors.length;
+    const folder = editedGenaiExport("genai/llama", (model) => {
+      for (const [name, trigonometry] of [
+        ["cos_cache", Math.cos],
+        ["sin_cache", Math.sin],
+      ] as const) {
+        const tensor = model.graph?.initializer.find((item) => item.name === name);
+        if (tensor === undefined) throw new Error(`the fixture has no ${name}`);
+        const rows = Number(tensor.dims[0]);
+        const values = new Float32Array(rows * divisors.length);
+        for (let position = 0; position < rows; position++) {
+          for (const [pair, divisor] of divisors.entries()) {
+            const frequency = 10000 ** ((-2 * pair) / rotaryDimension) / divisor;
+            values[position * divisors.length + pair] = trigonometry(position * frequency);
+          }
+        }
+        tensor.dataLocation = TensorProto_DataLocation.DEFAULT;
+        tensor.externalData = [];
+        tensor.rawData = new Uint8Array(values.buffer);
+      }
+    });
+    const weights = readImportedWeights(folder);
+    expect(weights.description.ropeBase).toBe(10000);
+    const factors = weights.description.ropeFrequencyFactors ?? [];
+    expect(factors).toHaveLength(divisors.length);
+    for (const [pair, divisor] of divisors.entries()) expect(factors[pair]).toBeCloseTo(divisor, 5);
+    const plain = await runUnmodifiedExport(
+      join(folder, "model.onnx"),
+      weights.description,
+      prompt,
+      greedyTokens,
+    );
+    const reference = await runReference(weights);
+    expect(largestDifference(reference.lastLogits, plain.lastLogits)).toBeLessThanOrEqual(1e-4);
+    expect(reference.tokens).toEqual(plain.tokens);
+    const { ropeFrequencyFactors: _factors, ...unscaled } = weights.description;
+    const withoutFactors = await runReference({ ...weights, description: unscaled });
+    expect(largestDifference(withoutFactors.lastLogits, plain.lastLogits)).toBeGreaterThan(1e-2);
+  });
+
+  it("refuses MatMulNBits with zero points, naming the node", () => {
+    const folder = editedGenaiExport("genai-int4/llama", (model) => {
+      const graph = model.graph;
+      const node = graph?.node.find((item) => item.name === "/model/layers.0/attn/qkv_proj/MatMul_Q4");
+      if (graph === undefined || node === undefined)
+        throw new Error("the fixture has no layer 0 MatMulNBits");
+      graph.initializer.push(
+        create(TensorProtoSchema, {
+          name: "qkv_zero_points",
+          dims: [128n, 1n],
+          dataType: TensorProto_DataType.UINT8,
+          rawData: new Uint8Array(128).fill(0x88),
+        }),
+      );
+      node.input[3] = "qkv_zero_points";
+    });
+    expect(() => readImportedWeights(folder)).toThrow(
+      /\/model\/layers\.0\/attn\/qkv_proj\/MatMul_Q4 \(com\.microsoft\.MatMulNBits\) has zero_points, g_idx or bias inputs; only symmetric MatMulNBits/,
     );
   });
 
