@@ -10,7 +10,7 @@
  *   the same transformers model with Self-Extend written from the paper and the spec, float64),
  *   logits at four positions and 128 greedy tokens.
  */
-import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
@@ -218,6 +218,12 @@ describe("what cannot be rewritten is refused with the node and the reason", () 
       JSON.stringify({ ...config, sliding_window: 64, use_sliding_window: true }),
     );
     expect(await refusal(folder)).toContain("sliding_window 64 is shorter than the trained context 128");
+  });
+
+  it("an export whose external data file is missing", async () => {
+    const folder = editedCopy("genai/llama", () => undefined);
+    rmSync(join(folder, "model.onnx.data"));
+    expect(await refusal(folder)).toContain("its external data file model.onnx.data is missing");
   });
 
   it("a folder without a model", async () => {

@@ -213,6 +213,25 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
       );
     }
     const index = new DecoderGraphIndex(model);
+    // The key covers the graph's bytes and each external data file's size and modification time
+    // (hashing gigabytes of weights on every load would cost more than the rewrite).
+    const hash = createHash("sha256").update(bytes).update(exporterVersion);
+    const locations = new Set<string>();
+    for (const tensor of index.graph.initializer) {
+      if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+      const location = tensor.externalData.find((entry) => entry.key === "location")?.value;
+      if (location !== undefined) locations.add(location);
+    }
+    for (const location of [...locations].sort()) {
+      let stats: ReturnType<typeof statSync>;
+      try {
+        stats = statSync(join(dirname(files.modelPath), location));
+      } catch {
+        throw new UnsupportedOnnxGraphError(files.modelPath, `its external data file ${location} is missing`);
+      }
+      hash.update(`${location}:${stats.size}:${stats.mtimeMs}`);
+    }
+    const modelHash = hash.digest("hex");
     const config = readConfig(files);
     const logitsOutput = index.graph.output.find((output) => output.name === "logits");
     if (logitsOutput === undefined) {
@@ -251,25 +270,7 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
       : undefined;
     const chatTemplate =
       typeof tokenizerConfig.chat_template === "string" ? tokenizerConfig.chat_template : undefined;
-    // The key covers the graph's bytes and each external data file's size and modification time
-    // (hashing gigabytes of weights on every load would cost more than the rewrite).
-    const hash = createHash("sha256").update(bytes).update(exporterVersion);
-    const locations = new Set<string>();
-    for (const tensor of index.graph.initializer) {
-      if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
-      const location = tensor.externalData.find((entry) => entry.key === "location")?.value;
-      if (location !== undefined) locations.add(location);
-    }
-    for (const location of [...locations].sort()) {
-      let stats: ReturnType<typeof statSync>;
-      try {
-        stats = statSync(join(dirname(files.modelPath), location));
-      } catch {
-        throw new UnsupportedOnnxGraphError(files.modelPath, `its external data file ${location} is missing`);
-      }
-      hash.update(`${location}:${stats.size}:${stats.mtimeMs}`);
-    }
-    const modelHash = hash.digest("hex");
+
     return new ImportedOnnxModel(
       files,
       index,
