@@ -46,7 +46,7 @@ export interface ImportedOnnxModelOptions {
   readonly threads?: number;
 }
 
-interface ModelFiles {
+export interface ModelFiles {
   readonly modelPath: string;
   /** The folder of config.json / genai_config.json / tokenizer.json. */
   readonly configFolder: string;
@@ -62,7 +62,7 @@ export function isOnnxExportPath(path: string): boolean {
   }
 }
 
-function locateFiles(path: string): ModelFiles | undefined {
+export function locateFiles(path: string): ModelFiles | undefined {
   if (path.endsWith(".onnx")) {
     const folder = dirname(path);
     const configFolder = hasConfig(folder) ? folder : dirname(folder);
@@ -89,14 +89,14 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
-interface ImportedConfig extends ImportedDecoderShape {
+export interface ImportedConfig extends ImportedDecoderShape {
   readonly architecture: string;
   readonly trainedContext: number;
   readonly embeddingSize: number;
 }
 
 /** The shape from config.json (Hugging Face) or genai_config.json (onnxruntime-genai). */
-function readConfig(files: ModelFiles): ImportedConfig {
+export function readConfig(files: ModelFiles): ImportedConfig {
   const huggingFacePath = join(files.configFolder, "config.json");
   const genaiPath = join(files.configFolder, "genai_config.json");
   const number = (value: unknown, key: string, path: string): number => {
