@@ -5,8 +5,8 @@
  * own demo model (@self-extend/demo-model) is used: it ships with the package, so a fresh clone
  * needs no flags.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { resolve } from "node:path";
 import {
   requireTokenizer,
   type SelfExtendBackendV1,
@@ -17,6 +17,7 @@ import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
   describeLlamaModel,
+  isOnnxExportPath,
   readGguf,
   readLlama2cTokenizer,
   type Tokenizer,
@@ -88,22 +89,6 @@ export function resolveModelInput(
   }
 }
 
-/**
- * A user's own ONNX decoder export: a folder with model.onnx (or transformers.js's onnx/model.onnx),
- * or a .onnx file. Only the onnxruntime backend runs these (it rewrites the graph's attention).
- */
-export function isOnnxExport(path: string): boolean {
-  if (path.endsWith(".onnx")) return true;
-  try {
-    return (
-      statSync(path).isDirectory() &&
-      (existsSync(join(path, "model.onnx")) || existsSync(join(path, "onnx", "model.onnx")))
-    );
-  } catch {
-    return false;
-  }
-}
-
 export interface OpenedModel {
   /** Loads the model on the backend (GGUF: only now, after the flags were checked against the header). */
   readonly load: () => Promise<SelfExtendModelV1>;
@@ -123,7 +108,7 @@ export async function openModel(
   backend: SelfExtendBackendV1,
   options: { model?: string; tokenizer?: string },
 ): Promise<OpenedModel> {
-  if (options.model !== undefined && isOnnxExport(resolve(options.model))) {
+  if (options.model !== undefined && isOnnxExportPath(resolve(options.model))) {
     const modelPath = resolve(options.model);
     if (!existsSync(modelPath)) throw new CliUsageError(`--model ${options.model} does not exist`);
     if (backend.name !== "onnxruntime") {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTokenizerFromJson } from "@self-extend/models";
+import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../src/index.js";
 import { captureTerminal } from "./capture-terminal.js";
@@ -24,6 +25,39 @@ async function cli(...args: string[]) {
   const code = await runCli(args, terminal);
   return { code, stdout: terminal.stdout, stderr: terminal.stderr };
 }
+
+describe("self-extend conformance --backend onnxruntime --model <ONNX export>", () => {
+  const temporary = useTemporaryFolder("cli-imported-onnx-");
+
+  // The rewritten graph on onnxruntime against the reference running the weights read from the
+  // graph's initializers (written once into a GGUF): every case of the suite passes.
+  it.each(["optimum/qwen2", "genai/phi3", "transformersjs/llama"])("passes on %s", async (path) => {
+    const { code, stdout } = await cli(
+      "conformance",
+      "--backend",
+      "onnxruntime",
+      "--model",
+      join(fixtures, path),
+      "--cache",
+      temporary(),
+      "--json",
+    );
+    const report = JSON.parse(stdout) as {
+      summary: { passed: number; failed: number; notAvailable: number };
+      results: { backend: string; case: string; status: string }[];
+    };
+    expect(report.summary).toMatchObject({ failed: 0, notAvailable: 0 });
+    const onUserModel = report.results.filter((row) => row.case.endsWith("@user"));
+    expect(onUserModel.map((row) => row.case).sort()).toEqual([
+      "greedy-1x@user",
+      "greedy-2x@user",
+      "greedy-4x@user",
+      "logits-2x@user",
+      "logits-plain-2x@user",
+    ]);
+    expect(code).toBe(0);
+  });
+});
 
 describe("self-extend generate --model <ONNX export>", () => {
   it("gives the PyTorch oracle's 128 greedy tokens at 4x the trained context", async () => {

@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type ModelInfoV1, type SelfExtendModelV1, SessionDisposedError } from "@self-extend/core";
 import { createTokenizerFromJson, type JsonTokenizer } from "@self-extend/models";
+import { isOnnxExportPath } from "@self-extend/models/node";
 import type { InferenceSession } from "onnxruntime-node";
 import { type DecoderAttention, modelFileName } from "../decoder-export.js";
 import { defaultExportCacheFolder } from "../export-cache.js";
@@ -50,16 +51,6 @@ export interface ModelFiles {
   readonly modelPath: string;
   /** The folder of config.json / genai_config.json / tokenizer.json. */
   readonly configFolder: string;
-}
-
-/** True when `path` looks like an ONNX export (a folder with a model, or a .onnx file). */
-export function isOnnxExportPath(path: string): boolean {
-  if (path.endsWith(".onnx")) return true;
-  try {
-    return statSync(path).isDirectory() && locateFiles(path) !== undefined;
-  } catch {
-    return false;
-  }
 }
 
 export function locateFiles(path: string): ModelFiles | undefined {
@@ -383,6 +374,8 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
     }
   }
 }
+
+export { isOnnxExportPath };
 
 /** Opens a user's ONNX decoder export (folder or .onnx file) for Self-Extend. */
 export function loadImportedOnnxModel(
