@@ -171,29 +171,41 @@ export function findAttention(
    * or MatMulNBits reading the hidden state (weight [embedding, width]), its bias Add, or a slice of
    * a fused projection.
    */
-  const isProjection = (value: string): boolean => {
+  const hasWeight = (node: NodeProto) => {
+    const weight = index.constantShape(node.input[1]);
+    return weight !== undefined && weight.length === 2 && weight.includes(embeddingSize);
+  };
+  /**
+   * A projection's own output: MatMul/Gemm by a weight, com.microsoft MatMulNBits (int4), or the
+   * rescaled MatMulInteger of onnxruntime's dynamic quantization (Mul(Cast(MatMulInteger(x, W)), scale)).
+   */
+  const isProjectionProduct = (value: string): boolean => {
     const producer = index.producers.get(value);
     if (producer === undefined) return false;
     if (producer.opType === "MatMulNBits") return true;
-    if (producer.opType === "MatMul" || producer.opType === "Gemm") {
-      const weight = index.constantShape(producer.input[1]);
-      return weight !== undefined && weight.length === 2 && weight.includes(embeddingSize);
+    if (producer.opType === "MatMul" || producer.opType === "Gemm") return hasWeight(producer);
+    if (producer.opType === "Mul") {
+      return producer.input.some((input) => {
+        const cast = index.producers.get(input);
+        const integer = cast?.opType === "Cast" ? index.producers.get(cast.input[0]) : undefined;
+        return integer?.opType === "MatMulInteger" && hasWeight(integer);
+      });
     }
+    return false;
+  };
+  /** A projection's output, its bias Add, or a slice of a fused projection. */
+  const isProjection = (value: string): boolean => {
+    if (isProjectionProduct(value)) return true;
+    const producer = index.producers.get(value);
+    if (producer === undefined) return false;
     if (producer.opType === "Add") {
       return (
-        producer.input.some((input) => isProjectionMatMul(input)) &&
+        producer.input.some((input) => isProjectionProduct(input)) &&
         producer.input.some((input) => index.constantShape(input)?.length === 1)
       );
     }
     if (producer.opType === "Slice" || producer.opType === "Split") return isProjection(producer.input[0]);
     return false;
-  };
-  const isProjectionMatMul = (value: string): boolean => {
-    const producer = index.producers.get(value);
-    return (
-      (producer?.opType === "MatMul" || producer?.opType === "Gemm" || producer?.opType === "MatMulNBits") &&
-      isProjection(value)
-    );
   };
 
   /** Walks back from `start` and returns the projections reached, and whether a Cos op was on the way. */
@@ -409,7 +421,12 @@ export function findAttention(
         `${where}: ${describeNode(softmaxes[0])}'s probabilities do not multiply the present value`,
       );
     }
-    const outputProjections = forwardTo(product.output[0], ["MatMul", "Gemm", "MatMulNBits"], dataMovement);
+    // The output projection, or the DynamicQuantizeLinear in front of a quantized one.
+    const outputProjections = forwardTo(
+      product.output[0],
+      ["MatMul", "Gemm", "MatMulNBits", "DynamicQuantizeLinear"],
+      dataMovement,
+    );
     if (outputProjections.length !== 1) {
       return refuse(`${where}: ${describeNode(product)} does not lead to one output projection`);
     }

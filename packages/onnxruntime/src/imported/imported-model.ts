@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type ModelInfoV1, type SelfExtendModelV1, SessionDisposedError } from "@self-extend/core";
 import { createTokenizerFromJson, type JsonTokenizer } from "@self-extend/models";
+import { isOnnxExportPath } from "@self-extend/models/node";
 import type { InferenceSession } from "onnxruntime-node";
 import { type DecoderAttention, modelFileName } from "../decoder-export.js";
 import { defaultExportCacheFolder } from "../export-cache.js";
@@ -50,16 +51,6 @@ export interface ModelFiles {
   readonly modelPath: string;
   /** The folder of config.json / genai_config.json / tokenizer.json. */
   readonly configFolder: string;
-}
-
-/** True when `path` looks like an ONNX export (a folder with a model, or a .onnx file). */
-export function isOnnxExportPath(path: string): boolean {
-  if (path.endsWith(".onnx")) return true;
-  try {
-    return statSync(path).isDirectory() && locateFiles(path) !== undefined;
-  } catch {
-    return false;
-  }
 }
 
 export function locateFiles(path: string): ModelFiles | undefined {
@@ -213,6 +204,25 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
       );
     }
     const index = new DecoderGraphIndex(model);
+    // The key covers the graph's bytes and each external data file's size and modification time
+    // (hashing gigabytes of weights on every load would cost more than the rewrite).
+    const hash = createHash("sha256").update(bytes).update(exporterVersion);
+    const locations = new Set<string>();
+    for (const tensor of index.graph.initializer) {
+      if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+      const location = tensor.externalData.find((entry) => entry.key === "location")?.value;
+      if (location !== undefined) locations.add(location);
+    }
+    for (const location of [...locations].sort()) {
+      let stats: ReturnType<typeof statSync>;
+      try {
+        stats = statSync(join(dirname(files.modelPath), location));
+      } catch {
+        throw new UnsupportedOnnxGraphError(files.modelPath, `its external data file ${location} is missing`);
+      }
+      hash.update(`${location}:${stats.size}:${stats.mtimeMs}`);
+    }
+    const modelHash = hash.digest("hex");
     const config = readConfig(files);
     const logitsOutput = index.graph.output.find((output) => output.name === "logits");
     if (logitsOutput === undefined) {
@@ -251,7 +261,7 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
       : undefined;
     const chatTemplate =
       typeof tokenizerConfig.chat_template === "string" ? tokenizerConfig.chat_template : undefined;
-    const modelHash = createHash("sha256").update(bytes).update(exporterVersion).digest("hex");
+
     return new ImportedOnnxModel(
       files,
       index,
@@ -364,6 +374,8 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
     }
   }
 }
+
+export { isOnnxExportPath };
 
 /** Opens a user's ONNX decoder export (folder or .onnx file) for Self-Extend. */
 export function loadImportedOnnxModel(

@@ -1,8 +1,8 @@
 /**
  * Runs a user's export exactly as exported, with its own input/output contract (input_ids,
  * attention_mask, position_ids when it has them, past_key_values.N.* -> logits, present.N.*), batch
- * of one: the independent baseline for the rewritten graph at G = 1. Nothing of the package is
- * used, only onnxruntime-node.
+ * of one: the independent baseline for the rewritten graph at G = 1 (tests) and the unmodified
+ * side of bench/imported-benchmark.ts. Nothing of the package is used, only onnxruntime-node.
  */
 import * as ort from "onnxruntime-node";
 
@@ -11,6 +11,9 @@ export interface UnmodifiedRun {
   readonly lastLogits: Float32Array;
   /** Greedy tokens after the prompt. */
   readonly tokens: number[];
+  /** Wall time of the prompt's run and of all decoding runs (for the benchmark). */
+  readonly prefillMilliseconds: number;
+  readonly decodeMilliseconds: number;
 }
 
 function argmax(values: Float32Array, offset: number, length: number): number {
@@ -22,7 +25,8 @@ function argmax(values: Float32Array, offset: number, length: number): number {
 }
 
 export async function runUnmodifiedExport(
-  modelPath: string,
+  /** The export's path, or a session already made from it (kept open by the caller). */
+  model: string | ort.InferenceSession,
   shape: {
     readonly layerCount: number;
     readonly kvHeadCount: number;
@@ -32,7 +36,7 @@ export async function runUnmodifiedExport(
   prompt: readonly number[],
   greedyTokens: number,
 ): Promise<UnmodifiedRun> {
-  const session = await ort.InferenceSession.create(modelPath);
+  const session = typeof model === "string" ? await ort.InferenceSession.create(model) : model;
   try {
     const { layerCount, kvHeadCount, headSize, vocabularySize } = shape;
     let past: Record<string, ort.Tensor> = {};
@@ -75,7 +79,10 @@ export async function runUnmodifiedExport(
       const logits = results.logits.data as Float32Array;
       return logits.slice((count - 1) * vocabularySize, count * vocabularySize);
     };
+    let start = performance.now();
     const lastLogits = await step(prompt);
+    const prefillMilliseconds = performance.now() - start;
+    start = performance.now();
     const tokens: number[] = [];
     let logits = lastLogits;
     for (let index = 0; index < greedyTokens; index++) {
@@ -83,8 +90,8 @@ export async function runUnmodifiedExport(
       tokens.push(token);
       if (index + 1 < greedyTokens) logits = await step([token]);
     }
-    return { lastLogits, tokens };
+    return { lastLogits, tokens, prefillMilliseconds, decodeMilliseconds: performance.now() - start };
   } finally {
-    await session.release();
+    if (typeof model === "string") await session.release();
   }
 }
