@@ -3,9 +3,10 @@
  * tools/onnx-exports/README.md): the reference backend on the weights read from each float export
  * computes what the unmodified export computes in onnxruntime-node (last-position logits of a
  * 40-token prompt within 1e-4, 16 greedy tokens identical), every exporter of one family yields the
- * same weights (all were made from one Hugging Face model), genai's int4 weights dequantise to
- * within 4-bit rounding of its float weights, and graphs that are not what the reader recognises
- * are refused naming the node.
+ * same weights (all were made from one Hugging Face model), genai's int4 and transformers.js's q8
+ * weights dequantise to within rounding of the float weights, RoPE scaling baked into a graph is
+ * run as the graph runs it, and graphs that are not what the reader recognises are refused naming
+ * the node.
  */
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -345,12 +346,39 @@ describe("readImportedWeights", () => {
     );
   });
 
-  it("refuses transformers.js's int8 model_quantized.onnx, naming the first quantisation op", () => {
-    expect(() =>
-      readImportedWeights(join(fixtures, "transformersjs/llama/onnx/model_quantized.onnx")),
-    ).toThrow(
-      /model_quantized\.onnx: .*\(DequantizeLinear\): int8-quantised weights \(MatMulInteger, DequantizeLinear\) are not read/,
-    );
+  it("transformers.js q8: MatMulInteger and DequantizeLinear weights dequantise to within one int8 step of the float export's", () => {
+    const quantized = readImportedWeights(join(fixtures, "transformersjs/llama/onnx/model_quantized.onnx"));
+    const float = readImportedWeights(join(fixtures, "transformersjs/llama"));
+    const { name: _quantizedName, ...quantizedDescription } = quantized.description;
+    const { name: _floatName, ...floatDescription } = float.description;
+    expect(quantizedDescription).toEqual(floatDescription);
+    // Per-tensor 8-bit codes: int8 weights symmetric in -127 .. 127 (a step of max|w| / 127), the
+    // uint8 embedding over [min, max] in 255 steps (at most 2 max|w| / 255): rounding stays within
+    // half a step, max|w| / 254.
+    const check = (name: string, actual: Float32Array, expected: Float32Array) => {
+      expect(actual.length, name).toBe(expected.length);
+      let largest = 0;
+      for (const value of expected) largest = Math.max(largest, Math.abs(value));
+      let changed = 0;
+      for (let index = 0; index < expected.length; index++) {
+        const error = Math.abs(actual[index] - expected[index]);
+        expect(error, `${name}[${index}]`).toBeLessThanOrEqual((largest / 254) * (1 + 1e-5));
+        if (error > 0) changed++;
+      }
+      expect(new Set(actual).size, `${name} has at most 256 levels`).toBeLessThanOrEqual(256);
+      expect(changed, `${name} is quantised`).toBeGreaterThan(0);
+    };
+    check("token embedding", quantized.tokenEmbedding, float.tokenEmbedding);
+    check("output", quantized.output, float.output);
+    expect(quantized.outputNorm).toEqual(float.outputNorm);
+    for (const [layerIndex, layer] of float.layers.entries()) {
+      const actual = quantized.layers[layerIndex];
+      expect(actual.attentionNorm).toEqual(layer.attentionNorm);
+      expect(actual.feedForwardNorm).toEqual(layer.feedForwardNorm);
+      for (const part of ["query", "key", "value", "output", "gate", "up", "down"] as const) {
+        check(`layer ${layerIndex} ${part}`, actual[part], layer[part]);
+      }
+    }
   });
 
   /** A copy of a genai export (graph, data file, genai_config.json) with its graph changed. */

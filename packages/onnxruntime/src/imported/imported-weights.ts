@@ -13,7 +13,9 @@
  * projections (genai's packed QKV, Phi-3's qkv_proj and gate_up_proj) are split along their outputs
  * where the graph splits them. com.microsoft MatMulNBits weights (genai int4) are dequantised:
  * (code - zero point) * scale per block of K, codes packed low bits first, zero point
- * 2^(bits - 1) when the node has none.
+ * 2^(bits - 1) when the node has none (nodes with zero-point inputs are refused). So are
+ * onnxruntime's dynamically quantised MatMulInteger weights and DequantizeLinear embedding
+ * (transformers.js's model_quantized.onnx): (code - zero point) * scale, per tensor or per column.
  *
  * RoPE: the per-pair frequencies the graph actually uses (torch exports: the inv_freq constant in
  * front of Cos; genai: its cos/sin cache) are read, and expressed as the base from config.json's
@@ -219,6 +221,54 @@ class ImportedWeightReader {
     return Uint8Array.from(inlined.int32Data);
   }
 
+  /** An int8 or uint8 tensor's values (quantised weights and their zero points). */
+  smallIntegers(tensor: TensorProto): Int16Array {
+    if (tensor.dataType !== TensorProto_DataType.INT8 && tensor.dataType !== TensorProto_DataType.UINT8) {
+      this.refuse(`initializer ${tensor.name} is not int8 or uint8`);
+    }
+    const inlined = this.inline(tensor);
+    const count = tensor.dims.reduce((product, dim) => product * Number(dim), 1);
+    const raw = inlined.rawData;
+    if (raw.byteLength === 0) return Int16Array.from(inlined.int32Data);
+    if (raw.byteLength !== count)
+      this.refuse(`initializer ${tensor.name} holds ${raw.byteLength} bytes for ${count} values`);
+    return tensor.dataType === TensorProto_DataType.INT8
+      ? Int16Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength))
+      : Int16Array.from(raw);
+  }
+
+  /**
+   * A DequantizeLinear-style tensor: (q - zero point) * scale, with one scale and zero point for the
+   * whole tensor, or one per output column of an [inputs, outputs] weight.
+   */
+  dequantized(quantized: string, scale: string, zeroPoint: string | undefined, what: string): Float32Array {
+    const tensor = this.constantTensor(quantized);
+    const scales = this.constantFloats(scale);
+    const zeroTensor = zeroPoint ? this.constantTensor(zeroPoint) : undefined;
+    if (tensor === undefined || scales === undefined || (zeroPoint && zeroTensor === undefined)) {
+      return this.refuse(`${what}: its quantised weight, scale or zero point is not an initializer`);
+    }
+    const codes = this.smallIntegers(tensor);
+    const zeros = zeroTensor === undefined ? new Int16Array(1) : this.smallIntegers(zeroTensor);
+    const columns = Number(tensor.dims.at(-1));
+    const perColumn = (values: ArrayLike<number>, name: string) => {
+      if (values.length !== 1 && values.length !== columns) {
+        this.refuse(
+          `${what}: ${name} has ${values.length} values; per tensor (1) or per output column (${columns}) is read`,
+        );
+      }
+      return values.length === 1 ? () => values[0] : (column: number) => values[column];
+    };
+    const scaleOf = perColumn(scales, "the scale");
+    const zeroOf = perColumn(zeros, "the zero point");
+    const values = new Float32Array(codes.length);
+    for (let index = 0; index < codes.length; index++) {
+      const column = index % columns;
+      values[index] = (codes[index] - zeroOf(column)) * scaleOf(column);
+    }
+    return values;
+  }
+
   /**
    * The integer values of a shape-like value: constants, and the arithmetic torch.onnx writes for
    * slice bounds (Shape -> Gather -> Add/Div/Mul); NaN where a dimension is not known here.
@@ -357,6 +407,10 @@ class ImportedWeightReader {
       };
     }
     if (node.opType === "MatMulNBits") return this.matMulNBits(node);
+    if (node.opType === "Mul") {
+      const quantized = this.matMulInteger(node);
+      if (quantized !== undefined) return quantized;
+    }
     if (node.opType === "Add") {
       for (const [position, other] of [
         [0, 1],
@@ -404,6 +458,40 @@ class ImportedWeightReader {
         input: base.input,
         node,
       };
+    }
+    return undefined;
+  }
+
+  /**
+   * onnxruntime's dynamic quantization (transformers.js's model_quantized.onnx):
+   * Mul(Cast(MatMulInteger(x_q, W_q, x_zero, W_zero)), Mul(x_scale, W_scale)) with
+   * x_q, x_scale, x_zero = DynamicQuantizeLinear(x). The weight is (W_q - W_zero) * W_scale.
+   */
+  private matMulInteger(node: NodeProto): Linear | undefined {
+    for (const position of [0, 1]) {
+      const cast = this.index.producers.get(node.input[position]);
+      const integer = cast?.opType === "Cast" ? this.index.producers.get(cast.input[0]) : undefined;
+      if (integer?.opType !== "MatMulInteger") continue;
+      const where = describeNode(integer);
+      const quantizer = this.index.producers.get(integer.input[0]);
+      const scales = this.index.producers.get(node.input[1 - position]);
+      if (
+        quantizer?.opType !== "DynamicQuantizeLinear" ||
+        integer.input[2] !== quantizer.output[2] ||
+        scales?.opType !== "Mul" ||
+        !scales.input.includes(quantizer.output[1])
+      ) {
+        return this.refuse(
+          `${where} is not rescaled as onnxruntime's dynamic quantization does (DynamicQuantizeLinear input, Mul by both scales)`,
+        );
+      }
+      const weightScale = scales.input.find((input) => input !== quantizer.output[1]) as string;
+      const tensor = this.constantTensor(integer.input[1]);
+      if (tensor === undefined || tensor.dims.length !== 2)
+        return this.refuse(`${where}'s weight is not a 2-D initializer`);
+      const [inputs, outputs] = tensor.dims.map(Number);
+      const values = this.dequantized(integer.input[1], weightScale, integer.input[3] || undefined, where);
+      return { weight: transpose(values, inputs, outputs), outputs, inputs, input: quantizer.input[0], node };
     }
     return undefined;
   }
@@ -819,15 +907,6 @@ function readGraphWeights(
   configFolder: string,
 ): LlamaWeights {
   const modelPath = reader.modelPath;
-  // onnxruntime's dynamic int8 quantiser (transformers.js's model_quantized.onnx) is not read.
-  const integerOp = index.graph.node.find((node) =>
-    ["MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear"].includes(node.opType),
-  );
-  if (integerOp !== undefined) {
-    reader.refuse(
-      `${describeNode(integerOp)}: int8-quantised weights (MatMulInteger, DequantizeLinear) are not read; use the float model.onnx beside it`,
-    );
-  }
   const architecture = config.architecture as LlamaArchitecture;
   if (!supportedArchitectures.includes(architecture)) {
     reader.refuse(
@@ -849,7 +928,7 @@ function readGraphWeights(
     if (linear === undefined) {
       const producer = index.producers.get(value);
       return reader.refuse(
-        `${what}: ${producer === undefined ? value : describeNode(producer)} is not a MatMul with a constant weight`,
+        `${what}: ${producer === undefined ? value : describeNode(producer)} is not a projection by a constant weight (MatMul, Gemm, MatMulNBits or dynamically quantised MatMulInteger)`,
       );
     }
     if (linear.outputs !== outputs || linear.inputs !== inputs) {
@@ -917,7 +996,10 @@ function readGraphWeights(
           `${where}: ${describeNode(attentionNorm.node)} adds a skip input before the first layer`,
         );
       }
-      const gather = reader.producer(attentionNorm.addends[0]);
+      // The table is either float, or quantised with the rows dequantised after the Gather.
+      const first = reader.producer(attentionNorm.addends[0]);
+      const dequantize = first?.opType === "DequantizeLinear" ? first : undefined;
+      const gather = dequantize === undefined ? first : reader.producer(dequantize.input[0]);
       const table = gather?.opType === "Gather" ? reader.constantTensor(gather.input[0]) : undefined;
       if (
         gather === undefined ||
@@ -936,23 +1018,33 @@ function readGraphWeights(
           `the embedding ${table.name} has shape [${table.dims.join(", ")}], expected [${vocabularySize}, ${embeddingSize}]`,
         );
       }
-      embedding = reader.float32(table);
+      if (dequantize === undefined) {
+        embedding = reader.float32(table);
+      } else {
+        const scale = reader.constantFloats(dequantize.input[1]);
+        if (scale?.length !== 1) {
+          reader.refuse(
+            `${describeNode(dequantize)}: the embedding's scale is not one constant for the whole table`,
+          );
+        }
+        embedding = reader.dequantized(
+          table.name,
+          dequantize.input[1],
+          dequantize.input[2] || undefined,
+          describeNode(dequantize),
+        );
+      }
     } else {
       checkResidual(reader, attentionNorm, residualIn, previousDown, where);
     }
     residualIn = attentionNorm.addends;
 
     // The output projection reads the attention output (through reshapes in torch exports).
-    const outputMatMul = findOutputProjection(index, layer.attentionOutput);
-    if (outputMatMul === undefined) {
+    const outputProjected = findOutputProjection(index, layer.attentionOutput);
+    if (outputProjected === undefined) {
       reader.refuse(`${where}: no output projection reads ${layer.attentionOutput}`);
     }
-    const output = expectLinear(
-      outputMatMul.output[0],
-      `${where} output projection`,
-      embeddingSize,
-      queryWidth,
-    );
+    const output = expectLinear(outputProjected, `${where} output projection`, embeddingSize, queryWidth);
 
     // The MLP: down(silu(gate(x)) * up(x)) with x = the feed-forward norm of (residual + attention).
     const found = findFeedForwardNorm(reader, index, output.node.output[0], where);
@@ -1168,8 +1260,31 @@ function decomposedScale(
   return { value, node: product };
 }
 
-/** The MatMul (or MatMulNBits/Gemm) that reads the attention output, through reshapes. */
-function findOutputProjection(index: DecoderGraphIndex, attentionOutput: string): NodeProto | undefined {
+/**
+ * The result of the projection that reads `value` directly: a MatMul (or MatMulNBits/Gemm), or for
+ * a dynamically quantised graph the rescaling Mul after DynamicQuantizeLinear -> MatMulInteger -> Cast.
+ */
+function projectionReading(index: DecoderGraphIndex, value: string): string | undefined {
+  const only = (input: string, opType: string) => {
+    const consumers = index.consumersOf(input).filter((node) => node.opType === opType);
+    return consumers.length === 1 ? consumers[0] : undefined;
+  };
+  for (const consumer of index.consumersOf(value)) {
+    if (["MatMul", "MatMulNBits", "Gemm"].includes(consumer.opType) && consumer.input[0] === value) {
+      return consumer.output[0];
+    }
+    if (consumer.opType === "DynamicQuantizeLinear") {
+      const integer = only(consumer.output[0], "MatMulInteger");
+      const cast = integer === undefined ? undefined : only(integer.output[0], "Cast");
+      const rescale = cast === undefined ? undefined : only(cast.output[0], "Mul");
+      if (rescale !== undefined) return rescale.output[0];
+    }
+  }
+  return undefined;
+}
+
+/** The output projection's result, reading the attention output through reshapes. */
+function findOutputProjection(index: DecoderGraphIndex, attentionOutput: string): string | undefined {
   const movement = new Set(["Transpose", "Reshape", "Identity", "Cast", "Flatten"]);
   const stack = [attentionOutput];
   const seen = new Set<string>();
@@ -1177,9 +1292,9 @@ function findOutputProjection(index: DecoderGraphIndex, attentionOutput: string)
     const value = stack.pop() as string;
     if (seen.has(value)) continue;
     seen.add(value);
+    const projected = projectionReading(index, value);
+    if (projected !== undefined) return projected;
     for (const consumer of index.consumersOf(value)) {
-      if (["MatMul", "MatMulNBits", "Gemm"].includes(consumer.opType) && consumer.input[0] === value)
-        return consumer;
       if (movement.has(consumer.opType) && consumer.input[0] === value) stack.push(consumer.output[0]);
     }
   }
@@ -1261,7 +1376,7 @@ function findMlp(
   where: string,
   embeddingSize: number,
 ): { gate: Linear; up: Linear; down: Linear } {
-  const linearOps = new Set(["MatMul", "MatMulNBits", "Gemm"]);
+  const linearOps = new Set(["MatMul", "MatMulNBits", "Gemm", "MatMulInteger"]);
   const stops = new Set([
     "Add",
     "SkipSimplifiedLayerNormalization",
@@ -1280,14 +1395,12 @@ function findMlp(
         if (consumer.opType === "Mul") {
           const mlp = swiGlu(reader, consumer);
           if (mlp !== undefined) {
-            const downNode = index.consumersOf(consumer.output[0]).find((node) => linearOps.has(node.opType));
-            if (downNode === undefined)
+            const downValue = projectionReading(index, consumer.output[0]);
+            if (downValue === undefined)
               reader.refuse(`${where}: ${describeNode(consumer)} feeds no down projection`);
-            const down = reader.linear(downNode.output[0]);
+            const down = reader.linear(downValue);
             if (down === undefined || down.outputs !== embeddingSize || down.inputs !== mlp.gate.outputs) {
-              reader.refuse(
-                `${where}: ${describeNode(downNode)} is not a down projection to ${embeddingSize} values`,
-              );
+              reader.refuse(`${where}: ${downValue} is not a down projection to ${embeddingSize} values`);
             }
             return { ...mlp, down };
           }
