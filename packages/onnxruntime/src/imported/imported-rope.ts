@@ -10,7 +10,7 @@
  *   off the cache (row 1, refined on the last row so the error does not grow with position) and
  *   cos/sin of position * frequency are computed in double precision.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { float16BitsToNumber } from "@self-extend/models";
@@ -39,6 +39,10 @@ export interface ImportedRope {
   prepare(positionCount: number): Promise<RopeTableSource>;
 }
 
+function bytesPerElement(dataType: TensorProto_DataType): number {
+  return dataType === TensorProto_DataType.FLOAT16 ? 2 : dataType === TensorProto_DataType.DOUBLE ? 8 : 4;
+}
+
 /** An initializer's values as float64 (float32, float16 or double; inline, raw or external). */
 export function initializerValues(tensor: TensorProto, modelPath: string): Float64Array {
   const count = tensor.dims.reduce((product, dim) => product * Number(dim), 1);
@@ -51,10 +55,25 @@ export function initializerValues(tensor: TensorProto, modelPath: string): Float
         modelPath,
         `initializer ${tensor.name} has external data without a location`,
       );
+    // Only this tensor's bytes: data files of real models are gigabytes.
     const offset = Number(entry("offset") ?? 0);
-    const file = readFileSync(join(dirname(modelPath), location));
-    const length = Number(entry("length") ?? file.byteLength - offset);
-    bytes = file.subarray(offset, offset + length);
+    const length = Number(entry("length") ?? count * bytesPerElement(tensor.dataType));
+    bytes = new Uint8Array(length);
+    const descriptor = openSync(join(dirname(modelPath), location), "r");
+    try {
+      let done = 0;
+      while (done < length) {
+        const read = readSync(descriptor, bytes, done, length - done, offset + done);
+        if (read === 0)
+          throw new UnsupportedOnnxGraphError(
+            modelPath,
+            `initializer ${tensor.name} runs past the end of ${location}`,
+          );
+        done += read;
+      }
+    } finally {
+      closeSync(descriptor);
+    }
   } else {
     bytes = tensor.rawData;
   }
