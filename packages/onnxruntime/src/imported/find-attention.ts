@@ -137,6 +137,7 @@ function dataInputs(node: NodeProto): readonly string[] {
     case "Flatten":
     case "Neg":
     case "Split":
+    case "RotaryEmbedding":
       return [node.input[0]];
     case "Gather":
       return [node.input[0]];
@@ -224,7 +225,9 @@ export function findAttention(
       }
       const producer = index.producers.get(value);
       if (producer === undefined) continue;
-      if (producer.opType === "Cos" || producer.opType === "Sin") sawRotary = true;
+      if (producer.opType === "Cos" || producer.opType === "Sin" || producer.opType === "RotaryEmbedding") {
+        sawRotary = true;
+      }
       stack.push(...dataInputs(producer));
     }
     return { projections: [...found], sawRotary };
@@ -257,6 +260,24 @@ export function findAttention(
   const rotaryOf = (newKey: string): RotarySource | undefined => {
     let add = index.producers.get(newKey);
     if (add?.opType === "Concat") add = index.producers.get(add.input[0]);
+    // onnxruntime's transformer optimizer fuses the pattern into com.microsoft RotaryEmbedding
+    // (input, position_ids, cos_cache, sin_cache).
+    if (add?.opType === "RotaryEmbedding") {
+      const [, , cosCache, sinCache] = add.input;
+      if (!index.initializers.has(cosCache) || !index.initializers.has(sinCache)) return undefined;
+      if (
+        index.intAttribute(add, "rotary_embedding_dim", 0) !== 0 ||
+        index.intAttribute(add, "num_heads", 0) !== 0
+      ) {
+        return undefined;
+      }
+      return {
+        kind: "cache",
+        cosCache,
+        sinCache,
+        interleaved: index.intAttribute(add, "interleaved", 0) === 1,
+      };
+    }
     if (add?.opType !== "Add") return undefined;
     const muls = add.input.map((input) => index.producers.get(input));
     if (muls.some((mul) => mul?.opType !== "Mul")) return undefined;
@@ -381,7 +402,7 @@ export function findAttention(
     const rotary = rotaryOf(newKey);
     if (rotary === undefined) {
       return refuse(
-        `${where}: the key's RoPE before ${describeNode(presentKeyProducer)} is not x * cos + rotate_half(x) * sin with cos/sin computed from position_ids`,
+        `${where}: the key's RoPE before ${describeNode(presentKeyProducer)} is neither x * cos + rotate_half(x) * sin with cos/sin computed from position_ids nor a full-width com.microsoft RotaryEmbedding with cos/sin cache initializers`,
       );
     }
     const moving = new Set([...dataMovement, "Mul", "Div"]);
