@@ -14,12 +14,14 @@ how a pip install of onnxruntime-genai ships it.
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
 
 import onnx
+import onnx.numpy_helper
 from onnxruntime.quantization import QuantizationMode, QuantType
 from onnxruntime.quantization.onnx_quantizer import ONNXQuantizer
 from onnxruntime.quantization.registry import IntegerOpsRegistry
@@ -112,13 +114,41 @@ def export_transformersjs(model_folder, out_folder, scratch):
     shutil.rmtree(scratch)
 
 
+def export_ort_optimized(model_folder, out_folder, scratch):
+    """optimum's export, then onnxruntime's transformer optimizer (python -m onnxruntime.transformers.optimizer),
+    which fuses RoPE into com.microsoft RotaryEmbedding and the norms into (Skip)SimplifiedLayerNormalization,
+    leaving the attention itself decomposed: a graph shape the other exporters do not make."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    export_optimum(model_folder, scratch)
+    config = json.loads((model_folder / "config.json").read_text())
+    optimized = optimize_model(
+        str(scratch / "model.onnx"),
+        model_type="qwen3",
+        num_heads=config["num_attention_heads"],
+        hidden_size=config["hidden_size"],
+        opt_level=0,
+    )
+    # The optimizer writes cos/sin caches of 131072 rows (8 MB here); rows past 4096 are cut so the
+    # committed file stays small. Positions below 4096 (every test) compute exactly as exported.
+    for tensor in optimized.model.graph.initializer:
+        if tensor.name in ("cos_cache", "sin_cache") and tensor.dims[0] > 4096:
+            values = onnx.numpy_helper.to_array(tensor)[:4096]
+            tensor.CopyFrom(onnx.numpy_helper.from_array(values, tensor.name))
+    optimized.save_model_to_file(str(out_folder / "model.onnx"))
+    for name in os.listdir(scratch):
+        if name != "model.onnx":
+            shutil.copy(scratch / name, out_folder / name)
+    shutil.rmtree(scratch)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", required=True, type=pathlib.Path, help="output folder of make_models.py")
     parser.add_argument("--out", required=True, type=pathlib.Path)
     parser.add_argument("--genai-builder", type=pathlib.Path, help="builder.py of an onnxruntime-genai source tree")
     parser.add_argument("--scratch", type=pathlib.Path, default=pathlib.Path("/tmp/self-extend-export-scratch"))
-    parser.add_argument("--only", default="optimum,genai,genai-int4,transformersjs")
+    parser.add_argument("--only", default="optimum,genai,genai-int4,transformersjs,ort-optimizer")
     arguments = parser.parse_args()
     for family in FAMILIES:
         if not (arguments.models / family / "config.json").is_file():
@@ -146,6 +176,11 @@ def main():
         folder = fresh_folder(arguments.out / "transformersjs" / "llama")
         export_transformersjs(arguments.models / "llama", folder, arguments.scratch / "transformersjs")
         outputs.append((folder, "onnx/model.onnx", "onnx/model_quantized.onnx"))
+
+    if "ort-optimizer" in exporters:
+        folder = fresh_folder(arguments.out / "ort-optimizer" / "llama")
+        export_ort_optimized(arguments.models / "llama", folder, fresh_folder(arguments.scratch / "ort-optimizer"))
+        outputs.append((folder, "model.onnx"))
 
     for folder, *model_names in outputs:
         write_summary(folder, model_names)

@@ -40,6 +40,8 @@ const floatExports = [
   { path: "optimum/llama", family: "llama" },
   { path: "genai/llama", family: "llama" },
   { path: "transformersjs/llama", family: "llama" },
+  // Optimum's graph after onnxruntime's transformer optimizer: RoPE in com.microsoft RotaryEmbedding.
+  { path: "ort-optimizer/llama", family: "llama" },
   { path: "optimum/qwen2", family: "qwen2" },
   { path: "genai/qwen2", family: "qwen2" },
   { path: "optimum/phi3", family: "phi3" },
@@ -118,7 +120,7 @@ describe("Self-Extend at 4x the trained context matches the PyTorch oracle", () 
         // model differs from float64 by 7.4e-6 (oracle file); 1e-4 leaves room for 4x the keys.
         expect(largestDifference(row, expected)).toBeLessThanOrEqual(1e-4);
       }
-      // Greedy: the oracle's smallest top-1/top-2 gap (3.7e-4, Qwen2) is 50x the measured logit error (<= 7.6e-6).
+      // Greedy: the oracle's smallest top-1/top-2 gap (3.0e-3, Llama) is 400x the measured logit error (<= 7.6e-6).
       const tokens: number[] = [];
       let logits = evaluation.logits.subarray((prompt.length - 1) * vocabulary);
       for (let index = 0; index < greedyCount; index++) {

@@ -36,6 +36,7 @@ const floatExports = [
   ["genai/qwen2", "model.onnx"],
   ["genai/phi3", "model.onnx"],
   ["transformersjs/llama", "onnx/model.onnx"],
+  ["ort-optimizer/llama", "model.onnx"],
 ] as const;
 
 const greedyTokens = 16;
