@@ -451,18 +451,13 @@ export function findAttention(
     if (outputProjections.length !== 1) {
       return refuse(`${where}: ${describeNode(product)} does not lead to one output projection`);
     }
-    for (const node of [scores, product, softmaxes[0]]) {
-      if (
-        node.opType === "Softmax" &&
-        index.intAttribute(node, "axis", -1) !== -1 &&
-        index.intAttribute(node, "axis", -1) !== 3
-      ) {
-        return refuse(
-          `${where}: ${describeNode(node)} normalises over axis ${index.intAttribute(node, "axis", -1)}, not the keys`,
-        );
-      }
+    // Softmax must normalise over the keys (the last axis of [batch, heads, T, N]).
+    const softmaxAxis = index.intAttribute(softmaxes[0], "axis", -1);
+    if (softmaxAxis !== -1 && softmaxAxis !== 3) {
+      return refuse(
+        `${where}: ${describeNode(softmaxes[0])} normalises over axis ${softmaxAxis}, not the keys`,
+      );
     }
-    if (headCount * headSize <= 0) refuse(`${where}: bad shape`);
     return {
       pattern: "decomposed",
       query: querySide.projections[0],
