@@ -165,7 +165,7 @@ export function findAttention(
       );
     }
   }
-  const { headCount, kvHeadCount, headSize, embeddingSize } = shape;
+  const { headCount, kvHeadCount, embeddingSize } = shape;
 
   /**
    * The projection a value comes from, walking back through RoPE and data movement: a MatMul, Gemm
