@@ -13,7 +13,7 @@ export const generateCommand: Command = {
   summary: "generate text with Self-Extend on any backend, streamed",
   usage: `self-extend generate [--backend reference] [--model <gguf or llama2.c .bin>] [--tokenizer <tok.bin>]
                      (--prompt <text> | --prompt-file <file>) [--group G --window W | --no-extend]
-                     [--max-tokens N] [--temperature T] [--seed S] [--json]
+                     [--max-tokens N] [--temperature T] [--seed S] [--json [--echo-prompt]]
 
 Streams the continuation of the prompt to stdout. Without --group/--window the planner picks
 settings for prompt + max tokens (plain attention when that fits in the trained context).
@@ -23,7 +23,9 @@ Without --model, the demo model (@self-extend/demo-model) is used.
   --max-tokens N      tokens to generate (default 256)
   --temperature T     0 (default) is greedy
   --seed S            seed for sampling (default 0)
-  --json              print {"tokens":[...],"text":"..."} (generated tokens only) instead of streaming`,
+  --json              print {"tokens":[...],"text":"..."} (generated tokens only) instead of streaming
+  --echo-prompt       with --json, also print "promptTokens" (the prompt as tokenized, BOS included)
+                      and "promptText" (those tokens decoded again), to check the tokenizer's round trip`,
   async run(args, terminal) {
     const { values } = parseFlags(
       args,
@@ -37,6 +39,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
         temperature: { type: "string" },
         seed: { type: "string" },
         json: { type: "boolean" },
+        "echo-prompt": { type: "boolean" },
         ...selfExtendFlags,
       },
       "generate",
@@ -50,6 +53,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
         ? readFileSync(requireInputFile("prompt-file", promptFile), "utf8")
         : stringFlag(values, "prompt");
     if (promptText === undefined) throw new CliUsageError("give --prompt <text> or --prompt-file <file>");
+    if (values["echo-prompt"] && !values.json) throw new CliUsageError("--echo-prompt needs --json");
     const maxTokens = integerFlag(values, "max-tokens") ?? 256;
     const temperature = numberFlag(values, "temperature") ?? 0;
     if (temperature < 0) throw new CliUsageError(`--temperature ${temperature} must be >= 0 (0 is greedy)`);
@@ -95,7 +99,12 @@ Without --model, the demo model (@self-extend/demo-model) is used.
       await model.dispose();
     }
     if (values.json) {
-      terminal.out(`${JSON.stringify({ tokens: generated, text: input.tokenizer.decode(generated) })}\n`);
+      const output = { tokens: generated, text: input.tokenizer.decode(generated) };
+      // Added after the fields --json always had, so readers of the shorter shape are unaffected.
+      const echo = values["echo-prompt"]
+        ? { promptTokens: prompt, promptText: input.tokenizer.decode(prompt) }
+        : {};
+      terminal.out(`${JSON.stringify({ ...output, ...echo })}\n`);
     } else {
       terminal.out("\n");
     }
