@@ -259,7 +259,11 @@ function main() {
           [join("build", "examples", example.copy.replace(/\.ts$/, ".js"))],
           {
             cwd: project,
-            env: { SELF_EXTEND_ONNX_CACHE: join(work, "onnx-cache") },
+            env: {
+              SELF_EXTEND_ONNX_CACHE: join(work, "onnx-cache"),
+              // The user's own ONNX export that examples/imported-export.ts opens (the repository's test export).
+              MODEL_FOLDER: join(repositoryRoot, "packages/onnxruntime/test/fixtures/imported/optimum/llama"),
+            },
             timeout: 300_000,
           },
         );

@@ -5,12 +5,19 @@
  * own demo model (@self-extend/demo-model) is used: it ships with the package, so a fresh clone
  * needs no flags.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { resolve } from "node:path";
+import {
+  requireTokenizer,
+  type SelfExtendBackendV1,
+  type SelfExtendModelV1,
+  type TokenizerV1,
+} from "@self-extend/core";
 import { demoModelPath } from "@self-extend/demo-model";
 import {
   createTokenizer,
   describeLlamaModel,
+  isOnnxExportPath,
   readGguf,
   readLlama2cTokenizer,
   type Tokenizer,
@@ -80,4 +87,54 @@ export function resolveModelInput(
   } finally {
     gguf.close();
   }
+}
+
+export interface OpenedModel {
+  /** Loads the model on the backend (GGUF: only now, after the flags were checked against the header). */
+  readonly load: () => Promise<SelfExtendModelV1>;
+  readonly tokenizer: TokenizerV1;
+  readonly trainedContext: number;
+  readonly vocabularySize: number;
+  /** What --model named, as the backend loaded it. */
+  readonly modelPath: string;
+}
+
+/**
+ * Opens `--model` on the chosen backend with the tokenizer the text goes through: a GGUF or
+ * llama2.c model as resolveModelInput reads it, or an ONNX export (onnxruntime only) with its own
+ * tokenizer.json.
+ */
+export async function openModel(
+  backend: SelfExtendBackendV1,
+  options: { model?: string; tokenizer?: string },
+): Promise<OpenedModel> {
+  if (options.model !== undefined && isOnnxExportPath(resolve(options.model))) {
+    const modelPath = resolve(options.model);
+    if (!existsSync(modelPath)) throw new CliUsageError(`--model ${options.model} does not exist`);
+    if (backend.name !== "onnxruntime") {
+      throw new CliUsageError(
+        `--model ${options.model} is an ONNX export; it runs on --backend onnxruntime only (${backend.name} reads GGUF files)`,
+      );
+    }
+    if (options.tokenizer !== undefined) {
+      throw new CliUsageError("--tokenizer does not apply to an ONNX export: its tokenizer.json is used");
+    }
+    // The export's shape and tokenizer come from the loaded model (config.json, tokenizer.json).
+    const model = await backend.loadModel({ path: modelPath });
+    return {
+      load: async () => model,
+      tokenizer: requireTokenizer(model),
+      trainedContext: model.info.trainedContext,
+      vocabularySize: model.info.vocabularySize,
+      modelPath,
+    };
+  }
+  const input = resolveModelInput(options);
+  return {
+    load: () => backend.loadModel({ path: input.ggufPath }),
+    tokenizer: input.tokenizer,
+    trainedContext: input.trainedContext,
+    vocabularySize: input.vocabularySize,
+    modelPath: input.ggufPath,
+  };
 }

@@ -27,6 +27,8 @@ export interface ConformanceModel {
   readonly bosToken: number;
   /** The ggml types of its matrices (`F32`, `Q4_K`, `Q6_K`, ...), sorted: what picks its tolerance. */
   readonly weightTypes: readonly string[];
+  /** The same weights in another form for some backends, by backend name (see userModelBackendPaths). */
+  readonly backendPaths?: Readonly<Record<string, string>>;
 }
 
 /** The types of the matrices (tensors of two or more dimensions; norms and biases are F32 anyway). */
@@ -46,6 +48,12 @@ export interface ModelLocations {
   readonly sharedFolder?: string;
   /** A user's GGUF, for the `user` model. */
   readonly userModelPath?: string;
+  /**
+   * The user's model in another form for some backends, by backend name: a user's ONNX export for
+   * `onnxruntime`, while `userModelPath` is the GGUF its weights were read into, which the
+   * reference (and every other adapter) runs.
+   */
+  readonly userModelBackendPaths?: Readonly<Record<string, string>>;
   /** Seed of the generated tiny models. Default 1. */
   readonly tinyModelSeed?: number;
 }
@@ -85,7 +93,10 @@ export function prepareModel(id: string, locations: ModelLocations = {}): Confor
   mkdirSync(cacheFolder, { recursive: true });
   if (id === "user") {
     if (locations.userModelPath === undefined) throw new RangeError("the `user` model needs a model path");
-    return describe(id, resolve(locations.userModelPath));
+    const described = describe(id, resolve(locations.userModelPath));
+    return locations.userModelBackendPaths === undefined
+      ? described
+      : { ...described, backendPaths: locations.userModelBackendPaths };
   }
   if (id === "demo") {
     // Our own trained model, shipped inside @self-extend/demo-model: needs nothing beside the checkout.

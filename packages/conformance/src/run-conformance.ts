@@ -123,7 +123,8 @@ function planRun(testCase: ConformanceCase, model: ConformanceModel): PlannedRun
 }
 
 async function execute(entry: BackendUnderTest, run: PlannedRun, signal?: AbortSignal): Promise<RunOutput> {
-  const model = await entry.backend.loadModel({ path: run.model.path });
+  const path = run.model.backendPaths?.[entry.backend.name] ?? run.model.path;
+  const model = await entry.backend.loadModel({ path });
   const session = await model.createSession({
     selfExtend: run.config,
     contextSize: run.prompt.length + run.generated,

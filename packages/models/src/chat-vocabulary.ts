@@ -10,12 +10,19 @@ import {
 } from "@self-extend/core";
 import { ggufTokenTypes } from "./gguf-types.js";
 import type { Tokenizer, Vocabulary } from "./tokenizer.js";
+import type { JsonTokenizer } from "./tokenizer-json.js";
 
 /**
  * End-of-turn texts that llama.cpp also treats as end of generation when a vocabulary holds them
  * as special tokens (ChatML, Llama 3, Gemma, Phi-3), since files often name only EOS.
  */
-const endOfTurnTexts = new Set(["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"]);
+export const endOfTurnTexts: ReadonlySet<string> = new Set([
+  "<|im_end|>",
+  "<|eot_id|>",
+  "<|end|>",
+  "<end_of_turn>",
+  "<|endoftext|>",
+]);
 
 export function chatVocabularyOf(vocabulary: Vocabulary): ChatVocabulary {
   const specialTokens = new Map<string, number>();
@@ -32,7 +39,8 @@ export function chatVocabularyOf(vocabulary: Vocabulary): ChatVocabulary {
 
 /** A model of an adapter that reads GGUF files with this package (ONNX Runtime, WebGPU, reference). */
 export interface GgufChatModel extends SelfExtendModelV1 {
-  readonly tokenizer?: Tokenizer;
+  /** A GGUF vocabulary's tokenizer, or a tokenizer.json one (ONNX exports). */
+  readonly tokenizer?: Tokenizer | JsonTokenizer;
   /** The file's `tokenizer.chat_template`, when it has one. */
   readonly chatTemplate?: string;
 }
@@ -55,7 +63,9 @@ export function createGgufChatSession(options: GgufChatSessionOptions): Template
     vocabulary:
       model.tokenizer === undefined
         ? { specialTokens: new Map(), endOfGenerationTokens: [] }
-        : chatVocabularyOf(model.tokenizer.vocabulary),
+        : "chatVocabulary" in model.tokenizer
+          ? model.tokenizer.chatVocabulary
+          : chatVocabularyOf(model.tokenizer.vocabulary),
     systemPrompt: options.systemPrompt,
   });
 }

@@ -26,3 +26,4 @@ export { modelInfoFromDescription } from "./model-info.js";
 export * from "./rope-permutation.js";
 export * from "./tiny-model.js";
 export * from "./tokenizer.js";
+export { createTokenizerFromJson, type JsonTokenizer } from "./tokenizer-json.js";

@@ -9,9 +9,10 @@ import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
 import { syntheticVocabulary, vocabularyFromGguf, vocabularyMetadata } from "./gguf-vocabulary.js";
 import type { GgufContents, GgufTensorToWrite, GgufWritableTensorType } from "./gguf-writer.js";
-import { describeLlamaModel, ropeFrequenciesTensor } from "./llama-description.js";
+import { describeLlamaModel, ropeFrequenciesTensor, ropeLayoutOfArchitecture } from "./llama-description.js";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
 import { ModelFileError } from "./model-file-error.js";
+import { permuteForInterleavedRope } from "./rope-permutation.js";
 import type { Vocabulary } from "./tokenizer.js";
 
 /** Row-major shapes of every tensor of a model, by GGUF name. */
@@ -213,6 +214,22 @@ export function llamaGgufContents(
       `cannot be written: the vocabulary has ${vocabulary.tokens.length} tokens but the model ${description.vocabularySize}`,
     );
   }
+  // The file's architecture fixes the RoPE pair layout its readers assume (llama, mistral:
+  // interleaved). Half-split (Hugging Face) Q/K rows are permuted as llama.cpp's converter does,
+  // so the written file means what the weights meant.
+  const fileLayout = ropeLayoutOfArchitecture[description.architecture];
+  let toFileLayout = (rows: Float32Array | undefined, _heads: number, _inputSize: number) => rows;
+  if (description.ropeLayout !== fileLayout) {
+    if (fileLayout !== "interleaved" || description.rotaryDimension !== description.headSize) {
+      throw new ModelFileError(
+        path,
+        `cannot be written: ${description.architecture} files hold ${fileLayout} RoPE and the weights are ${description.ropeLayout}${description.rotaryDimension !== description.headSize ? " with partial rotary" : ""}`,
+      );
+    }
+    toFileLayout = (rows, heads, inputSize) =>
+      rows === undefined ? undefined : permuteForInterleavedRope(rows, heads, inputSize);
+  }
+  const { headCount, kvHeadCount, embeddingSize } = description;
   // llama.cpp requires phi3's output.weight, so a tied phi3 model is written with a copy.
   const tiedOutput = weights.output === weights.tokenEmbedding && description.architecture !== "phi3";
   const shapes = expectedShapes(description, tiedOutput);
@@ -224,11 +241,11 @@ export function llamaGgufContents(
   weights.layers.forEach((layer, index) => {
     const block = `blk.${index}`;
     arrays.set(`${block}.attn_norm.weight`, layer.attentionNorm);
-    arrays.set(`${block}.attn_q.weight`, layer.query);
-    arrays.set(`${block}.attn_k.weight`, layer.key);
+    arrays.set(`${block}.attn_q.weight`, toFileLayout(layer.query, headCount, embeddingSize));
+    arrays.set(`${block}.attn_k.weight`, toFileLayout(layer.key, kvHeadCount, embeddingSize));
     arrays.set(`${block}.attn_v.weight`, layer.value);
-    arrays.set(`${block}.attn_q.bias`, layer.queryBias);
-    arrays.set(`${block}.attn_k.bias`, layer.keyBias);
+    arrays.set(`${block}.attn_q.bias`, toFileLayout(layer.queryBias, headCount, 1));
+    arrays.set(`${block}.attn_k.bias`, toFileLayout(layer.keyBias, kvHeadCount, 1));
     arrays.set(`${block}.attn_v.bias`, layer.valueBias);
     arrays.set(`${block}.attn_output.weight`, layer.output);
     arrays.set(`${block}.ffn_norm.weight`, layer.feedForwardNorm);

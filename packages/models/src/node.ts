@@ -12,3 +12,4 @@ export {
   readLlama2cTokenizer,
   writeLlamaGguf,
 } from "./model-files.js";
+export { isOnnxExportPath } from "./onnx-export-path.js";

@@ -254,6 +254,43 @@ describe("Llama GGUF round trip", () => {
   });
 });
 
+describe("RoPE layout on write", () => {
+  it("permutes half-split (Hugging Face) Q/K rows of a llama model as llama.cpp's converter does", () => {
+    // The generator's llama weights are interleaved, as llama files hold them; un-permuted they are
+    // what a Hugging Face (or ONNX) export holds. Written, they must read back as the originals.
+    const original = generateTinyModel(tinyModelSpec("llama-h16-gqa2"), 3);
+    const { headCount, kvHeadCount, embeddingSize } = original.description;
+    const halfSplit: LlamaWeights = {
+      ...original,
+      description: { ...original.description, ropeLayout: "half-split" },
+      layers: original.layers.map((layer) => ({
+        ...layer,
+        query: unpermuteFromInterleavedRope(layer.query, headCount, embeddingSize),
+        key: unpermuteFromInterleavedRope(layer.key, kvHeadCount, embeddingSize),
+      })),
+    };
+    const path = join(newFolder(), "half-split.gguf");
+    writeLlamaGguf(path, halfSplit);
+    const read = loadLlamaWeights(path);
+    expect(read.description.ropeLayout).toBe("interleaved");
+    read.layers.forEach((layer, index) => {
+      expect(layer.query).toEqual(original.layers[index].query);
+      expect(layer.key).toEqual(original.layers[index].key);
+    });
+  });
+
+  it("refuses interleaved weights for an architecture whose files hold half-split RoPE", () => {
+    const weights = generateTinyModel(tinyModelSpec("qwen2-h16-mha-bias"), 3);
+    const interleaved = {
+      ...weights,
+      description: { ...weights.description, ropeLayout: "interleaved" as const },
+    };
+    expect(() => writeLlamaGguf(join(newFolder(), "x.gguf"), interleaved)).toThrow(
+      "qwen2 files hold half-split RoPE and the weights are interleaved",
+    );
+  });
+});
+
 describe("Llama 3 rope_freqs", () => {
   it("Llama-3.2-1B's factors: 1 below wavelength 2048, 32 above 8192, a blend for pairs 15-17", () => {
     // wavelength_k = 2 pi 500000^(2k/64): < 2048 up to k = 14, > 8192 from k = 18.

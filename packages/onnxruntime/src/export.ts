@@ -23,6 +23,7 @@ export {
   hashModelWeights,
   manifestFileName,
 } from "./export-cache.js";
+export { readImportedWeights } from "./imported/imported-weights.js";
 export { encodeModel, exportIrVersion, exportOpsetVersion, OnnxGraphBuilder } from "./onnx-graph-builder.js";
 export { expandedRopeTable } from "./onnxruntime-session.js";
 export { ropeRotationMatrix } from "./self-extend-attention-graph.js";

@@ -14,6 +14,12 @@ export {
 } from "./chat-session.js";
 export { ExportCacheError, OnnxRuntimeUnavailableError } from "./errors.js";
 export { defaultExportCacheFolder } from "./export-cache.js";
+export { UnsupportedOnnxGraphError } from "./imported/find-attention.js";
+export {
+  ImportedOnnxModel,
+  type ImportedOnnxModelOptions,
+  loadImportedOnnxModel,
+} from "./imported/imported-model.js";
 export {
   createOnnxRuntimeBackend,
   type OnnxRuntimeBackend,

@@ -115,6 +115,11 @@ export class OnnxGraphBuilder {
 
   constructor(readonly externalDataFileName: string) {}
 
+  /** Marks names as taken (the values of a graph being rewritten), so new names never collide. */
+  reserveNames(names: Iterable<string>): void {
+    for (const name of names) this.usedNames.add(name);
+  }
+
   /** A value name not used yet, derived from `hint` so the graph stays readable in Netron. */
   uniqueName(hint: string): string {
     let name = hint;

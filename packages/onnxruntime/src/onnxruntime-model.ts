@@ -22,6 +22,7 @@ import {
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import {
   attentionGraphOf,
+  expandedRopeTable,
   OnnxRuntimeSession,
   type OnnxRuntimeSessionOptions,
   validateOnnxRuntimeSessionOptions,
@@ -98,7 +99,10 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
       });
       this.inferenceSessions.set(key, inference);
     }
-    return new OnnxRuntimeSession(runtime, await inference, this.weights.description, options, config);
+    const { description } = this.weights;
+    return new OnnxRuntimeSession(runtime, await inference, description, options, config, (count) =>
+      expandedRopeTable(description, count),
+    );
   }
 
   async dispose(): Promise<void> {

@@ -118,6 +118,32 @@ export function expandedRopeTable(
   return { cos, sin };
 }
 
+/** What a session needs to know of its model. */
+export type SessionModelShape = Pick<
+  LlamaModelDescription,
+  "layerCount" | "kvHeadCount" | "headSize" | "vocabularySize" | "trainedContext"
+>;
+
+/** Full-head cos/sin rows for positions 0 .. positionCount - 1 (see expandedRopeTable). */
+export type RopeTableSource = (positionCount: number) => {
+  readonly cos: Float32Array;
+  readonly sin: Float32Array;
+};
+
+/** How many RoPE rows a session needs: every neighbor position and every group query position. */
+export function ropePositionCount(
+  contextSize: number,
+  config: SelfExtendConfig,
+  attentionGraph: AttentionGraphKind,
+): number {
+  return (
+    Math.max(
+      contextSize - 1,
+      attentionGraph === "self-extend" ? groupQueryPosition(contextSize - 1, config) : 0,
+    ) + 1
+  );
+}
+
 interface LayerCache {
   readonly key: Float32Array;
   readonly keyGroup?: Float32Array;
@@ -140,9 +166,11 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
   constructor(
     private readonly runtime: OnnxRuntime,
     private readonly inference: InferenceSession,
-    private readonly description: LlamaModelDescription,
+    private readonly description: SessionModelShape,
     options: OnnxRuntimeSessionOptions,
     config: SelfExtendConfig,
+    /** Our exports use core's table (expandedRopeTable); imported exports bring their own RoPE. */
+    ropeTableOf: RopeTableSource,
   ) {
     this.config = config;
     this.options = Object.freeze({ ...options, selfExtend: this.config });
@@ -151,12 +179,8 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     this.chunkSize = Math.min(options.prefillChunkSize ?? defaultPrefillChunkSize, contextSize);
     const { layerCount, kvHeadCount, headSize } = description;
     this.rowSize = kvHeadCount * headSize;
-    const positionCount =
-      Math.max(
-        contextSize - 1,
-        this.attentionGraph === "self-extend" ? groupQueryPosition(contextSize - 1, this.config) : 0,
-      ) + 1;
-    const rope = expandedRopeTable(description, positionCount);
+    const positionCount = ropePositionCount(contextSize, this.config, this.attentionGraph);
+    const rope = ropeTableOf(positionCount);
     this.ropeCos = new runtime.Tensor("float32", rope.cos, [positionCount, headSize]);
     this.ropeSin = new runtime.Tensor("float32", rope.sin, [positionCount, headSize]);
     const capacity = contextSize * this.rowSize;

@@ -20,3 +20,11 @@ it("runs examples/chat.ts: a chat answer after a document of about 3x the traine
   expect(secondTurn).toBeGreaterThan(0);
   expect(secondTurn).toBeLessThan(60);
 });
+
+it("runs examples/imported-export.ts: an Optimum export at 4x its trained context, planned and generated", async () => {
+  const lines = await consoleLinesOf(() => import("../examples/imported-export.js"));
+  const [, prompt, trained] = /^(\d+) prompt tokens, trained context (\d+)$/.exec(lines[0] ?? "") ?? [];
+  expect(Number(trained)).toBe(128);
+  expect(Number(prompt)).toBeGreaterThan(4 * 128);
+  expect(lines[1]).toMatch(/^G = \d+, W = \d+, 16 tokens generated$/);
+});

@@ -1,7 +1,7 @@
 import { registeredBackends, UnknownBackendError } from "@self-extend/backends";
 import { toJson } from "@self-extend/conformance";
 import { formatMatrix, runConformanceApp, writeHtmlReport } from "@self-extend/conformance-app";
-import { describeLlamaModel, readGguf } from "@self-extend/models/node";
+import { describeLlamaModel, isOnnxExportPath, readGguf } from "@self-extend/models/node";
 import { parseFlags } from "../cli-arguments.js";
 import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
@@ -14,6 +14,8 @@ import { createProgress } from "../progress.js";
  * (exit 1), never a suite where every case is "not available".
  */
 function checkUserModel(path: string): void {
+  // An ONNX export is read (and refused with its reason) by the ONNX Runtime adapter.
+  if (isOnnxExportPath(path)) return;
   requireInputFile("model", path);
   const gguf = readGguf(path);
   try {
@@ -26,7 +28,7 @@ function checkUserModel(path: string): void {
 export const conformanceCommand: Command = {
   name: "conformance",
   summary: "check that every adapter on this machine matches the reference (the project's main job)",
-  usage: `self-extend conformance [--backend <name>]... [--model <gguf>] [--case <name>]... [--json] [--report <dir>]
+  usage: `self-extend conformance [--backend <name>]... [--model <gguf or ONNX export>] [--case <name>]... [--json] [--report <dir>]
 
 Runs the conformance suite: tier 1 position maps against the golden files, tier 2 log-probabilities
 at every position against the reference backend, tier 3 greedy tokens at 1x, 2x and 4x the trained
@@ -36,7 +38,10 @@ shown in parentheses, and say "deviation" where they exceed their mode's documen
 are not counted as passed or failed. Exits 1 if anything failed.
 
   --backend <name>   restrict to these backends (${registeredBackends.map((entry) => entry.name).join(", ")}); repeatable
-  --model <gguf>     run the suite on your own model; lengths come from its trained context
+  --model <gguf>     run the suite on your own model; lengths come from its trained context. An ONNX
+                     export (a folder with model.onnx or onnx/model.onnx, or a .onnx file) runs on
+                     onnxruntime, its attention rewritten; the reference runs the same weights, read
+                     from the graph
   --case <name>      run only these cases; repeatable
   --shared <dir>     a folder holding models/stories260K.bin and models/tok512.bin, for the stories260K
                      cases (found by itself in a development checkout of the repository)

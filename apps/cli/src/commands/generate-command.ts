@@ -6,18 +6,20 @@ import { CliUsageError } from "../cli-error.js";
 import type { Command } from "../command.js";
 import { requireInputFile } from "../input-paths.js";
 import { interruptSignal } from "../interrupt.js";
-import { resolveModelInput } from "../model-input.js";
+import { openModel } from "../model-input.js";
 
 export const generateCommand: Command = {
   name: "generate",
   summary: "generate text with Self-Extend on any backend, streamed",
-  usage: `self-extend generate [--backend reference] [--model <gguf or llama2.c .bin>] [--tokenizer <tok.bin>]
+  usage: `self-extend generate [--backend reference] [--model <gguf, llama2.c .bin or ONNX export>] [--tokenizer <tok.bin>]
                      (--prompt <text> | --prompt-file <file>) [--group G --window W | --no-extend]
                      [--max-tokens N] [--temperature T] [--seed S] [--json [--echo-prompt]]
 
 Streams the continuation of the prompt to stdout. Without --group/--window the planner picks
 settings for prompt + max tokens (plain attention when that fits in the trained context).
-Without --model, the demo model (@self-extend/demo-model) is used.
+Without --model, the demo model (@self-extend/demo-model) is used. An ONNX export (a folder with
+model.onnx or onnx/model.onnx, from Optimum, onnxruntime-genai or transformers.js) runs on
+--backend onnxruntime, with the tokenizer.json beside it.
 
   --backend <name>    reference (default), llama-cpp, onnxruntime, webgpu
   --max-tokens N      tokens to generate (default 256)
@@ -59,7 +61,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
     if (temperature < 0) throw new CliUsageError(`--temperature ${temperature} must be >= 0 (0 is greedy)`);
     const seed = integerFlag(values, "seed", { smallest: 0 }) ?? 0;
     const backend = await chooseBackend(stringFlag(values, "backend") ?? "reference");
-    const input = resolveModelInput({
+    const input = await openModel(backend, {
       model: stringFlag(values, "model"),
       tokenizer: stringFlag(values, "tokenizer"),
     });
@@ -69,7 +71,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
       `${backend.name}: ${prompt.length} prompt tokens, trained context ${input.trainedContext}, ${note}\n`,
     );
 
-    const model = await backend.loadModel({ path: input.ggufPath });
+    const model = await input.load();
     const session = await model.createSession({ selfExtend: config, contextSize: prompt.length + maxTokens });
     const generated: number[] = [];
     let printed = "";
@@ -79,7 +81,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
         temperature,
         seed,
         // A byte-level BPE vocabulary may name no EOS; then only maxTokens ends the run.
-        stopTokens: input.tokenizer.vocabulary.eosId === undefined ? [] : [input.tokenizer.vocabulary.eosId],
+        stopTokens: input.tokenizer.eosToken === undefined ? [] : [input.tokenizer.eosToken],
         signal: interruptSignal(),
       });
       for await (const token of stream) {
