@@ -4,80 +4,35 @@
  * reader must recover the generated weights exactly, and llama.cpp on that file must match the
  * reference with Self-Extend at twice the trained context.
  */
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SelfExtendConfig } from "@self-extend/core";
 import { generateTinyModel, loadLlamaWeights, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { runGgufPython } from "../scripts/gguf-python.mjs";
 import { createSelfExtendContext } from "../src/index.js";
+import { writeWithGgufPython } from "./gguf-py-models.js";
 import { compareLogSoftmax, logSoftmaxRows, seededTokens, tolerance } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("families-gguf-py-");
-const script = join(import.meta.dirname, "gguf-py", "write-family-gguf.py");
 const config: SelfExtendConfig = { groupSize: 4, neighborWindow: 32 };
 
-function writeWithGgufPython(name: string, folder: string) {
+function writeFamilyFile(name: string, folder: string) {
   const weights = generateTinyModel(tinyModelSpec(name), 4);
   const ours = join(folder, "ours.gguf");
   writeLlamaGguf(ours, weights);
   // The synthetic SentencePiece vocabulary our writer adds, read back to hand to gguf-py.
   const vocabulary = loadLlamaWeights(ours).vocabulary;
   if (vocabulary === undefined) throw new Error("our file has no vocabulary");
-  const tensors: Record<string, { shape: number[]; file: string }> = {};
-  const dump = (key: string, data: Float32Array, shape: number[]) => {
-    writeFileSync(join(folder, `${key}.f32`), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    tensors[key] = { shape, file: `${key}.f32` };
-  };
-  const { description } = weights;
-  const embedding = description.embeddingSize;
-  dump("tokenEmbedding", weights.tokenEmbedding, [description.vocabularySize, embedding]);
-  dump("outputNorm", weights.outputNorm, [embedding]);
-  if (weights.output !== weights.tokenEmbedding) {
-    dump("output", weights.output, [description.vocabularySize, embedding]);
-  }
-  const attention = description.headCount * description.headSize;
-  const kv = description.kvHeadCount * description.headSize;
-  const feedForward = description.feedForwardSize;
-  weights.layers.forEach((layer, block) => {
-    dump(`${block}.attentionNorm`, layer.attentionNorm, [embedding]);
-    dump(`${block}.query`, layer.query, [attention, embedding]);
-    dump(`${block}.key`, layer.key, [kv, embedding]);
-    dump(`${block}.value`, layer.value, [kv, embedding]);
-    dump(`${block}.output`, layer.output, [embedding, attention]);
-    dump(`${block}.feedForwardNorm`, layer.feedForwardNorm, [embedding]);
-    dump(`${block}.gate`, layer.gate, [feedForward, embedding]);
-    dump(`${block}.up`, layer.up, [feedForward, embedding]);
-    dump(`${block}.down`, layer.down, [embedding, feedForward]);
-  });
-  const specPath = join(folder, "weights.json");
-  writeFileSync(
-    specPath,
-    JSON.stringify({
-      architecture: description.architecture,
-      description,
-      tensors,
-      vocabulary: {
-        tokens: vocabulary.tokens,
-        scores: Array.from(vocabulary.scores),
-        types: Array.from(vocabulary.tokenTypes),
-        bos: vocabulary.bosId,
-        eos: vocabulary.eosId,
-        unknown: vocabulary.unknownId,
-      },
-    }),
-  );
   const path = join(folder, `${name}.gguf-py.gguf`);
-  runGgufPython(script, [specPath, path]);
+  writeWithGgufPython(weights, vocabulary, folder, path);
   return { weights, path };
 }
 
 describe.sequential("Llama 3 and Phi-3 files written by llama.cpp's gguf-py", () => {
   for (const name of ["llama3-h64-gqa4-rope-freqs", "phi-h32-mha-fused"]) {
     it(`${name}: read back exactly, and llama.cpp matches the reference with Self-Extend`, async () => {
-      const { weights, path } = writeWithGgufPython(name, temporaryFolder());
+      const { weights, path } = writeFamilyFile(name, temporaryFolder());
       const loaded = loadLlamaWeights(path);
       expect(loaded.description).toEqual(weights.description);
       expect(loaded.tokenEmbedding).toEqual(weights.tokenEmbedding);

@@ -45,12 +45,25 @@ interface GpuLayerWeights {
   readonly down: GPUBuffer;
 }
 
+/**
+ * Consecutive rows firstRow .. firstRow + rowCount - 1 of a vocabulary-sized matrix (the token
+ * embedding, the classifier). A real vocabulary times the embedding width can exceed what one
+ * storage binding may hold (151936 x 896 float32 is 545 MB; lavapipe binds 128 MiB), so those two
+ * matrices are uploaded as slabs of whole rows, each within the device's binding limit, and the
+ * kernels run once per slab. Every other tensor is one buffer.
+ */
+export interface GpuRowSlab {
+  readonly buffer: GPUBuffer;
+  readonly firstRow: number;
+  readonly rowCount: number;
+}
+
 /** Model weights uploaded once and shared by every session of the model. */
 export interface GpuModelWeights {
   readonly description: LlamaModelDescription;
-  readonly tokenEmbedding: GPUBuffer;
+  readonly tokenEmbedding: readonly GpuRowSlab[];
   readonly outputNorm: GPUBuffer;
-  readonly output: GPUBuffer;
+  readonly output: readonly GpuRowSlab[];
   readonly layers: readonly GpuLayerWeights[];
   /**
    * How the matrices and the token embedding are stored (norm weights and biases are always
@@ -71,7 +84,8 @@ export function toFloat16Bits(data: Float32Array): Uint16Array {
 
 /**
  * Uploads the weights, refusing up front any tensor larger than one storage binding may be on
- * this device (a clear error instead of a validation failure deep in a forward pass). With
+ * this device (a clear error instead of a validation failure deep in a forward pass), except the
+ * token embedding and the classifier, which are split into row slabs (GpuRowSlab). With
  * `precision: "float16"` (the device must have `shader-f16`) the matrices and the token embedding
  * are rounded to IEEE half; norm weights and biases stay float32.
  */
@@ -89,14 +103,14 @@ export async function uploadLlamaWeights(
   const largestBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const created: GPUBuffer[] = [];
   let bytes = 0;
+  const tooLarge = (name: string, byteLength: number) =>
+    new WebGpuDeviceError(
+      `tensor ${name} has ${byteLength} bytes; this device binds at most ${largestBinding} bytes per storage buffer (maxStorageBufferBindingSize), so the model is too large for it`,
+    );
   const upload = (data: Float32Array, name: string, matrix = false): GPUBuffer => {
     const half = matrix && precision === "float16";
     const byteLength = half ? data.length * 2 : data.byteLength;
-    if (byteLength > largestBinding) {
-      throw new WebGpuDeviceError(
-        `tensor ${name} has ${byteLength} bytes; this device binds at most ${largestBinding} bytes per storage buffer (maxStorageBufferBindingSize), so the model is too large for it`,
-      );
-    }
+    if (byteLength > largestBinding) throw tooLarge(name, byteLength);
     let buffer: GPUBuffer;
     if (half) {
       // Padded to an even count (WebGPU copies whole 4-byte words); the pad is never read.
@@ -111,11 +125,28 @@ export async function uploadLlamaWeights(
     bytes += byteLength;
     return buffer;
   };
+  const { vocabularySize, embeddingSize } = weights.description;
+  const uploadRows = (data: Float32Array, name: string): GpuRowSlab[] => {
+    const rowBytes = embeddingSize * (precision === "float16" ? 2 : 4);
+    // Whole rows only; with float16 an odd element count is padded by 2 bytes, which still fits
+    // (the binding limit is a multiple of 4, an odd count of halves 2 short of one).
+    const rowsPerSlab = Math.floor(largestBinding / rowBytes);
+    if (rowsPerSlab < 1) throw tooLarge(`${name} row`, rowBytes);
+    const slabs: GpuRowSlab[] = [];
+    for (let firstRow = 0; firstRow < vocabularySize; firstRow += rowsPerSlab) {
+      const rowCount = Math.min(rowsPerSlab, vocabularySize - firstRow);
+      const rows = data.subarray(firstRow * embeddingSize, (firstRow + rowCount) * embeddingSize);
+      const label =
+        rowCount === vocabularySize ? name : `${name} rows ${firstRow}..${firstRow + rowCount - 1}`;
+      slabs.push({ buffer: upload(rows, label, true), firstRow, rowCount });
+    }
+    return slabs;
+  };
   try {
     return await withErrorScopes(device, "uploading the model weights", () => {
-      const tokenEmbedding = upload(weights.tokenEmbedding, "token_embd", true);
+      const tokenEmbedding = uploadRows(weights.tokenEmbedding, "token_embd");
       const output =
-        weights.output === weights.tokenEmbedding ? tokenEmbedding : upload(weights.output, "output", true);
+        weights.output === weights.tokenEmbedding ? tokenEmbedding : uploadRows(weights.output, "output");
       return {
         description: weights.description,
         precision,
@@ -364,7 +395,7 @@ export class GpuForwardPass {
     rows: number,
     outputs: number,
     inputs: number,
-    options: { outputOffset?: number; accumulate?: boolean } = {},
+    options: { outputOffset?: number; accumulate?: boolean; resultStride?: number } = {},
   ): void {
     const uniform = this.uniform([
       rows,
@@ -373,6 +404,7 @@ export class GpuForwardPass {
       options.outputOffset ?? 0,
       options.accumulate ? 1 : 0,
       bias ? 1 : 0,
+      options.resultStride ?? outputs,
     ]);
     this.dispatch(
       pass,
@@ -412,13 +444,16 @@ export class GpuForwardPass {
 
     const encoder = device.createCommandEncoder({ label: "forward block" });
     const pass = encoder.beginComputePass();
-    this.dispatch(
-      pass,
-      kernels.embedding,
-      this.uniform([count, embeddingSize]),
-      [this.tokens, weights.tokenEmbedding, this.residual],
-      count * embeddingSize,
-    );
+    // Each slab writes the rows of the tokens it holds.
+    for (const slab of weights.tokenEmbedding) {
+      this.dispatch(
+        pass,
+        kernels.embedding,
+        this.uniform([count, embeddingSize, slab.firstRow, slab.rowCount]),
+        [this.tokens, slab.buffer, this.residual],
+        count * embeddingSize,
+      );
+    }
     const normUniform = this.uniform([count, embeddingSize, normEpsilon], 2);
     const attentionCall = { queryStart: firstPosition, queryCount: count, keyCount: firstPosition + count };
     const attentionUniform = this.attention.createCallParameters(attentionCall);
@@ -525,16 +560,23 @@ export class GpuForwardPass {
         [this.selectedRows, this.residual, weights.outputNorm, this.logitRows],
         rows,
       );
-      this.matmul(
-        pass,
-        this.logitRows,
-        weights.output,
-        undefined,
-        this.logits,
-        rows,
-        vocabularySize,
-        embeddingSize,
-      );
+      // Each slab fills its columns firstRow.. of every logits row.
+      for (const slab of weights.output) {
+        this.matmul(
+          pass,
+          this.logitRows,
+          slab.buffer,
+          undefined,
+          this.logits,
+          rows,
+          slab.rowCount,
+          embeddingSize,
+          {
+            outputOffset: slab.firstRow,
+            resultStride: vocabularySize,
+          },
+        );
+      }
     }
     pass.end();
     device.queue.submit([encoder.finish()]);

@@ -33,11 +33,14 @@ function weightDeclarations(precision: WeightPrecision): { enable: string; type:
   return precision === "float16" ? { enable: "enable f16;\n", type: "f16" } : { enable: "", type: "f32" };
 }
 
-/** output[r, :] = table[tokens[r], :] */
+/**
+ * output[r, :] = table[tokens[r] - firstToken, :] for the tokens firstToken .. firstToken +
+ * tokenCount - 1 the table slab holds; rows of other tokens are left to the other slabs.
+ */
 export function embeddingShader(workgroupSize: number, precision: WeightPrecision = "float32"): string {
   const { enable, type } = weightDeclarations(precision);
   return /* wgsl */ `${enable}${flatIndex}
-struct Params { rows: u32, width: u32, }
+struct Params { rows: u32, width: u32, firstToken: u32, tokenCount: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> table: array<${type}>;
@@ -46,7 +49,9 @@ ${entry(workgroupSize)}
   if (index >= params.rows * params.width) { return; }
   let row = index / params.width;
   let column = index % params.width;
-  result[index] = f32(table[tokens[row] * params.width + column]);
+  let token = tokens[row];
+  if (token < params.firstToken || token - params.firstToken >= params.tokenCount) { return; }
+  result[index] = f32(table[(token - params.firstToken) * params.width + column]);
 }`;
 }
 
@@ -71,14 +76,15 @@ ${entry(workgroupSize)}
 }
 
 /**
- * result[outputOffset + r * outputs + o] (+)= sum_i weight[o * inputs + i] * x[r * inputs + i] + bias[o]
+ * result[outputOffset + r * resultStride + o] (+)= sum_i weight[o * inputs + i] * x[r * inputs + i] + bias[o]
  * (row-major [out, in] weights, as GGUF stores them). `accumulate` adds into the result: the
- * residual connections without a separate add kernel.
+ * residual connections without a separate add kernel. resultStride is `outputs` except for a
+ * slab of the classifier, whose outputs are some columns of each logits row.
  */
 export function matmulShader(workgroupSize: number, precision: WeightPrecision = "float32"): string {
   const { enable, type } = weightDeclarations(precision);
   return /* wgsl */ `${enable}${flatIndex}
-struct Params { rows: u32, outputs: u32, inputs: u32, outputOffset: u32, accumulate: u32, hasBias: u32, }
+struct Params { rows: u32, outputs: u32, inputs: u32, outputOffset: u32, accumulate: u32, hasBias: u32, resultStride: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<${type}>;
@@ -93,7 +99,7 @@ ${entry(workgroupSize)}
   var sum = 0.0;
   for (var i = 0u; i < params.inputs; i++) { sum += f32(weight[w + i]) * x[v + i]; }
   if (params.hasBias != 0u) { sum += bias[o]; }
-  let at = params.outputOffset + index;
+  let at = params.outputOffset + row * params.resultStride + o;
   if (params.accumulate != 0u) { result[at] += sum; } else { result[at] = sum; }
 }`;
 }

@@ -9,6 +9,7 @@ export {
   ForwardPassKernels,
   GpuForwardPass,
   type GpuModelWeights,
+  type GpuRowSlab,
   toFloat16Bits,
   uploadLlamaWeights,
 } from "./forward-pass.js";

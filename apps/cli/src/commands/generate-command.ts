@@ -13,7 +13,7 @@ export const generateCommand: Command = {
   summary: "generate text with Self-Extend on any backend, streamed",
   usage: `self-extend generate [--backend reference] [--model <gguf, llama2.c .bin or ONNX export>] [--tokenizer <tok.bin>]
                      (--prompt <text> | --prompt-file <file>) [--group G --window W | --no-extend]
-                     [--max-tokens N] [--temperature T] [--seed S] [--json]
+                     [--max-tokens N] [--temperature T] [--seed S] [--json [--echo-prompt]]
 
 Streams the continuation of the prompt to stdout. Without --group/--window the planner picks
 settings for prompt + max tokens (plain attention when that fits in the trained context).
@@ -25,7 +25,9 @@ model.onnx or onnx/model.onnx, from Optimum, onnxruntime-genai or transformers.j
   --max-tokens N      tokens to generate (default 256)
   --temperature T     0 (default) is greedy
   --seed S            seed for sampling (default 0)
-  --json              print {"tokens":[...],"text":"..."} (generated tokens only) instead of streaming`,
+  --json              print {"tokens":[...],"text":"..."} (generated tokens only) instead of streaming
+  --echo-prompt       with --json, also print "promptTokens" (the prompt as tokenized, BOS included)
+                      and "promptText" (those tokens decoded again), to check the tokenizer's round trip`,
   async run(args, terminal) {
     const { values } = parseFlags(
       args,
@@ -39,6 +41,7 @@ model.onnx or onnx/model.onnx, from Optimum, onnxruntime-genai or transformers.j
         temperature: { type: "string" },
         seed: { type: "string" },
         json: { type: "boolean" },
+        "echo-prompt": { type: "boolean" },
         ...selfExtendFlags,
       },
       "generate",
@@ -52,6 +55,7 @@ model.onnx or onnx/model.onnx, from Optimum, onnxruntime-genai or transformers.j
         ? readFileSync(requireInputFile("prompt-file", promptFile), "utf8")
         : stringFlag(values, "prompt");
     if (promptText === undefined) throw new CliUsageError("give --prompt <text> or --prompt-file <file>");
+    if (values["echo-prompt"] && !values.json) throw new CliUsageError("--echo-prompt needs --json");
     const maxTokens = integerFlag(values, "max-tokens") ?? 256;
     const temperature = numberFlag(values, "temperature") ?? 0;
     if (temperature < 0) throw new CliUsageError(`--temperature ${temperature} must be >= 0 (0 is greedy)`);
@@ -97,7 +101,12 @@ model.onnx or onnx/model.onnx, from Optimum, onnxruntime-genai or transformers.j
       await model.dispose();
     }
     if (values.json) {
-      terminal.out(`${JSON.stringify({ tokens: generated, text: input.tokenizer.decode(generated) })}\n`);
+      const output = { tokens: generated, text: input.tokenizer.decode(generated) };
+      // Added after the fields --json always had, so readers of the shorter shape are unaffected.
+      const echo = values["echo-prompt"]
+        ? { promptTokens: prompt, promptText: input.tokenizer.decode(prompt) }
+        : {};
+      terminal.out(`${JSON.stringify({ ...output, ...echo })}\n`);
     } else {
       terminal.out("\n");
     }

@@ -1,17 +1,25 @@
-"""Writes a Llama 3 (rope_freqs) or Phi-3 (fused attn_qkv, fused gate/up) GGUF with llama.cpp's
-gguf-py, from unfused float32 weights, using gguf-py's own tensor and key names, so a test can check
-that our reader agrees with llama.cpp's naming and fusing rather than with our own writer.
+"""Writes a Llama 3 (rope_freqs), Qwen2 (q/k/v biases) or Phi-3 (fused attn_qkv, fused gate/up) GGUF
+with llama.cpp's gguf-py, from unfused float32 weights, using gguf-py's own tensor and key names, so
+a test can check that our reader agrees with llama.cpp's naming and fusing rather than with our own
+writer.
 
 usage: write-family-gguf.py <weights.json> <out.gguf>
 weights.json: {"architecture", "description": {...}, "tensors": {logical name: {"shape", "file"}},
-               "vocabulary": {"tokens", "scores", "types", "bos", "eos", "unknown"}}
+               "vocabulary": {"tokens", "scores", "types", "bos", "eos", "unknown"}
+                           | {"bpeTokenizerFolder", "preTokenizer"}}
+The second vocabulary form writes a real byte-level BPE vocabulary from a Hugging Face
+tokenizer.json (gguf-py/bpe_vocabulary.py); its size must be the description's vocabularySize.
 """
 import json
 import os
 import sys
+from pathlib import Path
 
 import gguf
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bpe_vocabulary import add_bpe_vocabulary  # noqa: E402
 
 spec_path, out_path = sys.argv[1], sys.argv[2]
 folder = os.path.dirname(spec_path)
@@ -19,7 +27,7 @@ with open(spec_path) as file:
     spec = json.load(file)
 arch_name = spec["architecture"]
 description = spec["description"]
-arch = {"llama": gguf.MODEL_ARCH.LLAMA, "phi3": gguf.MODEL_ARCH.PHI3}[arch_name]
+arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2, "phi3": gguf.MODEL_ARCH.PHI3}[arch_name]
 
 
 def load(name):
@@ -28,9 +36,9 @@ def load(name):
     return data.reshape(entry["shape"])
 
 
-def tensor_name(kind, block=None):
+def tensor_name(kind, block=None, suffix="weight"):
     name = gguf.TENSOR_NAMES[kind]
-    return (name.format(bid=block) if block is not None else name) + ".weight"
+    return (name.format(bid=block) if block is not None else name) + "." + suffix
 
 
 writer = gguf.GGUFWriter(out_path, gguf.MODEL_ARCH_NAMES[arch])
@@ -48,15 +56,20 @@ writer.add_vocab_size(description["vocabularySize"])
 writer.add_file_type(gguf.LlamaFileType.ALL_F32)
 
 vocabulary = spec["vocabulary"]
-writer.add_tokenizer_model("llama")
-writer.add_token_list(vocabulary["tokens"])
-writer.add_token_scores(vocabulary["scores"])
-writer.add_token_types(vocabulary["types"])
-writer.add_bos_token_id(vocabulary["bos"])
-writer.add_eos_token_id(vocabulary["eos"])
-writer.add_unk_token_id(vocabulary["unknown"])
-writer.add_add_bos_token(True)
-writer.add_add_eos_token(False)
+if "bpeTokenizerFolder" in vocabulary:
+    summary = add_bpe_vocabulary(writer, Path(vocabulary["bpeTokenizerFolder"]), vocabulary["preTokenizer"])
+    if summary["tokens"] != description["vocabularySize"]:
+        raise SystemExit(f"the tokenizer has {summary['tokens']} tokens, the weights {description['vocabularySize']}")
+else:
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(vocabulary["tokens"])
+    writer.add_token_scores(vocabulary["scores"])
+    writer.add_token_types(vocabulary["types"])
+    writer.add_bos_token_id(vocabulary["bos"])
+    writer.add_eos_token_id(vocabulary["eos"])
+    writer.add_unk_token_id(vocabulary["unknown"])
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
 
 T = gguf.MODEL_TENSOR
 writer.add_tensor(tensor_name(T.TOKEN_EMBD), load("tokenEmbedding"))
@@ -77,6 +90,10 @@ for block in range(description["layerCount"]):
         writer.add_tensor(tensor_name(T.ATTN_Q, block), layer("query"))
         writer.add_tensor(tensor_name(T.ATTN_K, block), layer("key"))
         writer.add_tensor(tensor_name(T.ATTN_V, block), layer("value"))
+        if description["hasQkvBias"]:
+            writer.add_tensor(tensor_name(T.ATTN_Q, block, "bias"), layer("queryBias"))
+            writer.add_tensor(tensor_name(T.ATTN_K, block, "bias"), layer("keyBias"))
+            writer.add_tensor(tensor_name(T.ATTN_V, block, "bias"), layer("valueBias"))
         writer.add_tensor(tensor_name(T.FFN_GATE, block), layer("gate"))
         writer.add_tensor(tensor_name(T.FFN_UP, block), layer("up"))
     writer.add_tensor(tensor_name(T.ATTN_OUT, block), layer("output"))
