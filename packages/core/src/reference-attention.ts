@@ -115,6 +115,14 @@ export interface RotatedAttentionInput {
   readonly values: NumericArray;
   /** Score scale, 1/sqrt(headSize) unless the model says otherwise. */
   readonly scale?: number;
+  /** Scaled scores become cap * tanh(score / cap) before the softmax (Gemma 2). */
+  readonly logitSoftCap?: number;
+  /**
+   * A sliding-window layer (Gemma 2's local layers): query i sees only keys with i - j < window,
+   * all at their exact positions (the neighbor level). Such a layer never sees a distance its
+   * window did not train, so Self-Extend leaves it as it is.
+   */
+  readonly slidingWindow?: number;
 }
 
 /** Attention over queries and keys already rotated to both levels. Returns float64 outputs. */
@@ -130,6 +138,7 @@ export function attendRotated(input: RotatedAttentionInput): Float64Array {
     );
   }
   const scale = input.scale ?? 1 / Math.sqrt(headSize);
+  const { logitSoftCap, slidingWindow } = input;
   const headsPerKv = headCount / kvHeadCount;
   const queryWidth = headCount * headSize;
   const keyWidth = kvHeadCount * headSize;
@@ -139,33 +148,36 @@ export function attendRotated(input: RotatedAttentionInput): Float64Array {
   for (let q = 0; q < queryCount; q++) {
     const queryIndex = queryStart + q;
     const visible = queryIndex + 1;
-    // Keys 0 .. firstNeighbor - 1 are at the group level, the rest are neighbors (i - j < W).
-    // Two plain loops instead of a test per pair: same arithmetic, far fewer branches.
-    const firstNeighbor = Math.max(0, queryIndex - neighborWindow + 1);
+    // Keys firstVisible .. firstNeighbor - 1 are at the group level, the rest are neighbors
+    // (i - j < W). Two plain loops instead of a test per pair: same arithmetic, far fewer branches.
+    const firstVisible = slidingWindow === undefined ? 0 : Math.max(0, queryIndex - slidingWindow + 1);
+    const firstNeighbor =
+      slidingWindow === undefined ? Math.max(0, queryIndex - neighborWindow + 1) : firstVisible;
     for (let head = 0; head < headCount; head++) {
       const queryOffset = q * queryWidth + head * headSize;
       const kvOffset = Math.floor(head / headsPerKv) * headSize;
       let largest = Number.NEGATIVE_INFINITY;
       for (const [query, key, from, to] of [
-        [queries.group, keys.group, 0, firstNeighbor],
+        [queries.group, keys.group, firstVisible, firstNeighbor],
         [queries.neighbor, keys.neighbor, firstNeighbor, visible],
       ] as const) {
         for (let j = from; j < to; j++) {
           const keyOffset = j * keyWidth + kvOffset;
           let dot = 0;
           for (let d = 0; d < headSize; d++) dot += query[queryOffset + d] * key[keyOffset + d];
-          const score = dot * scale;
+          const scaled = dot * scale;
+          const score = logitSoftCap === undefined ? scaled : logitSoftCap * Math.tanh(scaled / logitSoftCap);
           scores[j] = score;
           if (score > largest) largest = score;
         }
       }
       let total = 0;
-      for (let j = 0; j < visible; j++) {
+      for (let j = firstVisible; j < visible; j++) {
         const weight = Math.exp(scores[j] - largest);
         scores[j] = weight;
         total += weight;
       }
-      for (let j = 0; j < visible; j++) {
+      for (let j = firstVisible; j < visible; j++) {
         const weight = scores[j] / total;
         const valueOffset = j * keyWidth + kvOffset;
         for (let d = 0; d < headSize; d++) output[queryOffset + d] += weight * values[valueOffset + d];
@@ -190,6 +202,8 @@ export interface ReferenceAttentionInput {
   /** Absolute index of the first query; defaults to keyCount - queryCount (the newest tokens). */
   readonly queryStart?: number;
   readonly scale?: number;
+  readonly logitSoftCap?: number;
+  readonly slidingWindow?: number;
 }
 
 /**
@@ -224,5 +238,7 @@ export function referenceAttention(input: ReferenceAttentionInput): Float64Array
     keys: rotateKeysBothLevels(input.keys, 0, input.keyCount, shape.kvHeadCount, input.rope, config),
     values: input.values,
     scale: input.scale,
+    logitSoftCap: input.logitSoftCap,
+    slidingWindow: input.slidingWindow,
   });
 }

@@ -35,7 +35,11 @@ import { describeLlamaModel, modelInfoFromDescription, readGguf } from "@self-ex
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
 import { FastPrefillScheduler } from "./fast-prefill-scheduler.js";
-import { llamaCppArchitectures, llamaCppCapabilities } from "./llama-cpp-capabilities.js";
+import {
+  llamaCppArchitectureRefusals,
+  llamaCppArchitectures,
+  llamaCppCapabilities,
+} from "./llama-cpp-capabilities.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
 import { NativeBridgeUnavailableError, prepareNativeBridge, requireNativeBridge } from "./native-bridge.js";
 import { assertSupportedNodeLlamaCpp, modelPathOf, NativeSequence } from "./node-llama-cpp-internals.js";
@@ -133,7 +137,7 @@ function requireSupportedArchitecture(architecture: string, where: string): void
     throw new SelfExtendConfigError(
       "architecture",
       architecture,
-      `${where}: Self-Extend on llama.cpp supports ${llamaCppArchitectures.join(", ")} (one RoPE position per token; M-RoPE and other position schemes cannot be moved exactly)`,
+      `${where}: ${llamaCppArchitectureRefusals[architecture] ?? "one RoPE position per token is needed; M-RoPE and other position schemes cannot be moved exactly"}; Self-Extend on llama.cpp supports ${llamaCppArchitectures.join(", ")}`,
     );
   }
 }

@@ -10,7 +10,6 @@ import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
 const alibi = "it has ALiBi attention biases and no RoPE, and Self-Extend remaps RoPE positions";
-const gemma = "Gemma's scaled embeddings, GeGLU, +1 norm weights and soft-capping are not implemented";
 
 /** Why architectures people commonly bring are refused, for the error message. */
 const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
@@ -19,9 +18,8 @@ const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
   bloom: alibi,
   mpt: alibi,
   baichuan: alibi,
-  gemma: gemma,
-  gemma2: gemma,
-  gemma3: gemma,
+  gemma3:
+    "Gemma 3's per-head q/k RMSNorms and its second RoPE base for local layers are not implemented (gemma and gemma2 are)",
 };
 
 /** GGUF tensor of Llama 3's per-pair RoPE frequency factors (llama.cpp's LLM_TENSOR_ROPE_FREQS). */
@@ -33,6 +31,9 @@ export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLa
   qwen2: "half-split",
   // Phi-3's converter stores Q/K unpermuted and llama.cpp rotates them NEOX-style.
   phi3: "half-split",
+  // Gemma's converter keeps Hugging Face's rows too (llama.cpp: LLAMA_ROPE_TYPE_NEOX).
+  gemma: "half-split",
+  gemma2: "half-split",
 };
 
 /**
@@ -153,11 +154,27 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
       `${arch}.rope.dimension_sections is set: M-RoPE (multimodal sections) is not supported, only 1-D RoPE positions`,
     );
   }
+  const gemmaFeatures =
+    arch === "gemma" || arch === "gemma2"
+      ? readGemmaFeatures(
+          gguf,
+          arch,
+          { layerCount, embeddingSize, headCount, headSize, ropeBase },
+          number,
+          fail,
+        )
+      : {};
   // A model trained with a sliding window never attended past it; Self-Extend's grouped attention
   // shows every earlier token, so such a file would run but not as trained. llama.cpp's llama arch
-  // ignores the key; we refuse rather than run it silently differently from its training.
+  // ignores the key; we refuse rather than run it silently differently from its training. (Gemma 2
+  // says which layers are local; those keep their window, see readGemmaFeatures.)
   const slidingWindow = gguf.metadata.get(`${arch}.attention.sliding_window`);
-  if (slidingWindow !== undefined && Number(slidingWindow) > 0 && Number(slidingWindow) < trainedContext) {
+  if (
+    arch !== "gemma2" &&
+    slidingWindow !== undefined &&
+    Number(slidingWindow) > 0 &&
+    Number(slidingWindow) < trainedContext
+  ) {
     fail(
       `${arch}.attention.sliding_window = ${Number(slidingWindow)} is below the trained context ${trainedContext}: sliding-window attention is not supported with Self-Extend`,
     );
@@ -193,5 +210,104 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLinearScalingFactor,
     ...(ropeFrequencyFactors === undefined ? {} : { ropeFrequencyFactors }),
     hasQkvBias: gguf.tensor("blk.0.attn_q.bias") !== undefined,
+    ...gemmaFeatures,
   };
+}
+
+export type GemmaFeatures = Pick<
+  LlamaModelDescription,
+  | "embeddingScale"
+  | "feedForwardActivation"
+  | "attentionScale"
+  | "attentionLogitSoftCap"
+  | "finalLogitSoftCap"
+  | "hasPostNorms"
+  | "slidingWindow"
+>;
+
+/** What a Gemma 2 file may set (llama.cpp's defaults are the values every Gemma 2 was trained with). */
+export interface Gemma2Settings {
+  readonly attentionLogitSoftCap: number;
+  readonly finalLogitSoftCap: number;
+  readonly slidingWindowSize: number;
+  readonly slidingWindowPattern: number;
+}
+
+export const gemma2Defaults: Gemma2Settings = {
+  attentionLogitSoftCap: 50,
+  finalLogitSoftCap: 30,
+  slidingWindowSize: 4096,
+  slidingWindowPattern: 2,
+};
+
+/**
+ * Gemma and Gemma 2 as llama.cpp builds them (src/models/gemma.cpp, gemma2.cpp), for the GGUF
+ * reader and the tiny-model generator alike. Their norm weights need nothing here: llama.cpp's
+ * converter stores Gemma's (1 + w) already added.
+ */
+export function gemmaFeatures(
+  architecture: "gemma" | "gemma2",
+  shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number },
+  settings: Gemma2Settings = gemma2Defaults,
+): GemmaFeatures {
+  const common: GemmaFeatures = {
+    embeddingScale: Math.fround(Math.sqrt(shape.embeddingSize)),
+    feedForwardActivation: "gelu-tanh",
+  };
+  if (architecture === "gemma") return common;
+  const { slidingWindowPattern: pattern } = settings;
+  return {
+    ...common,
+    // llama.cpp scales the 27B (46 layers) by the model width per head, as gemma_pytorch does.
+    attentionScale: Math.fround(
+      shape.layerCount === 46
+        ? 1 / Math.sqrt(Math.floor(shape.embeddingSize / shape.headCount))
+        : 1 / Math.sqrt(shape.headSize),
+    ),
+    attentionLogitSoftCap: settings.attentionLogitSoftCap,
+    finalLogitSoftCap: settings.finalLogitSoftCap,
+    hasPostNorms: true,
+    // llama.cpp's set_swa_pattern: layer l is local unless it is the last of each group of `pattern`.
+    slidingWindow: {
+      size: settings.slidingWindowSize,
+      localLayers: Array.from({ length: shape.layerCount }, (_, layer) => layer % pattern < pattern - 1),
+    },
+  };
+}
+
+function readGemmaFeatures(
+  gguf: GgufFile,
+  arch: "gemma" | "gemma2",
+  shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number; ropeBase: number },
+  number: (key: string, fallback?: number) => number,
+  fail: (message: string) => never,
+): GemmaFeatures {
+  if (arch === "gemma") return gemmaFeatures(arch, shape);
+  const settings: Gemma2Settings = {
+    attentionLogitSoftCap: number("attn_logit_softcapping", gemma2Defaults.attentionLogitSoftCap),
+    finalLogitSoftCap: number("final_logit_softcapping", gemma2Defaults.finalLogitSoftCap),
+    slidingWindowSize: number("attention.sliding_window", gemma2Defaults.slidingWindowSize),
+    slidingWindowPattern: number("attention.sliding_window_pattern", gemma2Defaults.slidingWindowPattern),
+  };
+  for (const [key, value] of [
+    ["attn_logit_softcapping", settings.attentionLogitSoftCap],
+    ["final_logit_softcapping", settings.finalLogitSoftCap],
+  ] as const) {
+    if (!(value > 0)) fail(`metadata key ${arch}.${key} = ${value} is not a number > 0`);
+  }
+  for (const [key, value] of [
+    ["attention.sliding_window", settings.slidingWindowSize],
+    ["attention.sliding_window_pattern", settings.slidingWindowPattern],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      fail(`metadata key ${arch}.${key} = ${value} is not a positive integer`);
+    }
+  }
+  const localBase = number("rope.freq_base_swa", shape.ropeBase);
+  if (localBase !== shape.ropeBase) {
+    fail(
+      `${arch}.rope.freq_base_swa = ${localBase} differs from rope.freq_base = ${shape.ropeBase}: a second RoPE base for local layers is not supported`,
+    );
+  }
+  return gemmaFeatures(arch, shape, settings);
 }

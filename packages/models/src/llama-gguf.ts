@@ -55,6 +55,10 @@ function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean)
       shapes.set(`${block}.ffn_up.weight`, [feedForwardSize, embedding]);
     }
     shapes.set(`${block}.ffn_down.weight`, [embedding, feedForwardSize]);
+    if (description.hasPostNorms === true) {
+      shapes.set(`${block}.post_attention_norm.weight`, [embedding]);
+      shapes.set(`${block}.post_ffw_norm.weight`, [embedding]);
+    }
   }
   return shapes;
 }
@@ -62,7 +66,9 @@ function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean)
 /** Reads every tensor of an open Llama-family GGUF as float32. */
 export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
   const description = describeLlamaModel(gguf);
-  const tiedOutput = gguf.tensor("output.weight") === undefined;
+  // llama.cpp's Gemma always classifies with token_embd.weight (an output.weight is ignored).
+  const tiedOutput =
+    gguf.tensor("output.weight") === undefined || description.architecture.startsWith("gemma");
   const shapes = expectedShapes(description, tiedOutput);
   const tensors = new Map<string, Float32Array>();
   for (const [name, shape] of shapes) {
@@ -112,6 +118,12 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
       gate: get(`${block}.ffn_gate.weight`),
       up: get(`${block}.ffn_up.weight`),
       down: get(`${block}.ffn_down.weight`),
+      ...(description.hasPostNorms === true
+        ? {
+            postAttentionNorm: get(`${block}.post_attention_norm.weight`),
+            postFeedForwardNorm: get(`${block}.post_ffw_norm.weight`),
+          }
+        : {}),
     };
   });
   const tokenEmbedding = get("token_embd.weight");
@@ -187,6 +199,28 @@ export function llamaMetadata(
     metadata[`${arch}.attention.key_length`] = { type: "uint32", value: description.headSize };
     metadata[`${arch}.attention.value_length`] = { type: "uint32", value: description.headSize };
   }
+  if (description.attentionLogitSoftCap !== undefined) {
+    metadata[`${arch}.attn_logit_softcapping`] = {
+      type: "float32",
+      value: description.attentionLogitSoftCap,
+    };
+  }
+  if (description.finalLogitSoftCap !== undefined) {
+    metadata[`${arch}.final_logit_softcapping`] = { type: "float32", value: description.finalLogitSoftCap };
+  }
+  if (description.slidingWindow !== undefined) {
+    const { size, localLayers } = description.slidingWindow;
+    metadata[`${arch}.attention.sliding_window`] = { type: "uint32", value: size };
+    // The reader's (llama.cpp's) rule: layer l is local iff l % pattern < pattern - 1.
+    const pattern = localLayers.indexOf(false) + 1;
+    if (pattern === 0 || localLayers.some((local, layer) => local !== layer % pattern < pattern - 1)) {
+      throw new ModelFileError(
+        name ?? "<GGUF metadata>",
+        `cannot be written: local layers [${localLayers.map(Number).join("")}] follow no sliding_window_pattern`,
+      );
+    }
+    metadata[`${arch}.attention.sliding_window_pattern`] = { type: "uint32", value: pattern };
+  }
   if (description.ropeLinearScalingFactor !== 1) {
     metadata[`${arch}.rope.scaling.type`] = { type: "string", value: "linear" };
     metadata[`${arch}.rope.scaling.factor`] = { type: "float32", value: description.ropeLinearScalingFactor };
@@ -231,6 +265,13 @@ export function llamaGgufContents(
       rows === undefined ? undefined : permuteForInterleavedRope(rows, heads, inputSize);
   }
   const { headCount, kvHeadCount, embeddingSize } = description;
+  // llama.cpp's Gemma reads its classifier from token_embd.weight whatever else the file holds.
+  if (description.architecture.startsWith("gemma") && weights.output !== weights.tokenEmbedding) {
+    throw new ModelFileError(
+      path,
+      `cannot be written: ${description.architecture} ties its output to the token embedding`,
+    );
+  }
   // llama.cpp requires phi3's output.weight, so a tied phi3 model is written with a copy.
   const tiedOutput = weights.output === weights.tokenEmbedding && description.architecture !== "phi3";
   const shapes = expectedShapes(description, tiedOutput);
@@ -253,6 +294,8 @@ export function llamaGgufContents(
     arrays.set(`${block}.ffn_gate.weight`, layer.gate);
     arrays.set(`${block}.ffn_up.weight`, layer.up);
     arrays.set(`${block}.ffn_down.weight`, layer.down);
+    arrays.set(`${block}.post_attention_norm.weight`, layer.postAttentionNorm);
+    arrays.set(`${block}.post_ffw_norm.weight`, layer.postFeedForwardNorm);
     if (description.architecture === "phi3") {
       arrays.set(`${block}.attn_qkv.weight`, concatenate([layer.query, layer.key, layer.value]));
       arrays.set(`${block}.ffn_up.weight`, concatenate([layer.gate, layer.up]));

@@ -12,11 +12,30 @@
  * are already in the interleaved convention and are written unpermuted.
  */
 import type { RopeLayout } from "@self-extend/core";
+import { UnsupportedModelFeatureError } from "./model-file-error.js";
 import type { Vocabulary } from "./tokenizer.js";
 
-export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3";
+export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3" | "gemma" | "gemma2";
 
-export const supportedArchitectures: readonly LlamaArchitecture[] = ["llama", "mistral", "qwen2", "phi3"];
+export const supportedArchitectures: readonly LlamaArchitecture[] = [
+  "llama",
+  "mistral",
+  "qwen2",
+  "phi3",
+  "gemma",
+  "gemma2",
+];
+
+/**
+ * Gemma 2's local layers: query i sees only keys j with i - j < size. Every distance such a layer
+ * sees is below its window, which is at most the trained context, so Self-Extend leaves these
+ * layers as trained (exact positions, window mask) and extends only the global layers.
+ */
+export interface SlidingWindow {
+  readonly size: number;
+  /** localLayers[l] is true for the sliding-window layers (llama.cpp's swa pattern). */
+  readonly localLayers: readonly boolean[];
+}
 
 export interface LlamaModelDescription {
   readonly architecture: LlamaArchitecture;
@@ -27,7 +46,7 @@ export interface LlamaModelDescription {
   readonly headSize: number;
   /** Width of the residual stream (GGUF `embedding_length`). */
   readonly embeddingSize: number;
-  /** Width of the SwiGLU hidden layer (GGUF `feed_forward_length`). */
+  /** Width of the gated feed-forward hidden layer (GGUF `feed_forward_length`). */
   readonly feedForwardSize: number;
   readonly normEpsilon: number;
   readonly vocabularySize: number;
@@ -45,6 +64,22 @@ export interface LlamaModelDescription {
   readonly ropeFrequencyFactors?: readonly number[];
   /** q/k/v projections carry biases (qwen2). */
   readonly hasQkvBias: boolean;
+  /**
+   * Gemma's departures from Llama; each is absent (the Llama behaviour) for other architectures.
+   * Token embeddings are multiplied by this (Gemma: sqrt(embeddingSize) in float32, as llama.cpp).
+   */
+  readonly embeddingScale?: number;
+  /** The gate's activation: SiLU (SwiGLU, the default) or tanh-approximated GELU (Gemma's GeGLU). */
+  readonly feedForwardActivation?: "silu" | "gelu-tanh";
+  /** Attention score scale; 1/sqrt(headSize) when absent (Gemma 2 27B: 1/sqrt(embeddingSize/headCount)). */
+  readonly attentionScale?: number;
+  /** Scores become cap * tanh(score / cap) after scaling, before the mask (Gemma 2). */
+  readonly attentionLogitSoftCap?: number;
+  /** Logits become cap * tanh(logit / cap) (Gemma 2). */
+  readonly finalLogitSoftCap?: number;
+  /** RMSNorms after the attention and the feed-forward block, before each residual add (Gemma 2). */
+  readonly hasPostNorms?: boolean;
+  readonly slidingWindow?: SlidingWindow;
 }
 
 export interface LlamaLayerWeights {
@@ -67,6 +102,10 @@ export interface LlamaLayerWeights {
   readonly up: Float32Array;
   /** w2: [embeddingSize, feedForwardSize] */
   readonly down: Float32Array;
+  /** Gemma 2 (description.hasPostNorms): RMSNorm of the attention output before the residual add. */
+  readonly postAttentionNorm?: Float32Array;
+  /** Gemma 2: RMSNorm of the feed-forward output before the residual add. */
+  readonly postFeedForwardNorm?: Float32Array;
 }
 
 export interface LlamaWeights {
@@ -81,4 +120,32 @@ export interface LlamaWeights {
   readonly vocabulary?: Vocabulary;
   /** The file's Jinja chat template (GGUF `tokenizer.chat_template`), when it has one. */
   readonly chatTemplate?: string;
+}
+
+/**
+ * The Gemma features a description uses, named for a backend's refusal (empty for Llama-shaped
+ * models). A backend that implements none of them checks this once, where it loads a model.
+ */
+export function featuresBeyondLlama(description: LlamaModelDescription): string[] {
+  const features: string[] = [];
+  if (description.embeddingScale !== undefined) features.push("scaled embeddings");
+  if ((description.feedForwardActivation ?? "silu") !== "silu") features.push("GeGLU");
+  if (description.attentionScale !== undefined) features.push("an attention scale");
+  if (description.attentionLogitSoftCap !== undefined) features.push("attention soft-capping");
+  if (description.finalLogitSoftCap !== undefined) features.push("final soft-capping");
+  if (description.hasPostNorms === true) features.push("post-norms");
+  if (description.slidingWindow !== undefined) features.push("sliding-window layers");
+  return features;
+}
+
+/** Throws UnsupportedModelFeatureError (one line) where the description uses a Gemma feature. */
+export function refuseFeaturesBeyondLlama(description: LlamaModelDescription, backend: string): void {
+  const features = featuresBeyondLlama(description);
+  if (features.length > 0) {
+    throw new UnsupportedModelFeatureError(
+      `${description.name ?? "the model"} (${description.architecture})`,
+      backend,
+      features,
+    );
+  }
 }

@@ -4,7 +4,12 @@
  * float32 rounding are used (no Math.sin/log), so the same seed gives the same bits on every engine.
  */
 import { createRandom } from "@self-extend/core";
-import { ropeLayoutOfArchitecture } from "./llama-description.js";
+import {
+  type Gemma2Settings,
+  gemma2Defaults,
+  gemmaFeatures,
+  ropeLayoutOfArchitecture,
+} from "./llama-description.js";
 import type { LlamaArchitecture, LlamaLayerWeights, LlamaWeights } from "./llama-model.js";
 
 export interface TinyModelSpec {
@@ -23,6 +28,8 @@ export interface TinyModelSpec {
   readonly tiedEmbeddings?: boolean;
   /** Llama 3.1-style rope scaling, written as a `rope_freqs.weight` tensor. */
   readonly llama3RopeScaling?: Llama3RopeScaling;
+  /** gemma2: llama.cpp's defaults (50, 30, 4096, 2) unless set; small caps make them bite in tests. */
+  readonly gemma2?: Partial<Gemma2Settings>;
 }
 
 /** Hugging Face's `rope_scaling` with `rope_type: "llama3"` (Llama 3.1/3.2: 32, 1, 4, 8192). */
@@ -86,7 +93,23 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
     const gate = matrix(spec.feedForwardSize, embeddingSize);
     const up = matrix(spec.feedForwardSize, embeddingSize);
     const down = matrix(embeddingSize, spec.feedForwardSize);
-    return { attentionNorm, query, key, value, ...biases, output, feedForwardNorm, gate, up, down };
+    const postNorms =
+      spec.architecture === "gemma2"
+        ? { postAttentionNorm: norm(embeddingSize), postFeedForwardNorm: norm(embeddingSize) }
+        : {};
+    return {
+      attentionNorm,
+      query,
+      key,
+      value,
+      ...biases,
+      output,
+      feedForwardNorm,
+      gate,
+      up,
+      down,
+      ...postNorms,
+    };
   });
   const outputNorm = norm(embeddingSize);
   const output = spec.tiedEmbeddings ? tokenEmbedding : matrix(spec.vocabularySize, embeddingSize);
@@ -117,6 +140,18 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
             ),
           }),
       hasQkvBias: spec.hasQkvBias,
+      ...(spec.architecture === "gemma" || spec.architecture === "gemma2"
+        ? gemmaFeatures(
+            spec.architecture,
+            {
+              layerCount: spec.layerCount,
+              embeddingSize,
+              headCount: spec.headCount,
+              headSize: spec.headSize,
+            },
+            { ...gemma2Defaults, ...spec.gemma2 },
+          )
+        : {}),
     },
     tokenEmbedding,
     outputNorm,

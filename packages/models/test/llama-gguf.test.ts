@@ -44,7 +44,14 @@ function tensorsOf(weights: LlamaWeights): [string, Float32Array][] {
     "valueBias",
     "output",
   ] as const;
-  const feedForward = ["feedForwardNorm", "gate", "up", "down"] as const;
+  const feedForward = [
+    "feedForwardNorm",
+    "gate",
+    "up",
+    "down",
+    "postAttentionNorm",
+    "postFeedForwardNorm",
+  ] as const;
   weights.layers.forEach((layer, index) => {
     for (const key of [...keys, ...feedForward]) {
       const value = layer[key];
@@ -405,6 +412,92 @@ describe("Phi-3 fused tensors", () => {
   });
 });
 
+describe("Gemma files", () => {
+  const gemma2Spec = {
+    name: "gemma2-h16-gqa2",
+    architecture: "gemma2",
+    layerCount: 3,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    feedForwardSize: 96,
+    vocabularySize: 128,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+    gemma2: {
+      attentionLogitSoftCap: 5,
+      finalLogitSoftCap: 10,
+      slidingWindowSize: 24,
+      slidingWindowPattern: 3,
+    },
+  } as const;
+
+  it("round-trips a Gemma 2 model: post-norms, soft-caps and llama.cpp's sliding-window pattern", () => {
+    const weights = generateTinyModel(gemma2Spec, 5);
+    const path = join(newFolder(), "gemma2.gguf");
+    writeLlamaGguf(path, weights);
+    const gguf = readGguf(path);
+    try {
+      expect(gguf.metadata.get("gemma2.attention.sliding_window")).toBe(24);
+      expect(gguf.metadata.get("gemma2.attention.sliding_window_pattern")).toBe(3);
+      expect(gguf.tensor("blk.2.post_ffw_norm.weight")?.shape).toEqual([64]);
+      expect(gguf.tensor("output.weight")).toBeUndefined();
+    } finally {
+      gguf.close();
+    }
+    const loaded = loadLlamaWeights(path);
+    expectSameWeights(loaded, weights);
+    const { description } = loaded;
+    // llama.cpp's set_swa_pattern(3): layers 0 and 1 local, layer 2 global.
+    expect(description.slidingWindow).toEqual({ size: 24, localLayers: [true, true, false] });
+    expect(description.embeddingScale).toBe(Math.fround(8));
+    expect(description.attentionScale).toBe(Math.fround(1 / 4));
+    expect([description.attentionLogitSoftCap, description.finalLogitSoftCap]).toEqual([5, 10]);
+    expect(description.feedForwardActivation).toBe("gelu-tanh");
+    expect(description.ropeLayout).toBe("half-split");
+    expect(loaded.output).toBe(loaded.tokenEmbedding);
+  });
+
+  it("gives a Gemma 2 file without those keys llama.cpp's defaults, and the 27B its own score scale", () => {
+    const metadata = (layers: number) =>
+      parseGguf(
+        encodeGguf({
+          metadata: {
+            "general.architecture": { type: "string", value: "gemma2" },
+            "gemma2.block_count": { type: "uint32", value: layers },
+            "gemma2.embedding_length": { type: "uint32", value: 4608 },
+            "gemma2.feed_forward_length": { type: "uint32", value: 36864 },
+            "gemma2.attention.head_count": { type: "uint32", value: 32 },
+            "gemma2.attention.head_count_kv": { type: "uint32", value: 16 },
+            "gemma2.attention.key_length": { type: "uint32", value: 128 },
+            "gemma2.context_length": { type: "uint32", value: 8192 },
+            "gemma2.vocab_size": { type: "uint32", value: 256000 },
+            "gemma2.attention.layer_norm_rms_epsilon": { type: "float32", value: 1e-6 },
+          },
+          tensors: [],
+        }),
+        "m.gguf",
+      );
+    const small = describeLlamaModel(metadata(42), "m.gguf");
+    expect(small.attentionLogitSoftCap).toBe(50);
+    expect(small.finalLogitSoftCap).toBe(30);
+    expect(small.slidingWindow?.size).toBe(4096);
+    expect(small.slidingWindow?.localLayers.slice(0, 4)).toEqual([true, false, true, false]);
+    expect(small.attentionScale).toBe(Math.fround(1 / Math.sqrt(128)));
+    // 46 layers is the 27B: llama.cpp scales by 1/sqrt(4608 / 32) = 1/12, as gemma_pytorch does.
+    expect(describeLlamaModel(metadata(46), "m.gguf").attentionScale).toBe(Math.fround(1 / 12));
+  });
+
+  it("refuses a Gemma model whose classifier is not its token embedding", () => {
+    const weights = generateTinyModel({ ...gemma2Spec, tiedEmbeddings: false }, 5);
+    expect(() => writeLlamaGguf(join(newFolder(), "g.gguf"), weights)).toThrow(
+      "gemma2 ties its output to the token embedding",
+    );
+  });
+});
+
 describe("refused architectures and RoPE variants", () => {
   const metadataOf = (architecture: string, extra: Record<string, unknown> = {}) =>
     parseGguf(
@@ -428,13 +521,13 @@ describe("refused architectures and RoPE variants", () => {
     ["qwen2vl", "M-RoPE"],
     ["bloom", "ALiBi"],
     ["mpt", "ALiBi"],
-    ["gemma2", "soft-capping"],
+    ["gemma3", "q/k RMSNorms"],
   ])("refuses %s in one line naming the architecture and why (%s)", (architecture, why) => {
     const attempt = () => describeLlamaModel(metadataOf(architecture), "m.gguf");
     expect(attempt).toThrow(UnsupportedArchitectureError);
     expect(attempt).toThrow(`m.gguf: architecture "${architecture}" is not supported: `);
     expect(attempt).toThrow(why);
-    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3)");
+    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3, gemma, gemma2)");
     expect(attempt).not.toThrow("\n");
   });
 

@@ -18,7 +18,12 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type SelfExtendConfig, SelfExtendConfigError, validateSelfExtendConfig } from "@self-extend/core";
-import { type LlamaWeights, supportedArchitectures, UnsupportedArchitectureError } from "@self-extend/models";
+import {
+  type LlamaWeights,
+  refuseFeaturesBeyondLlama,
+  supportedArchitectures,
+  UnsupportedArchitectureError,
+} from "@self-extend/models";
 import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
 import { buildAttentionContext, buildLayerAttention } from "./self-extend-attention-graph.js";
 import { exporterVersion } from "./version.js";
@@ -62,6 +67,7 @@ export function normalizeDecoderAttention(attention: DecoderAttention): DecoderA
 /** Builds the graph in memory; `externalTensors` says what the data file must hold. */
 export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
   const { description } = weights;
+  refuseFeaturesBeyondLlama(description, "onnxruntime");
   if (!supportedArchitectures.includes(description.architecture)) {
     throw new UnsupportedArchitectureError(
       description.name ?? "(in-memory weights)",

@@ -8,6 +8,7 @@ import {
   createTokenizer,
   type LlamaWeights,
   modelInfoFromDescription,
+  refuseFeaturesBeyondLlama,
   type Tokenizer,
 } from "@self-extend/models";
 import type { InferenceSession } from "onnxruntime-node";
@@ -54,6 +55,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     readonly weights: LlamaWeights,
     private readonly modelOptions: OnnxRuntimeModelOptions = {},
   ) {
+    refuseFeaturesBeyondLlama(weights.description, "onnxruntime");
     this.info = modelInfoFromDescription(weights.description);
     this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
     this.chatTemplate = weights.chatTemplate;

@@ -1,8 +1,11 @@
 /**
- * A Llama-family forward pass (llama, mistral, qwen2, phi3) over a block of consecutive tokens:
- * embedding, then per layer RMSNorm -> q/k/v (+ biases) -> exact Self-Extend attention -> output
- * projection -> residual -> RMSNorm -> SwiGLU FFN -> residual, then the final norm and the
- * classifier for the rows whose logits are wanted.
+ * A Llama-family forward pass (llama, mistral, qwen2, phi3, gemma, gemma2) over a block of
+ * consecutive tokens: embedding, then per layer RMSNorm -> q/k/v (+ biases) -> exact Self-Extend
+ * attention -> output projection -> residual -> RMSNorm -> SwiGLU FFN -> residual, then the final
+ * norm and the classifier for the rows whose logits are wanted. Gemma's departures, as llama.cpp
+ * builds them: embeddings scaled, GeGLU, and for Gemma 2 a scale and soft-cap on the scores, an
+ * RMSNorm after attention and after the FFN (before each residual add), local layers with a sliding
+ * window and exact positions, and a soft-cap on the logits.
  *
  * Attention is core's: new keys are rotated to both levels once (rotateKeysBothLevels) and appended
  * to the cache, the block's queries are rotated to both levels, and attendRotated runs the one
@@ -22,7 +25,7 @@ import {
 } from "@self-extend/core";
 import type { LlamaModelDescription, LlamaWeights } from "@self-extend/models";
 import type { KeyValueCache } from "./kv-cache.js";
-import { addInPlace, projectRows, rmsNormRows, swiGluInPlace } from "./matrix.js";
+import { addInPlace, geluTanhGluInPlace, projectRows, rmsNormRows, swiGluInPlace } from "./matrix.js";
 
 /** Creates the RoPE table a session of `contextSize` tokens needs (neighbor and group positions). */
 export function createModelRopeTable(
@@ -126,6 +129,12 @@ export class ForwardPass {
         row * embeddingSize,
       );
     }
+    const { embeddingScale, attentionScale, attentionLogitSoftCap, slidingWindow } = description;
+    if (embeddingScale !== undefined) {
+      for (let index = 0; index < count * embeddingSize; index++) residual[index] *= embeddingScale;
+    }
+    const gatedActivation =
+      description.feedForwardActivation === "gelu-tanh" ? geluTanhGluInPlace : swiGluInPlace;
 
     const keyCount = firstPosition + count;
     for (let layerIndex = 0; layerIndex < weights.layers.length; layerIndex++) {
@@ -147,15 +156,20 @@ export class ForwardPass {
         queries: rotateQueriesBothLevels(queries, firstPosition, count, headCount, rope, config),
         keys: layerCache.keys,
         values: layerCache.values,
+        scale: attentionScale,
+        logitSoftCap: attentionLogitSoftCap,
+        slidingWindow: slidingWindow?.localLayers[layerIndex] === true ? slidingWindow.size : undefined,
       });
       projectRows(layer.output, embeddingSize, queryWidth, attended, count, projected);
+      this.postNorm(projected, count, layer.postAttentionNorm);
       addInPlace(residual, projected, count * embeddingSize);
 
       rmsNormRows(residual, count, embeddingSize, layer.feedForwardNorm, normEpsilon, normalized);
       projectRows(layer.gate, feedForwardSize, embeddingSize, normalized, count, gate);
       projectRows(layer.up, feedForwardSize, embeddingSize, normalized, count, up);
-      swiGluInPlace(gate, up, count * feedForwardSize);
+      gatedActivation(gate, up, count * feedForwardSize);
       projectRows(layer.down, embeddingSize, feedForwardSize, gate, count, projected);
+      this.postNorm(projected, count, layer.postFeedForwardNorm);
       addInPlace(residual, projected, count * embeddingSize);
     }
 
@@ -183,6 +197,19 @@ export class ForwardPass {
       workspace.logits,
     );
     const length = logitRows.length * vocabularySize;
-    for (let index = 0; index < length; index++) logits[logitsOffset + index] = workspace.logits[index];
+    const cap = description.finalLogitSoftCap;
+    for (let index = 0; index < length; index++) {
+      const logit = workspace.logits[index];
+      logits[logitsOffset + index] = cap === undefined ? logit : cap * Math.tanh(logit / cap);
+    }
+  }
+
+  /** Gemma 2's RMSNorm of a block's attention or FFN output, in place; nothing without the weight. */
+  private postNorm(rows: Float64Array, count: number, weight: Float32Array | undefined): void {
+    if (weight === undefined) return;
+    const { embeddingSize, normEpsilon } = this.description;
+    const normalized = this.workspace.normalized;
+    rmsNormRows(rows, count, embeddingSize, weight, normEpsilon, normalized);
+    rows.set(normalized.subarray(0, count * embeddingSize));
   }
 }

@@ -96,6 +96,19 @@ export function swiGluInPlace(gate: Float64Array, up: Float64Array, count: numbe
   }
 }
 
+/**
+ * gate[k] = gelu(gate[k]) * up[k] with the tanh approximation Gemma trained with (Hugging Face's
+ * gelu_pytorch_tanh, llama.cpp's ggml_gelu): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ */
+export function geluTanhGluInPlace(gate: Float64Array, up: Float64Array, count: number): void {
+  const sqrtTwoOverPi = Math.sqrt(2 / Math.PI);
+  for (let index = 0; index < count; index++) {
+    const value = gate[index];
+    const gelu = 0.5 * value * (1 + Math.tanh(sqrtTwoOverPi * (value + 0.044715 * value * value * value)));
+    gate[index] = gelu * up[index];
+  }
+}
+
 /** target[k] += addend[k] for the first `count` values: the residual connection. */
 export function addInPlace(target: Float64Array, addend: Float64Array, count: number): void {
   for (let index = 0; index < count; index++) target[index] += addend[index];
