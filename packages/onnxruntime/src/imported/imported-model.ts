@@ -159,6 +159,11 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
   readonly chatTemplate: string | undefined;
   readonly modelPath: string;
   private readonly inferenceSessions: InferenceSessionCache;
+  /**
+   * RoPE rows by position count, made once per setting (computed RoPE runs ONNX Runtime for them)
+   * and shared read-only by the sessions of that setting.
+   */
+  private readonly ropeTables = new Map<number, Promise<{ cos: Float32Array; sin: Float32Array }>>();
   private disposed = false;
 
   private constructor(
@@ -348,12 +353,20 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
       graph === "plain" ? { kind: "plain" } : { kind: "self-extend", selfExtend: config };
     const runtime = await loadOnnxRuntime();
     const inference = this.inferenceSessions.open(runtime, this.rewrittenModelPath(attention));
-    const table = await this.rope.prepare(ropePositionCount(options.contextSize, config, graph));
-    return new OnnxRuntimeSession(runtime, await inference, { ...this.config }, options, config, table);
+    const positionCount = ropePositionCount(options.contextSize, config, graph);
+    let table = this.ropeTables.get(positionCount);
+    if (table === undefined) {
+      table = this.rope.prepare(positionCount).then((source) => source(positionCount));
+      table.catch(() => this.ropeTables.delete(positionCount));
+      this.ropeTables.set(positionCount, table);
+    }
+    const rows = await table;
+    return new OnnxRuntimeSession(runtime, await inference, { ...this.config }, options, config, () => rows);
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    this.ropeTables.clear();
     await this.inferenceSessions.releaseAll();
   }
 }
