@@ -64,6 +64,32 @@ export function normalizeDecoderAttention(attention: DecoderAttention): DecoderA
   return { kind: "self-extend", selfExtend: validateSelfExtendConfig(attention.selfExtend) };
 }
 
+/**
+ * Declares the graph inputs the session feeds (graphNames): our exports and rewritten user
+ * exports speak the same contract, so OnnxRuntimeSession runs both.
+ */
+export function declareSessionInputs(
+  builder: OnnxGraphBuilder,
+  shape: { readonly layerCount: number; readonly kvHeadCount: number; readonly headSize: number },
+  selfExtend: SelfExtendConfig | undefined,
+) {
+  const { layerCount, kvHeadCount, headSize } = shape;
+  const cacheShape = ["past", kvHeadCount, headSize];
+  return {
+    inputIds: builder.input(graphNames.inputIds, "int64", ["tokens"]),
+    positions: builder.input(graphNames.positions, "int64", ["tokens"]),
+    logitIndices: builder.input(graphNames.logitIndices, "int64", ["logit_count"]),
+    ropeCos: builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]),
+    ropeSin: builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]),
+    // Per layer; the grouped keys exist only in Self-Extend graphs.
+    past: Array.from({ length: layerCount }, (_, layer) => ({
+      key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
+      keyGroup: selfExtend ? builder.input(graphNames.pastKeyGroup(layer), "float32", cacheShape) : undefined,
+      value: builder.input(graphNames.pastValue(layer), "float32", cacheShape),
+    })),
+  };
+}
+
 /** Builds the graph in memory; `externalTensors` says what the data file must hold. */
 export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
   const { description } = weights;
@@ -80,17 +106,11 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
   const { layerCount, headCount, kvHeadCount, headSize, embeddingSize, feedForwardSize, vocabularySize } =
     description;
   const builder = new OnnxGraphBuilder(externalDataFileName);
-  const inputIds = builder.input(graphNames.inputIds, "int64", ["tokens"]);
-  const positions = builder.input(graphNames.positions, "int64", ["tokens"]);
-  const logitIndices = builder.input(graphNames.logitIndices, "int64", ["logit_count"]);
-  const ropeCos = builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]);
-  const ropeSin = builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]);
-  const cacheShape = ["past", kvHeadCount, headSize];
-  const past = Array.from({ length: layerCount }, (_, layer) => ({
-    key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
-    keyGroup: selfExtend ? builder.input(graphNames.pastKeyGroup(layer), "float32", cacheShape) : undefined,
-    value: builder.input(graphNames.pastValue(layer), "float32", cacheShape),
-  }));
+  const { inputIds, positions, logitIndices, ropeCos, ropeSin, past } = declareSessionInputs(
+    builder,
+    { layerCount, kvHeadCount, headSize },
+    selfExtend,
+  );
 
   const context = buildAttentionContext(
     builder,

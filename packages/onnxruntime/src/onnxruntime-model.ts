@@ -11,7 +11,6 @@ import {
   refuseFeaturesBeyondLlama,
   type Tokenizer,
 } from "@self-extend/models";
-import type { InferenceSession } from "onnxruntime-node";
 import type { DecoderAttention } from "./decoder-export.js";
 import {
   defaultExportCacheFolder,
@@ -20,6 +19,7 @@ import {
   exportKey,
   hashModelWeights,
 } from "./export-cache.js";
+import { InferenceSessionCache } from "./inference-session-cache.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import {
   attentionGraphOf,
@@ -46,14 +46,14 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
   readonly chatTemplate: string | undefined;
   readonly cacheFolder: string;
   readonly modelHash: string;
-  private readonly inferenceSessions = new Map<string, Promise<InferenceSession>>();
+  private readonly inferenceSessions: InferenceSessionCache;
   /** Exports verified by this model, so each setting is hashed once per model, not per session. */
   private readonly locations = new Map<string, ExportLocation>();
   private disposed = false;
 
   constructor(
     readonly weights: LlamaWeights,
-    private readonly modelOptions: OnnxRuntimeModelOptions = {},
+    modelOptions: OnnxRuntimeModelOptions = {},
   ) {
     refuseFeaturesBeyondLlama(weights.description, "onnxruntime");
     this.info = modelInfoFromDescription(weights.description);
@@ -61,6 +61,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     this.chatTemplate = weights.chatTemplate;
     this.cacheFolder = modelOptions.cacheFolder ?? defaultExportCacheFolder();
     this.modelHash = modelOptions.modelHash ?? hashModelWeights(weights);
+    this.inferenceSessions = new InferenceSessionCache(modelOptions.threads);
   }
 
   /** Writes (or finds) the export for these attention settings in the cache. */
@@ -86,21 +87,11 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
         ? { kind: "plain" }
         : { kind: "self-extend", selfExtend: config };
     const runtime = await loadOnnxRuntime();
-    const key = exportKey(this.modelHash, attention);
-    let inference = this.inferenceSessions.get(key);
-    if (inference === undefined) {
-      const location = this.ensureExport(attention);
-      const threads = this.modelOptions.threads;
-      inference = runtime.InferenceSession.create(location.modelPath, {
-        graphOptimizationLevel: "all",
-        ...(threads === undefined ? {} : { intraOpNumThreads: threads, interOpNumThreads: 1 }),
-      });
-      inference.catch(() => {
-        this.inferenceSessions.delete(key);
-        this.locations.delete(key);
-      });
-      this.inferenceSessions.set(key, inference);
-    }
+    const location = this.ensureExport(attention);
+    // A graph that fails to open is verified again next time (it may have been damaged on disk).
+    const inference = this.inferenceSessions.open(runtime, location.modelPath, () =>
+      this.locations.delete(exportKey(this.modelHash, attention)),
+    );
     const { description } = this.weights;
     return new OnnxRuntimeSession(runtime, await inference, description, options, config, (count) =>
       expandedRopeTable(description, count),
@@ -109,15 +100,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
 
   async dispose(): Promise<void> {
     this.disposed = true;
-    const sessions = [...this.inferenceSessions.values()];
-    this.inferenceSessions.clear();
-    for (const session of sessions) {
-      try {
-        await (await session).release();
-      } catch {
-        // A session that failed to load has nothing to release.
-      }
-    }
+    await this.inferenceSessions.releaseAll();
   }
 }
 

@@ -14,7 +14,8 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
-import { describe, expect, it } from "vitest";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it, vi } from "vitest";
 import { ModelProtoSchema } from "../src/generated/onnx/onnx_pb.js";
 import { loadImportedOnnxModel, UnsupportedOnnxGraphError } from "../src/index.js";
 import { runUnmodifiedExport } from "./imported/unmodified-export.js";
@@ -130,6 +131,35 @@ describe("Self-Extend at 4x the trained context matches the PyTorch oracle", () 
       expect(tokens).toEqual(oracle.greedy_tokens);
       await session.dispose();
     } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe("sessions of one imported model share its work", () => {
+  it("a second session of a setting opens no ONNX Runtime session (graph and computed RoPE reused) and computes the same", async () => {
+    // optimum/llama computes its RoPE from position_ids: each new table is one ONNX Runtime run.
+    const model = await loadImportedOnnxModel(join(fixtures, "optimum/llama"), { cacheFolder: temporary() });
+    const create = vi.spyOn(ort.InferenceSession, "create");
+    try {
+      const options = { contextSize: 64, selfExtend: { groupSize: 4, neighborWindow: 16 } };
+      const prompt = oracleOf("llama").prompt_tokens.slice(0, 48);
+      const first = await model.createSession(options);
+      // The rewritten graph, and the RoPE subgraph run for the table.
+      expect(create).toHaveBeenCalledTimes(2);
+      const firstLogits = (await first.evaluate(prompt, { logits: "last" })).logits;
+      await first.dispose();
+      const second = await model.createSession(options);
+      expect(create).toHaveBeenCalledTimes(2);
+      expect((await second.evaluate(prompt, { logits: "last" })).logits).toEqual(firstLogits);
+      await second.dispose();
+      // Another context size needs more RoPE rows: only the table is made again.
+      const longer = await model.createSession({ ...options, contextSize: 96 });
+      expect(create).toHaveBeenCalledTimes(3);
+      expect((await longer.evaluate(prompt, { logits: "last" })).logits).toEqual(firstLogits);
+      await longer.dispose();
+    } finally {
+      create.mockRestore();
       await model.dispose();
     }
   });

@@ -17,7 +17,6 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { type ModelInfoV1, type SelfExtendModelV1, SessionDisposedError } from "@self-extend/core";
 import { createTokenizerFromJson, type JsonTokenizer } from "@self-extend/models";
 import { isOnnxExportPath } from "@self-extend/models/node";
-import type { InferenceSession } from "onnxruntime-node";
 import { type DecoderAttention, modelFileName } from "../decoder-export.js";
 import { defaultExportCacheFolder } from "../export-cache.js";
 import {
@@ -25,6 +24,7 @@ import {
   TensorProto_DataLocation,
   TensorProto_DataType,
 } from "../generated/onnx/onnx_pb.js";
+import { InferenceSessionCache } from "../inference-session-cache.js";
 import { encodeModel } from "../onnx-graph-builder.js";
 import { loadOnnxRuntime } from "../onnxruntime-loader.js";
 import {
@@ -158,7 +158,12 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
   readonly tokenizer: JsonTokenizer | undefined;
   readonly chatTemplate: string | undefined;
   readonly modelPath: string;
-  private readonly inferenceSessions = new Map<string, Promise<InferenceSession>>();
+  private readonly inferenceSessions: InferenceSessionCache;
+  /**
+   * RoPE rows by position count, made once per setting (computed RoPE runs ONNX Runtime for them)
+   * and shared read-only by the sessions of that setting.
+   */
+  private readonly ropeTables = new Map<number, Promise<{ cos: Float32Array; sin: Float32Array }>>();
   private disposed = false;
 
   private constructor(
@@ -185,6 +190,7 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
     });
     this.tokenizer = tokenizer;
     this.chatTemplate = chatTemplate;
+    this.inferenceSessions = new InferenceSessionCache(options.threads);
   }
 
   /** Reads the export and finds every layer's attention; refuses what cannot be rewritten. */
@@ -346,32 +352,22 @@ export class ImportedOnnxModel implements SelfExtendModelV1 {
     const attention: DecoderAttention =
       graph === "plain" ? { kind: "plain" } : { kind: "self-extend", selfExtend: config };
     const runtime = await loadOnnxRuntime();
-    const path = this.rewrittenModelPath(attention);
-    let inference = this.inferenceSessions.get(path);
-    if (inference === undefined) {
-      const threads = this.options.threads;
-      inference = runtime.InferenceSession.create(path, {
-        graphOptimizationLevel: "all",
-        ...(threads === undefined ? {} : { intraOpNumThreads: threads, interOpNumThreads: 1 }),
-      });
-      inference.catch(() => this.inferenceSessions.delete(path));
-      this.inferenceSessions.set(path, inference);
+    const inference = this.inferenceSessions.open(runtime, this.rewrittenModelPath(attention));
+    const positionCount = ropePositionCount(options.contextSize, config, graph);
+    let table = this.ropeTables.get(positionCount);
+    if (table === undefined) {
+      table = this.rope.prepare(positionCount).then((source) => source(positionCount));
+      table.catch(() => this.ropeTables.delete(positionCount));
+      this.ropeTables.set(positionCount, table);
     }
-    const table = await this.rope.prepare(ropePositionCount(options.contextSize, config, graph));
-    return new OnnxRuntimeSession(runtime, await inference, { ...this.config }, options, config, table);
+    const rows = await table;
+    return new OnnxRuntimeSession(runtime, await inference, { ...this.config }, options, config, () => rows);
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
-    const sessions = [...this.inferenceSessions.values()];
-    this.inferenceSessions.clear();
-    for (const session of sessions) {
-      try {
-        await (await session).release();
-      } catch {
-        // A session that failed to load has nothing to release.
-      }
-    }
+    this.ropeTables.clear();
+    await this.inferenceSessions.releaseAll();
   }
 }
 

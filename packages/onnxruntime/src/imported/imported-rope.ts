@@ -105,6 +105,27 @@ export function initializerValues(tensor: TensorProto, modelPath: string): Float
   }
 }
 
+/**
+ * Each rotary pair's angle per position, read off a [rows, pairs] cos/sin cache: coarse from row 1,
+ * refined on the last row (the error of a float32 angle then shrinks with the row count instead of
+ * growing with the position). Both the rewrite (positions past the cache) and the imported weights
+ * (the reference backend's RoPE description) use it, so the two agree.
+ */
+export function ropeCacheFrequencies(
+  cos: Float64Array,
+  sin: Float64Array,
+  rows: number,
+  pairs: number,
+): number[] {
+  const last = rows - 1;
+  return Array.from({ length: pairs }, (_, pair) => {
+    const coarse = Math.atan2(sin[pairs + pair], cos[pairs + pair]);
+    const wrapped = Math.atan2(sin[last * pairs + pair], cos[last * pairs + pair]);
+    const turns = Math.round((coarse * last - wrapped) / (2 * Math.PI));
+    return (wrapped + 2 * Math.PI * turns) / last;
+  });
+}
+
 /** Writes rows of R/2 pair values into full-head rows (cos 1 and sin 0 past R). */
 function expandRows(
   pairValues: (position: number, pair: number) => [number, number],
@@ -157,14 +178,7 @@ export async function importedRope(
     const layout = rotary.interleaved ? "interleaved" : "half-split";
     const cosCache = initializerValues(cosTensor, modelPath);
     const sinCache = initializerValues(sinTensor, modelPath);
-    // Each pair's angle per position, read off the cache: coarse from row 1, refined on the last row.
-    const frequencies = Array.from({ length: pairs }, (_, pair) => {
-      const coarse = Math.atan2(sinCache[pairs + pair], cosCache[pairs + pair]);
-      const last = rows - 1;
-      const wrapped = Math.atan2(sinCache[last * pairs + pair], cosCache[last * pairs + pair]);
-      const turns = Math.round((coarse * last - wrapped) / (2 * Math.PI));
-      return (wrapped + 2 * Math.PI * turns) / last;
-    });
+    const frequencies = ropeCacheFrequencies(cosCache, sinCache, rows, pairs);
     const table: RopeTableSource = (positionCount) =>
       expandRows(
         (position, pair) =>

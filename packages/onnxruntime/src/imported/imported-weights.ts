@@ -44,7 +44,7 @@ import {
 import { DecoderGraphIndex, describeNode } from "./decoder-graph-index.js";
 import { findAttention, type ImportedLayerAttention, UnsupportedOnnxGraphError } from "./find-attention.js";
 import { type ImportedConfig, locateFiles, readConfig } from "./imported-model.js";
-import { initializerValues } from "./imported-rope.js";
+import { initializerValues, ropeCacheFrequencies } from "./imported-rope.js";
 
 /** A linear map found in the graph: y = W x + b, W as [outputs, inputs]. */
 interface Linear {
@@ -713,15 +713,7 @@ function readRope(
     }
     const cos = reader.floats(cosTensor);
     const sin = reader.floats(sinTensor);
-    // Each pair's angle per position: coarse from row 1, refined on the last row (the error of a
-    // float32 angle then shrinks with the row count instead of growing with the position).
-    const last = rows - 1;
-    const frequencies = Array.from({ length: pairs }, (_, pair) => {
-      const coarse = Math.atan2(sin[pairs + pair], cos[pairs + pair]);
-      const wrapped = Math.atan2(sin[last * pairs + pair], cos[last * pairs + pair]);
-      const turns = Math.round((coarse * last - wrapped) / (2 * Math.PI));
-      return (wrapped + 2 * Math.PI * turns) / last;
-    });
+    const frequencies = ropeCacheFrequencies(cos, sin, rows, pairs);
     const description = describeFrequencies(
       reader,
       frequencies,

@@ -17,7 +17,7 @@
  */
 import { clone, create } from "@bufbuild/protobuf";
 import type { SelfExtendConfig } from "@self-extend/core";
-import { type DecoderAttention, graphNames } from "../decoder-export.js";
+import { type DecoderAttention, declareSessionInputs, graphNames } from "../decoder-export.js";
 import {
   type ModelProto,
   ModelProtoSchema,
@@ -70,7 +70,7 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
   for (const value of [...graph.input, ...graph.output, ...graph.initializer]) existingNames.add(value.name);
   builder.reserveNames(existingNames);
 
-  const { layerCount, headCount, kvHeadCount, headSize, vocabularySize } = shape;
+  const { headCount, kvHeadCount, headSize, vocabularySize } = shape;
   // The user's graph inputs become internal values; ours take their place at the edge.
   const renamed = new Map<string, string>();
   for (const name of index.graphInputs)
@@ -78,17 +78,11 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
   renamed.set(inputs.logitsOutput, builder.uniqueName("imported_logits"));
   const replacements = new Map<string, string>();
 
-  const inputIds = builder.input(graphNames.inputIds, "int64", ["tokens"]);
-  const positions = builder.input(graphNames.positions, "int64", ["tokens"]);
-  const logitIndices = builder.input(graphNames.logitIndices, "int64", ["logit_count"]);
-  const ropeCos = builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]);
-  const ropeSin = builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]);
-  const cacheShape = ["past", kvHeadCount, headSize];
-  const past = Array.from({ length: layerCount }, (_, layer) => ({
-    key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
-    keyGroup: selfExtend ? builder.input(graphNames.pastKeyGroup(layer), "float32", cacheShape) : undefined,
-    value: builder.input(graphNames.pastValue(layer), "float32", cacheShape),
-  }));
+  const { inputIds, positions, logitIndices, ropeCos, ropeSin, past } = declareSessionInputs(
+    builder,
+    shape,
+    selfExtend,
+  );
   const axisZero = builder.int64Constant([0], "import_axis_0");
   const unsqueezeBatch = (value: string, hint: string) =>
     builder.node("Unsqueeze", [value, axisZero], {}, { name: hint });
