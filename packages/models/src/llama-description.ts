@@ -167,10 +167,14 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   // A model trained with a sliding window never attended past it; Self-Extend's grouped attention
   // shows every earlier token, so such a file would run but not as trained. llama.cpp's llama arch
   // ignores the key; we refuse rather than run it silently differently from its training. (Gemma 2
-  // says which layers are local; those keep their window, see readGemmaFeatures.)
+  // says which layers are local; those keep their window, see readGemmaFeatures. Phi-3's converter
+  // writes the Hugging Face config's window, 2047 for Phi-3-mini-4k, and llama.cpp runs phi3 with
+  // full attention whatever it says (src/models/phi3.cpp: "Phi SWA is currently disabled"); we run
+  // the file as llama.cpp does, so every real Phi-3 GGUF loads and means what it means there.)
   const slidingWindow = gguf.metadata.get(`${arch}.attention.sliding_window`);
   if (
     arch !== "gemma2" &&
+    arch !== "phi3" &&
     slidingWindow !== undefined &&
     Number(slidingWindow) > 0 &&
     Number(slidingWindow) < trainedContext

@@ -546,6 +546,13 @@ describe("refused architectures and RoPE variants", () => {
     const wide = metadataOf("mistral", { "mistral.attention.sliding_window": { type: "uint32", value: 32 } });
     expect(describeLlamaModel(wide, "m.gguf").architecture).toBe("mistral");
   });
+
+  it("runs a phi3 file whatever its sliding_window says, as llama.cpp does (Phi-3-mini-4k's converter writes 2047)", () => {
+    const phi = metadataOf("phi3", { "phi3.attention.sliding_window": { type: "uint32", value: 16 } });
+    const description = describeLlamaModel(phi, "m.gguf");
+    expect(description.architecture).toBe("phi3");
+    expect(description.slidingWindow).toBeUndefined();
+  });
 });
 
 describe("llama2.c import", () => {
