@@ -20,6 +20,7 @@ import {
   writeLlamaGguf,
 } from "@self-extend/models/node";
 import { sharedModelPaths, useTemporaryFolder } from "@self-extend/test-fixtures";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { createLlamaCppBackend, createSelfExtendContext } from "../src/index.js";
 import { seededTokens } from "./helpers.js";
@@ -122,9 +123,38 @@ describe.sequential("bad input fails before evaluation", () => {
       createSelfExtendContext({ model: mistral, groupSize: 4, neighborWindow: 16 }),
     ).rejects.toThrow(/architecture = "mistral" is invalid/);
   });
+
+  it("gemma2 is refused in one line with the reason (its local window is measured on the positions Self-Extend moves)", async () => {
+    const path = join(temporaryFolder(), "gemma2.gguf");
+    const spec = { ...tinyModelSpec("llama-h8-mha"), name: "gemma2", architecture: "gemma2" as const };
+    writeLlamaGguf(path, generateTinyModel({ ...spec, tiedEmbeddings: true }, 3));
+    const attempt = createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 16 });
+    await expect(attempt).rejects.toThrow(
+      /architecture = "gemma2" is invalid: .*gemma2\.gguf: Gemma 2's local layers measure their sliding window on llama\.cpp's cell positions, which Self-Extend moves; Self-Extend on llama\.cpp supports llama, qwen2, phi3, gemma$/,
+    );
+  });
+
+  it("offloading layers needs a runtime with a GPU, checked when the backend is made", () => {
+    expect(() => createLlamaCppBackend({ gpuLayers: 4 })).toThrow(
+      'gpuLayers = 4 is invalid: needs a `llama` runtime with a GPU (e.g. getLlama({ gpu: "cuda" })); the default runtime is CPU-only',
+    );
+    expect(() => createLlamaCppBackend({ gpuLayers: -1 })).toThrow('must be a whole number >= 0 or "max"');
+  });
 });
 
 describe.sequential("v1 backend", () => {
+  it("loads models with the node-llama-cpp runtime it is given", async () => {
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    const backend = createLlamaCppBackend({ threads: 1, llama });
+    expect(await backend.checkAvailability()).toEqual({ available: true });
+    const model = await backend.loadModel({ path: tinyModelPath() });
+    try {
+      expect(model.llamaModel.llama).toBe(llama);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it("is available, loads a model and generates through core's generateTokens", async () => {
     const backend = createLlamaCppBackend({ threads: 1 });
     expect(backend.name).toBe("llama-cpp");

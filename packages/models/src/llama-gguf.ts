@@ -212,8 +212,10 @@ export function llamaMetadata(
     const { size, localLayers } = description.slidingWindow;
     metadata[`${arch}.attention.sliding_window`] = { type: "uint32", value: size };
     // The reader's (llama.cpp's) rule: layer l is local iff l % pattern < pattern - 1.
-    const pattern = localLayers.indexOf(false) + 1;
-    if (pattern === 0 || localLayers.some((local, layer) => local !== layer % pattern < pattern - 1)) {
+    const follows = (pattern: number) =>
+      localLayers.every((local, layer) => local === layer % pattern < pattern - 1);
+    const pattern = Array.from({ length: localLayers.length + 1 }, (_, index) => index + 1).find(follows);
+    if (pattern === undefined) {
       throw new ModelFileError(
         name ?? "<GGUF metadata>",
         `cannot be written: local layers [${localLayers.map(Number).join("")}] follow no sliding_window_pattern`,
