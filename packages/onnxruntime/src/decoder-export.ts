@@ -1,6 +1,10 @@
 /**
- * Exports a Llama-family model (llama, mistral, qwen2, phi3: MHA or GQA, q/k/v biases, interleaved or
- * half-split RoPE, partial rotary) to one ONNX decoder graph with weights in an external data file.
+ * Exports a Llama-family model (llama, mistral, qwen2, phi3, gemma, gemma2: MHA or GQA, q/k/v biases,
+ * interleaved or half-split RoPE, partial rotary) to one ONNX decoder graph with weights in an
+ * external data file. Gemma's departures are read from the description once, here, and become graph
+ * structure: scaled embeddings, GeGLU (ONNX Gelu with the tanh approximation), and for Gemma 2 the
+ * score scale and soft-cap, post-norms, sliding-window local layers (exact positions, see
+ * self-extend-attention-graph.ts) and the soft-cap on the logits.
  *
  * One graph serves prefill chunks and single-token decoding. Its interface:
  * - inputs: `input_ids` [T] int64, `positions` [T] int64 (token indices i, i.e. cached + 0..T-1),
@@ -18,12 +22,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type SelfExtendConfig, SelfExtendConfigError, validateSelfExtendConfig } from "@self-extend/core";
-import {
-  type LlamaWeights,
-  refuseFeaturesBeyondLlama,
-  supportedArchitectures,
-  UnsupportedArchitectureError,
-} from "@self-extend/models";
+import { type LlamaWeights, supportedArchitectures, UnsupportedArchitectureError } from "@self-extend/models";
 import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
 import { buildAttentionContext, buildLayerAttention } from "./self-extend-attention-graph.js";
 import { exporterVersion } from "./version.js";
@@ -93,7 +92,6 @@ export function declareSessionInputs(
 /** Builds the graph in memory; `externalTensors` says what the data file must hold. */
 export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
   const { description } = weights;
-  refuseFeaturesBeyondLlama(description, "onnxruntime");
   if (!supportedArchitectures.includes(description.architecture)) {
     throw new UnsupportedArchitectureError(
       description.name ?? "(in-memory weights)",
@@ -118,6 +116,7 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
     { layout: description.ropeLayout, rotaryDimension: description.rotaryDimension },
     { positions, ropeCos, ropeSin, pastKey: past[0].key, inputIds },
     selfExtend,
+    description.slidingWindow?.size,
   );
 
   const rmsNorm = (x: string, gain: Float32Array, hint: string) =>
@@ -147,12 +146,55 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       { name: hint },
     );
 
-  let hidden = builder.node(
+  // cap * tanh(x / cap): Gemma 2's soft-cap of the logits.
+  const softCap = (x: string, cap: number, hint: string) => {
+    const capConstant = builder.floatConstant([cap], [], `${hint}_cap`);
+    return builder.node(
+      "Mul",
+      [
+        builder.node(
+          "Tanh",
+          [builder.node("Div", [x, capConstant], {}, { name: `${hint}_over_cap` })],
+          {},
+          { name: `${hint}_tanh` },
+        ),
+        capConstant,
+      ],
+      {},
+      { name: hint },
+    );
+  };
+  // Gemma 2's RMSNorm of a block's output before its residual add; nothing without the weight.
+  const postNorm = (x: string, gain: Float32Array | undefined, hint: string) =>
+    gain === undefined ? x : rmsNorm(x, gain, hint);
+  const gatedActivation =
+    description.feedForwardActivation === "gelu-tanh"
+      ? (gate: string, hint: string) =>
+          builder.node("Gelu", [gate], { approximate: "tanh" }, { name: `${hint}.gate_gelu` })
+      : (gate: string, hint: string) =>
+          builder.node(
+            "Mul",
+            [gate, builder.node("Sigmoid", [gate], {}, { name: `${hint}.gate_sigmoid` })],
+            {},
+            { name: `${hint}.gate_silu` },
+          );
+  const { embeddingScale, slidingWindow } = description;
+
+  const embedded = builder.node(
     "Gather",
     [builder.weight(weights.tokenEmbedding, [vocabularySize, embeddingSize], "token_embedding"), inputIds],
     { axis: 0 },
     { name: "embedded" },
   );
+  let hidden =
+    embeddingScale === undefined
+      ? embedded
+      : builder.node(
+          "Mul",
+          [embedded, builder.floatConstant([embeddingScale], [], "embedding_scale")],
+          {},
+          { name: "embedded_scaled" },
+        );
   const presentNames: string[] = [];
   weights.layers.forEach((layer, index) => {
     const prefix = `layer${index}`;
@@ -189,6 +231,11 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       pastKey: past[index].key,
       ...(past[index].keyGroup === undefined ? {} : { pastKeyGroup: past[index].keyGroup }),
       pastValue: past[index].value,
+      ...(description.attentionScale === undefined ? {} : { scale: description.attentionScale }),
+      ...(description.attentionLogitSoftCap === undefined
+        ? {}
+        : { logitSoftCap: description.attentionLogitSoftCap }),
+      local: slidingWindow?.localLayers[index] === true,
     });
     const attended = project(
       attention.attention,
@@ -197,19 +244,23 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       headCount * headSize,
       `${prefix}.output`,
     );
-    hidden = builder.node("Add", [hidden, attended], {}, { name: `${prefix}.attention_residual` });
+    hidden = builder.node(
+      "Add",
+      [hidden, postNorm(attended, layer.postAttentionNorm, `${prefix}.post_attention_norm`)],
+      {},
+      { name: `${prefix}.attention_residual` },
+    );
     const normalizedFeedForward = rmsNorm(hidden, layer.feedForwardNorm, `${prefix}.feed_forward_norm`);
     const gate = project(normalizedFeedForward, layer.gate, feedForwardSize, embeddingSize, `${prefix}.gate`);
     const up = project(normalizedFeedForward, layer.up, feedForwardSize, embeddingSize, `${prefix}.up`);
-    const activated = builder.node(
-      "Mul",
-      [gate, builder.node("Sigmoid", [gate], {}, { name: `${prefix}.gate_sigmoid` })],
-      {},
-      { name: `${prefix}.gate_silu` },
-    );
-    const gated = builder.node("Mul", [activated, up], {}, { name: `${prefix}.swiglu` });
+    const gated = builder.node("Mul", [gatedActivation(gate, prefix), up], {}, { name: `${prefix}.gated` });
     const down = project(gated, layer.down, embeddingSize, feedForwardSize, `${prefix}.down`);
-    hidden = builder.node("Add", [hidden, down], {}, { name: `${prefix}.feed_forward_residual` });
+    hidden = builder.node(
+      "Add",
+      [hidden, postNorm(down, layer.postFeedForwardNorm, `${prefix}.post_feed_forward_norm`)],
+      {},
+      { name: `${prefix}.feed_forward_residual` },
+    );
     const presentShape = ["tokens", kvHeadCount, headSize];
     presentNames.push(
       builder.output(attention.presentKey, graphNames.presentKey(index), "float32", presentShape),
@@ -222,7 +273,11 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
   // Only the rows asked for reach the classifier: a long prompt chunk pays for one row, not T.
   const selected = builder.node("Gather", [hidden, logitIndices], { axis: 0 }, { name: "selected_rows" });
   const finalNorm = rmsNorm(selected, weights.outputNorm, "output_norm");
-  const logits = project(finalNorm, weights.output, vocabularySize, embeddingSize, "classifier");
+  const classified = project(finalNorm, weights.output, vocabularySize, embeddingSize, "classifier");
+  const logits =
+    description.finalLogitSoftCap === undefined
+      ? classified
+      : softCap(classified, description.finalLogitSoftCap, "logits_capped");
   builder.output(logits, graphNames.logits, "float32", ["logit_count", vocabularySize]);
 
   const model = builder.build({

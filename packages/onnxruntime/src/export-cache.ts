@@ -123,6 +123,10 @@ export function hashModelWeights(weights: LlamaWeights): string {
     ]) {
       add(array);
     }
+    // Gemma 2's post-norms, only where present, so the hashes of other models stay as they were.
+    for (const array of [layer.postAttentionNorm, layer.postFeedForwardNorm]) {
+      if (array !== undefined) add(array);
+    }
   }
   return hash.digest("hex");
 }

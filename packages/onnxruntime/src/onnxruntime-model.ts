@@ -8,7 +8,6 @@ import {
   createTokenizer,
   type LlamaWeights,
   modelInfoFromDescription,
-  refuseFeaturesBeyondLlama,
   type Tokenizer,
 } from "@self-extend/models";
 import type { DecoderAttention } from "./decoder-export.js";
@@ -55,7 +54,6 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     readonly weights: LlamaWeights,
     modelOptions: OnnxRuntimeModelOptions = {},
   ) {
-    refuseFeaturesBeyondLlama(weights.description, "onnxruntime");
     this.info = modelInfoFromDescription(weights.description);
     this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
     this.chatTemplate = weights.chatTemplate;

@@ -24,6 +24,13 @@
  *
  * GQA: queries are shaped [kvHeads, repeat, T, headSize] and keys [kvHeads, 1, headSize, N], so
  * MatMul's broadcasting shares each key head across its query heads without copying keys.
+ *
+ * Gemma 2's local layers (a sliding window of K keys, 0 <= i - j < K) attend at exact positions in
+ * plain and Self-Extend graphs alike: every distance they see is below K <= L, so Self-Extend leaves
+ * them as trained. They score only keys [max(0, p - K + 1), N), the neighbor level's range with K
+ * for W, so decoding reads the last K keys. Their grouped keys still go to the cache (the session's
+ * cache layout is the same for every layer) but are never read. Soft-capped scores
+ * (cap * tanh(score / cap)) are capped before the mask is added, so masked pairs stay at -inf.
  */
 import { type RopeLayout, ropePairIndices, type SelfExtendConfig } from "@self-extend/core";
 import type { OnnxGraphBuilder } from "./onnx-graph-builder.js";
@@ -51,6 +58,18 @@ export interface AttentionContext {
   readonly levels?: SelfExtendLevels;
   /** Plain attention: [T, N] float, 0 where j <= i and -inf after the query. */
   readonly causalMask?: string;
+  /** Graphs of models with sliding-window layers: the key range and mask those layers use. */
+  readonly slidingWindow?: SlidingWindowLevel;
+}
+
+export interface SlidingWindowLevel {
+  /** max(0, p - K + 1), as a 1-element int64: a local layer's keys are [start, N). */
+  readonly keyStart: string;
+  /** [T, N - start] float: 0 where 0 <= i - j < K, else -inf. */
+  readonly mask: string;
+  /** 1-element int64 constants for Slice: axis 0 and an end past any row count. */
+  readonly axisZero: string;
+  readonly largestIndex: string;
 }
 
 export interface SelfExtendLevels {
@@ -105,6 +124,8 @@ export function buildAttentionContext(
   rope: { readonly layout: RopeLayout; readonly rotaryDimension: number },
   inputs: AttentionContextInputs,
   selfExtend: SelfExtendConfig | undefined,
+  /** K of the model's sliding-window layers, when it has any. */
+  slidingWindowSize?: number,
 ): AttentionContext {
   const { headSize } = shape;
   const rotation = builder.floatConstant(
@@ -161,6 +182,59 @@ export function buildAttentionContext(
   const drop = builder.floatConstant([Number.NEGATIVE_INFINITY], [], "mask_drop");
   const maskWhere = (condition: string, hint: string) =>
     builder.node("Where", [condition, keep, drop], {}, { name: hint });
+  // Created on first use, so a graph without sliced levels carries no unused constant.
+  let largestIndexName: string | undefined;
+  const largestIndex = () => {
+    largestIndexName ??= builder.int64Constant([Number.MAX_SAFE_INTEGER], "largest_index");
+    return largestIndexName;
+  };
+  // Keys [max(0, p - size + 1), N) and the mask 0 <= i - j < size over them: the neighbor level of
+  // Self-Extend (size W) and the local layers' sliding window (size K) alike.
+  const windowLevel = (size: number, hint: string) => {
+    const start = builder.node(
+      "Max",
+      [
+        builder.node(
+          "Sub",
+          [pastCount, builder.int64Constant([size - 1], `${hint}_size_minus_one`)],
+          {},
+          { name: `${hint}_start_raw` },
+        ),
+        builder.int64Constant([0], `${hint}_start_floor`),
+      ],
+      {},
+      { name: `${hint}_start` },
+    );
+    const keyIndices = keyRange(start, keyCount, hint);
+    const distance = distanceTo(keyIndices, hint);
+    const within = builder.node(
+      "And",
+      [
+        builder.node(
+          "GreaterOrEqual",
+          [distance, builder.int64Constant([0], `${hint}_zero`, true)],
+          {},
+          { name: `${hint}_causal` },
+        ),
+        builder.node(
+          "Less",
+          [distance, builder.int64Constant([size], `${hint}_size`, true)],
+          {},
+          { name: `${hint}_within_window` },
+        ),
+      ],
+      {},
+      { name: `${hint}_level` },
+    );
+    return { start, keyIndices, mask: maskWhere(within, `${hint}_mask`) };
+  };
+  const slidingWindow = (() => {
+    if (slidingWindowSize === undefined) return {};
+    const level = windowLevel(slidingWindowSize, "sliding_window");
+    return {
+      slidingWindow: { keyStart: level.start, mask: level.mask, axisZero, largestIndex: largestIndex() },
+    };
+  })();
 
   if (selfExtend === undefined) {
     const distance = distanceTo(keyRange(builder.int64Constant([0], "first_key"), keyCount, "all"), "all");
@@ -176,6 +250,7 @@ export function buildAttentionContext(
       neighborCos,
       neighborSin,
       causalMask: maskWhere(causal, "causal_mask"),
+      ...slidingWindow,
     };
   }
 
@@ -210,15 +285,6 @@ export function buildAttentionContext(
     ),
     "group_end",
   );
-  const neighborStart = atLeastZero(
-    builder.node(
-      "Sub",
-      [pastCount, builder.int64Constant([neighborWindow - 1], "window_minus_one")],
-      {},
-      { name: "neighbor_start_raw" },
-    ),
-    "neighbor_start",
-  );
   const window = builder.int64Constant([neighborWindow], "neighbor_window", true);
   const groupKeyIndices = keyRange(builder.int64Constant([0], "group_first"), groupEnd, "group");
   const groupMask = maskWhere(
@@ -230,22 +296,7 @@ export function buildAttentionContext(
     ),
     "group_mask",
   );
-  const neighborKeyIndices = keyRange(neighborStart, keyCount, "neighbor");
-  const neighborDistance = distanceTo(neighborKeyIndices, "neighbor");
-  const neighborLevel = builder.node(
-    "And",
-    [
-      builder.node(
-        "GreaterOrEqual",
-        [neighborDistance, builder.int64Constant([0], "zero", true)],
-        {},
-        { name: "neighbor_causal" },
-      ),
-      builder.node("Less", [neighborDistance, window], {}, { name: "neighbor_within_window" }),
-    ],
-    {},
-    { name: "neighbor_level" },
-  );
+  const neighbor = windowLevel(neighborWindow, "neighbor");
   return {
     shape,
     rotation,
@@ -258,15 +309,16 @@ export function buildAttentionContext(
     levels: {
       axisZero,
       zeroVector: builder.int64Constant([0], "zero_vector"),
-      largestIndex: builder.int64Constant([Number.MAX_SAFE_INTEGER], "largest_index"),
+      largestIndex: largestIndex(),
       groupEnd,
-      neighborStart,
+      neighborStart: neighbor.start,
       pastCount,
       groupMask,
-      neighborMask: maskWhere(neighborLevel, "neighbor_mask"),
+      neighborMask: neighbor.mask,
       groupKeyIndices,
-      neighborKeyIndices,
+      neighborKeyIndices: neighbor.keyIndices,
     },
+    ...slidingWindow,
   };
 }
 
@@ -302,6 +354,12 @@ export interface LayerAttentionInputs {
   readonly pastKey: string;
   readonly pastKeyGroup?: string;
   readonly pastValue: string;
+  /** Score scale; 1/sqrt(headSize) when absent. */
+  readonly scale?: number;
+  /** Scaled scores become cap * tanh(score / cap) before the mask (Gemma 2). */
+  readonly logitSoftCap?: number;
+  /** A sliding-window layer: exact positions, keys within context.slidingWindow only. */
+  readonly local?: boolean;
 }
 
 export interface LayerAttentionOutputs {
@@ -346,7 +404,7 @@ export function buildLayerAttention(
     : undefined;
 
   // Scaling the query by 1/sqrt(d) once is cheaper than scaling both N-wide score matrices.
-  const scale = builder.floatConstant([1 / Math.sqrt(headSize)], [], `${prefix}_scale`);
+  const scale = builder.floatConstant([inputs.scale ?? 1 / Math.sqrt(headSize)], [], `${prefix}_scale`);
   const queryForScores = (cos: string, sin: string, level: string) => {
     const rotated = rotate(builder, context, queryHeads, cos, sin, `${prefix}_query_${level}`);
     const scaled = builder.node("Mul", [rotated, scale], {}, { name: `${prefix}_query_${level}_scaled` });
@@ -365,10 +423,60 @@ export function buildLayerAttention(
   };
   const concatenate = (parts: string[], axis: number, hint: string) =>
     builder.node("Concat", parts, { axis }, { name: `${prefix}_${hint}` });
+  const { logitSoftCap } = inputs;
+  const cap =
+    logitSoftCap === undefined
+      ? undefined
+      : builder.floatConstant([logitSoftCap], [], `${prefix}_logit_soft_cap`);
+  const capScores = (scores: string, level: string) => {
+    if (cap === undefined) return scores;
+    const bounded = builder.node(
+      "Tanh",
+      [builder.node("Div", [scores, cap], {}, { name: `${prefix}_scores_${level}_over_cap` })],
+      {},
+      { name: `${prefix}_scores_${level}_tanh` },
+    );
+    return builder.node("Mul", [bounded, cap], {}, { name: `${prefix}_scores_${level}_capped` });
+  };
 
   let probabilities: string;
   let values: string;
-  if (levels === undefined) {
+  if (inputs.local === true) {
+    const window = context.slidingWindow;
+    if (window === undefined) throw new Error(`layer ${inputs.layer} is local but the graph has no window`);
+    // Rows [start, N): the last rows of the past from start, then every new row.
+    const windowRows = (past: string, present: string, hint: string) =>
+      concatenate(
+        [
+          builder.node(
+            "Slice",
+            [past, window.keyStart, window.largestIndex, window.axisZero],
+            {},
+            { name: `${prefix}_${hint}_window_past` },
+          ),
+          present,
+        ],
+        0,
+        `${hint}_window`,
+      );
+    const scores = builder.node(
+      "MatMul",
+      [
+        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+        keysForScores(windowRows(inputs.pastKey, presentKey, "keys"), "window"),
+      ],
+      {},
+      { name: `${prefix}_scores_window` },
+    );
+    const masked = builder.node(
+      "Add",
+      [capScores(scores, "window"), window.mask],
+      {},
+      { name: `${prefix}_scores_masked` },
+    );
+    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
+    values = valuesForProduct(windowRows(inputs.pastValue, presentValue, "values"), "window");
+  } else if (levels === undefined) {
     const scores = builder.node(
       "MatMul",
       [
@@ -380,7 +488,7 @@ export function buildLayerAttention(
     );
     const masked = builder.node(
       "Add",
-      [scores, context.causalMask!],
+      [capScores(scores, "neighbor"), context.causalMask!],
       {},
       { name: `${prefix}_scores_masked` },
     );
@@ -441,10 +549,15 @@ export function buildLayerAttention(
     );
     const masked = concatenate(
       [
-        builder.node("Add", [groupScores, levels.groupMask], {}, { name: `${prefix}_scores_group_masked` }),
         builder.node(
           "Add",
-          [neighborScores, levels.neighborMask],
+          [capScores(groupScores, "group"), levels.groupMask],
+          {},
+          { name: `${prefix}_scores_group_masked` },
+        ),
+        builder.node(
+          "Add",
+          [capScores(neighborScores, "neighbor"), levels.neighborMask],
           {},
           { name: `${prefix}_scores_neighbor_masked` },
         ),

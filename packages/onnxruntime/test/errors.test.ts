@@ -19,7 +19,14 @@ describe("backend", () => {
     const backend = createOnnxRuntimeBackend();
     expect([backend.specificationVersion, backend.name]).toEqual(["v1", "onnxruntime"]);
     expect(backend.capabilities.modes).toEqual(["exact"]);
-    expect(backend.capabilities.architectures).toEqual(["llama", "mistral", "qwen2", "phi3"]);
+    expect(backend.capabilities.architectures).toEqual([
+      "llama",
+      "mistral",
+      "qwen2",
+      "phi3",
+      "gemma",
+      "gemma2",
+    ]);
     expect(await backend.checkAvailability()).toEqual({ available: true });
   });
 });
