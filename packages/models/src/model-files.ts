@@ -2,7 +2,8 @@
  * Model files on disk (Node only): Llama weights from a GGUF file or a llama2.c checkpoint, the
  * llama2.c tokenizer file, and a llama.cpp-loadable GGUF written atomically.
  */
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { join } from "node:path";
 import { readGguf, writeGguf } from "./gguf-file.js";
 import { hasGgufMagic } from "./gguf-reader.js";
 import { llamaGgufContents, llamaWeightsFromGguf, type WriteLlamaGgufOptions } from "./llama-gguf.js";
@@ -10,6 +11,7 @@ import type { LlamaWeights } from "./llama-model.js";
 import { parseLlama2cCheckpoint } from "./llama2c-checkpoint.js";
 import { parseLlama2cTokenizer } from "./llama2c-tokenizer.js";
 import { ModelFileError } from "./model-file-error.js";
+import { generateTinyModel, gpuScaleModelSpec } from "./tiny-model.js";
 import type { Vocabulary } from "./tokenizer.js";
 
 /** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
@@ -73,4 +75,25 @@ export function readLlama2cTokenizer(path: string): Vocabulary {
     );
   }
   return parseLlama2cTokenizer(bytes, path);
+}
+
+/**
+ * Writes, once, the model every adapter's GPU scale benchmark runs (gpuScaleModelSpec, seed 1,
+ * float16 matrices) into `folder`, and returns its path; an existing file is reused.
+ */
+export function writeGpuScaleModel(
+  folder: string,
+  trainedContext: number,
+  smoke = false,
+  log: (line: string) => void = console.log,
+): string {
+  const path = join(folder, `llama-3.2-1b-shape-L${trainedContext}${smoke ? "-smoke" : ""}-f16.gguf`);
+  if (existsSync(path)) return path;
+  let start = performance.now();
+  const weights = generateTinyModel(gpuScaleModelSpec(trainedContext, smoke), 1);
+  log(`generated weights in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  start = performance.now();
+  writeLlamaGguf(path, weights, { tensorType: "F16" });
+  log(`wrote ${path} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  return path;
 }

@@ -10,6 +10,7 @@ export {
   loadLlamaWeights,
   readLlama2cCheckpoint,
   readLlama2cTokenizer,
+  writeGpuScaleModel,
   writeLlamaGguf,
 } from "./model-files.js";
 export { isOnnxExportPath } from "./onnx-export-path.js";

@@ -328,6 +328,29 @@ export const llama32OneBLayout: TinyModelSpec = {
   llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192 },
 };
 
+/**
+ * Llama-3.2-1B's layout at full depth (16 layers, 32 query and 8 key/value heads of 64, feed-forward
+ * 8192, vocabulary 128256, tied embeddings, RoPE base 500000; no rope_freqs) with trained context
+ * `trainedContext`: the model of the GPU scale benchmarks of every adapter, so their numbers are for
+ * the same file. `smoke` shrinks it to 1 layer and 1024 tokens, to try a script on a CPU first.
+ */
+export function gpuScaleModelSpec(trainedContext: number, smoke = false): TinyModelSpec {
+  return {
+    name: "llama-3.2-1b-shape",
+    architecture: "llama",
+    layerCount: smoke ? 1 : 16,
+    headCount: 32,
+    kvHeadCount: 8,
+    headSize: 64,
+    feedForwardSize: 8192,
+    vocabularySize: smoke ? 1024 : 128256,
+    trainedContext,
+    ropeBase: 500000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+  };
+}
+
 export function tinyModelSpec(name: string): TinyModelSpec {
   const spec = tinyModelGrid.find((entry) => entry.name === name);
   if (spec === undefined) {

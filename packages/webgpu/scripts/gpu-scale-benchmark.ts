@@ -15,8 +15,7 @@
  * SELF_EXTEND_SCALE_SMOKE=1 shrinks the model to 1 layer and a 1024-token vocabulary, to check the
  * script on a CPU implementation before spending GPU time.
  */
-import { existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
 import { planSelfExtend } from "@self-extend/core";
 import {
   runSpeedBenchmark,
@@ -24,7 +23,7 @@ import {
   speedBenchmarkHeader,
   speedBenchmarkLine,
 } from "@self-extend/evaluation";
-import { generateTinyModel, writeLlamaGguf } from "@self-extend/models/node";
+import { writeGpuScaleModel } from "@self-extend/models/node";
 import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
 
 const [folder, trainedText = "4096", multiplesText = "1,4", jsonPath] = process.argv.slice(2);
@@ -35,31 +34,7 @@ const trainedContext = Number(trainedText);
 const multiples = multiplesText.split(",").map(Number);
 
 const smoke = process.env.SELF_EXTEND_SCALE_SMOKE === "1";
-const modelPath = join(folder, `llama-3.2-1b-shape-L${trainedContext}${smoke ? "-smoke" : ""}-f16.gguf`);
-if (!existsSync(modelPath)) {
-  let start = performance.now();
-  const weights = generateTinyModel(
-    {
-      name: "llama-3.2-1b-shape",
-      architecture: "llama",
-      layerCount: smoke ? 1 : 16,
-      headCount: 32,
-      kvHeadCount: 8,
-      headSize: 64,
-      feedForwardSize: 8192,
-      vocabularySize: smoke ? 1024 : 128256,
-      trainedContext,
-      ropeBase: 500000,
-      hasQkvBias: false,
-      tiedEmbeddings: true,
-    },
-    1,
-  );
-  console.log(`generated weights in ${((performance.now() - start) / 1000).toFixed(1)} s`);
-  start = performance.now();
-  writeLlamaGguf(modelPath, weights, { tensorType: "F16" });
-  console.log(`wrote ${modelPath} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
-}
+const modelPath = writeGpuScaleModel(folder, trainedContext, smoke);
 
 const context = await requestWebGpuDevice();
 console.log(`adapter: ${context.adapterDescription}; shader-f16: ${context.float16}`);
