@@ -2,7 +2,7 @@
  * Model files on disk (Node only): Llama weights from a GGUF file or a llama2.c checkpoint, the
  * llama2.c tokenizer file, and a llama.cpp-loadable GGUF written atomically.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { readGguf, writeGguf } from "./gguf-file.js";
 import { hasGgufMagic } from "./gguf-reader.js";
@@ -89,6 +89,7 @@ export function writeGpuScaleModel(
 ): string {
   const path = join(folder, `llama-3.2-1b-shape-L${trainedContext}${smoke ? "-smoke" : ""}-f16.gguf`);
   if (existsSync(path)) return path;
+  mkdirSync(folder, { recursive: true });
   let start = performance.now();
   const weights = generateTinyModel(gpuScaleModelSpec(trainedContext, smoke), 1);
   log(`generated weights in ${((performance.now() - start) / 1000).toFixed(1)} s`);
