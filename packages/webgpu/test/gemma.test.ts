@@ -24,7 +24,9 @@ import { conformanceDeclaration, createWebGpuBackend, type WebGpuBackend } from 
 
 const temporaryFolder = useTemporaryFolder("webgpu-gemma-");
 const trainedContext = 32;
-const finalLogitSoftCap = 2;
+// The raw logits of these weights reach about 68 (median 5): the cap squashes the top ones, which
+// decide the greedy tokens, without flattening them into ties.
+const finalLogitSoftCap = 30;
 const slidingWindowSize = 12;
 
 const gemma: TinyModelSpec = {
@@ -64,18 +66,19 @@ const contextSize = prompt.length + greedyTokens;
 const blockSize = 40;
 
 let backend: WebGpuBackend;
-const paths = new Map<string, string>();
+
+/** The model as a GGUF file in this test's temporary folder (removed after the test). */
+function writeModel(spec: TinyModelSpec): string {
+  const path = join(temporaryFolder(), `${spec.name}.gguf`);
+  writeLlamaGguf(path, generateTinyModel(spec, 11));
+  return path;
+}
 
 beforeAll(async () => {
   backend = createWebGpuBackend();
   const availability = await backend.checkAvailability();
   // No skip: without an adapter this fails and says why.
   expect(availability.reason ?? "available").toBe("available");
-  for (const spec of [gemma, gemma2]) {
-    const path = join(temporaryFolder(), `${spec.name}.gguf`);
-    writeLlamaGguf(path, generateTinyModel(spec, 11));
-    paths.set(spec.name, path);
-  }
 });
 
 afterAll(async () => (await backend?.getContext())?.destroy());
@@ -98,10 +101,10 @@ const cases: { spec: TinyModelSpec; selfExtend: SelfExtendConfig; label: string 
 
 describe("Gemma and Gemma 2 on webgpu", () => {
   it("writes files whose descriptions use every Gemma feature", () => {
-    const first = loadLlamaWeights(paths.get(gemma.name) as string).description;
+    const first = loadLlamaWeights(writeModel(gemma)).description;
     expect(first.embeddingScale).toBe(Math.fround(Math.sqrt(64)));
     expect(first.feedForwardActivation).toBe("gelu-tanh");
-    const second = loadLlamaWeights(paths.get(gemma2.name) as string).description;
+    const second = loadLlamaWeights(writeModel(gemma2)).description;
     expect(second.attentionLogitSoftCap).toBe(1);
     expect(second.finalLogitSoftCap).toBe(finalLogitSoftCap);
     expect(second.hasPostNorms).toBe(true);
@@ -116,7 +119,7 @@ describe("Gemma and Gemma 2 on webgpu", () => {
     const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
       backend: "webgpu",
     });
-    const path = paths.get(spec.name) as string;
+    const path = writeModel(spec);
     const gpuModel = await backend.loadModel({ path });
     const referenceModel = await createReferenceBackend().loadModel({ path });
     const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
@@ -127,7 +130,7 @@ describe("Gemma and Gemma 2 on webgpu", () => {
       const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
       expect(gpuPrompt.logits.length).toBe(prompt.length * vocabularySize);
       if (spec.architecture === "gemma2") {
-        // The final soft-cap bites: the raw logits reach well into tanh's flat part.
+        // The final soft-cap bites: the largest logit sits in tanh's flat part, just below the cap.
         const largest = Math.max(...referencePrompt.logits.map(Math.abs));
         expect(largest).toBeGreaterThan(0.75 * finalLogitSoftCap);
         expect(largest).toBeLessThan(finalLogitSoftCap);
