@@ -230,10 +230,7 @@ export class ForwardPassKernels {
       await compile(embeddingShader(size, precision, description.embeddingScale), "embedding"),
       await compile(rmsNormShader(size), "RMSNorm"),
       await compile(matmulShader(size, precision), "matmul"),
-      await compile(
-        gatedActivationShader(size, activation),
-        activation === "gelu-tanh" ? "GeGLU" : "SwiGLU",
-      ),
+      await compile(gatedActivationShader(size, activation), activation === "gelu-tanh" ? "GeGLU" : "SwiGLU"),
       await compile(
         ropeShader(size, description.headSize, description.rotaryDimension, description.ropeLayout),
         "RoPE",
@@ -307,7 +304,10 @@ export class GpuForwardPass {
     this.normalized = buffer(blockSize * embeddingSize, "normalized");
     this.queries = buffer(blockSize * headCount * headSize, "queries");
     this.attended = buffer(blockSize * headCount * headSize, "attended");
-    this.projected = buffer(this.description.hasPostNorms === true ? blockSize * embeddingSize : 1, "projected");
+    this.projected = buffer(
+      this.description.hasPostNorms === true ? blockSize * embeddingSize : 1,
+      "projected",
+    );
     this.gate = buffer(blockSize * feedForwardSize, "gate");
     this.up = buffer(blockSize * feedForwardSize, "up");
     this.logitRows = buffer(blockSize * embeddingSize, "logit rows");
@@ -363,7 +363,7 @@ export class GpuForwardPass {
     // Local layers see only distances below their window, which they were trained on: plain
     // attention at exact positions (G = 1), masked to the window, whatever the session's G and W.
     const localAttention =
-      slidingWindow !== undefined && slidingWindow.localLayers.includes(true)
+      slidingWindow?.localLayers.includes(true)
         ? await SelfExtendAttentionKernel.create(context, {
             ...attentionOptions,
             config: { groupSize: 1, neighborWindow: validated.neighborWindow },

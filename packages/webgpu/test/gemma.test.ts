@@ -16,7 +16,12 @@ import {
   readDeclaration,
 } from "@self-extend/conformance";
 import { argmax, type SelfExtendConfig } from "@self-extend/core";
-import { generateTinyModel, loadLlamaWeights, type TinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
+import {
+  generateTinyModel,
+  loadLlamaWeights,
+  type TinyModelSpec,
+  writeLlamaGguf,
+} from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,51 +117,51 @@ describe("Gemma and Gemma 2 on webgpu", () => {
     expect(slidingWindowSize).toBeLessThan(prompt.length);
   });
 
-  it.each(cases)("$spec.architecture, $label: 3.5 L prompt logits and greedy tokens match the reference", async ({
-    spec,
-    selfExtend,
-  }) => {
-    const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
-      backend: "webgpu",
-    });
-    const path = writeModel(spec);
-    const gpuModel = await backend.loadModel({ path });
-    const referenceModel = await createReferenceBackend().loadModel({ path });
-    const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
-    const reference = await referenceModel.createSession({ selfExtend, contextSize });
-    try {
-      const { vocabularySize } = spec;
-      const gpuPrompt = await gpu.evaluate(prompt, { logits: "all" });
-      const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
-      expect(gpuPrompt.logits.length).toBe(prompt.length * vocabularySize);
-      if (spec.architecture === "gemma2") {
-        // The final soft-cap bites: the largest logit sits in tanh's flat part, just below the cap.
-        const largest = Math.max(...referencePrompt.logits.map(Math.abs));
-        expect(largest).toBeGreaterThan(0.75 * finalLogitSoftCap);
-        expect(largest).toBeLessThan(finalLogitSoftCap);
+  it.each(cases)(
+    "$spec.architecture, $label: 3.5 L prompt logits and greedy tokens match the reference",
+    async ({ spec, selfExtend }) => {
+      const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
+        backend: "webgpu",
+      });
+      const path = writeModel(spec);
+      const gpuModel = await backend.loadModel({ path });
+      const referenceModel = await createReferenceBackend().loadModel({ path });
+      const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
+      const reference = await referenceModel.createSession({ selfExtend, contextSize });
+      try {
+        const { vocabularySize } = spec;
+        const gpuPrompt = await gpu.evaluate(prompt, { logits: "all" });
+        const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
+        expect(gpuPrompt.logits.length).toBe(prompt.length * vocabularySize);
+        if (spec.architecture === "gemma2") {
+          // The final soft-cap bites: the largest logit sits in tanh's flat part, just below the cap.
+          const largest = Math.max(...referencePrompt.logits.map(Math.abs));
+          expect(largest).toBeGreaterThan(0.75 * finalLogitSoftCap);
+          expect(largest).toBeLessThan(finalLogitSoftCap);
+        }
+        const logProbabilityDifference = (a: Float32Array, b: Float32Array) =>
+          largestDifference(logSoftmaxRows(a, vocabularySize), logSoftmaxRows(b, vocabularySize));
+        let difference = logProbabilityDifference(gpuPrompt.logits, referencePrompt.logits);
+        let gpuLogits = gpuPrompt.logits.subarray((prompt.length - 1) * vocabularySize);
+        let referenceLogits = referencePrompt.logits.subarray((prompt.length - 1) * vocabularySize);
+        for (let step = 0; step < greedyTokens; step++) {
+          const token = argmax(referenceLogits);
+          expect(argmax(gpuLogits), `greedy token ${step} after the prompt`).toBe(token);
+          if (step === greedyTokens - 1) break;
+          gpuLogits = await gpu.decode(token);
+          referenceLogits = await reference.decode(token);
+          difference = Math.max(difference, logProbabilityDifference(gpuLogits, referenceLogits));
+        }
+        console.info(
+          `webgpu ${spec.name} G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}: largest log-probability difference ${difference}`,
+        );
+        expect(difference).toBeLessThanOrEqual(tolerance.atol);
+      } finally {
+        await gpu.dispose();
+        await reference.dispose();
+        await gpuModel.dispose();
+        await referenceModel.dispose();
       }
-      const logProbabilityDifference = (a: Float32Array, b: Float32Array) =>
-        largestDifference(logSoftmaxRows(a, vocabularySize), logSoftmaxRows(b, vocabularySize));
-      let difference = logProbabilityDifference(gpuPrompt.logits, referencePrompt.logits);
-      let gpuLogits = gpuPrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-      let referenceLogits = referencePrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-      for (let step = 0; step < greedyTokens; step++) {
-        const token = argmax(referenceLogits);
-        expect(argmax(gpuLogits), `greedy token ${step} after the prompt`).toBe(token);
-        if (step === greedyTokens - 1) break;
-        gpuLogits = await gpu.decode(token);
-        referenceLogits = await reference.decode(token);
-        difference = Math.max(difference, logProbabilityDifference(gpuLogits, referenceLogits));
-      }
-      console.info(
-        `webgpu ${spec.name} G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}: largest log-probability difference ${difference}`,
-      );
-      expect(difference).toBeLessThanOrEqual(tolerance.atol);
-    } finally {
-      await gpu.dispose();
-      await reference.dispose();
-      await gpuModel.dispose();
-      await referenceModel.dispose();
-    }
-  });
+    },
+  );
 });
