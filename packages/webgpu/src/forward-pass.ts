@@ -362,14 +362,13 @@ export class GpuForwardPass {
     const { slidingWindow } = description;
     // Local layers see only distances below their window, which they were trained on: plain
     // attention at exact positions (G = 1), masked to the window, whatever the session's G and W.
-    const localAttention =
-      slidingWindow?.localLayers.includes(true)
-        ? await SelfExtendAttentionKernel.create(context, {
-            ...attentionOptions,
-            config: { groupSize: 1, neighborWindow: validated.neighborWindow },
-            slidingWindow: slidingWindow.size,
-          })
-        : undefined;
+    const localAttention = slidingWindow?.localLayers.includes(true)
+      ? await SelfExtendAttentionKernel.create(context, {
+          ...attentionOptions,
+          config: { groupSize: 1, neighborWindow: validated.neighborWindow },
+          slidingWindow: slidingWindow.size,
+        })
+      : undefined;
     const destroyKernels = () => {
       attention.destroy();
       localAttention?.destroy();
