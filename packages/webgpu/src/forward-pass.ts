@@ -1,8 +1,15 @@
 /**
- * A Llama-family forward pass on WebGPU (llama, mistral, qwen2, phi3), block by block, mirroring the
- * reference backend's: embedding, then per layer RMSNorm -> q/k/v (+ biases) -> RoPE on the new
- * keys -> fused Self-Extend attention -> output projection (+ residual) -> RMSNorm -> SwiGLU ->
- * down projection (+ residual), then the final norm and the classifier for the rows asked for.
+ * A Llama-family forward pass on WebGPU (llama, mistral, qwen2, phi3, gemma, gemma2), block by
+ * block, mirroring the reference backend's: embedding, then per layer RMSNorm -> q/k/v (+ biases)
+ * -> RoPE on the new keys -> fused Self-Extend attention -> output projection (+ residual) ->
+ * RMSNorm -> SwiGLU -> down projection (+ residual), then the final norm and the classifier for the
+ * rows asked for.
+ *
+ * Gemma's departures are settled when the kernels are compiled, not per token: the embedding scale,
+ * GeGLU, the score scale and soft-cap and the final soft-cap are constants of their kernels; Gemma
+ * 2's post-norms normalise the attention and feed-forward outputs into the residual; its local
+ * layers run a second attention kernel, plain (exact positions) with the sliding-window mask,
+ * while the global layers get Self-Extend.
  *
  * The KV cache holds one copy of each key, rotated at its own position j, written in place by the
  * key projection and the RoPE kernel; the attention kernel derives the group-level key from it.
@@ -13,10 +20,11 @@ import { type LlamaModelDescription, type LlamaWeights, numberToFloat16Bits } fr
 import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
 import {
   embeddingShader,
+  gatedActivationShader,
   matmulShader,
   rmsNormShader,
   ropeShader,
-  swiGluShader,
+  softCapShader,
   type WeightPrecision,
 } from "./forward-pass.wgsl.js";
 import {
@@ -43,6 +51,9 @@ interface GpuLayerWeights {
   readonly gate: GPUBuffer;
   readonly up: GPUBuffer;
   readonly down: GPUBuffer;
+  /** Gemma 2: RMSNorm weights of the attention and feed-forward outputs. */
+  readonly postAttentionNorm?: GPUBuffer;
+  readonly postFeedForwardNorm?: GPUBuffer;
 }
 
 /**
@@ -166,6 +177,10 @@ export async function uploadLlamaWeights(
           gate: upload(layer.gate, `blk.${index}.ffn_gate`, true),
           up: upload(layer.up, `blk.${index}.ffn_up`, true),
           down: upload(layer.down, `blk.${index}.ffn_down`, true),
+          postAttentionNorm:
+            layer.postAttentionNorm && upload(layer.postAttentionNorm, `blk.${index}.post_attention_norm`),
+          postFeedForwardNorm:
+            layer.postFeedForwardNorm && upload(layer.postFeedForwardNorm, `blk.${index}.post_ffw_norm`),
         })),
         bytes,
         destroy: () => {
@@ -187,8 +202,11 @@ export class ForwardPassKernels {
     readonly embedding: GPUComputePipeline,
     readonly rmsNorm: GPUComputePipeline,
     readonly matmul: GPUComputePipeline,
-    readonly swiGlu: GPUComputePipeline,
+    /** SwiGLU, or GeGLU for Gemma. */
+    readonly gatedActivation: GPUComputePipeline,
     readonly rope: GPUComputePipeline,
+    /** Gemma 2's final logit soft-cap; absent for models without one. */
+    readonly finalSoftCap: GPUComputePipeline | undefined,
   ) {}
 
   static async create(
@@ -206,15 +224,18 @@ export class ForwardPassKernels {
           compute: { module: device.createShaderModule({ code, label }), entryPoint: "main" },
         }),
       );
+    const activation = description.feedForwardActivation ?? "silu";
+    const finalCap = description.finalLogitSoftCap;
     return new ForwardPassKernels(
-      await compile(embeddingShader(size, precision), "embedding"),
+      await compile(embeddingShader(size, precision, description.embeddingScale), "embedding"),
       await compile(rmsNormShader(size), "RMSNorm"),
       await compile(matmulShader(size, precision), "matmul"),
-      await compile(swiGluShader(size), "SwiGLU"),
+      await compile(gatedActivationShader(size, activation), activation === "gelu-tanh" ? "GeGLU" : "SwiGLU"),
       await compile(
         ropeShader(size, description.headSize, description.rotaryDimension, description.ropeLayout),
         "RoPE",
       ),
+      finalCap === undefined ? undefined : await compile(softCapShader(size, finalCap), "final soft-cap"),
     );
   }
 }
@@ -230,6 +251,8 @@ export class GpuForwardPass {
   private readonly normalized: GPUBuffer;
   private readonly queries: GPUBuffer;
   private readonly attended: GPUBuffer;
+  /** An attention or feed-forward output before its post-norm (Gemma 2). */
+  private readonly projected: GPUBuffer;
   private readonly gate: GPUBuffer;
   private readonly up: GPUBuffer;
   private readonly logitRows: GPUBuffer;
@@ -250,6 +273,8 @@ export class GpuForwardPass {
     private readonly kernels: ForwardPassKernels,
     private readonly weights: GpuModelWeights,
     private readonly attention: SelfExtendAttentionKernel,
+    /** The sliding-window layers' kernel (Gemma 2), when the model has such layers. */
+    private readonly localAttention: SelfExtendAttentionKernel | undefined,
     readonly blockSize: number,
     readonly contextSize: number,
   ) {
@@ -279,6 +304,10 @@ export class GpuForwardPass {
     this.normalized = buffer(blockSize * embeddingSize, "normalized");
     this.queries = buffer(blockSize * headCount * headSize, "queries");
     this.attended = buffer(blockSize * headCount * headSize, "attended");
+    this.projected = buffer(
+      this.description.hasPostNorms === true ? blockSize * embeddingSize : 1,
+      "projected",
+    );
     this.gate = buffer(blockSize * feedForwardSize, "gate");
     this.up = buffer(blockSize * feedForwardSize, "up");
     this.logitRows = buffer(blockSize * embeddingSize, "logit rows");
@@ -316,7 +345,7 @@ export class GpuForwardPass {
       },
       largestRotatedPosition(contextSize, validated) + 1,
     );
-    const attention = await SelfExtendAttentionKernel.create(context, {
+    const attentionOptions = {
       shape: {
         headCount: description.headCount,
         kvHeadCount: description.kvHeadCount,
@@ -326,11 +355,32 @@ export class GpuForwardPass {
       rope: { layout: description.ropeLayout, rotaryDimension: description.rotaryDimension },
       contextSize,
       ropeTable,
-    });
-    // Refuse up front a session whose longest attention call this driver would cut short.
-    const iterations = attention.estimatedLoopIterations(contextSize);
-    if (iterations > context.loopIterationLimit) {
+      scale: description.attentionScale,
+      logitSoftCap: description.attentionLogitSoftCap,
+    };
+    const attention = await SelfExtendAttentionKernel.create(context, attentionOptions);
+    const { slidingWindow } = description;
+    // Local layers see only distances below their window, which they were trained on: plain
+    // attention at exact positions (G = 1), masked to the window, whatever the session's G and W.
+    const localAttention = slidingWindow?.localLayers.includes(true)
+      ? await SelfExtendAttentionKernel.create(context, {
+          ...attentionOptions,
+          config: { groupSize: 1, neighborWindow: validated.neighborWindow },
+          slidingWindow: slidingWindow.size,
+        })
+      : undefined;
+    const destroyKernels = () => {
+      attention.destroy();
+      localAttention?.destroy();
       ropeTable.buffer.destroy();
+    };
+    // Refuse up front a session whose longest attention call this driver would cut short.
+    const iterations = Math.max(
+      attention.estimatedLoopIterations(contextSize),
+      localAttention?.estimatedLoopIterations(contextSize) ?? 0,
+    );
+    if (iterations > context.loopIterationLimit) {
+      destroyKernels();
       throw new WebGpuDeviceError(
         `contextSize ${contextSize} needs about ${iterations} loop iterations per attention invocation; this driver (${context.adapterDescription}) stops invocations after ${context.loopIterationLimit}`,
       );
@@ -339,10 +389,11 @@ export class GpuForwardPass {
       return await withErrorScopes(
         context.device,
         "allocating the session's buffers",
-        () => new GpuForwardPass(context, kernels, weights, attention, blockSize, contextSize),
+        () =>
+          new GpuForwardPass(context, kernels, weights, attention, localAttention, blockSize, contextSize),
       );
     } catch (error) {
-      ropeTable.buffer.destroy();
+      destroyKernels();
       throw error;
     }
   }
@@ -454,11 +505,38 @@ export class GpuForwardPass {
         count * embeddingSize,
       );
     }
-    const normUniform = this.uniform([count, embeddingSize, normEpsilon], 2);
+    const normUniform = this.uniform([count, embeddingSize, normEpsilon, 0], 2);
+    const postNormUniform = this.uniform([count, embeddingSize, normEpsilon, 1], 2);
     const attentionCall = { queryStart: firstPosition, queryCount: count, keyCount: firstPosition + count };
     const attentionUniform = this.attention.createCallParameters(attentionCall);
+    // Each kernel plans its own key splits (their tiles differ), so each has its own uniform.
+    const localAttentionUniform = this.localAttention?.createCallParameters(attentionCall);
+    const localLayers = description.slidingWindow?.localLayers;
     const ropeUniform = this.uniform([count, kvHeadCount, firstPosition, firstPosition * kvWidth]);
-    const swiGluUniform = this.uniform([count * feedForwardSize]);
+    const activationUniform = this.uniform([count * feedForwardSize]);
+    // Without a post-norm a projection adds straight into the residual; with one it goes to
+    // `projected`, and the post-norm adds its normalised rows into the residual.
+    const projectIntoResidual = (
+      source: GPUBuffer,
+      weight: GPUBuffer,
+      inputs: number,
+      postNorm: GPUBuffer | undefined,
+    ) => {
+      if (postNorm === undefined) {
+        this.matmul(pass, source, weight, undefined, this.residual, count, embeddingSize, inputs, {
+          accumulate: true,
+        });
+        return;
+      }
+      this.matmul(pass, source, weight, undefined, this.projected, count, embeddingSize, inputs);
+      this.dispatch(
+        pass,
+        kernels.rmsNorm,
+        postNormUniform,
+        [this.identityRows, this.projected, postNorm, this.residual],
+        count,
+      );
+    };
 
     weights.layers.forEach((layer, index) => {
       const keys = this.keyCaches[index];
@@ -502,23 +580,13 @@ export class GpuForwardPass {
         [this.ropeTable.buffer, keys],
         count * kvHeadCount * (description.rotaryDimension / 2),
       );
-      this.attention.encode(
-        pass,
-        { queries: this.queries, keys, values, output: this.attended },
-        attentionCall,
-        attentionUniform,
-      );
-      this.matmul(
-        pass,
-        this.attended,
-        layer.output,
-        undefined,
-        this.residual,
-        count,
-        embeddingSize,
-        queryWidth,
-        { accumulate: true },
-      );
+      const attentionBuffers = { queries: this.queries, keys, values, output: this.attended };
+      if (localLayers?.[index] === true && this.localAttention !== undefined) {
+        this.localAttention.encode(pass, attentionBuffers, attentionCall, localAttentionUniform);
+      } else {
+        this.attention.encode(pass, attentionBuffers, attentionCall, attentionUniform);
+      }
+      projectIntoResidual(this.attended, layer.output, queryWidth, layer.postAttentionNorm);
       this.dispatch(
         pass,
         kernels.rmsNorm,
@@ -537,18 +605,14 @@ export class GpuForwardPass {
         embeddingSize,
       );
       this.matmul(pass, this.normalized, layer.up, undefined, this.up, count, feedForwardSize, embeddingSize);
-      this.dispatch(pass, kernels.swiGlu, swiGluUniform, [this.gate, this.up], count * feedForwardSize);
-      this.matmul(
+      this.dispatch(
         pass,
-        this.gate,
-        layer.down,
-        undefined,
-        this.residual,
-        count,
-        embeddingSize,
-        feedForwardSize,
-        { accumulate: true },
+        kernels.gatedActivation,
+        activationUniform,
+        [this.gate, this.up],
+        count * feedForwardSize,
       );
+      projectIntoResidual(this.gate, layer.down, feedForwardSize, layer.postFeedForwardNorm);
     });
     if (logitRows.length > 0) {
       // Only the rows asked for pay for the final norm and the classifier (the largest matrix).
@@ -556,7 +620,7 @@ export class GpuForwardPass {
       this.dispatch(
         pass,
         kernels.rmsNorm,
-        this.uniform([rows, embeddingSize, normEpsilon], 2),
+        this.uniform([rows, embeddingSize, normEpsilon, 0], 2),
         [this.selectedRows, this.residual, weights.outputNorm, this.logitRows],
         rows,
       );
@@ -577,6 +641,15 @@ export class GpuForwardPass {
           },
         );
       }
+      if (kernels.finalSoftCap !== undefined) {
+        this.dispatch(
+          pass,
+          kernels.finalSoftCap,
+          this.uniform([rows * vocabularySize]),
+          [this.logits],
+          rows * vocabularySize,
+        );
+      }
     }
     pass.end();
     device.queue.submit([encoder.finish()]);
@@ -592,6 +665,8 @@ export class GpuForwardPass {
 
   destroy(): void {
     for (const buffer of this.owned) buffer.destroy();
+    this.attention.destroy();
+    this.localAttention?.destroy();
     this.ropeTable.buffer.destroy();
   }
 }

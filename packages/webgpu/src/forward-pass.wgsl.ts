@@ -29,16 +29,39 @@ fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) 
  */
 export type WeightPrecision = "float32" | "float16";
 
+/**
+ * A float as a WGSL literal that converts to the same f32: a model's scales and caps are float32
+ * values, whose shortest JavaScript text is an exact double, so nothing is rounded twice.
+ */
+export function wgslFloat(value: number): string {
+  if (!Number.isFinite(value)) throw new RangeError(`${value} is not a finite number for a WGSL constant`);
+  const text = String(value);
+  return /[.e]/.test(text) ? text : `${text}.0`;
+}
+
+/**
+ * tanh with its argument clamped to +-15, where f32 tanh is already exactly +-1: drivers may
+ * build tanh from exp, which overflows to inf / inf = NaN for large arguments.
+ */
+const boundedTanh = /* wgsl */ `
+fn boundedTanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }`;
+
 function weightDeclarations(precision: WeightPrecision): { enable: string; type: string } {
   return precision === "float16" ? { enable: "enable f16;\n", type: "f16" } : { enable: "", type: "f32" };
 }
 
 /**
  * output[r, :] = table[tokens[r] - firstToken, :] for the tokens firstToken .. firstToken +
- * tokenCount - 1 the table slab holds; rows of other tokens are left to the other slabs.
+ * tokenCount - 1 the table slab holds; rows of other tokens are left to the other slabs. With a
+ * `scale` (Gemma's sqrt(embeddingSize)) each value is multiplied by it, in float32 as llama.cpp does.
  */
-export function embeddingShader(workgroupSize: number, precision: WeightPrecision = "float32"): string {
+export function embeddingShader(
+  workgroupSize: number,
+  precision: WeightPrecision = "float32",
+  scale?: number,
+): string {
   const { enable, type } = weightDeclarations(precision);
+  const scaled = scale === undefined ? "" : ` * ${wgslFloat(scale)}`;
   return /* wgsl */ `${enable}${flatIndex}
 struct Params { rows: u32, width: u32, firstToken: u32, tokenCount: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,14 +74,18 @@ ${entry(workgroupSize)}
   let column = index % params.width;
   let token = tokens[row];
   if (token < params.firstToken || token - params.firstToken >= params.tokenCount) { return; }
-  result[index] = f32(table[(token - params.firstToken) * params.width + column]);
+  result[index] = f32(table[(token - params.firstToken) * params.width + column])${scaled};
 }`;
 }
 
-/** output row r = x row rows[r] * weight / sqrt(mean(x^2) + eps); rows[] gathers the logit rows. */
+/**
+ * output row r (+)= x row rows[r] * weight / sqrt(mean(x^2) + eps); rows[] gathers the logit rows.
+ * `accumulate` adds into the output: Gemma 2's post-norms normalise a block's attention or
+ * feed-forward output straight into the residual.
+ */
 export function rmsNormShader(workgroupSize: number): string {
   return /* wgsl */ `${flatIndex}
-struct Params { rows: u32, width: u32, epsilon: f32, }
+struct Params { rows: u32, width: u32, epsilon: f32, accumulate: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> rowIndices: array<u32>;
 @group(0) @binding(2) var<storage, read> source: array<f32>;
@@ -71,7 +98,11 @@ ${entry(workgroupSize)}
   for (var i = 0u; i < params.width; i++) { let x = source[start + i]; squares += x * x; }
   let inverse = inverseSqrt(squares / f32(params.width) + params.epsilon);
   let destination = index * params.width;
-  for (var i = 0u; i < params.width; i++) { result[destination + i] = source[start + i] * inverse * weight[i]; }
+  if (params.accumulate != 0u) {
+    for (var i = 0u; i < params.width; i++) { result[destination + i] += source[start + i] * inverse * weight[i]; }
+  } else {
+    for (var i = 0u; i < params.width; i++) { result[destination + i] = source[start + i] * inverse * weight[i]; }
+  }
 }`;
 }
 
@@ -104,9 +135,19 @@ ${entry(workgroupSize)}
 }`;
 }
 
-/** gate = silu(gate) * up */
-export function swiGluShader(workgroupSize: number): string {
-  return /* wgsl */ `${flatIndex}
+/** The gate's activation of a gated feed-forward block: SiLU (SwiGLU) or tanh-approximated GELU (GeGLU). */
+export type GateActivation = "silu" | "gelu-tanh";
+
+/**
+ * gate = activation(gate) * up: silu(g) = g / (1 + e^-g), or Gemma's
+ * gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+ */
+export function gatedActivationShader(workgroupSize: number, activation: GateActivation = "silu"): string {
+  const activated =
+    activation === "gelu-tanh"
+      ? `0.5 * g * (1.0 + boundedTanh(${wgslFloat(Math.sqrt(2 / Math.PI))} * (g + 0.044715 * g * g * g)))`
+      : "g / (1.0 + exp(-g))";
+  return /* wgsl */ `${flatIndex}${activation === "gelu-tanh" ? boundedTanh : ""}
 struct Params { count: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> gate: array<f32>;
@@ -114,7 +155,20 @@ struct Params { count: u32, }
 ${entry(workgroupSize)}
   if (index >= params.count) { return; }
   let g = gate[index];
-  gate[index] = g / (1.0 + exp(-g)) * up[index];
+  gate[index] = ${activated} * up[index];
+}`;
+}
+
+/** values[i] = cap * tanh(values[i] / cap) for the first `count` values: Gemma 2's final logit soft-cap. */
+export function softCapShader(workgroupSize: number, cap: number): string {
+  const capText = wgslFloat(cap);
+  return /* wgsl */ `${flatIndex}${boundedTanh}
+struct Params { count: u32, }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> values: array<f32>;
+${entry(workgroupSize)}
+  if (index >= params.count) { return; }
+  values[index] = ${capText} * boundedTanh(values[index] / ${capText});
 }`;
 }
 

@@ -54,6 +54,13 @@ export interface SelfExtendAttentionKernelOptions {
   readonly contextSize: number;
   /** Score scale; 1/sqrt(headSize) by default. */
   readonly scale?: number;
+  /** Scaled scores become cap * tanh(score / cap) before the softmax (Gemma 2); none by default. */
+  readonly logitSoftCap?: number;
+  /**
+   * Query i sees only keys j with i - j < slidingWindow (Gemma 2's local layers). Plain attention
+   * (groupSize 1) only: a local layer keeps every key at its exact position.
+   */
+  readonly slidingWindow?: number;
   /** Overrides of the tile sizes chosen from the device limits (tests use small tiles). */
   readonly tiles?: Partial<AttentionTiles>;
   /** A RoPE table already on the GPU covering the positions needed (shared with a forward pass). */
@@ -208,6 +215,22 @@ export class SelfExtendAttentionKernel {
     const config = validateSelfExtendConfig(options.config);
     const rotaryDimension = options.rope.rotaryDimension ?? shape.headSize;
     const plain = config.groupSize === 1;
+    const { logitSoftCap, slidingWindow } = options;
+    if (logitSoftCap !== undefined && !(Number.isFinite(logitSoftCap) && logitSoftCap > 0)) {
+      throw new SelfExtendConfigError("logitSoftCap", logitSoftCap, "must be a positive finite number");
+    }
+    if (slidingWindow !== undefined) {
+      if (!(Number.isInteger(slidingWindow) && slidingWindow > 0)) {
+        throw new SelfExtendConfigError("slidingWindow", slidingWindow, "must be a positive integer");
+      }
+      if (!plain) {
+        throw new SelfExtendConfigError(
+          "slidingWindow",
+          slidingWindow,
+          `needs groupSize 1 (a sliding-window layer keeps exact positions); got groupSize ${config.groupSize}`,
+        );
+      }
+    }
     const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
     const mode = options.mode ?? "fused";
     const { device } = context;
@@ -241,6 +264,8 @@ export class SelfExtendAttentionKernel {
       neighborWindow: config.neighborWindow,
       ...tiles,
       mode,
+      logitSoftCap,
+      slidingWindow,
     });
     const pipeline = await withErrorScopes(device, "compiling the Self-Extend attention kernel", () =>
       device.createComputePipeline({

@@ -27,6 +27,7 @@
  * combines the way the official flash path does.
  */
 import type { RopeLayout } from "@self-extend/core";
+import { wgslFloat } from "./forward-pass.wgsl.js";
 
 export type AttentionKernelMode = "fused" | "neighbor-only" | "group-only";
 
@@ -42,6 +43,13 @@ export interface AttentionShaderOptions {
   readonly keyTile: number;
   readonly workgroupSize: number;
   readonly mode: AttentionKernelMode;
+  /** Scaled scores become cap * tanh(score / cap) before the softmax (Gemma 2). */
+  readonly logitSoftCap?: number;
+  /**
+   * Query i sees only keys with i - j < slidingWindow (Gemma 2's local layers; plain attention
+   * only, since such a layer keeps every key at its exact position).
+   */
+  readonly slidingWindow?: number;
 }
 
 /**
@@ -98,7 +106,7 @@ fn isNeighborPair(distance: u32) -> bool { return distance < WINDOW; }`;
 
 export function selfExtendAttentionShader(options: AttentionShaderOptions): string {
   const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
-  const { queryTile, keyTile, workgroupSize, mode } = options;
+  const { queryTile, keyTile, workgroupSize, mode, logitSoftCap, slidingWindow } = options;
   const headsPerKv = headCount / kvHeadCount;
   const pairs = rotaryDimension / 2;
   // Heads are handled as vec4s; a head size that is not a multiple of 4 is zero-padded.
@@ -106,8 +114,22 @@ export function selfExtendAttentionShader(options: AttentionShaderOptions): stri
   const plain = groupSize === 1;
   const usesGroupLevel = !plain && mode !== "neighbor-only";
   const writesLogSumExp = mode !== "fused";
-  const keepPair =
+  const levelCondition =
     mode === "neighbor-only" ? "distance < WINDOW" : mode === "group-only" ? "distance >= WINDOW" : "true";
+  const keepPair =
+    slidingWindow === undefined ? levelCondition : `${levelCondition} && distance < SLIDING_WINDOW`;
+  // Fused with a sliding window: the walk starts at the tile of the first query's oldest visible key.
+  const fusedKeyBegin =
+    slidingWindow === undefined
+      ? "let keyBegin = splitBegin;"
+      : `let windowBegin = (select(0u, firstQuery + 1u - SLIDING_WINDOW, firstQuery + 1u >= SLIDING_WINDOW) / KEY_TILE) * KEY_TILE;
+  let keyBegin = max(splitBegin, windowBegin);`;
+  const capScore =
+    logitSoftCap === undefined
+      ? "fn capScore(score: f32) -> f32 { return score; }"
+      : `// tanh's argument is clamped to +-15, where f32 tanh is exactly +-1: drivers may build tanh
+// from exp, which overflows to inf / inf = NaN for large arguments.
+fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
   // Whole-vec4 back-rotation needs pairs inside a vec4 and a rotary width that ends on one.
   const vectorRotation = layout === "interleaved" && rotaryDimension % 4 === 0 && headSize % 4 === 0;
   const partnerCode =
@@ -127,6 +149,8 @@ const QUERY_TILE: u32 = ${queryTile}u;
 const KEY_TILE: u32 = ${keyTile}u;
 const WORKGROUP: u32 = ${workgroupSize}u;
 const LOWEST: f32 = -3.0e38;
+${slidingWindow === undefined ? "" : `const SLIDING_WINDOW: u32 = ${slidingWindow}u;`}
+${capScore}
 
 ${callParametersStruct}
 
@@ -248,7 +272,7 @@ ${
       ? `// Two-pass baseline, neighbor pass: a sliding window, starting at the tile holding key i - W + 1.
   let keyBegin = (select(0u, firstQuery + 1u - WINDOW, firstQuery + 1u >= WINDOW) / KEY_TILE) * KEY_TILE;`
       : mode === "fused"
-        ? "let keyBegin = splitBegin;"
+        ? fusedKeyBegin
         : "let keyBegin = 0u;"
   }
   var runningMax = LOWEST;
@@ -298,9 +322,9 @@ ${
           if (${keepPair}) {
             let at = k * VECTORS;
             if (isNeighborPair(distance)) {
-              score = (${unrolled(vectors, (c) => `dot(neighborQuery[${c}], keyTile[at + ${c}u])`, " + ")}) * params.scale;
+              score = capScore((${unrolled(vectors, (c) => `dot(neighborQuery[${c}], keyTile[at + ${c}u])`, " + ")}) * params.scale);
             } else {
-              score = (${usesGroupLevel ? unrolled(vectors, (c) => `dot(groupQuery[${c}], groupKeyTile[at + ${c}u])`, " + ") : "0.0"}) * params.scale;
+              score = capScore((${usesGroupLevel ? unrolled(vectors, (c) => `dot(groupQuery[${c}], groupKeyTile[at + ${c}u])`, " + ") : "0.0"}) * params.scale);
             }
           }
         }

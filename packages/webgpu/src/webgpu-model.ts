@@ -12,7 +12,6 @@ import {
   createTokenizer,
   type LlamaWeights,
   modelInfoFromDescription,
-  refuseFeaturesBeyondLlama,
   supportedArchitectures,
   type Tokenizer,
 } from "@self-extend/models";
@@ -74,7 +73,6 @@ export class WebGpuModel implements SelfExtendModelV1 {
     weights: LlamaWeights,
     options: WebGpuModelOptions = {},
   ): Promise<WebGpuModel> {
-    refuseFeaturesBeyondLlama(weights.description, "webgpu");
     const { architecture } = weights.description;
     if (!supportedArchitectures.includes(architecture)) {
       throw new SelfExtendConfigError(

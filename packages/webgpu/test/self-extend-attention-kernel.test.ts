@@ -31,6 +31,10 @@ interface KernelCase {
   readonly targetWorkgroups?: number;
   /** The key splits the kernel must plan for this call. */
   readonly expectedSplits?: number;
+  /** Gemma 2's scoring: a score scale, a soft-cap, and a local layer's sliding window. */
+  readonly scale?: number;
+  readonly logitSoftCap?: number;
+  readonly slidingWindow?: number;
 }
 
 // Small key tiles force long prompts across many tiles and many tile boundaries inside the window.
@@ -172,6 +176,51 @@ const cases: KernelCase[] = [
     keyCount: 513,
     queryCount: 1,
   },
+  {
+    name: "Gemma 2 local layer: sliding window 24, soft-cap 0.5, scale 0.2, prefill over key tiles of 8",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    layout: "half-split",
+    config: { groupSize: 1, neighborWindow: 8 },
+    keyCount: 200,
+    queryCount: 150,
+    tiles: { keyTile: 8, queryTile: 5 },
+    scale: 0.2,
+    logitSoftCap: 0.5,
+    slidingWindow: 24,
+  },
+  {
+    name: "Gemma 2 local layer: decode at 2048 keys in key splits, window 100 (most splits see no key)",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 8,
+    layout: "half-split",
+    config: { groupSize: 1, neighborWindow: 1 },
+    keyCount: 2048,
+    queryCount: 1,
+    targetWorkgroups: 1000,
+    expectedSplits: 16,
+    logitSoftCap: 0.5,
+    slidingWindow: 100,
+  },
+  {
+    name: "Gemma 2 global layer: G=4 W=16 with soft-cap 0.5 and scale 0.3, block of 40 at 1000 keys in key splits",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    layout: "half-split",
+    config: { groupSize: 4, neighborWindow: 16 },
+    keyCount: 1000,
+    queryCount: 40,
+    tiles: { keyTile: 8 },
+    targetWorkgroups: 24,
+    // Two query tiles (32 queries per workgroup) x 2 kv heads = 4 workgroups: 24 / 4 = 6 splits of
+    // 21 key tiles (125 tiles in all, the last split shorter).
+    expectedSplits: 6,
+    scale: 0.3,
+    logitSoftCap: 0.5,
+  },
 ];
 
 let context: WebGpuContext;
@@ -200,7 +249,8 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
         queryCount,
         seed: keyCount,
       });
-      const expected = expectedAttention(inputs);
+      const { scale, logitSoftCap, slidingWindow } = testCase;
+      const expected = expectedAttention(inputs, { scale, logitSoftCap, slidingWindow });
 
       const kernel = await SelfExtendAttentionKernel.create(context, {
         shape,
@@ -210,6 +260,9 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
         tiles: testCase.tiles,
         ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
         targetWorkgroups: testCase.targetWorkgroups,
+        scale,
+        logitSoftCap,
+        slidingWindow,
       });
       const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
       expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
@@ -243,4 +296,34 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
       }
     });
   }
+});
+
+describe("Gemma 2 scoring options", () => {
+  const options = {
+    shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
+    config: { groupSize: 1, neighborWindow: 4 },
+    rope: { layout: "interleaved" as const },
+    contextSize: 16,
+  };
+
+  it("refuses a sliding window with Self-Extend, naming the value and the rule", async () => {
+    await expect(
+      SelfExtendAttentionKernel.create(context, {
+        ...options,
+        config: { groupSize: 4, neighborWindow: 8 },
+        slidingWindow: 12,
+      }),
+    ).rejects.toThrow(/slidingWindow.*12.*needs groupSize 1 .*got groupSize 4/);
+  });
+
+  it.each([
+    ["slidingWindow", { slidingWindow: 0 }, /slidingWindow.*0.*positive integer/],
+    ["slidingWindow", { slidingWindow: 2.5 }, /slidingWindow.*2\.5.*positive integer/],
+    ["logitSoftCap", { logitSoftCap: -1 }, /logitSoftCap.*-1.*positive finite/],
+    ["logitSoftCap", { logitSoftCap: Number.POSITIVE_INFINITY }, /logitSoftCap.*positive finite/],
+  ])("refuses a bad %s %o", async (_name, extra, message) => {
+    await expect(SelfExtendAttentionKernel.create(context, { ...options, ...extra })).rejects.toThrow(
+      message,
+    );
+  });
 });

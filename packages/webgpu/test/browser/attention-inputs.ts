@@ -92,9 +92,22 @@ export function attentionInputs(options: {
 }
 
 /** core's float64 reference attention of the inputs' last queryCount queries. */
-export function expectedAttention(inputs: AttentionInputs): Float64Array {
+export function expectedAttention(
+  inputs: AttentionInputs,
+  scoring: { readonly scale?: number; readonly logitSoftCap?: number; readonly slidingWindow?: number } = {},
+): Float64Array {
   const { shape, config, table, queries, keys, values, queryCount, keyCount } = inputs;
-  return referenceAttention({ shape, config, rope: table, queries, keys, values, queryCount, keyCount });
+  return referenceAttention({
+    shape,
+    config,
+    rope: table,
+    queries,
+    keys,
+    values,
+    queryCount,
+    keyCount,
+    ...scoring,
+  });
 }
 
 /** The inputs on the device, with a fresh output buffer. */
