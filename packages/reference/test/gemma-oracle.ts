@@ -42,7 +42,11 @@ export function readGemmaOracle(family: GemmaFamily): GemmaOracle {
 }
 
 /** Largest |a - b| over one row. */
-export function largestRowDifference(candidate: ArrayLike<number>, offset: number, oracle: readonly number[]): number {
+export function largestRowDifference(
+  candidate: ArrayLike<number>,
+  offset: number,
+  oracle: readonly number[],
+): number {
   let largest = 0;
   for (let index = 0; index < oracle.length; index++) {
     largest = Math.max(largest, Math.abs(candidate[offset + index] - oracle[index]));
