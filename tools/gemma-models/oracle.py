@@ -241,7 +241,8 @@ def greedy_run(model, tokens, group_size, generated, positions):
             top = torch.topk(last, 2).values
             gaps.append(float(top[0] - top[1]))
             sequence.append(int(last.argmax()))
-    return {position: prompt_logits[position] for position in positions}, sequence[len(tokens) :], gaps
+    # `last` is the logit row of the last greedy step, at position len(sequence) - 2 (its token is never fed).
+    return {position: prompt_logits[position] for position in positions}, sequence[len(tokens) :], gaps, last
 
 
 def rounded(values):
@@ -249,9 +250,9 @@ def rounded(values):
 
 
 def run_record(model64, model32, tokens, group_size, generated, positions):
-    logits, greedy, gaps = greedy_run(model64, tokens, group_size, generated, positions)
-    logits32, greedy32, _ = greedy_run(model32, tokens, group_size, generated, positions)
-    float32_difference = max(largest(logits32[p], logits[p]) for p in positions)
+    logits, greedy, gaps, last_step = greedy_run(model64, tokens, group_size, generated, positions)
+    logits32, greedy32, _, last_step32 = greedy_run(model32, tokens, group_size, generated, positions)
+    float32_difference = max([largest(logits32[p], logits[p]) for p in positions] + [largest(last_step32, last_step)])
     longest_run = len(tokens) + generated - 1
     record = {
         "group_size": group_size,
@@ -259,6 +260,8 @@ def run_record(model64, model32, tokens, group_size, generated, positions):
         "prompt_tokens": tokens,
         "logits": {str(position): rounded(logits[position]) for position in positions},
         "greedy_tokens": greedy,
+        # The decode path's logits: the row the last greedy token was chosen from.
+        "last_greedy_step": {"position": len(tokens) + generated - 2, "logits": rounded(last_step)},
         "greedy_top1_top2_gaps": [float(f"{gap:.4g}") for gap in gaps],
         "smallest_greedy_top1_top2_gap": float(f"{min(gaps):.4g}"),
         "largest_relative_position": (longest_run - 1) // group_size + NEIGHBOR_WINDOW - NEIGHBOR_WINDOW // group_size
