@@ -19,6 +19,8 @@ export interface GemmaOracleRun {
   /** Full-vocabulary logits by prompt position. */
   readonly logits: Readonly<Record<string, readonly number[]>>;
   readonly greedy_tokens: readonly number[];
+  /** The logit row the last greedy token was chosen from (reached by decoding token by token). */
+  readonly last_greedy_step: { readonly position: number; readonly logits: readonly number[] };
   readonly smallest_greedy_top1_top2_gap: number;
 }
 
