@@ -5,6 +5,7 @@
  * greedy tokens, at G = 1 (a prompt past Gemma 2's sliding window) and with Self-Extend at 4 x L.
  */
 import { argmax } from "@self-extend/core";
+import { loadLlamaWeights } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend } from "../src/index.js";
 import {
@@ -54,6 +55,37 @@ async function runOnReference(path: string, run: GemmaOracleRun) {
 }
 
 describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) against the PyTorch oracle", () => {
+  it("the converted files read as the transformers configs say (tools/gemma-models/make_models.py)", () => {
+    const gemma = loadLlamaWeights(gemmaModelPath("gemma"));
+    expect(gemma.description).toMatchObject({
+      architecture: "gemma",
+      layerCount: 3,
+      embeddingSize: 64,
+      headCount: 4,
+      kvHeadCount: 2,
+      headSize: 32,
+      trainedContext: 128,
+      embeddingScale: 8,
+      feedForwardActivation: "gelu-tanh",
+    });
+    expect(gemma.description.slidingWindow).toBeUndefined();
+    expect(gemma.description.attentionLogitSoftCap).toBeUndefined();
+    expect(gemma.output).toBe(gemma.tokenEmbedding);
+    const gemma2 = loadLlamaWeights(gemmaModelPath("gemma2"));
+    expect(gemma2.description).toMatchObject({
+      architecture: "gemma2",
+      headSize: 16,
+      // query_pre_attn_scalar = 16: 1/sqrt(16).
+      attentionScale: 0.25,
+      attentionLogitSoftCap: 10,
+      finalLogitSoftCap: 15,
+      hasPostNorms: true,
+      // transformers' layer_types: sliding, full, sliding.
+      slidingWindow: { size: 48, localLayers: [true, false, true] },
+    });
+    expect(gemma2.output).toBe(gemma2.tokenEmbedding);
+  });
+
   for (const family of gemmaFamilies) {
     const oracle = readGemmaOracle(family);
     for (const [name, run] of [
