@@ -27,6 +27,8 @@ export interface ConformanceModel {
   readonly bosToken: number;
   /** The ggml types of its matrices (`F32`, `Q4_K`, `Q6_K`, ...), sorted: what picks its tolerance. */
   readonly weightTypes: readonly string[];
+  /** Its feed-forward activation (`silu`, or Gemma's `gelu-tanh`), which may pick a tolerance too. */
+  readonly activation: string;
   /** The same weights in another form for some backends, by backend name (see userModelBackendPaths). */
   readonly backendPaths?: Readonly<Record<string, string>>;
 }
@@ -81,6 +83,7 @@ function describe(id: string, path: string): ConformanceModel {
       vocabularySize: description.vocabularySize,
       bosToken: bos === undefined ? 1 : Number(bos),
       weightTypes: matrixWeightTypes(gguf.tensors),
+      activation: description.feedForwardActivation ?? "silu",
     };
   } finally {
     gguf.close();

@@ -428,6 +428,7 @@ export async function runConformanceSuite(
         mergeTolerances(baseTolerances, entry.tolerances, entry.backend.name),
         { backend: entry.backend.name, ...entry.sessionOptions, model: run.model.id },
         run.model.weightTypes,
+        run.model.activation,
       );
     for (const entry of backends) {
       const label = labelOf(entry);

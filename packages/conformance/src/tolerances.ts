@@ -28,6 +28,8 @@ export interface ToleranceOverride extends Partial<Tolerance> {
    * matrices of that type.
    */
   readonly weightType?: string;
+  /** A feed-forward activation (`gelu-tanh`); matches a model using it. */
+  readonly activation?: string;
   readonly reason: string;
 }
 
@@ -73,21 +75,28 @@ export interface ToleranceQuery {
   readonly model?: string;
   readonly check?: string;
   readonly weightType?: string;
+  readonly activation?: string;
 }
 
 /**
- * The tolerance for a run on a model holding matrices of these weight types: each type is resolved
- * on its own and the loosest wins, since a model is as far off as its least precise arithmetic.
- * Without weight types (or where no override names them) it is the plain query's tolerance.
+ * The tolerance for a run on a model holding matrices of these weight types and using this
+ * feed-forward activation: each is resolved on its own and the loosest wins, since a model is as
+ * far off as its least precise arithmetic. Without them (or where no override names them) it is
+ * the plain query's tolerance.
  */
 export function resolveModelTolerance(
   table: ToleranceTable,
   query: ToleranceQuery,
   weightTypes: readonly string[] = [],
+  activation?: string,
 ): Tolerance {
   let loosest = resolveTolerance(table, query);
-  for (const weightType of weightTypes) {
-    const candidate = resolveTolerance(table, { ...query, weightType });
+  const candidates: ToleranceQuery[] = [
+    ...weightTypes.map((weightType) => ({ ...query, weightType })),
+    ...(activation === undefined ? [] : [{ ...query, activation }]),
+  ];
+  for (const candidateQuery of candidates) {
+    const candidate = resolveTolerance(table, candidateQuery);
     if (candidate.atol > loosest.atol) loosest = candidate;
   }
   return loosest;
@@ -102,7 +111,15 @@ export function resolveTolerance(table: ToleranceTable, query: ToleranceQuery): 
   for (const override of table.overrides ?? []) {
     let specificity = 0;
     let matches = true;
-    for (const field of ["backend", "cachePrecision", "mode", "model", "check", "weightType"] as const) {
+    for (const field of [
+      "backend",
+      "cachePrecision",
+      "mode",
+      "model",
+      "check",
+      "weightType",
+      "activation",
+    ] as const) {
       if (override[field] === undefined) continue;
       if (override[field] !== query[field]) matches = false;
       else specificity += 1;

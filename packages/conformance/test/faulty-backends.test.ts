@@ -143,6 +143,20 @@ describe("the suite catches real mistakes", () => {
     expect(resolveModelTolerance(table, { backend: "onnxruntime" }, ["Q4_K", "Q6_K"]).atol).toBe(0.001);
   });
 
+  it("picks an activation's tolerance for models using it, the loosest of it and the weight types'", () => {
+    const table: ToleranceTable = {
+      default: { atol: 0.001, rtol: 0 },
+      overrides: [
+        { backend: "llama-cpp", activation: "gelu-tanh", atol: 0.006, reason: "fp16 GELU table" },
+        { backend: "llama-cpp", weightType: "Q4_K", atol: 0.11, reason: "measured" },
+      ],
+    };
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["F32"], "gelu-tanh").atol).toBe(0.006);
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["F32"], "silu").atol).toBe(0.001);
+    expect(resolveModelTolerance(table, { backend: "llama-cpp" }, ["Q4_K"], "gelu-tanh").atol).toBe(0.11);
+    expect(resolveModelTolerance(table, { backend: "webgpu" }, ["F32"], "gelu-tanh").atol).toBe(0.001);
+  });
+
   it("reports an unavailable backend as not available with its reason, never as passed", async () => {
     const reference = createReferenceBackend();
     const missing = {

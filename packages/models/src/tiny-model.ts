@@ -16,6 +16,8 @@ export interface TinyModelSpec {
   readonly name: string;
   readonly architecture: LlamaArchitecture;
   readonly layerCount: number;
+  /** Width of the residual stream; headCount * headSize unless set (Gemma 7B: 3072 with 16 x 256 heads). */
+  readonly embeddingSize?: number;
   readonly headCount: number;
   readonly kvHeadCount: number;
   readonly headSize: number;
@@ -70,7 +72,7 @@ export function llama3RopeFrequencyFactors(
 
 export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeights {
   const random = createRandom(seed);
-  const embeddingSize = spec.headCount * spec.headSize;
+  const embeddingSize = spec.embeddingSize ?? spec.headCount * spec.headSize;
   const queryRows = spec.headCount * spec.headSize;
   const kvRows = spec.kvHeadCount * spec.headSize;
   // Uniform on [-a, a] has variance a^2 / 3; a = sqrt(3 / fanIn) gives variance 1 / fanIn.
@@ -304,6 +306,45 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
     trainedContext: 256,
     ropeBase: 1e6,
     hasQkvBias: true,
+  },
+  {
+    // Gemma 7B's shape at CPU size: heads wider than the residual stream (4 x 32 = 128 > 64),
+    // scaled embeddings, GeGLU, tied classifier (llama.cpp's Gemma always ties it).
+    name: "gemma-h32-gqa2-wide-heads",
+    architecture: "gemma",
+    layerCount: 2,
+    embeddingSize: 64,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 32,
+    feedForwardSize: 128,
+    vocabularySize: 128,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+  },
+  {
+    // Gemma 2: local, global, local layers (pattern 2) with a window below L, caps small enough to
+    // bite, post-norms.
+    name: "gemma2-h16-gqa2-window40",
+    architecture: "gemma2",
+    layerCount: 3,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    feedForwardSize: 128,
+    vocabularySize: 128,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+    gemma2: {
+      attentionLogitSoftCap: 5,
+      finalLogitSoftCap: 15,
+      slidingWindowSize: 40,
+      slidingWindowPattern: 2,
+    },
   },
 ];
 

@@ -86,7 +86,7 @@ describe("tiny model generator", () => {
       new Set([1, 2, 4]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.architecture))).toEqual(
-      new Set(["llama", "mistral", "qwen2", "phi3"]),
+      new Set(["llama", "mistral", "qwen2", "phi3", "gemma", "gemma2"]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6, 500000]));
     expect(tinyModelGrid.some((spec) => spec.llama3RopeScaling !== undefined)).toBe(true);
