@@ -40,6 +40,9 @@ describe("the backend registry", () => {
     expect(fastPrefill.informational?.describe?.({ groupSize: 8, neighborWindow: 32 })).toBe(
       `chunk 8 = G: largest position error ${fastPrefillPositionError(8, 8)}`,
     );
-    expect(entries[0].skips?.map((skip) => skip.model)).toEqual(["tiny:mistral-h64-gqa2"]);
+    expect(entries[0].skips?.map((skip) => skip.model)).toEqual([
+      "tiny:mistral-h64-gqa2",
+      "tiny:gemma2-h16-gqa2-window40",
+    ]);
   });
 });

@@ -38,7 +38,14 @@ describe("reference backend", () => {
     expect(backend.name).toBe("reference");
     expect(backend.capabilities.modes).toEqual(["exact"]);
     expect(backend.capabilities.cachePrecisions).toEqual(["float64"]);
-    expect([...backend.capabilities.architectures].sort()).toEqual(["llama", "mistral", "phi3", "qwen2"]);
+    expect([...backend.capabilities.architectures].sort()).toEqual([
+      "gemma",
+      "gemma2",
+      "llama",
+      "mistral",
+      "phi3",
+      "qwen2",
+    ]);
     expect(await backend.checkAvailability()).toEqual({ available: true });
   });
 
