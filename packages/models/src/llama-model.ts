@@ -12,7 +12,6 @@
  * are already in the interleaved convention and are written unpermuted.
  */
 import type { RopeLayout } from "@self-extend/core";
-import { UnsupportedModelFeatureError } from "./model-file-error.js";
 import type { Vocabulary } from "./tokenizer.js";
 
 export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3" | "gemma" | "gemma2";
@@ -120,32 +119,4 @@ export interface LlamaWeights {
   readonly vocabulary?: Vocabulary;
   /** The file's Jinja chat template (GGUF `tokenizer.chat_template`), when it has one. */
   readonly chatTemplate?: string;
-}
-
-/**
- * The Gemma features a description uses, named for a backend's refusal (empty for Llama-shaped
- * models). A backend that implements none of them checks this once, where it loads a model.
- */
-export function featuresBeyondLlama(description: LlamaModelDescription): string[] {
-  const features: string[] = [];
-  if (description.embeddingScale !== undefined) features.push("scaled embeddings");
-  if ((description.feedForwardActivation ?? "silu") !== "silu") features.push("GeGLU");
-  if (description.attentionScale !== undefined) features.push("an attention scale");
-  if (description.attentionLogitSoftCap !== undefined) features.push("attention soft-capping");
-  if (description.finalLogitSoftCap !== undefined) features.push("final soft-capping");
-  if (description.hasPostNorms === true) features.push("post-norms");
-  if (description.slidingWindow !== undefined) features.push("sliding-window layers");
-  return features;
-}
-
-/** Throws UnsupportedModelFeatureError (one line) where the description uses a Gemma feature. */
-export function refuseFeaturesBeyondLlama(description: LlamaModelDescription, backend: string): void {
-  const features = featuresBeyondLlama(description);
-  if (features.length > 0) {
-    throw new UnsupportedModelFeatureError(
-      `${description.name ?? "the model"} (${description.architecture})`,
-      backend,
-      features,
-    );
-  }
 }

@@ -28,17 +28,3 @@ export class UnsupportedArchitectureError extends ModelFileError {
     );
   }
 }
-
-/** A backend that runs the architecture's Llama shape but not (yet) all of the model's features. */
-export class UnsupportedModelFeatureError extends SelfExtendError {
-  override readonly name = "UnsupportedModelFeatureError";
-  constructor(
-    readonly model: string,
-    readonly backend: string,
-    readonly features: readonly string[],
-  ) {
-    super(
-      `${model} uses ${features.join(", ")}, which the ${backend} backend does not implement yet; the reference and llama-cpp backends run it`,
-    );
-  }
-}
