@@ -230,9 +230,9 @@ def checks_for(family, model64, model32, tokens):
     return checks
 
 
-def greedy_run(model, tokens, group_size, generated, positions):
+def greedy_run(model, tokens, group_size, window, generated, positions):
     """Logits of the prompt at `positions`, then greedy tokens, recomputing the whole sequence each step."""
-    with self_extended(model, group_size, NEIGHBOR_WINDOW):
+    with self_extended(model, group_size, window):
         prompt_logits = logits_of(model, tokens)
         sequence = list(tokens)
         gaps = []
@@ -249,14 +249,14 @@ def rounded(values):
     return [float(f"{value:.{SIGNIFICANT_DIGITS}g}") for value in values.tolist()]
 
 
-def run_record(model64, model32, tokens, group_size, generated, positions):
-    logits, greedy, gaps, last_step = greedy_run(model64, tokens, group_size, generated, positions)
-    logits32, greedy32, _, last_step32 = greedy_run(model32, tokens, group_size, generated, positions)
+def run_record(model64, model32, tokens, group_size, generated, positions, window=NEIGHBOR_WINDOW):
+    logits, greedy, gaps, last_step = greedy_run(model64, tokens, group_size, window, generated, positions)
+    logits32, greedy32, _, last_step32 = greedy_run(model32, tokens, group_size, window, generated, positions)
     float32_difference = max([largest(logits32[p], logits[p]) for p in positions] + [largest(last_step32, last_step)])
     longest_run = len(tokens) + generated - 1
     record = {
         "group_size": group_size,
-        "neighbor_window": NEIGHBOR_WINDOW,
+        "neighbor_window": window,
         "prompt_tokens": tokens,
         "logits": {str(position): rounded(logits[position]) for position in positions},
         "greedy_tokens": greedy,
@@ -264,12 +264,12 @@ def run_record(model64, model32, tokens, group_size, generated, positions):
         "last_greedy_step": {"position": len(tokens) + generated - 2, "logits": rounded(last_step)},
         "greedy_top1_top2_gaps": [float(f"{gap:.4g}") for gap in gaps],
         "smallest_greedy_top1_top2_gap": float(f"{min(gaps):.4g}"),
-        "largest_relative_position": (longest_run - 1) // group_size + NEIGHBOR_WINDOW - NEIGHBOR_WINDOW // group_size
+        "largest_relative_position": (longest_run - 1) // group_size + window - window // group_size
         if group_size > 1
         else longest_run - 1,
         "float32_vs_oracle": {"max_abs_logit_difference": float(f"{float32_difference:.3g}"), "same_greedy_tokens": greedy32 == greedy},
     }
-    print(f"  G = {group_size}: prompt {len(tokens)}, {generated} greedy tokens, smallest top-1/top-2 gap {min(gaps):.4f} "
+    print(f"  G = {group_size}, W = {window}: prompt {len(tokens)}, {generated} greedy tokens, smallest top-1/top-2 gap {min(gaps):.4f} "
           f"(step {gaps.index(min(gaps))}); float32 vs float64 {float32_difference:.2e}, greedy {'identical' if greedy32 == greedy else 'DIFFERENT'}")
     if record["largest_relative_position"] >= TRAINED_CONTEXT:
         raise SystemExit(f"G = {group_size}: largest relative position {record['largest_relative_position']} >= L = {TRAINED_CONTEXT}")
@@ -297,6 +297,16 @@ def oracle_for(family, models_root, text_path):
     checks = checks_for(family, model64, model32, tokens)
     self_extend = run_record(model64, model32, tokens, GROUP_SIZE, SELF_EXTEND_GENERATED, SELF_EXTEND_POSITIONS)
     plain = run_record(model64, model32, tokens[:PLAIN_PROMPT_LENGTH], 1, PLAIN_GENERATED, PLAIN_POSITIONS)
+    # Gemma 2 with W = the sliding window: the neighbor window covers every distance a local layer
+    # sees, the case llama.cpp can run (its local layers measure the window on cell positions, which
+    # stay exact only within W; packages/llama-cpp/src/llama-cpp-capabilities.ts).
+    wide_window = (
+        {"self_extend_window_covers_local_layers": run_record(
+            model64, model32, tokens, GROUP_SIZE, SELF_EXTEND_GENERATED, SELF_EXTEND_POSITIONS, window=config.sliding_window
+        )}
+        if family == "gemma2"
+        else {}
+    )
     return {
         "family": family,
         "model": f"tools/gemma-models/make_models.py {family} (seeded, random), converted by llama.cpp's convert_hf_to_gguf.py to {family}.gguf",
@@ -307,6 +317,7 @@ def oracle_for(family, models_root, text_path):
         "prompt_source": "BOS (id 1) + the start of ../shared/models/tinystories_val_256k.txt encoded by tok512.model (sentencepiece)",
         "self_extend": self_extend,
         "plain": plain,
+        **wide_window,
         "checks": {name: float(f"{value:.3g}") for name, value in checks.items()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "sentencepiece": sentencepiece.__version__},
     }

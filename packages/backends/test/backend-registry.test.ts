@@ -40,9 +40,12 @@ describe("the backend registry", () => {
     expect(fastPrefill.informational?.describe?.({ groupSize: 8, neighborWindow: 32 })).toBe(
       `chunk 8 = G: largest position error ${fastPrefillPositionError(8, 8)}`,
     );
-    expect(entries[0].skips?.map((skip) => skip.model)).toEqual([
-      "tiny:mistral-h64-gqa2",
-      "tiny:gemma2-h16-gqa2-window40",
+    expect(entries[0].skips?.map((skip) => [skip.model, skip.case ?? "*"])).toEqual([
+      ["tiny:mistral-h64-gqa2", "*"],
+      ["tiny:gemma2-h16-gqa2-window40", "greedy-2x"],
+      ["tiny:gemma2-h16-gqa2-window40", "greedy-4x"],
+      ["tiny:gemma2-h16-gqa2-window40", "logits-2x"],
+      ["tiny:gemma2-h16-gqa2-window40", "logits-4x-explicit"],
     ]);
   });
 });

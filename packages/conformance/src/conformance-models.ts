@@ -29,6 +29,8 @@ export interface ConformanceModel {
   readonly weightTypes: readonly string[];
   /** Its feed-forward activation (`silu`, or Gemma's `gelu-tanh`), which may pick a tolerance too. */
   readonly activation: string;
+  /** The window of its sliding-window (local) layers, if it has any (Gemma 2): plans cover it. */
+  readonly slidingWindow?: number;
   /** The same weights in another form for some backends, by backend name (see userModelBackendPaths). */
   readonly backendPaths?: Readonly<Record<string, string>>;
 }
@@ -84,6 +86,7 @@ function describe(id: string, path: string): ConformanceModel {
       bosToken: bos === undefined ? 1 : Number(bos),
       weightTypes: matrixWeightTypes(gguf.tensors),
       activation: description.feedForwardActivation ?? "silu",
+      ...(description.slidingWindow === undefined ? {} : { slidingWindow: description.slidingWindow.size }),
     };
   } finally {
     gguf.close();

@@ -9,6 +9,7 @@ import {
   type SelfExtendBackendV1,
   type SelfExtendConfig,
   type SessionOptionsV1,
+  smallestWindowForSlidingWindow,
   specificationVersion,
 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
@@ -107,8 +108,15 @@ function configFor(
 ): SelfExtendConfig {
   const setting = testCase.selfExtend ?? "plain";
   if (setting === "plain") return { groupSize: 1, neighborWindow: 1 };
-  if (setting === "plan")
-    return planSelfExtend({ trainedContext: model.trainedContext, targetContext: totalLength }).config;
+  if (setting === "plan") {
+    // A model with local layers gets a W that covers their window where the planner's range allows:
+    // every adapter runs that (llama.cpp only runs Gemma 2 so), and W < S is the explicit cases' job.
+    return planSelfExtend({
+      trainedContext: model.trainedContext,
+      targetContext: totalLength,
+      smallestWindow: smallestWindowForSlidingWindow(model.trainedContext, model.slidingWindow),
+    }).config;
+  }
   return setting;
 }
 

@@ -23,6 +23,11 @@ export interface PlanOptions {
   readonly smallestWindowFraction?: number;
   /** Largest W as a fraction of L (default 1/2). */
   readonly largestWindowFraction?: number;
+  /**
+   * Smallest W in tokens, above the fraction's floor: a model's sliding window, so that its local
+   * layers' windows lie inside W (llama.cpp needs that for Gemma 2). Must not exceed the largest W.
+   */
+  readonly smallestWindow?: number;
 }
 
 export interface SelfExtendPlan {
@@ -75,6 +80,20 @@ export function longestReachableContext(trainedContext: number): number {
   return best;
 }
 
+/**
+ * The `smallestWindow` to plan with for a model with sliding-window (local) layers: the window
+ * itself when the planner's range (W <= L/2) can hold it, so every local layer's window lies
+ * inside W, as llama.cpp needs for Gemma 2; otherwise undefined (no W the planner picks covers it).
+ */
+export function smallestWindowForSlidingWindow(
+  trainedContext: number,
+  slidingWindow: number | undefined,
+): number | undefined {
+  return slidingWindow !== undefined && slidingWindow <= Math.floor(trainedContext / 2)
+    ? slidingWindow
+    : undefined;
+}
+
 export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
   const { trainedContext, targetContext } = options;
   requireInteger("trainedContext", trainedContext, 2);
@@ -107,8 +126,20 @@ export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
     );
   }
 
-  const smallestWindow = Math.max(1, Math.ceil(trainedContext * smallestFraction));
   const largestWindow = Math.floor(trainedContext * largestFraction);
+  if (options.smallestWindow !== undefined) {
+    requireInteger("smallestWindow", options.smallestWindow, 1);
+    if (options.smallestWindow > largestWindow) {
+      throw new SelfExtendConfigError(
+        "smallestWindow",
+        options.smallestWindow,
+        `must be <= the largest window the planner considers (${largestWindow} = L x ${largestFraction})`,
+      );
+    }
+  }
+  const fractionFloor = Math.max(1, Math.ceil(trainedContext * smallestFraction));
+  const smallestWindow = Math.max(fractionFloor, options.smallestWindow ?? 1);
+  const windowRangeLabel = smallestWindow > fractionFloor ? "smallestWindow, L/2" : "L/8, L/2";
   // Smaller windows never reach further: W >= G, and (L - W) * G + W peaks at G = W = L/2, which
   // is inside the range. So a target no config in range reaches is out of reach altogether.
   const headroomLimit = Math.floor((2 * trainedContext) / 3);
@@ -128,7 +159,7 @@ export function planSelfExtend(options: PlanOptions): SelfExtendPlan {
         return describe(
           { groupSize, neighborWindow: window },
           false,
-          `smallest G that reads N = ${targetContext} with W in [L/8, L/2] = [${smallestWindow}, ${largestWindow}] and ${note}; the largest such W`,
+          `smallest G that reads N = ${targetContext} with W in [${windowRangeLabel}] = [${smallestWindow}, ${largestWindow}] and ${note}; the largest such W`,
         );
       }
     }

@@ -64,6 +64,39 @@ describe("planner", () => {
     },
   );
 
+  it.each([
+    [128, 256, 48],
+    [128, 640, 48],
+    [8192, 16384, 4096],
+    [8192, 32768, 4096],
+  ])(
+    "L = %i, N = %i, smallestWindow = %i (a sliding window): W covers it, and the plan is the naive search's",
+    (trained, target, smallestWindow) => {
+      const plan = planSelfExtend({ trainedContext: trained, targetContext: target, smallestWindow });
+      // The naive search, written from the rule: the smallest G, then the largest W, with W a
+      // multiple of G in [smallestWindow, L/2], positions within 2/3 of L, else within L - 1.
+      const naive = (limit: number) => {
+        for (let g = 2; g <= trained / 2; g++) {
+          for (let window = Math.floor(trained / 2 / g) * g; window >= smallestWindow; window -= g) {
+            if (largestRelativePosition(target, { groupSize: g, neighborWindow: window }) <= limit) {
+              return { groupSize: g, neighborWindow: window };
+            }
+          }
+        }
+        return undefined;
+      };
+      const expected = naive(Math.floor((2 * trained) / 3)) ?? naive(trained - 1);
+      expect(plan.config).toEqual(expected);
+      expect(plan.config.neighborWindow).toBeGreaterThanOrEqual(smallestWindow);
+    },
+  );
+
+  it("refuses a smallestWindow above the largest window it considers, naming it", () => {
+    expect(() => planSelfExtend({ trainedContext: 64, targetContext: 256, smallestWindow: 40 })).toThrow(
+      "smallestWindow = 40 is invalid: must be <= the largest window the planner considers (32 = L x 0.5)",
+    );
+  });
+
   it("reaches the longest context with G = W = L/2", () => {
     const plan = planSelfExtend({ trainedContext: 64, targetContext: longestReachableContext(64) });
     expect(plan.config).toEqual({ groupSize: 32, neighborWindow: 32 });

@@ -27,6 +27,7 @@ import {
   type SelfExtendSessionV1,
   SessionLifecycle,
   type SessionOptionsV1,
+  smallestWindowForSlidingWindow,
   validateBackendSettings,
   validateSelfExtendConfig,
   validateSessionForModel,
@@ -39,6 +40,7 @@ import {
   llamaCppArchitectureRefusals,
   llamaCppArchitectures,
   llamaCppCapabilities,
+  requireSlidingWindowCovered,
 } from "./llama-cpp-capabilities.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
 import { NativeBridgeUnavailableError, prepareNativeBridge, requireNativeBridge } from "./native-bridge.js";
@@ -122,11 +124,21 @@ export function getCpuLlama(): Promise<Llama> {
  * architectures we cannot move keys for, before any weights are loaded.
  */
 export function describeModelFile(path: string): ModelInfoV1 {
+  return readModelHeader(path).info;
+}
+
+/** What the session needs from the header: the v1 model info, and the local layers' window if any. */
+interface ModelHeader {
+  readonly info: ModelInfoV1;
+  readonly slidingWindow?: number;
+}
+
+function readModelHeader(path: string): ModelHeader {
   const gguf = readGguf(path);
   try {
     const description = describeLlamaModel(gguf, path);
     requireSupportedArchitecture(description.architecture, path);
-    return modelInfoFromDescription(description);
+    return { info: modelInfoFromDescription(description), slidingWindow: description.slidingWindow?.size };
   } finally {
     gguf.close();
   }
@@ -143,8 +155,8 @@ function requireSupportedArchitecture(architecture: string, where: string): void
 }
 
 /** The model's description from its GGUF header (cheap), before any weights are loaded. */
-function describeModelOption(model: LlamaModel | string): ModelInfoV1 {
-  if (typeof model === "string") return describeModelFile(model);
+function describeModelOption(model: LlamaModel | string): ModelHeader {
+  if (typeof model === "string") return readModelHeader(model);
   const path = modelPathOf(model);
   if (path === undefined) {
     throw new SelfExtendConfigError(
@@ -153,7 +165,7 @@ function describeModelOption(model: LlamaModel | string): ModelInfoV1 {
       "must be a LlamaModel loaded from a GGUF file",
     );
   }
-  return describeModelFile(path);
+  return readModelHeader(path);
 }
 
 async function resolveModel(options: SelfExtendContextOptions, info: ModelInfoV1): Promise<ResolvedModel> {
@@ -303,11 +315,15 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       await requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
     // Every setting is checked against the model's header (core's validateSessionForModel) before
     // the bridge is prepared and the weights are loaded.
-    const info = describeModelOption(options.model);
+    const { info, slidingWindow } = describeModelOption(options.model);
     const config =
       explicit ??
-      planSelfExtend({ trainedContext: info.trainedContext, targetContext: options.targetContext as number })
-        .config;
+      planSelfExtend({
+        trainedContext: info.trainedContext,
+        targetContext: options.targetContext as number,
+        // Sliding-window models run here only with W >= S (requireSlidingWindowCovered).
+        smallestWindow: smallestWindowForSlidingWindow(info.trainedContext, slidingWindow),
+      }).config;
     const usable =
       config.groupSize === 1 ? Number.POSITIVE_INFINITY : largestUsableContext(info.trainedContext, config);
     const contextSize =
@@ -315,6 +331,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       options.targetContext ??
       (Number.isFinite(usable) ? usable : info.trainedContext);
     validateSessionForModel({ selfExtend: config, contextSize }, info);
+    requireSlidingWindowCovered(slidingWindow, config, options.mode ?? "exact");
     const bridgeState = await prepareNativeBridge();
     const resolved = await resolveModel(options, info);
     try {

@@ -45,3 +45,42 @@ describe("models the adapter declares it cannot run", () => {
     });
   }
 });
+
+// Cases skipped on one model (Self-Extend with W below Gemma 2's window): the same refusal.
+describe("cases the adapter declares it cannot run on a model", () => {
+  const temporaryFolder = useTemporaryFolder("llama-cpp-conformance-cases-");
+  const models = new Set(
+    (readDeclaration(conformanceDeclaration).skips ?? [])
+      .filter((skip) => skip.model?.startsWith("tiny:gemma2") && skip.case !== undefined)
+      .map((skip) => skip.model!.slice("tiny:".length)),
+  );
+
+  it("declares some, on a Gemma 2 grid model", () => {
+    expect(models.size).toBeGreaterThan(0);
+  });
+
+  for (const name of models) {
+    const spec = tinyModelSpec(name);
+    it(`${name}: W = 16 below its window is refused, naming the window; G = 1 is not`, async () => {
+      const path = join(temporaryFolder(), `${name}.gguf`);
+      writeLlamaGguf(path, generateTinyModel(spec, 1));
+      await expect(
+        createSelfExtendContext({
+          model: path,
+          groupSize: 8,
+          neighborWindow: 16,
+          contextSize: 128,
+          threads: 1,
+        }),
+      ).rejects.toThrow(`must be >= the model's sliding window (${spec.gemma2?.slidingWindowSize})`);
+      const plain = await createSelfExtendContext({
+        model: path,
+        groupSize: 1,
+        neighborWindow: 1,
+        contextSize: 64,
+        threads: 1,
+      });
+      await plain.dispose();
+    });
+  }
+});
