@@ -8,6 +8,7 @@ import {
   relativePositionMap,
   type SelfExtendBackendV1,
   type SelfExtendConfig,
+  SelfExtendConfigError,
   type SessionOptionsV1,
   smallestWindowForSlidingWindow,
   specificationVersion,
@@ -130,14 +131,36 @@ function planRun(testCase: ConformanceCase, model: ConformanceModel): PlannedRun
   return { testCase, model, config, prompt, generated, name: `${testCase.name}@${model.id}` };
 }
 
+/**
+ * A session the backend refused at creation with a SelfExtendConfigError. By the v1 contract that
+ * is a setting the backend cannot honour for this model (llama.cpp: Gemma 2 with W below its sliding
+ * window), declared before any work: reported as not available, with the backend's own reason.
+ * The reference accepted the same settings, since it ran first.
+ */
+class SessionRefused extends Error {}
+
+function isConfigError(error: unknown): boolean {
+  return (
+    error instanceof SelfExtendConfigError ||
+    (error instanceof Error && error.name === "SelfExtendConfigError")
+  );
+}
+
 async function execute(entry: BackendUnderTest, run: PlannedRun, signal?: AbortSignal): Promise<RunOutput> {
   const path = run.model.backendPaths?.[entry.backend.name] ?? run.model.path;
   const model = await entry.backend.loadModel({ path });
-  const session = await model.createSession({
-    selfExtend: run.config,
-    contextSize: run.prompt.length + run.generated,
-    ...entry.sessionOptions,
-  });
+  let session: Awaited<ReturnType<typeof model.createSession>>;
+  try {
+    session = await model.createSession({
+      selfExtend: run.config,
+      contextSize: run.prompt.length + run.generated,
+      ...entry.sessionOptions,
+    });
+  } catch (error) {
+    await model.dispose();
+    if (isConfigError(error)) throw new SessionRefused((error as Error).message);
+    throw error;
+  }
   try {
     if (run.testCase.tier === "logits") {
       const evaluation = await session.evaluate(run.prompt, { logits: "all", signal });
@@ -493,6 +516,20 @@ export async function runConformanceSuite(
         record(note === undefined ? row : asInformational(row, note));
       } catch (error) {
         if (options.signal?.aborted) throw error;
+        if (error instanceof SessionRefused) {
+          record({
+            ...base,
+            ...(note === undefined ? {} : { informational: true as const, note }),
+            backend: label,
+            status: "not-available",
+            maxAbsLogitDiff: null,
+            firstDivergentToken: null,
+            reason: `the backend refuses these settings for this model: ${error.message}`,
+            comparedWith: "reference",
+          });
+          progress(label, run.name);
+          continue;
+        }
         // A measured-only run is exempt from its tolerance, not from working: an error counts.
         record({
           ...base,

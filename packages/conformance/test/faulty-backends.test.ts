@@ -1,3 +1,4 @@
+import { SelfExtendConfigError, type SessionOptionsV1 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
 import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
@@ -173,6 +174,53 @@ describe("the suite catches real mistakes", () => {
       ["not-available", "no runtime here"],
     ]);
     expect(report.summary).toEqual({ passed: 0, failed: 0, notAvailable: 1, skipped: 0, informational: 0 });
+  });
+
+  it("reports settings a backend refuses at session creation (SelfExtendConfigError) as not available, other errors as failures", async () => {
+    const reference = createReferenceBackend();
+    const refusing = (name: string, makeError: () => Error) => ({
+      ...reference,
+      name,
+      loadModel: async (source: { path: string }) => {
+        const model = await reference.loadModel(source);
+        return {
+          info: model.info,
+          createSession: async (options: SessionOptionsV1) => {
+            if ((options.selfExtend?.groupSize ?? 1) > 1) throw makeError();
+            return model.createSession(options);
+          },
+          dispose: () => model.dispose(),
+        };
+      },
+    });
+    const report = await runConformanceSuite(
+      [
+        {
+          backend: refusing(
+            "refusing",
+            () => new SelfExtendConfigError("neighborWindow", 8, "must be >= 40 here"),
+          ),
+        },
+        { backend: refusing("crashing", () => new Error("crashed at creation")) },
+      ],
+      {
+        cases: [caseNamed("logits-2x"), caseNamed("logits-plain-2x")],
+        modelIds: ["tiny:llama-h8-mha"],
+        cacheFolder: temporary(),
+        crossCompare: false,
+      },
+    );
+    const rows = report.results.map((result) => [result.backend, result.case, result.status]);
+    expect(rows).toEqual([
+      ["refusing", "logits-2x@tiny:llama-h8-mha", "not-available"],
+      ["crashing", "logits-2x@tiny:llama-h8-mha", "fail"],
+      ["refusing", "logits-plain-2x@tiny:llama-h8-mha", "pass"],
+      ["crashing", "logits-plain-2x@tiny:llama-h8-mha", "pass"],
+    ]);
+    expect(report.results[0].reason).toMatch(
+      /^the backend refuses these settings for this model: neighborWindow = 8 is invalid: must be >= 40 here$/,
+    );
+    expect(report.summary).toEqual({ passed: 2, failed: 1, notAvailable: 1, skipped: 0, informational: 0 });
   });
 
   it("counts an informational run apart, unless it throws", async () => {
