@@ -44,6 +44,13 @@ export {
 export { type PerplexityPlotOptions, renderPerplexityPlot } from "./perplexity-plot.js";
 export { sha256OfFile, writeFileAtomically, writeJsonFileAtomically } from "./result-file.js";
 export {
+  parseScaleBenchmarkArguments,
+  runScaleBenchmark,
+  type ScaleBenchmarkArguments,
+  type ScaleBenchmarkOptions,
+  scaleBenchmarkUsage,
+} from "./scale-benchmark.js";
+export {
   runSpeedBenchmark,
   type SpeedBenchmarkOptions,
   type SpeedBenchmarkRow,

@@ -1,0 +1,105 @@
+/**
+ * The GPU scale benchmark every adapter runs (issue 14): one model at real scale (the caller writes
+ * it, e.g. @self-extend/models' writeGpuScaleModel: Llama-3.2-1B's layout), Self-Extend as core's
+ * planner chooses it for the longest context, against the same adapter at G = 1, through
+ * runSpeedBenchmark. The adapters' scripts only make their backend and say what device ran it.
+ *
+ * After each row the JSON file is rewritten (atomically), then the row printed, so a run cut short by
+ * a GPU machine's time limit keeps every row it printed.
+ */
+import { planSelfExtend, type SelfExtendBackendV1 } from "@self-extend/core";
+import { writeJsonFileAtomically } from "./result-file.js";
+import {
+  runSpeedBenchmark,
+  type SpeedBenchmarkRow,
+  speedBenchmarkHeader,
+  speedBenchmarkLine,
+} from "./speed-benchmark.js";
+
+export interface ScaleBenchmarkArguments {
+  /** Where the model is written (or found, once written). */
+  readonly folder: string;
+  readonly trainedContext: number;
+  readonly multiples: readonly number[];
+  readonly jsonPath?: string;
+}
+
+export const scaleBenchmarkUsage =
+  "<model folder> [trained context, default 4096] [multiples, default 1,4] [json out]";
+
+/** `<folder> [trained context] [multiples] [json out]`, each checked, in one line on error. */
+export function parseScaleBenchmarkArguments(argumentsList: readonly string[]): ScaleBenchmarkArguments {
+  const [folder, trainedText = "4096", multiplesText = "1,4", jsonPath] = argumentsList;
+  if (folder === undefined) throw new RangeError(`usage: ${scaleBenchmarkUsage}`);
+  const trainedContext = Number(trainedText);
+  if (!Number.isSafeInteger(trainedContext) || trainedContext < 2) {
+    throw new RangeError(`trained context "${trainedText}" is invalid: must be an integer >= 2`);
+  }
+  const multiples = multiplesText.split(",").map(Number);
+  if (multiples.some((multiple) => !(Number.isFinite(multiple) && multiple > 0))) {
+    throw new RangeError(
+      `multiples "${multiplesText}" are invalid: must be positive numbers separated by commas`,
+    );
+  }
+  return { folder, trainedContext, multiples, ...(jsonPath === undefined ? {} : { jsonPath }) };
+}
+
+export interface ScaleBenchmarkOptions {
+  /** The backend's label in the table (`llama-cpp`, `webgpu`). */
+  readonly label: string;
+  readonly backend: SelfExtendBackendV1;
+  readonly modelPath: string;
+  readonly multiples: readonly number[];
+  readonly jsonPath?: string;
+  /** What ran it (adapter, GPU runtime, devices): printed, and kept at the top of the JSON. */
+  readonly device: Readonly<Record<string, unknown>>;
+  /** Tokens decoded one at a time after each prompt (default 16). */
+  readonly decodeTokens?: number;
+  /** Printed lines (default console.log). */
+  readonly log?: (line: string) => void;
+}
+
+export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise<SpeedBenchmarkRow[]> {
+  const log = options.log ?? console.log;
+  const decodeTokens = options.decodeTokens ?? 16;
+  log(`device: ${JSON.stringify(options.device)}`);
+  let start = performance.now();
+  const model = await options.backend.loadModel({ path: options.modelPath });
+  try {
+    log(`loaded in ${((performance.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(model.info)}`);
+    // Self-Extend for the longest context, as core's planner chooses it (the CLI's choice too).
+    const longest = Math.max(...options.multiples) * model.info.trainedContext;
+    const selfExtend = planSelfExtend({
+      trainedContext: model.info.trainedContext,
+      targetContext: longest + decodeTokens,
+    }).config;
+    log(
+      `Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow} (the adapter's default mode), ${decodeTokens} decoded tokens, one run each`,
+    );
+    log(speedBenchmarkHeader);
+    const completedRows: SpeedBenchmarkRow[] = [];
+    start = performance.now();
+    const rows = await runSpeedBenchmark(model, {
+      selfExtend,
+      multiples: options.multiples,
+      decodeTokens,
+      repeats: 1,
+      onRow: (row) => {
+        completedRows.push(row);
+        if (options.jsonPath !== undefined) {
+          writeJsonFileAtomically(options.jsonPath, {
+            ...options.device,
+            info: model.info,
+            selfExtend,
+            rows: completedRows,
+          });
+        }
+        log(speedBenchmarkLine(options.label, row));
+      },
+    });
+    log(`benchmark took ${((performance.now() - start) / 1000).toFixed(1)} s`);
+    return rows;
+  } finally {
+    await model.dispose();
+  }
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { planSelfExtend } from "@self-extend/core";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
+import { createReferenceBackend } from "@self-extend/reference";
+import { useTemporaryFolder } from "@self-extend/test-fixtures";
+import { describe, expect, it } from "vitest";
+import { parseScaleBenchmarkArguments, runScaleBenchmark } from "../src/index.js";
+
+describe("the scale benchmark both GPU scripts run", () => {
+  const temporary = useTemporaryFolder();
+
+  it("parses <folder> [trained context] [multiples] [json out], refusing bad values in one line", () => {
+    expect(parseScaleBenchmarkArguments(["/tmp/m"])).toEqual({
+      folder: "/tmp/m",
+      trainedContext: 4096,
+      multiples: [1, 4],
+    });
+    expect(parseScaleBenchmarkArguments(["/tmp/m", "2048", "1,2,8", "out.json"])).toEqual({
+      folder: "/tmp/m",
+      trainedContext: 2048,
+      multiples: [1, 2, 8],
+      jsonPath: "out.json",
+    });
+    expect(() => parseScaleBenchmarkArguments([])).toThrow(/^usage: <model folder>/);
+    expect(() => parseScaleBenchmarkArguments(["/tmp/m", "4k"])).toThrow(
+      'trained context "4k" is invalid: must be an integer >= 2',
+    );
+    expect(() => parseScaleBenchmarkArguments(["/tmp/m", "4096", "1,x"])).toThrow(
+      'multiples "1,x" are invalid: must be positive numbers separated by commas',
+    );
+  });
+
+  it("runs plain and the planner's Self-Extend per context, printing each row and rewriting the JSON after it", async () => {
+    const spec = tinyModelSpec("llama-h8-mha");
+    const modelPath = join(temporary(), "model.gguf");
+    writeLlamaGguf(modelPath, generateTinyModel(spec, 1));
+    const jsonPath = join(temporary(), "scale.json");
+    const lines: string[] = [];
+    const written: number[] = [];
+    const rows = await runScaleBenchmark({
+      label: "reference",
+      backend: createReferenceBackend(),
+      modelPath,
+      multiples: [1, 2],
+      jsonPath,
+      device: { adapter: "test CPU" },
+      decodeTokens: 4,
+      log: (line) => {
+        lines.push(line);
+        if (line.startsWith("reference |"))
+          written.push(JSON.parse(readFileSync(jsonPath, "utf8")).rows.length);
+      },
+    });
+    expect(rows.map((row) => row.contextSize)).toEqual([spec.trainedContext, 2 * spec.trainedContext]);
+    // When a row is printed, the file already holds it (and the rows before it).
+    expect(written).toEqual([1, 2]);
+    const saved = JSON.parse(readFileSync(jsonPath, "utf8"));
+    const plan = planSelfExtend({
+      trainedContext: spec.trainedContext,
+      targetContext: 2 * spec.trainedContext + 4,
+    });
+    expect(saved.adapter).toBe("test CPU");
+    expect(saved.selfExtend).toEqual(plan.config);
+    expect(saved.rows).toHaveLength(2);
+    for (const row of saved.rows) {
+      expect(row.prefillTimeRatio).toBeCloseTo(
+        row.plain.prefillTokensPerSecond / row.selfExtend.prefillTokensPerSecond,
+        10,
+      );
+    }
+    expect(lines.filter((line) => line.startsWith("reference |"))).toHaveLength(2);
+    expect(lines).toContain(
+      `Self-Extend G = ${plan.config.groupSize}, W = ${plan.config.neighborWindow} (the adapter's default mode), 4 decoded tokens, one run each`,
+    );
+  });
+});
