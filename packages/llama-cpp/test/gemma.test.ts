@@ -6,13 +6,14 @@
  * window (W >= S, llama-cpp-capabilities.ts says why), and is refused in one line otherwise.
  */
 import { logSoftmaxRows } from "@self-extend/conformance";
-import { argmax, SelfExtendConfigError } from "@self-extend/core";
+import { SelfExtendConfigError } from "@self-extend/core";
 import { describe, expect, it } from "vitest";
 import {
   type GemmaFamily,
   type GemmaOracleRun,
   gemmaModelPath,
   readGemmaOracle,
+  replayOracleRun,
 } from "../../reference/test/gemma-oracle.js";
 import { createSelfExtendContext } from "../src/index.js";
 import { tolerance } from "./helpers.js";
@@ -57,19 +58,9 @@ async function runOnLlamaCpp(
     mode,
   });
   try {
-    const positions = Object.keys(run.logits).map(Number);
-    const evaluation = await context.evaluate(run.prompt_tokens, { logits: positions });
+    const { rows, positions, lastStep, greedy } = await replayOracleRun(context, run);
     const oracleRows = Float64Array.from(positions.flatMap((position) => run.logits[String(position)]));
-    const largest = largestLogProbabilityDifference(oracleRows, evaluation.logits, vocabularySize);
-    const last = positions.indexOf(run.prompt_tokens.length - 1);
-    let token = argmax(evaluation.logits, last * vocabularySize, vocabularySize);
-    const greedy = [token];
-    let lastStep = evaluation.logits.subarray(last * vocabularySize, (last + 1) * vocabularySize);
-    while (greedy.length < run.greedy_tokens.length) {
-      lastStep = await context.decode(token);
-      token = argmax(lastStep, 0, vocabularySize);
-      greedy.push(token);
-    }
+    const largest = largestLogProbabilityDifference(oracleRows, rows, vocabularySize);
     const lastStepLargest = largestLogProbabilityDifference(
       run.last_greedy_step.logits,
       lastStep,

@@ -4,7 +4,6 @@
  * G = 1 run reproduces transformers' unmodified forward. Logits at the oracle's positions and its
  * greedy tokens, at G = 1 (a prompt past Gemma 2's sliding window) and with Self-Extend at 4 x L.
  */
-import { argmax } from "@self-extend/core";
 import { loadLlamaWeights } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
 import { createReferenceBackend } from "../src/index.js";
@@ -14,6 +13,7 @@ import {
   gemmaModelPath,
   largestRowDifference,
   readGemmaOracle,
+  replayOracleRun,
 } from "./gemma-oracle.js";
 
 /**
@@ -32,24 +32,16 @@ async function runOnReference(path: string, run: GemmaOracleRun) {
     selfExtend: { groupSize: run.group_size, neighborWindow: run.neighbor_window },
     contextSize: run.prompt_tokens.length + run.greedy_tokens.length,
   });
-  const positions = Object.keys(run.logits).map(Number);
-  const evaluation = await session.evaluate(run.prompt_tokens, { logits: positions });
-  const vocabularySize = evaluation.vocabularySize;
+  const { rows, positions, vocabularySize, lastStep, greedy, tokenCount } = await replayOracleRun(
+    session,
+    run,
+  );
   const largest = Math.max(
     ...positions.map((position, row) =>
-      largestRowDifference(evaluation.logits, row * vocabularySize, run.logits[String(position)]),
+      largestRowDifference(rows, row * vocabularySize, run.logits[String(position)]),
     ),
   );
-  const last = positions.indexOf(run.prompt_tokens.length - 1);
-  let token = argmax(evaluation.logits, last * vocabularySize, vocabularySize);
-  const greedy = [token];
-  let lastStep = evaluation.logits.subarray(last * vocabularySize, (last + 1) * vocabularySize);
-  while (greedy.length < run.greedy_tokens.length) {
-    lastStep = await session.decode(token);
-    token = argmax(lastStep, 0, vocabularySize);
-    greedy.push(token);
-  }
-  expect(session.tokenCount - 1).toBe(run.last_greedy_step.position);
+  expect(tokenCount - 1).toBe(run.last_greedy_step.position);
   await session.dispose();
   return { largest, lastStepLargest: largestRowDifference(lastStep, 0, run.last_greedy_step.logits), greedy };
 }

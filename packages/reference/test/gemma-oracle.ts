@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { argmax, type SelfExtendSessionV1 } from "@self-extend/core";
 import { fixturesFolder } from "./shared-data.js";
 
 export const gemmaFamilies = ["gemma", "gemma2"] as const;
@@ -56,4 +57,47 @@ export function largestRowDifference(
     largest = Math.max(largest, Math.abs(candidate[offset + index] - oracle[index]));
   }
   return largest;
+}
+
+/** What a session gives on an oracle run: its rows at the oracle's positions, then its own greedy run. */
+export interface ReplayedOracleRun {
+  /** Rows at the oracle's logit positions, in the order of `positions`. */
+  readonly rows: Float32Array;
+  readonly positions: readonly number[];
+  readonly vocabularySize: number;
+  /** The row the last greedy token was chosen from, reached by decoding one token at a time. */
+  readonly lastStep: Float32Array;
+  readonly greedy: number[];
+  /** Tokens in the session afterwards: the last step's position + 1. */
+  readonly tokenCount: number;
+}
+
+/**
+ * The prompt evaluated in one block (rows at the oracle's positions), then greedy tokens decoded one
+ * at a time to the oracle's count: the same replay for every adapter's oracle test.
+ */
+export async function replayOracleRun(
+  session: Pick<SelfExtendSessionV1, "evaluate" | "decode" | "tokenCount">,
+  run: GemmaOracleRun,
+): Promise<ReplayedOracleRun> {
+  const positions = Object.keys(run.logits).map(Number);
+  const evaluation = await session.evaluate(run.prompt_tokens, { logits: positions });
+  const { vocabularySize } = evaluation;
+  const last = positions.indexOf(run.prompt_tokens.length - 1);
+  let token = argmax(evaluation.logits, last * vocabularySize, vocabularySize);
+  const greedy = [token];
+  let lastStep = evaluation.logits.subarray(last * vocabularySize, (last + 1) * vocabularySize);
+  while (greedy.length < run.greedy_tokens.length) {
+    lastStep = await session.decode(token);
+    token = argmax(lastStep, 0, vocabularySize);
+    greedy.push(token);
+  }
+  return {
+    rows: evaluation.logits,
+    positions,
+    vocabularySize,
+    lastStep,
+    greedy,
+    tokenCount: session.tokenCount,
+  };
 }
