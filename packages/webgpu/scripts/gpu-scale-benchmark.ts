@@ -17,7 +17,7 @@
  */
 import { parseScaleBenchmarkArguments, runScaleBenchmark } from "@self-extend/evaluation";
 import { writeGpuScaleModel } from "@self-extend/models/node";
-import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { createWebGpuBackend, defaultMatmulKernel, requestWebGpuDevice } from "../src/index.js";
 
 const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
 const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
@@ -25,9 +25,13 @@ const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EX
 const context = await requestWebGpuDevice();
 await runScaleBenchmark({
   label: "webgpu",
-  backend: createWebGpuBackend(),
+  backend: createWebGpuBackend({ context }),
   modelPath,
   multiples,
   jsonPath,
-  device: { adapter: context.adapterDescription, float16: context.float16 },
+  device: {
+    adapter: context.adapterDescription,
+    float16: context.float16,
+    matmulKernel: defaultMatmulKernel(context),
+  },
 });

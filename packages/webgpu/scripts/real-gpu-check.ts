@@ -10,7 +10,7 @@
  */
 import { argmax, type SelfExtendConfig, type SelfExtendModelV1 } from "@self-extend/core";
 import { createReferenceBackend } from "@self-extend/reference";
-import { createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { createWebGpuBackend, defaultMatmulKernel, requestWebGpuDevice } from "../src/index.js";
 import { createGpuRopeTable, SelfExtendAttentionKernel } from "../src/kernels.js";
 import {
   attentionInputs,
@@ -97,8 +97,21 @@ console.log(
   `reference (float64, CPU): ${prompt.length}-token prompt + ${generated} greedy tokens, G=${config.groupSize} W=${config.neighborWindow}, ${expected.seconds.toFixed(1)} s`,
 );
 const backend = createWebGpuBackend({ context });
-for (const weightPrecision of context.float16 ? (["float32", "float16"] as const) : (["float32"] as const)) {
-  const model = await backend.loadModel({ path: modelPath }, { weightPrecision });
+const runs = [
+  ...(context.float16 ? (["float32", "float16"] as const) : (["float32"] as const)).map(
+    (weightPrecision) => ({
+      weightPrecision,
+      matmulKernel: defaultMatmulKernel(context),
+    }),
+  ),
+  // The other matmul kind too, on float32 weights: both must give the reference's tokens.
+  {
+    weightPrecision: "float32" as const,
+    matmulKernel: defaultMatmulKernel(context) === "tiled" ? ("per-output" as const) : ("tiled" as const),
+  },
+];
+for (const { weightPrecision, matmulKernel } of runs) {
+  const model = await backend.loadModel({ path: modelPath }, { weightPrecision, matmulKernel });
   const actual = await greedy(model);
   await model.dispose();
   let largest = 0;
@@ -108,6 +121,6 @@ for (const weightPrecision of context.float16 ? (["float32", "float16"] as const
   });
   const divergence = actual.tokens.findIndex((token, index) => token !== expected.tokens[index]);
   console.log(
-    `webgpu ${weightPrecision} weights: greedy tokens ${divergence < 0 ? "identical" : `diverge at ${divergence}`}, max |logit diff| over ${actual.rows.length} rows ${largest.toExponential(3)}, ${actual.seconds.toFixed(2)} s`,
+    `webgpu ${weightPrecision} weights, ${matmulKernel} matmuls: greedy tokens ${divergence < 0 ? "identical" : `diverge at ${divergence}`}, max |logit diff| over ${actual.rows.length} rows ${largest.toExponential(3)}, ${actual.seconds.toFixed(2)} s`,
   );
 }

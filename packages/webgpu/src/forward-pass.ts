@@ -21,10 +21,15 @@ import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
 import {
   embeddingShader,
   gatedActivationShader,
+  type MatmulKernel,
   matmulShader,
+  matmulTileSide,
+  matrixVectorShader,
   rmsNormShader,
   ropeShader,
   softCapShader,
+  tiledMatmulShader,
+  tiledMatmulSmallestRows,
   type WeightPrecision,
 } from "./forward-pass.wgsl.js";
 import {
@@ -202,6 +207,10 @@ export class ForwardPassKernels {
     readonly embedding: GPUComputePipeline,
     readonly rmsNorm: GPUComputePipeline,
     readonly matmul: GPUComputePipeline,
+    /** The "tiled" kind's kernels (matrix-vector, and 16 x 16 tiles); absent for "per-output". */
+    readonly tiled:
+      | { readonly matrixVector: GPUComputePipeline; readonly blocks: GPUComputePipeline }
+      | undefined,
     /** SwiGLU, or GeGLU for Gemma. */
     readonly gatedActivation: GPUComputePipeline,
     readonly rope: GPUComputePipeline,
@@ -213,6 +222,7 @@ export class ForwardPassKernels {
     context: WebGpuContext,
     description: LlamaModelDescription,
     precision: WeightPrecision = "float32",
+    matmulKernel: MatmulKernel = "per-output",
   ): Promise<ForwardPassKernels> {
     const { device } = context;
     const size = Math.min(workgroupSize, context.limits.maxComputeInvocationsPerWorkgroup);
@@ -230,6 +240,12 @@ export class ForwardPassKernels {
       await compile(embeddingShader(size, precision, description.embeddingScale), "embedding"),
       await compile(rmsNormShader(size), "RMSNorm"),
       await compile(matmulShader(size, precision), "matmul"),
+      matmulKernel === "tiled"
+        ? {
+            matrixVector: await compile(matrixVectorShader(precision), "matrix-vector"),
+            blocks: await compile(tiledMatmulShader(precision), "tiled matmul"),
+          }
+        : undefined,
       await compile(gatedActivationShader(size, activation), activation === "gelu-tanh" ? "GeGLU" : "SwiGLU"),
       await compile(
         ropeShader(size, description.headSize, description.rotaryDimension, description.ropeLayout),
@@ -422,14 +438,29 @@ export class GpuForwardPass {
     buffers: readonly GPUBuffer[],
     invocations: number,
   ): void {
-    const { device, limits } = this.context;
     const groups = Math.ceil(invocations / this.workgroupSize);
-    const x = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
-    const y = Math.ceil(groups / x);
+    const x = Math.min(groups, this.context.limits.maxComputeWorkgroupsPerDimension);
+    this.dispatchGrid(pass, pipeline, uniform, buffers, x, Math.ceil(groups / x));
+  }
+
+  private dispatchGrid(
+    pass: GPUComputePassEncoder,
+    pipeline: GPUComputePipeline,
+    uniform: GPUBuffer,
+    buffers: readonly GPUBuffer[],
+    x: number,
+    y: number,
+  ): void {
+    const { limits } = this.context;
+    if (x > limits.maxComputeWorkgroupsPerDimension || y > limits.maxComputeWorkgroupsPerDimension) {
+      throw new WebGpuDeviceError(
+        `a matmul needs ${x} x ${y} workgroups; this device allows ${limits.maxComputeWorkgroupsPerDimension} per dimension`,
+      );
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(
       0,
-      device.createBindGroup({
+      this.context.device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
         entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
       }),
@@ -457,13 +488,32 @@ export class GpuForwardPass {
       bias ? 1 : 0,
       options.resultStride ?? outputs,
     ]);
-    this.dispatch(
-      pass,
-      this.kernels.matmul,
-      uniform,
-      [x, weight, bias ?? this.noBias, result],
-      rows * outputs,
-    );
+    const buffers = [x, weight, bias ?? this.noBias, result];
+    const { tiled } = this.kernels;
+    if (tiled === undefined) {
+      this.dispatch(pass, this.kernels.matmul, uniform, buffers, rows * outputs);
+    } else if (rows < tiledMatmulSmallestRows) {
+      // One workgroup per output value, spread over two dimensions past the per-dimension limit.
+      const largest = this.context.limits.maxComputeWorkgroupsPerDimension;
+      this.dispatchGrid(
+        pass,
+        tiled.matrixVector,
+        uniform,
+        buffers,
+        Math.min(outputs, largest),
+        Math.ceil(outputs / largest),
+      );
+    } else {
+      const side = matmulTileSide;
+      this.dispatchGrid(
+        pass,
+        tiled.blocks,
+        uniform,
+        buffers,
+        Math.ceil(outputs / side),
+        Math.ceil(rows / side),
+      );
+    }
   }
 
   /**

@@ -2,8 +2,8 @@
  * WGSL of the non-attention parts of a Llama forward pass. They are simple on purpose: one
  * invocation per output value, loops only over a row's inner dimension (so one invocation stays far
  * below llvmpipe's 65535 loop iterations for any embedding width a device buffer can hold), and no
- * workgroup memory (CPU implementations run register-resident loops faster than shared tiles; a
- * real GPU would want tiled matmuls, see the README).
+ * workgroup memory (CPU implementations run register-resident loops faster than shared tiles).
+ * Matmuls also have a "tiled" kind for GPUs (see {@link MatmulKernel}).
  *
  * Every kernel reads its sizes from a uniform and flattens its index over up to two dispatch
  * dimensions, because maxComputeWorkgroupsPerDimension (65535) is smaller than a logits row count
@@ -132,6 +132,109 @@ ${entry(workgroupSize)}
   if (params.hasBias != 0u) { sum += bias[o]; }
   let at = params.outputOffset + row * params.resultStride + o;
   if (params.accumulate != 0u) { result[at] += sum; } else { result[at] = sum; }
+}`;
+}
+
+/**
+ * How matmuls run. "per-output": one invocation per output value, each reading its whole weight
+ * row (the kernel above: fastest on CPU implementations, whose invocations are SIMD lanes of one
+ * thread). "tiled", for GPUs: a workgroup per output value for a few rows (matrix-vector, decoding:
+ * its 64 invocations read the weight row side by side, so reads coalesce, then add up their partial
+ * sums in workgroup memory), and 16 x 16 tiles staged in workgroup memory for longer blocks
+ * (prefill: each weight value loaded once per 16 rows instead of once per row). Same products, added
+ * in another order: results differ from "per-output" by float32 rounding only.
+ */
+export type MatmulKernel = "per-output" | "tiled";
+
+/** Rows below this go to the matrix-vector kernel; from it on, to the 16 x 16 tiles. */
+export const tiledMatmulSmallestRows = 8;
+
+/** Invocations of a matrix-vector workgroup (a power of two, for the halving reduction). */
+export const matrixVectorWorkgroupSize = 64;
+
+/** Side of the tiled kernel's square tiles (its workgroup is side x side invocations). */
+export const matmulTileSide = 16;
+
+const matmulParams = /* wgsl */ `
+struct Params { rows: u32, outputs: u32, inputs: u32, outputOffset: u32, accumulate: u32, hasBias: u32, resultStride: u32, }`;
+
+function matmulBindings(type: string): string {
+  return /* wgsl */ `@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<${type}>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+fn store(row: u32, o: u32, value: f32) {
+  var sum = value;
+  if (params.hasBias != 0u) { sum += bias[o]; }
+  let at = params.outputOffset + row * params.resultStride + o;
+  if (params.accumulate != 0u) { result[at] += sum; } else { result[at] = sum; }
+}`;
+}
+
+/** The "tiled" kind's matrix-vector kernel: workgroup (y * count.x + x) computes output o for every row. */
+export function matrixVectorShader(precision: WeightPrecision = "float32"): string {
+  const { enable, type } = weightDeclarations(precision);
+  const size = matrixVectorWorkgroupSize;
+  return /* wgsl */ `${enable}${matmulParams}
+${matmulBindings(type)}
+var<workgroup> partial: array<f32, ${size}>;
+@compute @workgroup_size(${size})
+fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) workgroupCount: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let o = workgroupId.y * workgroupCount.x + workgroupId.x;
+  // Uniform across the workgroup (it depends on the workgroup id only), so the barriers below are too.
+  if (o >= params.outputs) { return; }
+  let w = o * params.inputs;
+  for (var row = 0u; row < params.rows; row++) {
+    let v = row * params.inputs;
+    var sum = 0.0;
+    for (var i = lane; i < params.inputs; i += ${size}u) { sum += f32(weight[w + i]) * x[v + i]; }
+    partial[lane] = sum;
+    workgroupBarrier();
+    for (var half = ${size / 2}u; half > 0u; half = half / 2u) {
+      if (lane < half) { partial[lane] += partial[lane + half]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u) { store(row, o, partial[0]); }
+    workgroupBarrier();
+  }
+}`;
+}
+
+/**
+ * The "tiled" kind's kernel for blocks: workgroup (x, y) computes outputs 16x .. 16x + 15 of rows
+ * 16y .. 16y + 15, one per invocation, walking the inner dimension 16 at a time through a tile of x
+ * and a tile of weights in workgroup memory (zero past the edges, so every invocation reaches
+ * every barrier).
+ */
+export function tiledMatmulShader(precision: WeightPrecision = "float32"): string {
+  const { enable, type } = weightDeclarations(precision);
+  const side = matmulTileSide;
+  return /* wgsl */ `${enable}${matmulParams}
+${matmulBindings(type)}
+var<workgroup> xTile: array<array<f32, ${side}>, ${side}>;
+var<workgroup> weightTile: array<array<f32, ${side + 1}>, ${side}>;
+@compute @workgroup_size(${side}, ${side})
+fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+  let outputBase = workgroupId.x * ${side}u;
+  let rowBase = workgroupId.y * ${side}u;
+  let row = rowBase + local.y;
+  var sum = 0.0;
+  for (var k0 = 0u; k0 < params.inputs; k0 += ${side}u) {
+    let k = k0 + local.x;
+    var xValue = 0.0;
+    if (row < params.rows && k < params.inputs) { xValue = x[row * params.inputs + k]; }
+    xTile[local.y][local.x] = xValue;
+    let loadedOutput = outputBase + local.y;
+    var weightValue = 0.0;
+    if (loadedOutput < params.outputs && k < params.inputs) { weightValue = f32(weight[loadedOutput * params.inputs + k]); }
+    weightTile[local.y][local.x] = weightValue;
+    workgroupBarrier();
+    for (var j = 0u; j < ${side}u; j++) { sum += xTile[local.y][j] * weightTile[local.x][j]; }
+    workgroupBarrier();
+  }
+  let o = outputBase + local.x;
+  if (row < params.rows && o < params.outputs) { store(row, o, sum); }
 }`;
 }
 

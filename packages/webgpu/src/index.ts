@@ -22,7 +22,7 @@ export {
   WebGpuDeviceError,
   WebGpuUnavailableError,
 } from "./device.js";
-export type { WeightPrecision } from "./forward-pass.wgsl.js";
+export type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
 export {
   llamaWeightsFromGgufBytes,
   type ModelBytesSource,
@@ -33,5 +33,5 @@ export {
 export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
 export { webGpuCapabilities } from "./webgpu-capabilities.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";
-export { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
+export { defaultMatmulKernel, WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

@@ -7,7 +7,7 @@
 import { type BackendAvailability, type SelfExtendBackendV1, specificationVersion } from "@self-extend/core";
 import type { LlamaWeights } from "@self-extend/models";
 import { type RequestWebGpuDeviceOptions, requestWebGpuDevice, type WebGpuContext } from "./device.js";
-import type { WeightPrecision } from "./forward-pass.wgsl.js";
+import type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
 import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
 import { webGpuRelativePositions } from "./self-extend-positions.js";
 import { webGpuCapabilities } from "./webgpu-capabilities.js";
@@ -19,6 +19,8 @@ export interface WebGpuBackendOptions {
   readonly context?: WebGpuContext;
   /** The default of every model's {@link WebGpuModelOptions.weightPrecision}. */
   readonly weightPrecision?: WeightPrecision;
+  /** The default of every model's {@link WebGpuModelOptions.matmulKernel}. */
+  readonly matmulKernel?: MatmulKernel;
 }
 
 export interface WebGpuBackend extends SelfExtendBackendV1 {
@@ -46,6 +48,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
   };
   const withDefaults = (modelOptions: WebGpuModelOptions): WebGpuModelOptions => ({
     weightPrecision: modelOptions.weightPrecision ?? options.weightPrecision,
+    matmulKernel: modelOptions.matmulKernel ?? options.matmulKernel,
   });
   return {
     specificationVersion,

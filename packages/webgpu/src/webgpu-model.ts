@@ -22,7 +22,8 @@ import {
   type GpuModelWeights,
   uploadLlamaWeights,
 } from "./forward-pass.js";
-import type { WeightPrecision } from "./forward-pass.wgsl.js";
+import type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
+import { isCpuAdapter } from "./self-extend-attention-kernel.js";
 import {
   defaultBlockSize,
   validateWebGpuSessionOptions,
@@ -38,6 +39,17 @@ export interface WebGpuModelOptions {
    * biases, activations, accumulators and the KV cache are float32 either way. Default "float32".
    */
   readonly weightPrecision?: WeightPrecision;
+  /**
+   * How matmuls run (see {@link MatmulKernel}): "tiled" (coalesced matrix-vector for decoding,
+   * 16 x 16 workgroup tiles for prompt blocks) on GPUs, "per-output" on CPU implementations
+   * (llvmpipe, lavapipe, SwiftShader), where it is faster. The default picks by adapter.
+   */
+  readonly matmulKernel?: MatmulKernel;
+}
+
+/** "tiled" on GPUs, "per-output" on CPU implementations (see {@link WebGpuModelOptions.matmulKernel}). */
+export function defaultMatmulKernel(context: Pick<WebGpuContext, "adapterDescription">): MatmulKernel {
+  return isCpuAdapter(context) ? "per-output" : "tiled";
 }
 
 export class WebGpuModel implements SelfExtendModelV1 {
@@ -46,6 +58,8 @@ export class WebGpuModel implements SelfExtendModelV1 {
   readonly weightPrecision: WeightPrecision;
   /** Why: what was asked for and, for a fallback, what the device lacks. */
   readonly weightPrecisionReason: string;
+  /** How its matmuls run (see {@link WebGpuModelOptions.matmulKernel}). */
+  readonly matmulKernel: MatmulKernel;
   /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
   readonly tokenizer: Tokenizer | undefined;
   /** The GGUF file's `tokenizer.chat_template`, when it has one. */
@@ -60,8 +74,10 @@ export class WebGpuModel implements SelfExtendModelV1 {
     weightPrecisionReason: string,
     tokenizer: Tokenizer | undefined,
     chatTemplate: string | undefined,
+    matmulKernel: MatmulKernel,
   ) {
     this.info = info;
+    this.matmulKernel = matmulKernel;
     this.tokenizer = tokenizer;
     this.chatTemplate = chatTemplate;
     this.weightPrecision = weights.precision;
@@ -92,9 +108,13 @@ export class WebGpuModel implements SelfExtendModelV1 {
         : precision === "float16"
           ? "float16 requested; the device has shader-f16"
           : `float16 requested; this device (${context.adapterDescription}) has no shader-f16, so float32`;
+    const matmulKernel = options.matmulKernel ?? defaultMatmulKernel(context);
+    if (matmulKernel !== "per-output" && matmulKernel !== "tiled") {
+      throw new SelfExtendConfigError("matmulKernel", matmulKernel, 'must be "per-output" or "tiled"');
+    }
     const gpuWeights = await uploadLlamaWeights(context, weights, precision);
     try {
-      const kernels = await ForwardPassKernels.create(context, weights.description, precision);
+      const kernels = await ForwardPassKernels.create(context, weights.description, precision, matmulKernel);
       return new WebGpuModel(
         context,
         gpuWeights,
@@ -103,6 +123,7 @@ export class WebGpuModel implements SelfExtendModelV1 {
         reason,
         weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary),
         weights.chatTemplate,
+        matmulKernel,
       );
     } catch (error) {
       gpuWeights.destroy();
