@@ -4,7 +4,9 @@ For each family: prints every non-vocabulary metadata key, then checks that ever
 transformers' weight + 1 (bit for bit, in float32), that the other tensors are transformers' own,
 that the LM head is tied (no output.weight; no lm_head in the safetensors), and for Gemma 2 that the
 soft-caps and sliding window are those of config.json and that no layer pattern key was written
-(llama.cpp then assumes pattern 2: even layers local, as transformers' layer_types say).
+(llama.cpp then assumes pattern 2: even layers local, as transformers' layer_types say); for Gemma 3
+that the q/k norms are transformers' + 1 too, the window, both RoPE bases and the linear scaling are
+config.json's, and that transformers' layer_types are llama.cpp's default pattern 6 (no key written).
 
 Usage: PYTHONPATH=<llama.cpp>/gguf-py python check_conversion.py --models /tmp/gemma-hf --gguf ../../packages/reference/test/fixtures/gemma
 """
@@ -18,7 +20,7 @@ import torch
 from gguf import GGUFReader
 from safetensors.torch import load_file
 
-FAMILIES = ("gemma", "gemma2")
+FAMILIES = ("gemma", "gemma2", "gemma3")
 VOCABULARY_ARRAYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
 # Hugging Face name -> GGUF name, per layer.
 LAYER_TENSORS = {
@@ -39,6 +41,11 @@ GEMMA2_LAYER_TENSORS = {
     "pre_feedforward_layernorm.weight": "ffn_norm.weight",
     "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
 }
+GEMMA3_LAYER_TENSORS = {
+    **GEMMA2_LAYER_TENSORS,
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
+}
 
 
 def check(family, models_root, gguf_root):
@@ -51,7 +58,8 @@ def check(family, models_root, gguf_root):
     hugging_face = load_file(models_root / family / "model.safetensors")
     pairs = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
     for layer in range(config["num_hidden_layers"]):
-        for source, target in (GEMMA2_LAYER_TENSORS if family == "gemma2" else LAYER_TENSORS).items():
+        layer_tensors = {"gemma2": GEMMA2_LAYER_TENSORS, "gemma3": GEMMA3_LAYER_TENSORS}.get(family, LAYER_TENSORS)
+        for source, target in layer_tensors.items():
             pairs[f"model.layers.{layer}.{source}"] = f"blk.{layer}.{target}"
     problems = []
     for source, target in pairs.items():
@@ -73,9 +81,25 @@ def check(family, models_root, gguf_root):
         expected_types = ["sliding_attention" if layer % 2 == 0 else "full_attention" for layer in range(config["num_hidden_layers"])]
         if config["layer_types"] != expected_types:
             problems.append(f"transformers' layer_types {config['layer_types']} are not llama.cpp's pattern 2 {expected_types}")
+    if family == "gemma3":
+        expected = {
+            "gemma3.attention.sliding_window": config["sliding_window"],
+            "gemma3.rope.freq_base": config["rope_theta"],
+            "gemma3.rope.freq_base_swa": config["rope_local_base_freq"],
+            "gemma3.rope.scaling.type": config["rope_scaling"]["rope_type"],
+            "gemma3.rope.scaling.factor": config["rope_scaling"]["factor"],
+        }
+        for key, value in expected.items():
+            if metadata.get(key) != value:
+                problems.append(f"{key} = {metadata.get(key)}, config.json says {value}")
+        if "gemma3.attention.sliding_window_pattern" in metadata:
+            problems.append("a sliding_window_pattern key was written")
+        expected_types = ["sliding_attention" if layer % 6 < 5 else "full_attention" for layer in range(config["num_hidden_layers"])]
+        if config["layer_types"] != expected_types:
+            problems.append(f"transformers' layer_types {config['layer_types']} are not llama.cpp's pattern 6 {expected_types}")
     if problems:
         raise SystemExit(f"{family}: " + "; ".join(problems))
-    print(f"{family}: {len(pairs)} tensors as transformers' (norms + 1), tied LM head" + (", soft-caps, window and layer pattern agree" if family == "gemma2" else ""))
+    print(f"{family}: {len(pairs)} tensors as transformers' (norms + 1), tied LM head" + {"gemma2": ", soft-caps, window and layer pattern agree", "gemma3": ", q/k norms, window, both RoPE bases, scaling and layer pattern agree"}.get(family, ""))
 
 
 def main():

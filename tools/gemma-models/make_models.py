@@ -1,4 +1,4 @@
-"""Builds tiny random-initialised Gemma and Gemma 2 models in transformers, as Hugging Face folders.
+"""Builds tiny random-initialised Gemma, Gemma 2 and Gemma 3 models in transformers, as Hugging Face folders.
 
 Each folder holds what llama.cpp's convert_hf_to_gguf.py reads for these architectures: config.json,
 model.safetensors, and tokenizer.model (Gemma's converter reads the SentencePiece file itself).
@@ -13,11 +13,18 @@ import pathlib
 import shutil
 
 import torch
-from transformers import Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM
+from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GemmaForCausalLM,
+)
 
-FAMILIES = ("gemma", "gemma2")
+FAMILIES = ("gemma", "gemma2", "gemma3")
 # One seed per family, so rebuilding one family gives the same weights as building both.
-SEEDS = {"gemma": 31, "gemma2": 32}
+SEEDS = {"gemma": 31, "gemma2": 32, "gemma3": 33}
 TRAINED_CONTEXT = 128
 VOCABULARY_SIZE = 512
 # Gemma 2's local layers see the last 48 tokens. Above the oracle's neighbor window (32) on purpose:
@@ -66,10 +73,30 @@ def make_config(family):
             attn_logit_softcapping=10.0,
             final_logit_softcapping=15.0,
         )
+    if family == "gemma3":
+        common = {key: value for key, value in COMMON.items() if key not in ("num_hidden_layers", "rope_theta")}
+        return Gemma3TextConfig(
+            **common,
+            # Gemma 3's layer pattern is 5 local : 1 global (transformers' default layer_types, and
+            # llama.cpp's default pattern 6, which its converter relies on: it writes no pattern key),
+            # so six layers hold one global layer (layer 5).
+            num_hidden_layers=6,
+            head_dim=16,
+            hidden_activation="gelu_pytorch_tanh",
+            query_pre_attn_scalar=16,
+            sliding_window=SLIDING_WINDOW,
+            # Gemma 3's two RoPE bases: 1e6 on global layers, 10000 on local ones.
+            rope_theta=1_000_000.0,
+            rope_local_base_freq=10_000.0,
+            # Gemma 3 4B-27B scale global positions linearly (factor 8); a factor here makes the test cover it.
+            rope_scaling={"rope_type": "linear", "factor": 2.0},
+            attn_logit_softcapping=None,
+            final_logit_softcapping=None,
+        )
     raise ValueError(f"unknown family {family!r}: expected one of {', '.join(FAMILIES)}")
 
 
-MODEL_CLASSES = {"gemma": GemmaForCausalLM, "gemma2": Gemma2ForCausalLM}
+MODEL_CLASSES = {"gemma": GemmaForCausalLM, "gemma2": Gemma2ForCausalLM, "gemma3": Gemma3ForCausalLM}
 
 
 def build(family, out_dir, sentencepiece_path):

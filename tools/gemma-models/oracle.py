@@ -1,4 +1,4 @@
-"""Independent Self-Extend oracle for Gemma and Gemma 2: transformers' own models, attention replaced.
+"""Independent Self-Extend oracle for Gemma, Gemma 2 and Gemma 3: transformers' own models, attention replaced.
 
 Written from ../shared/docs/self-extend-spec.md (the paper's two-level mapping), not from LongLM's
 code nor from this repository's TypeScript. For a whole sequence without a cache, query i and key
@@ -8,6 +8,9 @@ j <= i use
     group level (i - j >= W):   RoPE at floor(i/G) + W - W/G for the query and at floor(j/G) for the key;
   Gemma 2's local layers ("sliding_attention"): RoPE at i and j, and only keys with i - j < window
     (the window is at most L, so these layers never see a distance they were not trained on).
+Gemma 3 as Gemma 2, plus transformers' own per-head q_norm/k_norm before RoPE, and each layer's own
+RoPE: rope_local_base_freq without scaling on local layers, rope_theta with the config's linear
+scaling (frequencies divided by the factor, as transformers does) on global layers.
 Scores are q.k times Gemma's scale (1/sqrt(head_dim) for Gemma, 1/sqrt(query_pre_attn_scalar) for
 Gemma 2), then Gemma 2's soft-cap cap * tanh(score / cap), then one causal softmax over the merged
 scores. Everything else (scaled embeddings, (1 + w) RMSNorms, post-norms, GeGLU, tied LM head,
@@ -37,7 +40,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM
 
-FAMILIES = ("gemma", "gemma2")
+FAMILIES = ("gemma", "gemma2", "gemma3")
 TRAINED_CONTEXT = 128
 GROUP_SIZE = 8
 NEIGHBOR_WINDOW = 32
@@ -53,12 +56,15 @@ CHECK_LENGTH = 200
 SIGNIFICANT_DIGITS = 8
 
 
-def rotation_table(positions, head_dim, theta, angle_dtype=torch.float32):
+def rotation_table(positions, head_dim, theta, angle_dtype=torch.float32, linear_factor=1.0):
     """cos and sin of position x frequency in transformers' half-split layout (pairs d, d + head_dim/2).
 
     Computed in float32 like transformers' rotary embedding, so G = 1 can match it to float64 rounding.
+    A linear RoPE scaling factor divides the frequencies, as transformers' "linear" rope_type does.
     """
     inverse_frequency = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(angle_dtype) / head_dim)
+    if linear_factor != 1.0:
+        inverse_frequency = inverse_frequency / linear_factor
     angles = positions.to(angle_dtype)[..., None] * inverse_frequency
     return torch.cat([angles.cos(), angles.cos()], dim=-1), torch.cat([angles.sin(), angles.sin()], dim=-1)
 
@@ -68,8 +74,9 @@ def rotate_half(states):
     return torch.cat([-states[..., half:], states[..., :half]], dim=-1)
 
 
-def rotate(states, positions, theta, angle_dtype=torch.float32):
-    cos, sin = rotation_table(positions, states.shape[-1], theta, angle_dtype)
+def rotate(states, positions, rope, angle_dtype=torch.float32):
+    theta, linear_factor = rope
+    cos, sin = rotation_table(positions, states.shape[-1], theta, angle_dtype, linear_factor)
     return states * cos.to(states.dtype) + rotate_half(states) * sin.to(states.dtype)
 
 
@@ -82,13 +89,26 @@ def relative_positions(length, group_size, window):
 
 
 def score_scale(config):
-    if config.model_type == "gemma2":
+    if config.model_type in ("gemma2", "gemma3_text"):
         return config.query_pre_attn_scalar**-0.5
     return config.head_dim**-0.5
 
 
 def is_local(config, layer_index):
-    return config.model_type == "gemma2" and config.layer_types[layer_index] == "sliding_attention"
+    return config.model_type in ("gemma2", "gemma3_text") and config.layer_types[layer_index] == "sliding_attention"
+
+
+def rope_of(config, layer_index):
+    """(base, linear factor) of a layer's RoPE: Gemma 3's local layers use rope_local_base_freq and
+    no scaling; its global layers rope_theta and the config's linear scaling; other models rope_theta."""
+    if config.model_type == "gemma3_text":
+        if is_local(config, layer_index):
+            return config.rope_local_base_freq, 1.0
+        scaling = config.rope_scaling or {}
+        if scaling and scaling.get("rope_type", scaling.get("type")) != "linear":
+            raise SystemExit(f"rope_scaling {scaling}: only linear scaling is written here")
+        return config.rope_theta, float(scaling.get("factor", 1.0))
+    return config.rope_theta, 1.0
 
 
 def project(module, config, hidden_states):
@@ -98,6 +118,9 @@ def project(module, config, hidden_states):
         return states.view(batch, length, -1, config.head_dim).transpose(1, 2)
 
     query, key, value = heads(module.q_proj(hidden_states)), heads(module.k_proj(hidden_states)), heads(module.v_proj(hidden_states))
+    if config.model_type == "gemma3_text":
+        # Gemma 3 normalises each query and key head (transformers' own (1 + w) RMSNorm) before RoPE.
+        query, key = module.q_norm(query), module.k_norm(key)
     # Grouped-query attention: query head h reads key/value head h // (heads per key/value head).
     repeat = config.num_attention_heads // config.num_key_value_heads
     return query, key.repeat_interleave(repeat, dim=1), value.repeat_interleave(repeat, dim=1)
@@ -119,15 +142,15 @@ def gemma_attention(module, config, layer_index, hidden_states, group_size, wind
     length = query.shape[2]
     index = torch.arange(length)
     distance = index[:, None] - index[None, :]
-    theta = config.rope_theta
-    exact_scores = rotate(query, index, theta, angle_dtype) @ rotate(key, index, theta, angle_dtype).transpose(-1, -2)
+    rope = rope_of(config, layer_index)
+    exact_scores = rotate(query, index, rope, angle_dtype) @ rotate(key, index, rope, angle_dtype).transpose(-1, -2)
     if is_local(config, layer_index):
         # Local layer: exact positions, keys within the window only.
         inside = distance <= config.sliding_window if window_edge_inclusive else distance < config.sliding_window
         return finish(module, config, exact_scores * score_scale(config), value, (distance >= 0) & inside)
     group_query = torch.div(index, group_size, rounding_mode="floor") + window - window // group_size
     group_key = torch.div(index, group_size, rounding_mode="floor")
-    group_scores = rotate(query, group_query, theta, angle_dtype) @ rotate(key, group_key, theta, angle_dtype).transpose(-1, -2)
+    group_scores = rotate(query, group_query, rope, angle_dtype) @ rotate(key, group_key, rope, angle_dtype).transpose(-1, -2)
     scores = torch.where(distance < window, exact_scores, group_scores) * score_scale(config)
     return finish(module, config, scores, value, distance >= 0)
 
@@ -139,7 +162,8 @@ def relative_form_attention(module, config, layer_index, hidden_states, group_si
         return gemma_attention(module, config, layer_index, hidden_states, group_size, window, angle_dtype)
     query, key, value = project(module, config, hidden_states)
     length = query.shape[2]
-    cos, sin = rotation_table(-relative_positions(length, group_size, window), config.head_dim, config.rope_theta, angle_dtype)
+    theta, linear_factor = rope_of(config, layer_index)
+    cos, sin = rotation_table(-relative_positions(length, group_size, window), config.head_dim, theta, angle_dtype, linear_factor)
     keys_for_query = key[:, :, None, :, :] * cos.to(key.dtype) + rotate_half(key)[:, :, None, :, :] * sin.to(key.dtype)
     scores = torch.einsum("bhid,bhijd->bhij", query, keys_for_query) * score_scale(config)
     index = torch.arange(length)
@@ -225,7 +249,7 @@ def checks_for(family, model64, model32, tokens):
             raise SystemExit(f"{family}: {name} = {checks[name]}, expected float64 rounding (< 1e-9)")
     if checks["g1_vs_transformers_float32"] > 1e-4:
         raise SystemExit(f"{family}: the oracle at G = 1 is {checks['g1_vs_transformers_float32']} from transformers float32")
-    if family == "gemma2" and checks["g1_with_window_edge_inclusive_vs_transformers_float64"] < 1e-3:
+    if family in ("gemma2", "gemma3") and checks["g1_with_window_edge_inclusive_vs_transformers_float64"] < 1e-3:
         raise SystemExit(f"{family}: moving the window edge by one changed nothing: the G = 1 check does not cover the edge")
     return checks
 
@@ -304,7 +328,7 @@ def oracle_for(family, models_root, text_path):
         {"self_extend_window_covers_local_layers": run_record(
             model64, model32, tokens, GROUP_SIZE, SELF_EXTEND_GENERATED, SELF_EXTEND_POSITIONS, window=config.sliding_window
         )}
-        if family == "gemma2"
+        if family in ("gemma2", "gemma3")
         else {}
     )
     return {

@@ -72,17 +72,28 @@ async function runOnLlamaCpp(
   }
 }
 
-describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) on llama.cpp against the PyTorch oracle", () => {
+describe.sequential("Gemma, Gemma 2 and Gemma 3 (llama.cpp's converter) on llama.cpp against the PyTorch oracle", () => {
   const gemma = readGemmaOracle("gemma");
   const gemma2 = readGemmaOracle("gemma2");
+  const gemma3 = readGemmaOracle("gemma3");
   const wideWindow = gemma2.self_extend_window_covers_local_layers;
-  if (wideWindow === undefined)
-    throw new Error("gemma2-oracle.json has no self_extend_window_covers_local_layers run");
+  const gemma3WideWindow = gemma3.self_extend_window_covers_local_layers;
+  if (wideWindow === undefined || gemma3WideWindow === undefined) {
+    throw new Error(
+      "the Gemma 2 and Gemma 3 oracle files need their self_extend_window_covers_local_layers runs",
+    );
+  }
   const cases: readonly (readonly [GemmaFamily, string, GemmaOracleRun])[] = [
     ["gemma", "G = 1", gemma.plain],
     ["gemma", "Self-Extend G = 8, W = 32 at 4 x L, exact mode", gemma.self_extend],
     ["gemma2", "G = 1 (local layers' window 48 inside the prompt)", gemma2.plain],
     ["gemma2", "Self-Extend G = 8, W = 48 = the sliding window at 4 x L, exact mode", wideWindow],
+    [
+      "gemma3",
+      "G = 1 (five local layers at base 1e4, a global one at 1e6 with linear scaling 2)",
+      gemma3.plain,
+    ],
+    ["gemma3", "Self-Extend G = 8, W = 48 = the sliding window at 4 x L, exact mode", gemma3WideWindow],
   ];
   for (const [family, name, run] of cases) {
     it(`${family}, ${name}: prompt and last decode-step log-probabilities within ${logProbabilityBound}, the same greedy tokens`, async () => {
@@ -111,17 +122,20 @@ describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) on llama.cpp agai
     expect(greedy.length).toBe(wideWindow.greedy_tokens.length);
   }, 300_000);
 
-  it("gemma2 with W below the sliding window is refused in one line naming W, the window and the rule", async () => {
-    const attempt = createSelfExtendContext({
-      model: gemmaModelPath("gemma2"),
-      groupSize: 8,
-      neighborWindow: 32,
-    });
-    await expect(attempt).rejects.toThrow(SelfExtendConfigError);
-    const message = await attempt.catch((error: Error) => error.message);
-    expect(message).toMatch(/neighborWindow = 32 is invalid: must be >= the model's sliding window \(48\)/);
-    expect(message).not.toContain("\n");
-  });
+  it.each(["gemma2", "gemma3"] as const)(
+    "%s with W below the sliding window is refused in one line naming W, the window and the rule",
+    async (family) => {
+      const attempt = createSelfExtendContext({
+        model: gemmaModelPath(family),
+        groupSize: 8,
+        neighborWindow: 32,
+      });
+      await expect(attempt).rejects.toThrow(SelfExtendConfigError);
+      const message = await attempt.catch((error: Error) => error.message);
+      expect(message).toMatch(/neighborWindow = 32 is invalid: must be >= the model's sliding window \(48\)/);
+      expect(message).not.toContain("\n");
+    },
+  );
 
   it("gemma2 in llama.cpp-compatible mode is refused in one line (llama.cpp divides the positions inside the window)", async () => {
     const attempt = createSelfExtendContext({

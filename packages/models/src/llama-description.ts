@@ -18,8 +18,6 @@ const unsupportedArchitectureReasons: Readonly<Record<string, string>> = {
   bloom: alibi,
   mpt: alibi,
   baichuan: alibi,
-  gemma3:
-    "Gemma 3's per-head q/k RMSNorms and its second RoPE base for local layers are not implemented (gemma and gemma2 are)",
 };
 
 /** GGUF tensor of Llama 3's per-pair RoPE frequency factors (llama.cpp's LLM_TENSOR_ROPE_FREQS). */
@@ -34,6 +32,7 @@ export const ropeLayoutOfArchitecture: Readonly<Record<LlamaArchitecture, RopeLa
   // Gemma's converter keeps Hugging Face's rows too (llama.cpp: LLAMA_ROPE_TYPE_NEOX).
   gemma: "half-split",
   gemma2: "half-split",
+  gemma3: "half-split",
 };
 
 /**
@@ -155,7 +154,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     );
   }
   const gemmaFeatures =
-    arch === "gemma" || arch === "gemma2"
+    arch === "gemma" || arch === "gemma2" || arch === "gemma3"
       ? readGemmaFeatures(
           gguf,
           arch,
@@ -174,6 +173,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   const slidingWindow = gguf.metadata.get(`${arch}.attention.sliding_window`);
   if (
     arch !== "gemma2" &&
+    arch !== "gemma3" &&
     arch !== "phi3" &&
     slidingWindow !== undefined &&
     Number(slidingWindow) > 0 &&
@@ -226,6 +226,7 @@ export type GemmaFeatures = Pick<
   | "attentionLogitSoftCap"
   | "finalLogitSoftCap"
   | "hasPostNorms"
+  | "hasQueryKeyNorms"
   | "slidingWindow"
 >;
 
@@ -279,14 +280,81 @@ export function gemmaFeatures(
   };
 }
 
+/**
+ * Gemma 3 as llama.cpp builds it (src/models/gemma3.cpp): Gemma 2's scaled embeddings, GeGLU and
+ * post-norms, plus an RMSNorm over each query and key head before RoPE; no attention soft-cap, and a
+ * final one only where the file sets it. Local layers (when the file has a sliding window) follow
+ * the pattern (default 6: five local, then one global) and rotate with their own base
+ * (`rope.freq_base_swa`, default 10000) and no scaling; global layers with `rope.freq_base` and the
+ * file's linear scaling. Score scale 1/sqrt(head_dim), the 27B's (62 layers) 1/sqrt(n_embd/n_head).
+ */
+function readGemma3Features(
+  shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number },
+  number: (key: string, fallback?: number) => number,
+  has: (key: string) => boolean,
+  fail: (message: string) => never,
+): GemmaFeatures {
+  const finalLogitSoftCap = number("final_logit_softcapping", 0);
+  if (!(finalLogitSoftCap >= 0))
+    fail(`metadata key gemma3.final_logit_softcapping = ${finalLogitSoftCap} is not a number >= 0`);
+  const windowSize = number("attention.sliding_window", 0);
+  const pattern = number("attention.sliding_window_pattern", 6);
+  for (const [key, value] of [
+    ["attention.sliding_window", windowSize],
+    ["attention.sliding_window_pattern", pattern],
+  ] as const) {
+    if (!Number.isInteger(value) || value < (key === "attention.sliding_window" ? 0 : 1)) {
+      fail(
+        `metadata key gemma3.${key} = ${value} is not a ${key === "attention.sliding_window" ? "non-negative" : "positive"} integer`,
+      );
+    }
+  }
+  const localRopeBase = number("rope.freq_base_swa", 10000);
+  if (!(localRopeBase > 0))
+    fail(`metadata key gemma3.rope.freq_base_swa = ${localRopeBase} is not a number > 0`);
+  return {
+    embeddingScale: Math.fround(Math.sqrt(shape.embeddingSize)),
+    feedForwardActivation: "gelu-tanh",
+    attentionScale: Math.fround(
+      shape.layerCount === 62
+        ? 1 / Math.sqrt(Math.floor(shape.embeddingSize / shape.headCount))
+        : 1 / Math.sqrt(shape.headSize),
+    ),
+    ...(has("final_logit_softcapping") && finalLogitSoftCap > 0 ? { finalLogitSoftCap } : {}),
+    hasPostNorms: true,
+    hasQueryKeyNorms: true,
+    // No window (or 0): every layer global, as llama.cpp's LLAMA_SWA_TYPE_NONE.
+    ...(windowSize > 0
+      ? {
+          slidingWindow: {
+            size: windowSize,
+            localLayers: Array.from(
+              { length: shape.layerCount },
+              (_, layer) => layer % pattern < pattern - 1,
+            ),
+            ropeBase: localRopeBase,
+          },
+        }
+      : {}),
+  };
+}
+
 function readGemmaFeatures(
   gguf: GgufFile,
-  arch: "gemma" | "gemma2",
+  arch: "gemma" | "gemma2" | "gemma3",
   shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number; ropeBase: number },
   number: (key: string, fallback?: number) => number,
   fail: (message: string) => never,
 ): GemmaFeatures {
   if (arch === "gemma") return gemmaFeatures(arch, shape);
+  if (arch === "gemma3") {
+    return readGemma3Features(
+      shape,
+      number,
+      (key) => gguf.metadata.get(`${arch}.${key}`) !== undefined,
+      fail,
+    );
+  }
   const settings: Gemma2Settings = {
     attentionLogitSoftCap: number("attn_logit_softcapping", gemma2Defaults.attentionLogitSoftCap),
     finalLogitSoftCap: number("final_logit_softcapping", gemma2Defaults.finalLogitSoftCap),

@@ -59,6 +59,10 @@ function expectedShapes(description: LlamaModelDescription, tiedOutput: boolean)
       shapes.set(`${block}.post_attention_norm.weight`, [embedding]);
       shapes.set(`${block}.post_ffw_norm.weight`, [embedding]);
     }
+    if (description.hasQueryKeyNorms === true) {
+      shapes.set(`${block}.attn_q_norm.weight`, [headSize]);
+      shapes.set(`${block}.attn_k_norm.weight`, [headSize]);
+    }
   }
   return shapes;
 }
@@ -123,6 +127,9 @@ export function llamaWeightsFromGguf(gguf: GgufFile): LlamaWeights {
             postAttentionNorm: get(`${block}.post_attention_norm.weight`),
             postFeedForwardNorm: get(`${block}.post_ffw_norm.weight`),
           }
+        : {}),
+      ...(description.hasQueryKeyNorms === true
+        ? { queryNorm: get(`${block}.attn_q_norm.weight`), keyNorm: get(`${block}.attn_k_norm.weight`) }
         : {}),
     };
   });
@@ -222,6 +229,9 @@ export function llamaMetadata(
       );
     }
     metadata[`${arch}.attention.sliding_window_pattern`] = { type: "uint32", value: pattern };
+    if (description.slidingWindow.ropeBase !== undefined) {
+      metadata[`${arch}.rope.freq_base_swa`] = { type: "float32", value: description.slidingWindow.ropeBase };
+    }
   }
   if (description.ropeLinearScalingFactor !== 1) {
     metadata[`${arch}.rope.scaling.type`] = { type: "string", value: "linear" };
@@ -298,6 +308,8 @@ export function llamaGgufContents(
     arrays.set(`${block}.ffn_down.weight`, layer.down);
     arrays.set(`${block}.post_attention_norm.weight`, layer.postAttentionNorm);
     arrays.set(`${block}.post_ffw_norm.weight`, layer.postFeedForwardNorm);
+    arrays.set(`${block}.attn_q_norm.weight`, layer.queryNorm);
+    arrays.set(`${block}.attn_k_norm.weight`, layer.keyNorm);
     if (description.architecture === "phi3") {
       arrays.set(`${block}.attn_qkv.weight`, concatenate([layer.query, layer.key, layer.value]));
       arrays.set(`${block}.ffn_up.weight`, concatenate([layer.gate, layer.up]));

@@ -14,7 +14,7 @@
 import type { RopeLayout } from "@self-extend/core";
 import type { Vocabulary } from "./tokenizer.js";
 
-export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3" | "gemma" | "gemma2";
+export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3" | "gemma" | "gemma2" | "gemma3";
 
 export const supportedArchitectures: readonly LlamaArchitecture[] = [
   "llama",
@@ -23,6 +23,7 @@ export const supportedArchitectures: readonly LlamaArchitecture[] = [
   "phi3",
   "gemma",
   "gemma2",
+  "gemma3",
 ];
 
 /**
@@ -34,6 +35,12 @@ export interface SlidingWindow {
   readonly size: number;
   /** localLayers[l] is true for the sliding-window layers (llama.cpp's swa pattern). */
   readonly localLayers: readonly boolean[];
+  /**
+   * The local layers' own RoPE base (Gemma 3: `rope.freq_base_swa`, 10000), used without the
+   * model's linear scaling or frequency factors, which belong to its global layers (llama.cpp's
+   * rope_freq_base_train_swa / rope_freq_scale_train_swa = 1). Absent: local layers rotate as global ones.
+   */
+  readonly ropeBase?: number;
 }
 
 export interface LlamaModelDescription {
@@ -78,6 +85,11 @@ export interface LlamaModelDescription {
   readonly finalLogitSoftCap?: number;
   /** RMSNorms after the attention and the feed-forward block, before each residual add (Gemma 2). */
   readonly hasPostNorms?: boolean;
+  /**
+   * An RMSNorm over each query and key head (weights of headSize values, shared by the heads),
+   * after the projections and before RoPE (Gemma 3: `attn_q_norm`, `attn_k_norm`).
+   */
+  readonly hasQueryKeyNorms?: boolean;
   readonly slidingWindow?: SlidingWindow;
 }
 
@@ -105,6 +117,10 @@ export interface LlamaLayerWeights {
   readonly postAttentionNorm?: Float32Array;
   /** Gemma 2: RMSNorm of the feed-forward output before the residual add. */
   readonly postFeedForwardNorm?: Float32Array;
+  /** Gemma 3 (description.hasQueryKeyNorms): [headSize] RMSNorm weights of every query head. */
+  readonly queryNorm?: Float32Array;
+  /** Gemma 3: [headSize] RMSNorm weights of every key head. */
+  readonly keyNorm?: Float32Array;
 }
 
 export interface LlamaWeights {

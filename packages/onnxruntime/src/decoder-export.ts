@@ -22,8 +22,9 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type SelfExtendConfig, SelfExtendConfigError, validateSelfExtendConfig } from "@self-extend/core";
-import { type LlamaWeights, supportedArchitectures, UnsupportedArchitectureError } from "@self-extend/models";
+import type { LlamaWeights } from "@self-extend/models";
 import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
+import { requireOnnxRuntimeArchitecture } from "./onnxruntime-capabilities.js";
 import { buildAttentionContext, buildLayerAttention } from "./self-extend-attention-graph.js";
 import { exporterVersion } from "./version.js";
 
@@ -92,13 +93,7 @@ export function declareSessionInputs(
 /** Builds the graph in memory; `externalTensors` says what the data file must hold. */
 export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
   const { description } = weights;
-  if (!supportedArchitectures.includes(description.architecture)) {
-    throw new UnsupportedArchitectureError(
-      description.name ?? "(in-memory weights)",
-      description.architecture,
-      supportedArchitectures,
-    );
-  }
+  requireOnnxRuntimeArchitecture(description);
   const normalized = normalizeDecoderAttention(attention);
   const selfExtend = normalized.kind === "self-extend" ? normalized.selfExtend : undefined;
   const { layerCount, headCount, kvHeadCount, headSize, embeddingSize, feedForwardSize, vocabularySize } =

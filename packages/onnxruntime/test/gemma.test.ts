@@ -12,7 +12,7 @@ import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { createOnnxRuntimeModel } from "../src/index.js";
+import { createOnnxRuntimeBackend, createOnnxRuntimeModel } from "../src/index.js";
 import { compareLogits, tolerance } from "./tolerances.js";
 
 const temporaryFolder = useTemporaryFolder("onnxruntime-gemma-");
@@ -211,4 +211,28 @@ describe("the Gemma 2 features bite on these prompts", () => {
       expect(result.largestDifference).toBeGreaterThan(100 * largestAllowed);
     });
   }
+});
+
+describe("Gemma 3", () => {
+  it("is refused before any export, in one line naming what is missing (the reference and llama-cpp run it)", async () => {
+    const path = join(
+      import.meta.dirname,
+      "..",
+      "..",
+      "reference",
+      "test",
+      "fixtures",
+      "gemma",
+      "gemma3.gguf",
+    );
+    const attempt = createOnnxRuntimeBackend().loadModel({ path });
+    const message = await attempt.then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    expect(message).toMatch(
+      /architecture "gemma3" is not supported: Gemma 3 \(per-head query\/key RMSNorms, a second RoPE base on local layers\) is not implemented on this backend yet/,
+    );
+    expect(message).not.toContain("\n");
+  });
 });

@@ -1,11 +1,12 @@
 /**
- * A Llama-family forward pass (llama, mistral, qwen2, phi3, gemma, gemma2) over a block of
+ * A Llama-family forward pass (llama, mistral, qwen2, phi3, gemma, gemma2, gemma3) over a block of
  * consecutive tokens: embedding, then per layer RMSNorm -> q/k/v (+ biases) -> exact Self-Extend
  * attention -> output projection -> residual -> RMSNorm -> SwiGLU FFN -> residual, then the final
  * norm and the classifier for the rows whose logits are wanted. Gemma's departures, as llama.cpp
  * builds them: embeddings scaled, GeGLU, and for Gemma 2 a scale and soft-cap on the scores, an
  * RMSNorm after attention and after the FFN (before each residual add), local layers with a sliding
- * window and exact positions, and a soft-cap on the logits.
+ * window and exact positions, and a soft-cap on the logits; Gemma 3 also RMS-normalises each query
+ * and key head before RoPE, and rotates its local layers with their own base (no scaling).
  *
  * Attention is core's: new keys are rotated to both levels once (rotateKeysBothLevels) and appended
  * to the cache, the block's queries are rotated to both levels, and attendRotated runs the one
@@ -82,6 +83,8 @@ export class ForwardPass {
   private readonly description: LlamaModelDescription;
   private readonly shape: AttentionShape;
   private readonly workspace: BlockWorkspace;
+  /** Local layers' own RoPE table (Gemma 3: base 10000, no scaling); absent: they use `rope`. */
+  private readonly localRope: RopeTable | undefined;
 
   constructor(
     private readonly weights: LlamaWeights,
@@ -94,6 +97,19 @@ export class ForwardPass {
     const { headCount, kvHeadCount, headSize } = this.description;
     this.shape = { headCount, kvHeadCount, headSize };
     this.workspace = new BlockWorkspace(this.description, blockSize);
+    const localBase = this.description.slidingWindow?.ropeBase;
+    this.localRope =
+      localBase === undefined
+        ? undefined
+        : createRopeTable(
+            {
+              layout: this.description.ropeLayout,
+              headSize,
+              rotaryDimension: this.description.rotaryDimension,
+              base: localBase,
+            },
+            rope.positionCount,
+          );
   }
 
   /**
@@ -143,8 +159,15 @@ export class ForwardPass {
       projectRows(layer.query, queryWidth, embeddingSize, normalized, count, queries, layer.queryBias);
       projectRows(layer.key, keyWidth, embeddingSize, normalized, count, keys, layer.keyBias);
       projectRows(layer.value, keyWidth, embeddingSize, normalized, count, values, layer.valueBias);
+      if (layer.queryNorm !== undefined && layer.keyNorm !== undefined) {
+        // Gemma 3: every head normalised on its own, with the layer's per-head weights, before RoPE.
+        rmsNormRows(queries, count * headCount, headSize, layer.queryNorm, normEpsilon, queries);
+        rmsNormRows(keys, count * kvHeadCount, headSize, layer.keyNorm, normEpsilon, keys);
+      }
+      const isLocal = slidingWindow?.localLayers[layerIndex] === true;
+      const layerRope = isLocal && this.localRope !== undefined ? this.localRope : rope;
 
-      const rotatedKeys = rotateKeysBothLevels(keys, firstPosition, count, kvHeadCount, rope, config);
+      const rotatedKeys = rotateKeysBothLevels(keys, firstPosition, count, kvHeadCount, layerRope, config);
       cache.write(layerIndex, firstPosition, rotatedKeys, values, count);
       const layerCache = cache.layer(layerIndex);
       const attended = attendRotated({
@@ -153,12 +176,12 @@ export class ForwardPass {
         queryStart: firstPosition,
         queryCount: count,
         keyCount,
-        queries: rotateQueriesBothLevels(queries, firstPosition, count, headCount, rope, config),
+        queries: rotateQueriesBothLevels(queries, firstPosition, count, headCount, layerRope, config),
         keys: layerCache.keys,
         values: layerCache.values,
         scale: attentionScale,
         logitSoftCap: attentionLogitSoftCap,
-        slidingWindow: slidingWindow?.localLayers[layerIndex] === true ? slidingWindow.size : undefined,
+        slidingWindow: isLocal ? slidingWindow?.size : undefined,
       });
       projectRows(layer.output, embeddingSize, queryWidth, attended, count, projected);
       this.postNorm(projected, count, layer.postAttentionNorm);

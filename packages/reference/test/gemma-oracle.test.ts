@@ -76,6 +76,24 @@ describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) against the PyTor
       slidingWindow: { size: 48, localLayers: [true, false, true] },
     });
     expect(gemma2.output).toBe(gemma2.tokenEmbedding);
+    const gemma3 = loadLlamaWeights(gemmaModelPath("gemma3"));
+    expect(gemma3.description).toMatchObject({
+      architecture: "gemma3",
+      headSize: 16,
+      attentionScale: 0.25,
+      // Gemma 3's global base and linear scaling (factor 2 in make_models.py); none on local layers.
+      ropeBase: 1_000_000,
+      ropeLinearScalingFactor: 2,
+      hasPostNorms: true,
+      hasQueryKeyNorms: true,
+      // transformers' layer_types (five sliding, one full) = llama.cpp's default pattern 6.
+      slidingWindow: { size: 48, localLayers: [true, true, true, true, true, false], ropeBase: 10_000 },
+    });
+    expect(gemma3.description.attentionLogitSoftCap).toBeUndefined();
+    expect(gemma3.description.finalLogitSoftCap).toBeUndefined();
+    expect(gemma3.layers[0].queryNorm).toHaveLength(16);
+    expect(gemma3.layers[0].keyNorm).toHaveLength(16);
+    expect(gemma3.output).toBe(gemma3.tokenEmbedding);
   });
 
   for (const family of gemmaFamilies) {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { argmax, type SelfExtendSessionV1 } from "@self-extend/core";
 import { fixturesFolder } from "./shared-data.js";
 
-export const gemmaFamilies = ["gemma", "gemma2"] as const;
+export const gemmaFamilies = ["gemma", "gemma2", "gemma3"] as const;
 export type GemmaFamily = (typeof gemmaFamilies)[number];
 
 /** One oracle run: a prompt, its logits at some positions, then greedy tokens. */

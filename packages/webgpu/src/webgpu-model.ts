@@ -12,7 +12,6 @@ import {
   createTokenizer,
   type LlamaWeights,
   modelInfoFromDescription,
-  supportedArchitectures,
   type Tokenizer,
 } from "@self-extend/models";
 import type { WebGpuContext } from "./device.js";
@@ -24,6 +23,7 @@ import {
 } from "./forward-pass.js";
 import type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
 import { isCpuAdapter } from "./self-extend-attention-kernel.js";
+import { gemma3NotImplemented, webGpuArchitectures } from "./webgpu-capabilities.js";
 import {
   defaultBlockSize,
   validateWebGpuSessionOptions,
@@ -90,11 +90,13 @@ export class WebGpuModel implements SelfExtendModelV1 {
     options: WebGpuModelOptions = {},
   ): Promise<WebGpuModel> {
     const { architecture } = weights.description;
-    if (!supportedArchitectures.includes(architecture)) {
+    if (!webGpuArchitectures.includes(architecture)) {
       throw new SelfExtendConfigError(
         "architecture",
         architecture,
-        `the webgpu backend runs ${supportedArchitectures.join(", ")}`,
+        architecture === "gemma3"
+          ? gemma3NotImplemented
+          : `the webgpu backend runs ${webGpuArchitectures.join(", ")}`,
       );
     }
     const requested = options.weightPrecision ?? "float32";

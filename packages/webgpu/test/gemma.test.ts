@@ -165,3 +165,26 @@ describe("Gemma and Gemma 2 on webgpu", () => {
     },
   );
 });
+
+describe("Gemma 3 on webgpu", () => {
+  it("is refused before any upload, in one line naming what is missing (the reference and llama-cpp run it)", async () => {
+    const path = join(
+      import.meta.dirname,
+      "..",
+      "..",
+      "reference",
+      "test",
+      "fixtures",
+      "gemma",
+      "gemma3.gguf",
+    );
+    const message = await backend.loadModel({ path }).then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    expect(message).toMatch(
+      /architecture = "gemma3" is invalid: Gemma 3 \(per-head query\/key RMSNorms, a second RoPE base on local layers\) is not implemented on this backend yet/,
+    );
+    expect(message).not.toContain("\n");
+  });
+});
