@@ -8,10 +8,10 @@ import {
 
 /**
  * Gemma 3's per-head query/key RMSNorms and its local layers' own RoPE base are not built here yet
- * (the reference and llama-cpp backends run it).
+ * (the reference, llama-cpp and webgpu backends run it).
  */
 export const gemma3NotImplemented =
-  "Gemma 3 (per-head query/key RMSNorms, a second RoPE base on local layers) is not implemented on this backend yet; the reference and llama-cpp backends run it";
+  "Gemma 3 (per-head query/key RMSNorms, a second RoPE base on local layers) is not implemented on this backend yet; the reference, llama-cpp and webgpu backends run it";
 
 /** The architectures this backend runs: every one the models package reads but gemma3. */
 export const onnxRuntimeArchitectures: readonly LlamaArchitecture[] = supportedArchitectures.filter(

@@ -21,6 +21,7 @@ import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
 import {
   embeddingShader,
   gatedActivationShader,
+  headNormShader,
   type MatmulKernel,
   matmulShader,
   matmulTileSide,
@@ -59,6 +60,9 @@ interface GpuLayerWeights {
   /** Gemma 2: RMSNorm weights of the attention and feed-forward outputs. */
   readonly postAttentionNorm?: GPUBuffer;
   readonly postFeedForwardNorm?: GPUBuffer;
+  /** Gemma 3: [headSize] RMSNorm weights of every query head and every key head. */
+  readonly queryNorm?: GPUBuffer;
+  readonly keyNorm?: GPUBuffer;
 }
 
 /**
@@ -186,6 +190,8 @@ export async function uploadLlamaWeights(
             layer.postAttentionNorm && upload(layer.postAttentionNorm, `blk.${index}.post_attention_norm`),
           postFeedForwardNorm:
             layer.postFeedForwardNorm && upload(layer.postFeedForwardNorm, `blk.${index}.post_ffw_norm`),
+          queryNorm: layer.queryNorm && upload(layer.queryNorm, `blk.${index}.attn_q_norm`),
+          keyNorm: layer.keyNorm && upload(layer.keyNorm, `blk.${index}.attn_k_norm`),
         })),
         bytes,
         destroy: () => {
@@ -216,6 +222,8 @@ export class ForwardPassKernels {
     readonly rope: GPUComputePipeline,
     /** Gemma 2's final logit soft-cap; absent for models without one. */
     readonly finalSoftCap: GPUComputePipeline | undefined,
+    /** Gemma 3's per-head query/key RMSNorm; absent for models without it. */
+    readonly headNorm: GPUComputePipeline | undefined,
   ) {}
 
   static async create(
@@ -252,6 +260,7 @@ export class ForwardPassKernels {
         "RoPE",
       ),
       finalCap === undefined ? undefined : await compile(softCapShader(size, finalCap), "final soft-cap"),
+      description.hasQueryKeyNorms === true ? await compile(headNormShader(size), "head RMSNorm") : undefined,
     );
   }
 }
@@ -260,6 +269,11 @@ export class ForwardPassKernels {
 export class GpuForwardPass {
   private readonly description: LlamaModelDescription;
   private readonly ropeTable: GpuRopeTable;
+  /** Gemma 3's local layers' own RoPE table (their base, no scaling); absent: they use ropeTable. */
+  private readonly localRopeTable: GpuRopeTable | undefined;
+  /** Gemma 3: query and key projections before their per-head RMSNorm. */
+  private readonly rawQueries: GPUBuffer | undefined;
+  private readonly rawKeys: GPUBuffer | undefined;
   private readonly owned: GPUBuffer[] = [];
   private readonly keyCaches: GPUBuffer[] = [];
   private readonly valueCaches: GPUBuffer[] = [];
@@ -291,12 +305,14 @@ export class GpuForwardPass {
     private readonly attention: SelfExtendAttentionKernel,
     /** The sliding-window layers' kernel (Gemma 2), when the model has such layers. */
     private readonly localAttention: SelfExtendAttentionKernel | undefined,
+    localRopeTable: GpuRopeTable | undefined,
     readonly blockSize: number,
     readonly contextSize: number,
   ) {
     const { device, limits } = context;
     this.description = weights.description;
     this.ropeTable = attention.ropeTable;
+    this.localRopeTable = localRopeTable;
     this.workgroupSize = Math.min(workgroupSize, limits.maxComputeInvocationsPerWorkgroup);
     const { embeddingSize, headCount, kvHeadCount, headSize, feedForwardSize, vocabularySize, layerCount } =
       this.description;
@@ -332,6 +348,11 @@ export class GpuForwardPass {
     this.identityRows = buffer(blockSize, "row indices");
     this.selectedRows = buffer(blockSize, "selected rows");
     this.noBias = buffer(1, "no bias");
+    const headNorms = this.description.hasQueryKeyNorms === true;
+    this.rawQueries = headNorms
+      ? buffer(blockSize * headCount * headSize, "queries before their norm")
+      : undefined;
+    this.rawKeys = headNorms ? buffer(blockSize * kvWidth, "keys before their norm") : undefined;
     device.queue.writeBuffer(
       this.identityRows,
       0,
@@ -376,19 +397,37 @@ export class GpuForwardPass {
     };
     const attention = await SelfExtendAttentionKernel.create(context, attentionOptions);
     const { slidingWindow } = description;
+    const hasLocalLayers = slidingWindow?.localLayers.includes(true) === true;
+    // Gemma 3's local layers rotate with their own base and no scaling (exact positions only).
+    const localRopeTable =
+      hasLocalLayers && slidingWindow?.ropeBase !== undefined
+        ? createGpuRopeTable(
+            context.device,
+            {
+              layout: description.ropeLayout,
+              headSize: description.headSize,
+              rotaryDimension: description.rotaryDimension,
+              base: slidingWindow.ropeBase,
+            },
+            contextSize,
+          )
+        : undefined;
     // Local layers see only distances below their window, which they were trained on: plain
     // attention at exact positions (G = 1), masked to the window, whatever the session's G and W.
-    const localAttention = slidingWindow?.localLayers.includes(true)
-      ? await SelfExtendAttentionKernel.create(context, {
-          ...attentionOptions,
-          config: { groupSize: 1, neighborWindow: validated.neighborWindow },
-          slidingWindow: slidingWindow.size,
-        })
-      : undefined;
+    const localAttention =
+      hasLocalLayers && slidingWindow !== undefined
+        ? await SelfExtendAttentionKernel.create(context, {
+            ...attentionOptions,
+            config: { groupSize: 1, neighborWindow: validated.neighborWindow },
+            slidingWindow: slidingWindow.size,
+            ropeTable: localRopeTable ?? ropeTable,
+          })
+        : undefined;
     const destroyKernels = () => {
       attention.destroy();
       localAttention?.destroy();
       ropeTable.buffer.destroy();
+      localRopeTable?.buffer.destroy();
     };
     // Refuse up front a session whose longest attention call this driver would cut short.
     const iterations = Math.max(
@@ -406,7 +445,16 @@ export class GpuForwardPass {
         context.device,
         "allocating the session's buffers",
         () =>
-          new GpuForwardPass(context, kernels, weights, attention, localAttention, blockSize, contextSize),
+          new GpuForwardPass(
+            context,
+            kernels,
+            weights,
+            attention,
+            localAttention,
+            localRopeTable,
+            blockSize,
+            contextSize,
+          ),
       );
     } catch (error) {
       destroyKernels();
@@ -563,6 +611,11 @@ export class GpuForwardPass {
     const localAttentionUniform = this.localAttention?.createCallParameters(attentionCall);
     const localLayers = description.slidingWindow?.localLayers;
     const ropeUniform = this.uniform([count, kvHeadCount, firstPosition, firstPosition * kvWidth]);
+    const queryNormUniform = this.uniform([count * headCount, headSize, normEpsilon, 0], 2);
+    const keyNormUniform = this.uniform(
+      [count * kvHeadCount, headSize, normEpsilon, firstPosition * kvWidth],
+      2,
+    );
     const activationUniform = this.uniform([count * feedForwardSize]);
     // Without a post-norm a projection adds straight into the residual; with one it goes to
     // `projected`, and the post-norm adds its normalised rows into the residual.
@@ -591,6 +644,7 @@ export class GpuForwardPass {
     weights.layers.forEach((layer, index) => {
       const keys = this.keyCaches[index];
       const values = this.valueCaches[index];
+      const isLocal = localLayers?.[index] === true;
       this.dispatch(
         pass,
         kernels.rmsNorm,
@@ -598,20 +652,63 @@ export class GpuForwardPass {
         [this.identityRows, this.residual, layer.attentionNorm, this.normalized],
         count,
       );
+      const headNorm = kernels.headNorm;
+      const normed =
+        headNorm !== undefined &&
+        layer.queryNorm !== undefined &&
+        layer.keyNorm !== undefined &&
+        this.rawQueries !== undefined &&
+        this.rawKeys !== undefined
+          ? {
+              headNorm,
+              queryNorm: layer.queryNorm,
+              keyNorm: layer.keyNorm,
+              rawQueries: this.rawQueries,
+              rawKeys: this.rawKeys,
+            }
+          : undefined;
       this.matmul(
         pass,
         this.normalized,
         layer.query,
         layer.queryBias,
-        this.queries,
+        normed?.rawQueries ?? this.queries,
         count,
         queryWidth,
         embeddingSize,
       );
-      // Keys and values go straight into the cache rows of this block.
-      this.matmul(pass, this.normalized, layer.key, layer.keyBias, keys, count, kvWidth, embeddingSize, {
-        outputOffset: firstPosition * kvWidth,
-      });
+      // Keys and values go straight into the cache rows of this block (Gemma 3's keys through
+      // their per-head norm, which writes them there).
+      if (normed === undefined) {
+        this.matmul(pass, this.normalized, layer.key, layer.keyBias, keys, count, kvWidth, embeddingSize, {
+          outputOffset: firstPosition * kvWidth,
+        });
+      } else {
+        this.matmul(
+          pass,
+          this.normalized,
+          layer.key,
+          layer.keyBias,
+          normed.rawKeys,
+          count,
+          kvWidth,
+          embeddingSize,
+        );
+        this.dispatch(
+          pass,
+          normed.headNorm,
+          queryNormUniform,
+          [normed.rawQueries, normed.queryNorm, this.queries],
+          count * headCount,
+        );
+        this.dispatch(
+          pass,
+          normed.headNorm,
+          keyNormUniform,
+          [normed.rawKeys, normed.keyNorm, keys],
+          count * kvHeadCount,
+        );
+      }
       this.matmul(
         pass,
         this.normalized,
@@ -627,11 +724,11 @@ export class GpuForwardPass {
         pass,
         kernels.rope,
         ropeUniform,
-        [this.ropeTable.buffer, keys],
+        [(isLocal ? this.localRopeTable : undefined)?.buffer ?? this.ropeTable.buffer, keys],
         count * kvHeadCount * (description.rotaryDimension / 2),
       );
       const attentionBuffers = { queries: this.queries, keys, values, output: this.attended };
-      if (localLayers?.[index] === true && this.localAttention !== undefined) {
+      if (isLocal && this.localAttention !== undefined) {
         this.localAttention.encode(pass, attentionBuffers, attentionCall, localAttentionUniform);
       } else {
         this.attention.encode(pass, attentionBuffers, attentionCall, attentionUniform);
@@ -718,5 +815,6 @@ export class GpuForwardPass {
     this.attention.destroy();
     this.localAttention?.destroy();
     this.ropeTable.buffer.destroy();
+    this.localRopeTable?.buffer.destroy();
   }
 }

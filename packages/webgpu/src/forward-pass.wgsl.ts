@@ -107,6 +107,29 @@ ${entry(workgroupSize)}
 }
 
 /**
+ * Gemma 3's per-head RMSNorm: row r (one head of one token, `width` = headSize values) of `source`
+ * normalised with the layer's shared head weights into result[outputOffset + r * width ..], so
+ * normalised keys land straight in their cache rows.
+ */
+export function headNormShader(workgroupSize: number): string {
+  return /* wgsl */ `${flatIndex}
+struct Params { rows: u32, width: u32, epsilon: f32, outputOffset: u32, }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> source: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> result: array<f32>;
+${entry(workgroupSize)}
+  if (index >= params.rows) { return; }
+  let start = index * params.width;
+  var squares = 0.0;
+  for (var i = 0u; i < params.width; i++) { let x = source[start + i]; squares += x * x; }
+  let inverse = inverseSqrt(squares / f32(params.width) + params.epsilon);
+  let destination = params.outputOffset + start;
+  for (var i = 0u; i < params.width; i++) { result[destination + i] = source[start + i] * inverse * weight[i]; }
+}`;
+}
+
+/**
  * result[outputOffset + r * resultStride + o] (+)= sum_i weight[o * inputs + i] * x[r * inputs + i] + bias[o]
  * (row-major [out, in] weights, as GGUF stores them). `accumulate` adds into the result: the
  * residual connections without a separate add kernel. resultStride is `outputs` except for a

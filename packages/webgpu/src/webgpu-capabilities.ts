@@ -1,21 +1,9 @@
 import type { BackendCapabilitiesV1 } from "@self-extend/core";
-import { type LlamaArchitecture, supportedArchitectures } from "@self-extend/models";
-
-/**
- * Gemma 3's per-head query/key RMSNorms and its local layers' own RoPE base are not built here yet
- * (the reference and llama-cpp backends run it).
- */
-export const gemma3NotImplemented =
-  "Gemma 3 (per-head query/key RMSNorms, a second RoPE base on local layers) is not implemented on this backend yet; the reference and llama-cpp backends run it";
-
-/** The architectures this backend runs: every one the models package reads but gemma3. */
-export const webGpuArchitectures: readonly LlamaArchitecture[] = supportedArchitectures.filter(
-  (architecture) => architecture !== "gemma3",
-);
+import { supportedArchitectures } from "@self-extend/models";
 
 /** What the webgpu backend can do; sessions check their options against it. */
 export const webGpuCapabilities: BackendCapabilitiesV1 = Object.freeze({
   modes: Object.freeze(["exact"] as const),
   cachePrecisions: Object.freeze(["float32"] as const),
-  architectures: webGpuArchitectures,
+  architectures: supportedArchitectures,
 });

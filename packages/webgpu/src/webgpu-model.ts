@@ -12,6 +12,7 @@ import {
   createTokenizer,
   type LlamaWeights,
   modelInfoFromDescription,
+  supportedArchitectures,
   type Tokenizer,
 } from "@self-extend/models";
 import type { WebGpuContext } from "./device.js";
@@ -23,7 +24,6 @@ import {
 } from "./forward-pass.js";
 import type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
 import { isCpuAdapter } from "./self-extend-attention-kernel.js";
-import { gemma3NotImplemented, webGpuArchitectures } from "./webgpu-capabilities.js";
 import {
   defaultBlockSize,
   validateWebGpuSessionOptions,
@@ -90,13 +90,11 @@ export class WebGpuModel implements SelfExtendModelV1 {
     options: WebGpuModelOptions = {},
   ): Promise<WebGpuModel> {
     const { architecture } = weights.description;
-    if (!webGpuArchitectures.includes(architecture)) {
+    if (!supportedArchitectures.includes(architecture)) {
       throw new SelfExtendConfigError(
         "architecture",
         architecture,
-        architecture === "gemma3"
-          ? gemma3NotImplemented
-          : `the webgpu backend runs ${webGpuArchitectures.join(", ")}`,
+        `the webgpu backend runs ${supportedArchitectures.join(", ")}`,
       );
     }
     const requested = options.weightPrecision ?? "float32";
