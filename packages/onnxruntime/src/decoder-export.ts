@@ -1,10 +1,11 @@
 /**
- * Exports a Llama-family model (llama, mistral, qwen2, phi3, gemma, gemma2: MHA or GQA, q/k/v biases,
+ * Exports a Llama-family model (llama, mistral, qwen2, phi3, gemma, gemma2, gemma3: MHA or GQA, q/k/v biases,
  * interleaved or half-split RoPE, partial rotary) to one ONNX decoder graph with weights in an
  * external data file. Gemma's departures are read from the description once, here, and become graph
  * structure: scaled embeddings, GeGLU (ONNX Gelu with the tanh approximation), and for Gemma 2 the
  * score scale and soft-cap, post-norms, sliding-window local layers (exact positions, see
- * self-extend-attention-graph.ts) and the soft-cap on the logits.
+ * self-extend-attention-graph.ts) and the soft-cap on the logits; for Gemma 3 an RMSNorm of each
+ * query and key head before RoPE, and its local layers' own RoPE table (`local_rope_cos/sin`).
  *
  * One graph serves prefill chunks and single-token decoding. Its interface:
  * - inputs: `input_ids` [T] int64, `positions` [T] int64 (token indices i, i.e. cached + 0..T-1),
@@ -22,9 +23,8 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type SelfExtendConfig, SelfExtendConfigError, validateSelfExtendConfig } from "@self-extend/core";
-import type { LlamaWeights } from "@self-extend/models";
+import { type LlamaWeights, supportedArchitectures, UnsupportedArchitectureError } from "@self-extend/models";
 import { encodeModel, OnnxGraphBuilder } from "./onnx-graph-builder.js";
-import { requireOnnxRuntimeArchitecture } from "./onnxruntime-capabilities.js";
 import { buildAttentionContext, buildLayerAttention } from "./self-extend-attention-graph.js";
 import { exporterVersion } from "./version.js";
 
@@ -43,6 +43,8 @@ export const graphNames = {
   logitIndices: "logit_indices",
   ropeCos: "rope_cos",
   ropeSin: "rope_sin",
+  localRopeCos: "local_rope_cos",
+  localRopeSin: "local_rope_sin",
   logits: "logits",
   pastKey: (layer: number) => `past_key.${layer}`,
   pastKeyGroup: (layer: number) => `past_key_group.${layer}`,
@@ -72,6 +74,8 @@ export function declareSessionInputs(
   builder: OnnxGraphBuilder,
   shape: { readonly layerCount: number; readonly kvHeadCount: number; readonly headSize: number },
   selfExtend: SelfExtendConfig | undefined,
+  /** The local layers have their own RoPE table (Gemma 3): `local_rope_cos` / `local_rope_sin`. */
+  localRope = false,
 ) {
   const { layerCount, kvHeadCount, headSize } = shape;
   const cacheShape = ["past", kvHeadCount, headSize];
@@ -81,6 +85,12 @@ export function declareSessionInputs(
     logitIndices: builder.input(graphNames.logitIndices, "int64", ["logit_count"]),
     ropeCos: builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]),
     ropeSin: builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]),
+    ...(localRope
+      ? {
+          localRopeCos: builder.input(graphNames.localRopeCos, "float32", ["local_rope_positions", headSize]),
+          localRopeSin: builder.input(graphNames.localRopeSin, "float32", ["local_rope_positions", headSize]),
+        }
+      : {}),
     // Per layer; the grouped keys exist only in Self-Extend graphs.
     past: Array.from({ length: layerCount }, (_, layer) => ({
       key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
@@ -93,23 +103,34 @@ export function declareSessionInputs(
 /** Builds the graph in memory; `externalTensors` says what the data file must hold. */
 export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAttention) {
   const { description } = weights;
-  requireOnnxRuntimeArchitecture(description);
+  if (!supportedArchitectures.includes(description.architecture)) {
+    throw new UnsupportedArchitectureError(
+      description.name ?? "(in-memory weights)",
+      description.architecture,
+      supportedArchitectures,
+    );
+  }
   const normalized = normalizeDecoderAttention(attention);
   const selfExtend = normalized.kind === "self-extend" ? normalized.selfExtend : undefined;
   const { layerCount, headCount, kvHeadCount, headSize, embeddingSize, feedForwardSize, vocabularySize } =
     description;
   const builder = new OnnxGraphBuilder(externalDataFileName);
-  const { inputIds, positions, logitIndices, ropeCos, ropeSin, past } = declareSessionInputs(
-    builder,
-    { layerCount, kvHeadCount, headSize },
-    selfExtend,
-  );
+  const localRope = description.slidingWindow?.ropeBase !== undefined;
+  const { inputIds, positions, logitIndices, ropeCos, ropeSin, localRopeCos, localRopeSin, past } =
+    declareSessionInputs(builder, { layerCount, kvHeadCount, headSize }, selfExtend, localRope);
 
   const context = buildAttentionContext(
     builder,
     { headCount, kvHeadCount, headSize },
     { layout: description.ropeLayout, rotaryDimension: description.rotaryDimension },
-    { positions, ropeCos, ropeSin, pastKey: past[0].key, inputIds },
+    {
+      positions,
+      ropeCos,
+      ropeSin,
+      pastKey: past[0].key,
+      inputIds,
+      ...(localRopeCos === undefined || localRopeSin === undefined ? {} : { localRopeCos, localRopeSin }),
+    },
     selfExtend,
     description.slidingWindow?.size,
   );
@@ -159,6 +180,28 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       { name: hint },
     );
   };
+  // Gemma 3's RMSNorm of each query or key head ([T, heads * headSize] -> the same), before RoPE.
+  const headNorm = (x: string, gain: Float32Array | undefined, heads: number, hint: string) => {
+    if (gain === undefined) return x;
+    const heads3d = builder.node(
+      "Reshape",
+      [x, builder.int64Constant([0, heads, headSize], `${hint}_heads_shape`)],
+      {},
+      { name: `${hint}_heads` },
+    );
+    const normalized = builder.node(
+      "RMSNormalization",
+      [heads3d, builder.weight(gain, [headSize], `${hint}.weight`)],
+      { axis: -1, epsilon: { float: description.normEpsilon } },
+      { name: hint },
+    );
+    return builder.node(
+      "Reshape",
+      [normalized, builder.int64Constant([0, heads * headSize], `${hint}_rows_shape`)],
+      {},
+      { name: `${hint}_rows` },
+    );
+  };
   // Gemma 2's RMSNorm of a block's output before its residual add; nothing without the weight.
   const postNorm = (x: string, gain: Float32Array | undefined, hint: string) =>
     gain === undefined ? x : rmsNorm(x, gain, hint);
@@ -194,21 +237,24 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
   weights.layers.forEach((layer, index) => {
     const prefix = `layer${index}`;
     const normalized = rmsNorm(hidden, layer.attentionNorm, `${prefix}.attention_norm`);
-    const query = project(
-      normalized,
-      layer.query,
-      headCount * headSize,
-      embeddingSize,
-      `${prefix}.query`,
-      layer.queryBias,
+    const query = headNorm(
+      project(
+        normalized,
+        layer.query,
+        headCount * headSize,
+        embeddingSize,
+        `${prefix}.query`,
+        layer.queryBias,
+      ),
+      layer.queryNorm,
+      headCount,
+      `${prefix}.query_norm`,
     );
-    const key = project(
-      normalized,
-      layer.key,
-      kvHeadCount * headSize,
-      embeddingSize,
-      `${prefix}.key`,
-      layer.keyBias,
+    const key = headNorm(
+      project(normalized, layer.key, kvHeadCount * headSize, embeddingSize, `${prefix}.key`, layer.keyBias),
+      layer.keyNorm,
+      kvHeadCount,
+      `${prefix}.key_norm`,
     );
     const value = project(
       normalized,

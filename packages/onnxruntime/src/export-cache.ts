@@ -124,7 +124,13 @@ export function hashModelWeights(weights: LlamaWeights): string {
       add(array);
     }
     // Gemma 2's post-norms, only where present, so the hashes of other models stay as they were.
-    for (const array of [layer.postAttentionNorm, layer.postFeedForwardNorm]) {
+    // Gemma 3's query/key head norms likewise.
+    for (const array of [
+      layer.postAttentionNorm,
+      layer.postFeedForwardNorm,
+      layer.queryNorm,
+      layer.keyNorm,
+    ]) {
       if (array !== undefined) add(array);
     }
   }

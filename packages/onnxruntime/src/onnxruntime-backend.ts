@@ -15,7 +15,7 @@ import {
   isOnnxExportPath,
   loadImportedOnnxModel,
 } from "./imported/imported-model.js";
-import { onnxRuntimeCapabilities, requireOnnxRuntimeArchitecture } from "./onnxruntime-capabilities.js";
+import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import { OnnxRuntimeModel, type OnnxRuntimeModelOptions } from "./onnxruntime-model.js";
 import { onnxRuntimeRelativePositions } from "./onnxruntime-positions.js";
@@ -54,7 +54,6 @@ export function createOnnxRuntimeBackend(options: OnnxRuntimeBackendOptions = {}
       // Reading the weights first turns an unreadable file or an unsupported architecture into
       // the model package's clear errors before any hashing or exporting.
       const weights = loadLlamaWeights(source.path);
-      requireOnnxRuntimeArchitecture(weights.description, source.path);
       return new OnnxRuntimeModel(weights, { ...options, modelHash: hashModelFile(source.path) });
     },
     relativePositions: (config, length) => onnxRuntimeRelativePositions(config, length),

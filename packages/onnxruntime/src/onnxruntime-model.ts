@@ -19,7 +19,6 @@ import {
   hashModelWeights,
 } from "./export-cache.js";
 import { InferenceSessionCache } from "./inference-session-cache.js";
-import { requireOnnxRuntimeArchitecture } from "./onnxruntime-capabilities.js";
 import { loadOnnxRuntime } from "./onnxruntime-loader.js";
 import {
   attentionGraphOf,
@@ -55,7 +54,6 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     readonly weights: LlamaWeights,
     modelOptions: OnnxRuntimeModelOptions = {},
   ) {
-    requireOnnxRuntimeArchitecture(weights.description);
     this.info = modelInfoFromDescription(weights.description);
     this.tokenizer = weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary);
     this.chatTemplate = weights.chatTemplate;

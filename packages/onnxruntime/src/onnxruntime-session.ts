@@ -21,6 +21,7 @@ import {
   evaluateInBlocks,
   groupQueryPosition,
   LogitCollector,
+  type RopeTable,
   ropePairIndices,
   type SelfExtendConfig,
   SelfExtendConfigError,
@@ -88,19 +89,41 @@ export function attentionGraphOf(
 export function expandedRopeTable(
   description: LlamaModelDescription,
   positionCount: number,
+): {
+  readonly cos: Float32Array;
+  readonly sin: Float32Array;
+  readonly localCos?: Float32Array;
+  readonly localSin?: Float32Array;
+} {
+  const { headSize, rotaryDimension, ropeLayout } = description;
+  const expand = (options: {
+    base: number;
+    linearScalingFactor?: number;
+    frequencyFactors?: readonly number[];
+  }) =>
+    expandRopeRows(
+      createRopeTable({ layout: ropeLayout, headSize, rotaryDimension, ...options }, positionCount),
+      description,
+      positionCount,
+    );
+  const global = expand({
+    base: description.ropeBase,
+    linearScalingFactor: description.ropeLinearScalingFactor,
+    frequencyFactors: description.ropeFrequencyFactors,
+  });
+  const localBase = description.slidingWindow?.ropeBase;
+  if (localBase === undefined) return global;
+  // Gemma 3's local layers: their own base, neither the global scaling nor frequency factors.
+  const local = expand({ base: localBase });
+  return { ...global, localCos: local.cos, localSin: local.sin };
+}
+
+function expandRopeRows(
+  table: RopeTable,
+  description: Pick<LlamaModelDescription, "headSize" | "rotaryDimension" | "ropeLayout">,
+  positionCount: number,
 ): { readonly cos: Float32Array; readonly sin: Float32Array } {
   const { headSize, rotaryDimension, ropeLayout } = description;
-  const table = createRopeTable(
-    {
-      layout: ropeLayout,
-      headSize,
-      rotaryDimension,
-      base: description.ropeBase,
-      linearScalingFactor: description.ropeLinearScalingFactor,
-      frequencyFactors: description.ropeFrequencyFactors,
-    },
-    positionCount,
-  );
   const pairs = rotaryDimension / 2;
   const cos = new Float32Array(positionCount * headSize).fill(1);
   const sin = new Float32Array(positionCount * headSize);
@@ -128,6 +151,9 @@ export type SessionModelShape = Pick<
 export type RopeTableSource = (positionCount: number) => {
   readonly cos: Float32Array;
   readonly sin: Float32Array;
+  /** The local layers' own table (Gemma 3), fed as `local_rope_cos` / `local_rope_sin`. */
+  readonly localCos?: Float32Array;
+  readonly localSin?: Float32Array;
 };
 
 /** How many RoPE rows a session needs: every neighbor position and every group query position. */
@@ -158,6 +184,7 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
   private readonly rowSize: number;
   private readonly ropeCos: Tensor;
   private readonly ropeSin: Tensor;
+  private readonly localRope: { readonly cos: Tensor; readonly sin: Tensor } | undefined;
   private caches: LayerCache[] | undefined;
   private evaluatedCount = 0;
   private readonly lifecycle = new SessionLifecycle();
@@ -183,6 +210,13 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
     const rope = ropeTableOf(positionCount);
     this.ropeCos = new runtime.Tensor("float32", rope.cos, [positionCount, headSize]);
     this.ropeSin = new runtime.Tensor("float32", rope.sin, [positionCount, headSize]);
+    this.localRope =
+      rope.localCos === undefined || rope.localSin === undefined
+        ? undefined
+        : {
+            cos: new runtime.Tensor("float32", rope.localCos, [positionCount, headSize]),
+            sin: new runtime.Tensor("float32", rope.localSin, [positionCount, headSize]),
+          };
     const capacity = contextSize * this.rowSize;
     this.caches = Array.from({ length: layerCount }, () => ({
       key: new Float32Array(capacity),
@@ -271,6 +305,9 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
       ]),
       [graphNames.ropeCos]: this.ropeCos,
       [graphNames.ropeSin]: this.ropeSin,
+      ...(this.localRope === undefined
+        ? {}
+        : { [graphNames.localRopeCos]: this.localRope.cos, [graphNames.localRopeSin]: this.localRope.sin }),
     };
     const filled = firstPosition * this.rowSize;
     const view = (buffer: Float32Array) =>

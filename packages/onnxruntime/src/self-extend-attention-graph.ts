@@ -65,6 +65,9 @@ export interface AttentionContext {
 export interface SlidingWindowLevel {
   /** max(0, p - K + 1), as a 1-element int64: a local layer's keys are [start, N). */
   readonly keyStart: string;
+  /** [T, 1, headSize] cos/sin at i from the local layers' own table (Gemma 3); absent: neighborCos/Sin. */
+  readonly cos?: string;
+  readonly sin?: string;
   /** [T, N - start] float: 0 where 0 <= i - j < K, else -inf. */
   readonly mask: string;
   /** 1-element int64 constants for Slice: axis 0 and an end past any row count. */
@@ -116,6 +119,9 @@ export interface AttentionContextInputs {
   /** A [past, kvHeads, headSize] cache input: its first dimension is the number of cached tokens. */
   readonly pastKey: string;
   readonly inputIds: string;
+  /** The local layers' own [ropePositions, headSize] table (Gemma 3), when they have one. */
+  readonly localRopeCos?: string;
+  readonly localRopeSin?: string;
 }
 
 export function buildAttentionContext(
@@ -135,19 +141,13 @@ export function buildAttentionContext(
   );
   const axisOne = builder.int64Constant([1], "axis_1");
   const axisZero = builder.int64Constant([0], "axis_0");
-  const gatherRows = (positions: string, hint: string): [string, string] => {
-    const cos = builder.node(
-      "Gather",
-      [inputs.ropeCos, positions],
-      { axis: 0 },
-      { name: `${hint}_cos_rows` },
-    );
-    const sin = builder.node(
-      "Gather",
-      [inputs.ropeSin, positions],
-      { axis: 0 },
-      { name: `${hint}_sin_rows` },
-    );
+  const gatherRows = (
+    positions: string,
+    hint: string,
+    table: { readonly cos: string; readonly sin: string } = { cos: inputs.ropeCos, sin: inputs.ropeSin },
+  ): [string, string] => {
+    const cos = builder.node("Gather", [table.cos, positions], { axis: 0 }, { name: `${hint}_cos_rows` });
+    const sin = builder.node("Gather", [table.sin, positions], { axis: 0 }, { name: `${hint}_sin_rows` });
     return [
       builder.node("Unsqueeze", [cos, axisOne], {}, { name: `${hint}_cos` }),
       builder.node("Unsqueeze", [sin, axisOne], {}, { name: `${hint}_sin` }),
@@ -231,8 +231,19 @@ export function buildAttentionContext(
   const slidingWindow = (() => {
     if (slidingWindowSize === undefined) return {};
     const level = windowLevel(slidingWindowSize, "sliding_window");
+    const { localRopeCos, localRopeSin } = inputs;
+    const [cos, sin] =
+      localRopeCos !== undefined && localRopeSin !== undefined
+        ? gatherRows(inputs.positions, "local", { cos: localRopeCos, sin: localRopeSin })
+        : [undefined, undefined];
     return {
-      slidingWindow: { keyStart: level.start, mask: level.mask, axisZero, largestIndex: largestIndex() },
+      slidingWindow: {
+        keyStart: level.start,
+        mask: level.mask,
+        axisZero,
+        largestIndex: largestIndex(),
+        ...(cos === undefined || sin === undefined ? {} : { cos, sin }),
+      },
     };
   })();
 
@@ -391,14 +402,10 @@ export function buildLayerAttention(
   const queryHeads = reshape(inputs.query, [-1, headCount, headSize], "query_heads");
   const keyHeads = reshape(inputs.key, [-1, kvHeadCount, headSize], "key_heads");
   const presentValue = reshape(inputs.value, [-1, kvHeadCount, headSize], "value_heads");
-  const presentKey = rotate(
-    builder,
-    context,
-    keyHeads,
-    context.neighborCos,
-    context.neighborSin,
-    `${prefix}_key_neighbor`,
-  );
+  // Exact-position rotation: the local layers' own table where they have one (Gemma 3).
+  const exactCos = (inputs.local === true ? context.slidingWindow?.cos : undefined) ?? context.neighborCos;
+  const exactSin = (inputs.local === true ? context.slidingWindow?.sin : undefined) ?? context.neighborSin;
+  const presentKey = rotate(builder, context, keyHeads, exactCos, exactSin, `${prefix}_key_neighbor`);
   const presentKeyGroup = selfExtend
     ? rotate(builder, context, keyHeads, context.groupKeyCos!, context.groupKeySin!, `${prefix}_key_group`)
     : undefined;
@@ -462,7 +469,7 @@ export function buildLayerAttention(
     const scores = builder.node(
       "MatMul",
       [
-        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+        queryForScores(exactCos, exactSin, "neighbor"),
         keysForScores(windowRows(inputs.pastKey, presentKey, "keys"), "window"),
       ],
       {},

@@ -12,7 +12,7 @@ import { loadLlamaWeights, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { createOnnxRuntimeBackend, createOnnxRuntimeModel } from "../src/index.js";
+import { createOnnxRuntimeModel } from "../src/index.js";
 import { compareLogits, tolerance } from "./tolerances.js";
 
 const temporaryFolder = useTemporaryFolder("onnxruntime-gemma-");
@@ -213,26 +213,44 @@ describe("the Gemma 2 features bite on these prompts", () => {
   }
 });
 
-describe("Gemma 3", () => {
-  it("is refused before any export, in one line naming what is missing (the reference and llama-cpp run it)", async () => {
-    const path = join(
-      import.meta.dirname,
-      "..",
-      "..",
-      "reference",
-      "test",
-      "fixtures",
-      "gemma",
-      "gemma3.gguf",
-    );
-    const attempt = createOnnxRuntimeBackend().loadModel({ path });
-    const message = await attempt.then(
-      () => "loaded",
-      (error: Error) => error.message,
-    );
-    expect(message).toMatch(
-      /architecture "gemma3" is not supported: Gemma 3 \(per-head query\/key RMSNorms, a second RoPE base on local layers\) is not implemented on this backend yet/,
-    );
-    expect(message).not.toContain("\n");
-  });
+// llama.cpp's converter's Gemma 3 (tools/gemma-models): five local layers at RoPE base 1e4 without
+// scaling, one global at 1e6 with linear scaling 2, per-head query/key norms, window 48, L = 128.
+describe("Gemma 3 (llama.cpp's converter's file) against the reference", () => {
+  const weights = loadLlamaWeights(
+    join(import.meta.dirname, "..", "..", "reference", "test", "fixtures", "gemma", "gemma3.gguf"),
+  );
+  const gemma3Settings = [
+    { name: "Self-Extend G8/W16 (W below the window)", selfExtend: { groupSize: 8, neighborWindow: 16 } },
+    { name: "Self-Extend G8/W48 (W = the window)", selfExtend: { groupSize: 8, neighborWindow: 48 } },
+    { name: "plain attention (G = 1)", selfExtend: { groupSize: 1, neighborWindow: 1 } },
+  ] as const;
+  for (const { name, selfExtend } of gemma3Settings) {
+    it(`${name}: every prompt position's logits, ${generatedCount} greedy tokens, decoded logits`, async () => {
+      const expected = await referenceRun(weights, selfExtend);
+      const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
+      try {
+        const session = await model.createSession({ selfExtend, contextSize, prefillChunkSize });
+        const actual = await run(session, weights.description.vocabularySize);
+        const bound = tolerance();
+        const prefill = compareLogits(actual.promptLogits, expected.promptLogits, bound);
+        console.info(
+          `gemma3 ${name}: prefill largest difference ${prefill.largestDifference.toExponential(2)}`,
+        );
+        expect(
+          prefill.worstExcess,
+          `prefill: largest difference ${prefill.largestDifference}`,
+        ).toBeLessThanOrEqual(0);
+        expect(actual.tokens).toEqual(expected.tokens);
+        actual.decodeLogits.forEach((logits, step) => {
+          const decoded = compareLogits(logits, expected.decodeLogits[step], bound);
+          expect(
+            decoded.worstExcess,
+            `decode step ${step}: ${decoded.largestDifference}`,
+          ).toBeLessThanOrEqual(0);
+        });
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
 });

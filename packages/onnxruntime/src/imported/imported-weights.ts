@@ -26,11 +26,12 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import type {
-  LlamaArchitecture,
-  LlamaLayerWeights,
-  LlamaModelDescription,
-  LlamaWeights,
+import {
+  type LlamaArchitecture,
+  type LlamaLayerWeights,
+  type LlamaModelDescription,
+  type LlamaWeights,
+  supportedArchitectures,
 } from "@self-extend/models";
 import {
   ModelProtoSchema,
@@ -40,7 +41,6 @@ import {
   TensorProto_DataType,
   TensorProtoSchema,
 } from "../generated/onnx/onnx_pb.js";
-import { onnxRuntimeArchitectures } from "../onnxruntime-capabilities.js";
 import { DecoderGraphIndex, describeNode } from "./decoder-graph-index.js";
 import { findAttention, type ImportedLayerAttention, UnsupportedOnnxGraphError } from "./find-attention.js";
 import { type ImportedConfig, locateFiles, readConfig } from "./imported-model.js";
@@ -902,9 +902,9 @@ function readGraphWeights(
 ): LlamaWeights {
   const modelPath = reader.modelPath;
   const architecture = config.architecture as LlamaArchitecture;
-  if (!onnxRuntimeArchitectures.includes(architecture)) {
+  if (!supportedArchitectures.includes(architecture)) {
     reader.refuse(
-      `architecture "${config.architecture}" is not one this backend rewrites (${onnxRuntimeArchitectures.join(", ")})`,
+      `architecture "${config.architecture}" is not one the reference backend runs (${supportedArchitectures.join(", ")})`,
     );
   }
   const attention = findAttention(index, config, modelPath);
