@@ -15,7 +15,7 @@ export const llamaCppArchitectureRefusals: Readonly<Record<string, string>> = {
 };
 
 /**
- * Sliding-window models (Gemma 2) run here only when the neighbor window covers the sliding
+ * Sliding-window models (Gemma 2 and 3) run here only when the neighbor window covers the sliding
  * window: W >= S (or G = 1), in exact and fast-prefill modes.
  *
  * llama.cpp measures a local layer's window on cell positions, the same positions our key moves

@@ -124,13 +124,18 @@ describe.sequential("bad input fails before evaluation", () => {
     ).rejects.toThrow(/architecture = "mistral" is invalid/);
   });
 
-  it("gemma2 is refused in one line with the reason (its local window is measured on the positions Self-Extend moves)", async () => {
+  it("gemma2 with W below its sliding window is refused in one line with the reason (llama.cpp measures the window on the positions Self-Extend moves)", async () => {
     const path = join(temporaryFolder(), "gemma2.gguf");
-    const spec = { ...tinyModelSpec("llama-h8-mha"), name: "gemma2", architecture: "gemma2" as const };
+    const spec = {
+      ...tinyModelSpec("llama-h8-mha"),
+      name: "gemma2",
+      architecture: "gemma2" as const,
+      gemma2: { slidingWindowSize: 24 },
+    };
     writeLlamaGguf(path, generateTinyModel({ ...spec, tiedEmbeddings: true }, 3));
     const attempt = createSelfExtendContext({ model: path, groupSize: 4, neighborWindow: 16 });
     await expect(attempt).rejects.toThrow(
-      /architecture = "gemma2" is invalid: .*gemma2\.gguf: Gemma 2's local layers measure their sliding window on llama\.cpp's cell positions, which Self-Extend moves; Self-Extend on llama\.cpp supports llama, qwen2, phi3, gemma$/,
+      /^neighborWindow = 16 is invalid: must be >= the model's sliding window \(24\) on llama\.cpp when groupSize > 1: llama\.cpp measures the local layers' window on cell positions, which Self-Extend keeps exact only within W$/,
     );
   });
 

@@ -298,16 +298,12 @@ function readGemma3Features(
   if (!(finalLogitSoftCap >= 0))
     fail(`metadata key gemma3.final_logit_softcapping = ${finalLogitSoftCap} is not a number >= 0`);
   const windowSize = number("attention.sliding_window", 0);
+  if (!Number.isInteger(windowSize) || windowSize < 0) {
+    fail(`metadata key gemma3.attention.sliding_window = ${windowSize} is not an integer >= 0`);
+  }
   const pattern = number("attention.sliding_window_pattern", 6);
-  for (const [key, value] of [
-    ["attention.sliding_window", windowSize],
-    ["attention.sliding_window_pattern", pattern],
-  ] as const) {
-    if (!Number.isInteger(value) || value < (key === "attention.sliding_window" ? 0 : 1)) {
-      fail(
-        `metadata key gemma3.${key} = ${value} is not a ${key === "attention.sliding_window" ? "non-negative" : "positive"} integer`,
-      );
-    }
+  if (!Number.isInteger(pattern) || pattern < 1) {
+    fail(`metadata key gemma3.attention.sliding_window_pattern = ${pattern} is not an integer >= 1`);
   }
   const localRopeBase = number("rope.freq_base_swa", 10000);
   if (!(localRopeBase > 0))

@@ -490,6 +490,82 @@ describe("Gemma files", () => {
     expect(describeLlamaModel(metadata(46), "m.gguf").attentionScale).toBe(Math.fround(1 / 12));
   });
 
+  it("reads a Gemma 3 file as llama.cpp does: pattern 6, local base 10000 and no soft-caps by default, every layer global without a window, the 27B's score scale", () => {
+    const metadata = (layers: number, extra: Record<string, { type: "uint32" | "float32"; value: number }>) =>
+      parseGguf(
+        encodeGguf({
+          metadata: {
+            "general.architecture": { type: "string", value: "gemma3" },
+            "gemma3.block_count": { type: "uint32", value: layers },
+            "gemma3.embedding_length": { type: "uint32", value: 5376 },
+            "gemma3.feed_forward_length": { type: "uint32", value: 21504 },
+            "gemma3.attention.head_count": { type: "uint32", value: 32 },
+            "gemma3.attention.head_count_kv": { type: "uint32", value: 16 },
+            "gemma3.attention.key_length": { type: "uint32", value: 128 },
+            "gemma3.context_length": { type: "uint32", value: 131072 },
+            "gemma3.vocab_size": { type: "uint32", value: 262208 },
+            "gemma3.rope.freq_base": { type: "float32", value: 1e6 },
+            "gemma3.attention.layer_norm_rms_epsilon": { type: "float32", value: 1e-6 },
+            ...extra,
+          },
+          tensors: [],
+        }),
+        "m.gguf",
+      );
+    const windowed = describeLlamaModel(
+      metadata(34, { "gemma3.attention.sliding_window": { type: "uint32", value: 1024 } }),
+      "m.gguf",
+    );
+    expect(windowed.slidingWindow?.size).toBe(1024);
+    expect(windowed.slidingWindow?.ropeBase).toBe(10000);
+    expect(windowed.slidingWindow?.localLayers.slice(0, 12)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(windowed.hasQueryKeyNorms).toBe(true);
+    expect(windowed.hasPostNorms).toBe(true);
+    expect(windowed.attentionLogitSoftCap).toBeUndefined();
+    expect(windowed.finalLogitSoftCap).toBeUndefined();
+    expect(windowed.attentionScale).toBe(Math.fround(1 / Math.sqrt(128)));
+    // 62 layers is the 27B: 1/sqrt(5376 / 32) = 1/sqrt(168), as llama.cpp's gemma3.cpp.
+    expect(describeLlamaModel(metadata(62, {}), "m.gguf").attentionScale).toBe(
+      Math.fround(1 / Math.sqrt(168)),
+    );
+    // No window key: every layer global (llama.cpp's LLAMA_SWA_TYPE_NONE).
+    expect(describeLlamaModel(metadata(34, {}), "m.gguf").slidingWindow).toBeUndefined();
+    const custom = describeLlamaModel(
+      metadata(8, {
+        "gemma3.attention.sliding_window": { type: "uint32", value: 512 },
+        "gemma3.attention.sliding_window_pattern": { type: "uint32", value: 4 },
+        "gemma3.rope.freq_base_swa": { type: "float32", value: 20000 },
+        "gemma3.final_logit_softcapping": { type: "float32", value: 30 },
+      }),
+      "m.gguf",
+    );
+    expect(custom.slidingWindow).toEqual({
+      size: 512,
+      localLayers: [true, true, true, false, true, true, true, false],
+      ropeBase: 20000,
+    });
+    expect(custom.finalLogitSoftCap).toBe(30);
+    expect(() =>
+      describeLlamaModel(
+        metadata(8, { "gemma3.attention.sliding_window_pattern": { type: "uint32", value: 0 } }),
+        "m.gguf",
+      ),
+    ).toThrow("gemma3.attention.sliding_window_pattern = 0 is not an integer >= 1");
+  });
+
   it("refuses a Gemma model whose classifier is not its token embedding", () => {
     const weights = generateTinyModel({ ...gemma2Spec, tiedEmbeddings: false }, 5);
     expect(() => writeLlamaGguf(join(newFolder(), "g.gguf"), weights)).toThrow(
@@ -521,13 +597,12 @@ describe("refused architectures and RoPE variants", () => {
     ["qwen2vl", "M-RoPE"],
     ["bloom", "ALiBi"],
     ["mpt", "ALiBi"],
-    ["gemma3", "q/k RMSNorms"],
   ])("refuses %s in one line naming the architecture and why (%s)", (architecture, why) => {
     const attempt = () => describeLlamaModel(metadataOf(architecture), "m.gguf");
     expect(attempt).toThrow(UnsupportedArchitectureError);
     expect(attempt).toThrow(`m.gguf: architecture "${architecture}" is not supported: `);
     expect(attempt).toThrow(why);
-    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3, gemma, gemma2)");
+    expect(attempt).toThrow("(supported: llama, mistral, qwen2, phi3, gemma, gemma2, gemma3)");
     expect(attempt).not.toThrow("\n");
   });
 

@@ -26,6 +26,7 @@ describe("backend", () => {
       "phi3",
       "gemma",
       "gemma2",
+      "gemma3",
     ]);
     expect(await backend.checkAvailability()).toEqual({ available: true });
   });

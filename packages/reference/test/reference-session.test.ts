@@ -41,6 +41,7 @@ describe("reference backend", () => {
     expect([...backend.capabilities.architectures].sort()).toEqual([
       "gemma",
       "gemma2",
+      "gemma3",
       "llama",
       "mistral",
       "phi3",

@@ -1,5 +1,5 @@
 /**
- * A Llama-family forward pass on WebGPU (llama, mistral, qwen2, phi3, gemma, gemma2), block by
+ * A Llama-family forward pass on WebGPU (llama, mistral, qwen2, phi3, gemma, gemma2, gemma3), block by
  * block, mirroring the reference backend's: embedding, then per layer RMSNorm -> q/k/v (+ biases)
  * -> RoPE on the new keys -> fused Self-Extend attention -> output projection (+ residual) ->
  * RMSNorm -> SwiGLU -> down projection (+ residual), then the final norm and the classifier for the
