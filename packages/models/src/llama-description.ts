@@ -280,6 +280,16 @@ export function gemmaFeatures(
   };
 }
 
+/** What a Gemma 3 file may set (llama.cpp's defaults: no window, pattern 6, local base 10000, no final cap). */
+export interface Gemma3Settings {
+  /** 0: no local layers (every layer global). */
+  readonly slidingWindowSize: number;
+  readonly slidingWindowPattern: number;
+  readonly localRopeBase: number;
+  /** 0: none. */
+  readonly finalLogitSoftCap: number;
+}
+
 /**
  * Gemma 3 as llama.cpp builds it (src/models/gemma3.cpp): Gemma 2's scaled embeddings, GeGLU and
  * post-norms, plus an RMSNorm over each query and key head before RoPE; no attention soft-cap, and a
@@ -287,27 +297,18 @@ export function gemmaFeatures(
  * the pattern (default 6: five local, then one global) and rotate with their own base
  * (`rope.freq_base_swa`, default 10000) and no scaling; global layers with `rope.freq_base` and the
  * file's linear scaling. Score scale 1/sqrt(head_dim), the 27B's (62 layers) 1/sqrt(n_embd/n_head).
+ * For the GGUF reader and the tiny-model generator alike.
  */
-function readGemma3Features(
+export function gemma3Features(
   shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number },
-  number: (key: string, fallback?: number) => number,
-  has: (key: string) => boolean,
-  fail: (message: string) => never,
+  settings: Gemma3Settings,
 ): GemmaFeatures {
-  const finalLogitSoftCap = number("final_logit_softcapping", 0);
-  if (!(finalLogitSoftCap >= 0))
-    fail(`metadata key gemma3.final_logit_softcapping = ${finalLogitSoftCap} is not a number >= 0`);
-  const windowSize = number("attention.sliding_window", 0);
-  if (!Number.isInteger(windowSize) || windowSize < 0) {
-    fail(`metadata key gemma3.attention.sliding_window = ${windowSize} is not an integer >= 0`);
-  }
-  const pattern = number("attention.sliding_window_pattern", 6);
-  if (!Number.isInteger(pattern) || pattern < 1) {
-    fail(`metadata key gemma3.attention.sliding_window_pattern = ${pattern} is not an integer >= 1`);
-  }
-  const localRopeBase = number("rope.freq_base_swa", 10000);
-  if (!(localRopeBase > 0))
-    fail(`metadata key gemma3.rope.freq_base_swa = ${localRopeBase} is not a number > 0`);
+  const {
+    slidingWindowSize: windowSize,
+    slidingWindowPattern: pattern,
+    localRopeBase,
+    finalLogitSoftCap,
+  } = settings;
   return {
     embeddingScale: Math.fround(Math.sqrt(shape.embeddingSize)),
     feedForwardActivation: "gelu-tanh",
@@ -316,7 +317,7 @@ function readGemma3Features(
         ? 1 / Math.sqrt(Math.floor(shape.embeddingSize / shape.headCount))
         : 1 / Math.sqrt(shape.headSize),
     ),
-    ...(has("final_logit_softcapping") && finalLogitSoftCap > 0 ? { finalLogitSoftCap } : {}),
+    ...(finalLogitSoftCap > 0 ? { finalLogitSoftCap } : {}),
     hasPostNorms: true,
     hasQueryKeyNorms: true,
     // No window (or 0): every layer global, as llama.cpp's LLAMA_SWA_TYPE_NONE.
@@ -335,6 +336,31 @@ function readGemma3Features(
   };
 }
 
+function readGemma3Features(
+  shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number },
+  number: (key: string, fallback?: number) => number,
+  fail: (message: string) => never,
+): GemmaFeatures {
+  const finalLogitSoftCap = number("final_logit_softcapping", 0);
+  if (!(finalLogitSoftCap >= 0)) {
+    fail(`metadata key gemma3.final_logit_softcapping = ${finalLogitSoftCap} is not a number >= 0`);
+  }
+  const slidingWindowSize = number("attention.sliding_window", 0);
+  if (!Number.isInteger(slidingWindowSize) || slidingWindowSize < 0) {
+    fail(`metadata key gemma3.attention.sliding_window = ${slidingWindowSize} is not an integer >= 0`);
+  }
+  const slidingWindowPattern = number("attention.sliding_window_pattern", 6);
+  if (!Number.isInteger(slidingWindowPattern) || slidingWindowPattern < 1) {
+    fail(
+      `metadata key gemma3.attention.sliding_window_pattern = ${slidingWindowPattern} is not an integer >= 1`,
+    );
+  }
+  const localRopeBase = number("rope.freq_base_swa", 10000);
+  if (!(localRopeBase > 0))
+    fail(`metadata key gemma3.rope.freq_base_swa = ${localRopeBase} is not a number > 0`);
+  return gemma3Features(shape, { slidingWindowSize, slidingWindowPattern, localRopeBase, finalLogitSoftCap });
+}
+
 function readGemmaFeatures(
   gguf: GgufFile,
   arch: "gemma" | "gemma2" | "gemma3",
@@ -344,12 +370,7 @@ function readGemmaFeatures(
 ): GemmaFeatures {
   if (arch === "gemma") return gemmaFeatures(arch, shape);
   if (arch === "gemma3") {
-    return readGemma3Features(
-      shape,
-      number,
-      (key) => gguf.metadata.get(`${arch}.${key}`) !== undefined,
-      fail,
-    );
+    return readGemma3Features(shape, number, fail);
   }
   const settings: Gemma2Settings = {
     attentionLogitSoftCap: number("attn_logit_softcapping", gemma2Defaults.attentionLogitSoftCap),

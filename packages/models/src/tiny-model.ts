@@ -6,7 +6,9 @@
 import { createRandom } from "@self-extend/core";
 import {
   type Gemma2Settings,
+  type Gemma3Settings,
   gemma2Defaults,
+  gemma3Features,
   gemmaFeatures,
   ropeLayoutOfArchitecture,
 } from "./llama-description.js";
@@ -32,6 +34,10 @@ export interface TinyModelSpec {
   readonly llama3RopeScaling?: Llama3RopeScaling;
   /** gemma2: llama.cpp's defaults (50, 30, 4096, 2) unless set; small caps make them bite in tests. */
   readonly gemma2?: Partial<Gemma2Settings>;
+  /** gemma3 (required for it): window, pattern, the local layers' RoPE base, final soft-cap (0: none). */
+  readonly gemma3?: Gemma3Settings;
+  /** Linear RoPE scaling of the (global) layers; 1 when absent. */
+  readonly ropeLinearScalingFactor?: number;
 }
 
 /** Hugging Face's `rope_scaling` with `rope_type: "llama3"` (Llama 3.1/3.2: 32, 1, 4, 8192). */
@@ -96,9 +102,11 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
     const up = matrix(spec.feedForwardSize, embeddingSize);
     const down = matrix(embeddingSize, spec.feedForwardSize);
     const postNorms =
-      spec.architecture === "gemma2"
+      spec.architecture === "gemma2" || spec.architecture === "gemma3"
         ? { postAttentionNorm: norm(embeddingSize), postFeedForwardNorm: norm(embeddingSize) }
         : {};
+    const headNorms =
+      spec.architecture === "gemma3" ? { queryNorm: norm(spec.headSize), keyNorm: norm(spec.headSize) } : {};
     return {
       attentionNorm,
       query,
@@ -111,6 +119,7 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
       up,
       down,
       ...postNorms,
+      ...headNorms,
     };
   });
   const outputNorm = norm(embeddingSize);
@@ -131,7 +140,7 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
       ropeBase: spec.ropeBase,
       ropeLayout: ropeLayoutOfArchitecture[spec.architecture],
       rotaryDimension: spec.headSize,
-      ropeLinearScalingFactor: 1,
+      ropeLinearScalingFactor: spec.ropeLinearScalingFactor ?? 1,
       ...(spec.llama3RopeScaling === undefined
         ? {}
         : {
@@ -152,6 +161,22 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
               headSize: spec.headSize,
             },
             { ...gemma2Defaults, ...spec.gemma2 },
+          )
+        : {}),
+      ...(spec.architecture === "gemma3"
+        ? gemma3Features(
+            {
+              layerCount: spec.layerCount,
+              embeddingSize,
+              headCount: spec.headCount,
+              headSize: spec.headSize,
+            },
+            spec.gemma3 ?? {
+              slidingWindowSize: 0,
+              slidingWindowPattern: 6,
+              localRopeBase: 10000,
+              finalLogitSoftCap: 0,
+            },
           )
         : {}),
     },
@@ -345,6 +370,25 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
       slidingWindowSize: 40,
       slidingWindowPattern: 2,
     },
+  },
+  {
+    // Gemma 3: local, local, global (pattern 3), per-head q/k norms, local layers at their own RoPE
+    // base (1e4), the global one at 1e5 with linear scaling 2. The window (8) is at most every W the
+    // cases use, so llama.cpp runs every case too (W < window is the converter-file tests' job).
+    name: "gemma3-h16-gqa2-window8",
+    architecture: "gemma3",
+    layerCount: 3,
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 16,
+    feedForwardSize: 128,
+    vocabularySize: 128,
+    trainedContext: 64,
+    ropeBase: 100000,
+    ropeLinearScalingFactor: 2,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+    gemma3: { slidingWindowSize: 8, slidingWindowPattern: 3, localRopeBase: 10000, finalLogitSoftCap: 0 },
   },
 ];
 

@@ -86,9 +86,11 @@ describe("tiny model generator", () => {
       new Set([1, 2, 4]),
     );
     expect(new Set(tinyModelGrid.map((spec) => spec.architecture))).toEqual(
-      new Set(["llama", "mistral", "qwen2", "phi3", "gemma", "gemma2"]),
+      new Set(["llama", "mistral", "qwen2", "phi3", "gemma", "gemma2", "gemma3"]),
     );
-    expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(new Set([10000, 1e6, 500000]));
+    expect(new Set(tinyModelGrid.map((spec) => spec.ropeBase))).toEqual(
+      new Set([10000, 1e6, 500000, 100000]),
+    );
     expect(tinyModelGrid.some((spec) => spec.llama3RopeScaling !== undefined)).toBe(true);
     expect(new Set(tinyModelGrid.map((spec) => spec.hasQkvBias))).toEqual(new Set([true, false]));
     for (const spec of tinyModelGrid) {
@@ -488,6 +490,34 @@ describe("Gemma files", () => {
     expect(small.attentionScale).toBe(Math.fround(1 / Math.sqrt(128)));
     // 46 layers is the 27B: llama.cpp scales by 1/sqrt(4608 / 32) = 1/12, as gemma_pytorch does.
     expect(describeLlamaModel(metadata(46), "m.gguf").attentionScale).toBe(Math.fround(1 / 12));
+  });
+
+  it("round-trips the grid's Gemma 3 model: head norms, pattern, the local RoPE base and the global linear scaling", () => {
+    const spec = tinyModelGrid.find((candidate) => candidate.architecture === "gemma3");
+    if (spec === undefined) throw new Error("the grid has no gemma3 model");
+    const weights = generateTinyModel(spec, 5);
+    const path = join(newFolder(), "gemma3.gguf");
+    writeLlamaGguf(path, weights);
+    const gguf = readGguf(path);
+    try {
+      expect(gguf.metadata.get("gemma3.attention.sliding_window_pattern")).toBe(3);
+      expect(gguf.metadata.get("gemma3.rope.freq_base_swa")).toBe(10000);
+      expect(gguf.metadata.get("gemma3.rope.scaling.type")).toBe("linear");
+      expect(gguf.tensor("blk.0.attn_q_norm.weight")?.shape).toEqual([16]);
+    } finally {
+      gguf.close();
+    }
+    const loaded = loadLlamaWeights(path);
+    expect(loaded.description).toEqual(weights.description);
+    expect(loaded.description.slidingWindow).toEqual({
+      size: 8,
+      localLayers: [true, true, false],
+      ropeBase: 10000,
+    });
+    loaded.layers.forEach((layer, index) => {
+      expect(layer.queryNorm).toEqual(weights.layers[index].queryNorm);
+      expect(layer.keyNorm).toEqual(weights.layers[index].keyNorm);
+    });
   });
 
   it("reads a Gemma 3 file as llama.cpp does: pattern 6, local base 10000 and no soft-caps by default, every layer global without a window, the 27B's score scale", () => {
