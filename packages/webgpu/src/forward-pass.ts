@@ -502,7 +502,7 @@ export class GpuForwardPass {
     const { limits } = this.context;
     if (x > limits.maxComputeWorkgroupsPerDimension || y > limits.maxComputeWorkgroupsPerDimension) {
       throw new WebGpuDeviceError(
-        `a matmul needs ${x} x ${y} workgroups; this device allows ${limits.maxComputeWorkgroupsPerDimension} per dimension`,
+        `a kernel dispatch needs ${x} x ${y} workgroups; this device allows ${limits.maxComputeWorkgroupsPerDimension} per dimension`,
       );
     }
     pass.setPipeline(pipeline);
