@@ -155,13 +155,7 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
   }
   const gemmaFeatures =
     arch === "gemma" || arch === "gemma2" || arch === "gemma3"
-      ? readGemmaFeatures(
-          gguf,
-          arch,
-          { layerCount, embeddingSize, headCount, headSize, ropeBase },
-          number,
-          fail,
-        )
+      ? readGemmaFeatures(arch, { layerCount, embeddingSize, headCount, headSize, ropeBase }, number, fail)
       : {};
   // A model trained with a sliding window never attended past it; Self-Extend's grouped attention
   // shows every earlier token, so such a file would run but not as trained. llama.cpp's llama arch
@@ -362,7 +356,6 @@ function readGemma3Features(
 }
 
 function readGemmaFeatures(
-  gguf: GgufFile,
   arch: "gemma" | "gemma2" | "gemma3",
   shape: { layerCount: number; embeddingSize: number; headCount: number; headSize: number; ropeBase: number },
   number: (key: string, fallback?: number) => number,
