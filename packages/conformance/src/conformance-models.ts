@@ -29,7 +29,7 @@ export interface ConformanceModel {
   readonly weightTypes: readonly string[];
   /** Its feed-forward activation (`silu`, or Gemma's `gelu-tanh`), which may pick a tolerance too. */
   readonly activation: string;
-  /** The window of its sliding-window (local) layers, if it has any (Gemma 2): plans cover it. */
+  /** The window of its sliding-window (local) layers, if it has any (Gemma 2 and 3): plans cover it. */
   readonly slidingWindow?: number;
   /** The same weights in another form for some backends, by backend name (see userModelBackendPaths). */
   readonly backendPaths?: Readonly<Record<string, string>>;

@@ -111,7 +111,7 @@ function configFor(
   if (setting === "plain") return { groupSize: 1, neighborWindow: 1 };
   if (setting === "plan") {
     // A model with local layers gets a W that covers their window where the planner's range allows:
-    // every adapter runs that (llama.cpp only runs Gemma 2 so), and W < S is the explicit cases' job.
+    // every adapter runs that (llama.cpp runs Gemma 2 and 3 only so), and W < S is the explicit cases' job.
     return planSelfExtend({
       trainedContext: model.trainedContext,
       targetContext: totalLength,
@@ -133,7 +133,7 @@ function planRun(testCase: ConformanceCase, model: ConformanceModel): PlannedRun
 
 /**
  * A session the backend refused at creation with a SelfExtendConfigError. By the v1 contract that
- * is a setting the backend cannot honour for this model (llama.cpp: Gemma 2 with W below its sliding
+ * is a setting the backend cannot honour for this model (llama.cpp: Gemma 2 or 3 with W below its sliding
  * window), declared before any work: reported as not available, with the backend's own reason.
  * The reference accepted the same settings, since it ran first.
  */

@@ -25,7 +25,7 @@ export interface PlanOptions {
   readonly largestWindowFraction?: number;
   /**
    * Smallest W in tokens, above the fraction's floor: a model's sliding window, so that its local
-   * layers' windows lie inside W (llama.cpp needs that for Gemma 2). Must not exceed the largest W.
+   * layers' windows lie inside W (llama.cpp needs that for Gemma 2 and 3). Must not exceed the largest W.
    */
   readonly smallestWindow?: number;
 }
@@ -83,7 +83,7 @@ export function longestReachableContext(trainedContext: number): number {
 /**
  * The `smallestWindow` to plan with for a model with sliding-window (local) layers: the window
  * itself when the planner's range (W <= L/2) can hold it, so every local layer's window lies
- * inside W, as llama.cpp needs for Gemma 2; otherwise undefined (no W the planner picks covers it).
+ * inside W, as llama.cpp needs for Gemma 2 and 3; otherwise undefined (no W the planner picks covers it).
  */
 export function smallestWindowForSlidingWindow(
   trainedContext: number,

@@ -2,7 +2,7 @@
  * llama.cpp on a Gemma file written by llama.cpp's own converter (convert_hf_to_gguf.py from a tiny
  * random transformers model, tools/gemma-models), against the independent PyTorch oracle of the
  * same model (float64; its G = 1 run reproduces transformers' forward): at G = 1 and with
- * Self-Extend (exact mode) at 4 x L. Gemma 2 runs when the neighbor window covers its sliding
+ * Self-Extend (exact mode) at 4 x L. Gemma 2 and Gemma 3 run when the neighbor window covers their sliding
  * window (W >= S, llama-cpp-capabilities.ts says why), and is refused in one line otherwise.
  */
 import { logSoftmaxRows } from "@self-extend/conformance";

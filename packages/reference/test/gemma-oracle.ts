@@ -32,7 +32,7 @@ export interface GemmaOracle {
   readonly self_extend: GemmaOracleRun;
   /** G = 1 over a prompt longer than Gemma 2's sliding window. */
   readonly plain: GemmaOracleRun;
-  /** Gemma 2 only: Self-Extend with W = the sliding window (G = 8, W = 48) over 4 x L tokens. */
+  /** Gemma 2 and 3 only: Self-Extend with W = the sliding window (G = 8, W = 48) over 4 x L tokens. */
   readonly self_extend_window_covers_local_layers?: GemmaOracleRun;
 }
 
