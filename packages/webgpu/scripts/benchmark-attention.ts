@@ -4,8 +4,17 @@
  * The fused and plain kernels split keys across workgroups when a call under-fills the device
  * (their default; never on CPU implementations); "fused, one split" is the fused kernel with
  * splitting off, so the last column is what key splitting buys. The two-pass baseline never splits.
+ * The key/value column is the bytes of keys and values one fused call must read (float32) over its
+ * time: a decode is memory-bound, so on a GPU it says how close the kernel comes to the memory's
+ * bandwidth (pass the device's peak as --peak-gb-per-second to print the fraction).
  *
  *   npx tsx packages/webgpu/scripts/benchmark-attention.ts [--contexts 1024,4096,16384] [--queries 1,64]
+ *     [--shape 8,2,64 (query heads, key/value heads, head size)] [--repeat 1 (calls per timed sample)]
+ *     [--peak-gb-per-second 3350]
+ *
+ * --repeat N queues N calls before waiting for the device once, so the per-call time (the sample
+ * divided by N) leaves out the fixed latency of a submit-and-wait round trip, which is most of a
+ * short call's wall time.
  */
 import { createRopeTable } from "@self-extend/core";
 import { createStorageBuffer } from "../src/gpu-buffers.js";
@@ -26,7 +35,22 @@ function option(name: string, fallback: string): number[] {
 
 const contexts = option("contexts", "1024,4096,16384");
 const queryCounts = option("queries", "1,64");
-const shape = { headCount: 8, kvHeadCount: 2, headSize: 64 };
+const [headCount, kvHeadCount, headSize] = option("shape", "8,2,64");
+const shape = { headCount, kvHeadCount, headSize };
+const [repeat] = option("repeat", "1");
+const [peakGigabytesPerSecond] = option("peak-gb-per-second", "0");
+for (const [name, value] of Object.entries({ headCount, kvHeadCount, headSize, repeat })) {
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`benchmark-attention: ${name} ${value} must be an integer >= 1`);
+    process.exit(2);
+  }
+}
+if (headCount % kvHeadCount !== 0 || !(peakGigabytesPerSecond >= 0)) {
+  console.error(
+    `benchmark-attention: --shape ${headCount},${kvHeadCount},${headSize} needs query heads a multiple of key/value heads, and --peak-gb-per-second ${peakGigabytesPerSecond} a number >= 0`,
+  );
+  process.exit(2);
+}
 const selfExtend = { groupSize: 8, neighborWindow: 256 };
 const layout = "interleaved" as const;
 
@@ -34,7 +58,7 @@ const context = await requestWebGpuDevice();
 const { device } = context;
 console.log(`device: ${context.adapterDescription}`);
 console.log(
-  `shape: ${shape.headCount} heads, ${shape.kvHeadCount} kv heads, head size ${shape.headSize}; Self-Extend G=${selfExtend.groupSize} W=${selfExtend.neighborWindow}`,
+  `shape: ${shape.headCount} heads, ${shape.kvHeadCount} kv heads, head size ${shape.headSize}; Self-Extend G=${selfExtend.groupSize} W=${selfExtend.neighborWindow}; ${repeat} call(s) per timed sample`,
 );
 
 /**
@@ -47,14 +71,17 @@ async function timeRoundRobin(variants: readonly (() => void)[]): Promise<number
     run();
     await device.queue.onSubmittedWorkDone();
   }
+  const repeated = variants.map((run) => () => {
+    for (let call = 0; call < repeat; call++) run();
+  });
   const samples = variants.map(() => [] as number[]);
   const started = performance.now();
   while (samples[0].length < 5 || (performance.now() - started < 3000 && samples[0].length < 25)) {
-    for (const [index, run] of variants.entries()) {
+    for (const [index, run] of repeated.entries()) {
       const t0 = performance.now();
       run();
       await device.queue.onSubmittedWorkDone();
-      samples[index].push(performance.now() - t0);
+      samples[index].push((performance.now() - t0) / repeat);
     }
   }
   return samples.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]);
@@ -95,10 +122,11 @@ const twoPass = await TwoPassSelfExtendAttention.create(
   Math.max(...queryCounts),
 );
 
+const fractionHeader = peakGigabytesPerSecond > 0 ? " fused K/V read / peak |" : "";
 console.log(
-  "| keys | queries | splits | fused ms | fused, one split ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused |",
+  `| keys | queries | splits | fused ms | fused, one split ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused | fused K/V GB/s |${fractionHeader}`,
 );
-console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log(`|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`);
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
@@ -109,8 +137,12 @@ for (const keyCount of contexts) {
       () => plain.run(buffers, call),
     ]);
     const { splitCount } = fused.planKeySplits(call);
+    // Keys and values of every key position, float32, read once per call (GQA shares them).
+    const gigabytesPerSecond = (keyCount * kvWidth * 4 * 2) / (fusedMs / 1000) / 1e9;
+    const fraction =
+      peakGigabytesPerSecond > 0 ? ` ${(gigabytesPerSecond / peakGigabytesPerSecond).toFixed(3)} |` : "";
     console.log(
-      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(2)} | ${oneSplitMs.toFixed(2)} | ${twoPassMs.toFixed(2)} | ${plainMs.toFixed(2)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} |`,
+      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(3)} | ${oneSplitMs.toFixed(3)} | ${twoPassMs.toFixed(3)} | ${plainMs.toFixed(3)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} | ${gigabytesPerSecond.toFixed(1)} |${fraction}`,
     );
   }
 }
