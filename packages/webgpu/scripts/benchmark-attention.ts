@@ -126,7 +126,9 @@ const fractionHeader = peakGigabytesPerSecond > 0 ? " fused K/V read / peak |" :
 console.log(
   `| keys | queries | splits | fused ms | fused, one split ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused | fused K/V GB/s |${fractionHeader}`,
 );
-console.log(`|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`);
+console.log(
+  `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`,
+);
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
