@@ -24,8 +24,9 @@ import {
 } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { conformanceDeclaration, createWebGpuBackend, type WebGpuBackend } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { conformanceDeclaration } from "../src/index.js";
+import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-gemma-");
 const trainedContext = 32;
@@ -70,8 +71,6 @@ const contextSize = prompt.length + greedyTokens;
 // Blocks of 40 split the prompt at 40 and 80: neither a key tile nor a window boundary.
 const blockSize = 40;
 
-let backend: WebGpuBackend;
-
 /** The model as a GGUF file in this test's temporary folder (removed after the test). */
 function writeModel(spec: TinyModelSpec): string {
   const path = join(temporaryFolder(), `${spec.name}.gguf`);
@@ -79,14 +78,7 @@ function writeModel(spec: TinyModelSpec): string {
   return path;
 }
 
-beforeAll(async () => {
-  backend = createWebGpuBackend();
-  const availability = await backend.checkAvailability();
-  // No skip: without an adapter this fails and says why.
-  expect(availability.reason ?? "available").toBe("available");
-});
-
-afterAll(async () => (await backend?.getContext())?.destroy());
+const webGpu = useWebGpuBackend();
 
 const cases: { spec: TinyModelSpec; selfExtend: SelfExtendConfig; label: string }[] = [
   { spec: gemma, selfExtend: { groupSize: 8, neighborWindow: 8 }, label: "Self-Extend G = 8, W = 8" },
@@ -124,7 +116,7 @@ describe("Gemma and Gemma 2 on webgpu", () => {
         backend: "webgpu",
       });
       const path = writeModel(spec);
-      const gpuModel = await backend.loadModel({ path });
+      const gpuModel = await webGpu.backend.loadModel({ path });
       const referenceModel = await createReferenceBackend().loadModel({ path });
       const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
       const reference = await referenceModel.createSession({ selfExtend, contextSize });
@@ -183,7 +175,7 @@ describe("Gemma 3 on webgpu", () => {
         backend: "webgpu",
       });
       const gemma3ContextSize = gemma3Prompt.length + greedyTokens;
-      const gpuModel = await backend.loadModel({ path });
+      const gpuModel = await webGpu.backend.loadModel({ path });
       const referenceModel = await createReferenceBackend().loadModel({ path });
       const gpu = await gpuModel.createSession({ selfExtend, contextSize: gemma3ContextSize, blockSize });
       const reference = await referenceModel.createSession({ selfExtend, contextSize: gemma3ContextSize });

@@ -16,22 +16,15 @@ import { argmax } from "@self-extend/core";
 import { readGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 // llama-quantize is built from node-llama-cpp's bundled sources by the llama-cpp package's tests.
 import { quantizableSpec, quantizedModel } from "../../llama-cpp/test/quantized-models.js";
-import { conformanceDeclaration, createWebGpuBackend, type WebGpuBackend } from "../src/index.js";
+import { conformanceDeclaration } from "../src/index.js";
+import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-quantized-");
-let backend: WebGpuBackend;
 
-beforeAll(async () => {
-  backend = createWebGpuBackend();
-  const availability = await backend.checkAvailability();
-  // No skip: without an adapter this fails and says why.
-  expect(availability.reason ?? "available").toBe("available");
-});
-
-afterAll(async () => (await backend?.getContext())?.destroy());
+const webGpu = useWebGpuBackend();
 
 describe("quantized weights", () => {
   it("Q4_K_M from llama-quantize: 3L prompt logits and 64 greedy tokens match the reference", async () => {
@@ -51,7 +44,7 @@ describe("quantized weights", () => {
       (_, index) => (index * 31 + 7) % quantizableSpec.vocabularySize,
     );
     const contextSize = prompt.length + greedyTokens;
-    const gpuModel = await backend.loadModel({ path });
+    const gpuModel = await webGpu.backend.loadModel({ path });
     const referenceModel = await createReferenceBackend().loadModel({ path });
     const gpu = await gpuModel.createSession({ selfExtend, contextSize });
     const reference = await referenceModel.createSession({ selfExtend, contextSize });

@@ -7,9 +7,10 @@
  */
 import type { SelfExtendConfig } from "@self-extend/core";
 import { generateTinyModel, type TinyModelSpec } from "@self-extend/models/node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWebGpuBackend, type WebGpuBackend, type WebGpuContext } from "../src/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { WebGpuContext } from "../src/index.js";
 import { ForwardPassKernels, GpuForwardPass, uploadLlamaWeights } from "../src/kernels.js";
+import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 /** The embedding table (1000 rows of 128 bytes) is far larger than any layer matrix (48 x 32). */
 const spec: TinyModelSpec = {
@@ -30,18 +31,12 @@ const bindingLimit = 10_000;
 const config: SelfExtendConfig = { groupSize: 4, neighborWindow: 8 };
 const prompt = Array.from({ length: 96 }, (_, index) => (index * 397 + 11) % spec.vocabularySize);
 
-let backend: WebGpuBackend;
 let context: WebGpuContext;
 
+const webGpu = useWebGpuBackend();
 beforeAll(async () => {
-  backend = createWebGpuBackend();
-  const availability = await backend.checkAvailability();
-  // No skip: without an adapter this fails and says why.
-  expect(availability.reason ?? "available").toBe("available");
-  context = await backend.getContext();
+  context = await webGpu.backend.getContext();
 });
-
-afterAll(() => context?.destroy());
 
 async function promptLogits(
   tied: boolean,

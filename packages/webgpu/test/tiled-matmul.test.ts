@@ -16,13 +16,9 @@ import {
 import { argmax, type SelfExtendConfig } from "@self-extend/core";
 import { generateTinyModel, type TinyModelSpec } from "@self-extend/models/node";
 import { createReferenceModel } from "@self-extend/reference";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  conformanceDeclaration,
-  createWebGpuBackend,
-  type MatmulKernel,
-  type WebGpuBackend,
-} from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { conformanceDeclaration, type MatmulKernel } from "../src/index.js";
+import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const spec: TinyModelSpec = {
   name: "qwen2-h12-odd-shapes",
@@ -44,23 +40,14 @@ const prompt = Array.from({ length: 70 }, (_, index) => (index * 31 + 7) % spec.
 const greedyTokens = 12;
 const contextSize = prompt.length + greedyTokens;
 
-let backend: WebGpuBackend;
-
-beforeAll(async () => {
-  backend = createWebGpuBackend();
-  const availability = await backend.checkAvailability();
-  // No skip: without an adapter this fails and says why.
-  expect(availability.reason ?? "available").toBe("available");
-});
-
-afterAll(async () => (await backend?.getContext())?.destroy());
+const webGpu = useWebGpuBackend();
 
 /** Prompt logits (blocks of `blockSize`), then greedy decoding: every row, and the tokens. */
 async function run(matmulKernel: MatmulKernel | "reference", blockSize: number) {
   const model =
     matmulKernel === "reference"
       ? createReferenceModel(weights)
-      : await backend.createModel(weights, { matmulKernel }).then((gpuModel) => {
+      : await webGpu.backend.createModel(weights, { matmulKernel }).then((gpuModel) => {
           expect(gpuModel.matmulKernel).toBe(matmulKernel);
           return gpuModel;
         });
@@ -95,7 +82,7 @@ async function run(matmulKernel: MatmulKernel | "reference", blockSize: number) 
 
 describe("tiled matmul kernels (the GPU default) on odd shapes", () => {
   it("the CPU implementation defaults to per-output", async () => {
-    const model = await backend.createModel(weights);
+    const model = await webGpu.backend.createModel(weights);
     expect(model.matmulKernel).toBe("per-output");
     await model.dispose();
   });
@@ -125,8 +112,8 @@ describe("tiled matmul kernels (the GPU default) on odd shapes", () => {
   );
 
   it("refuses an unknown kernel in one line", async () => {
-    await expect(backend.createModel(weights, { matmulKernel: "blocked" as MatmulKernel })).rejects.toThrow(
-      'matmulKernel = "blocked" is invalid: must be "per-output" or "tiled"',
-    );
+    await expect(
+      webGpu.backend.createModel(weights, { matmulKernel: "blocked" as MatmulKernel }),
+    ).rejects.toThrow('matmulKernel = "blocked" is invalid: must be "per-output" or "tiled"');
   });
 });
