@@ -17,25 +17,37 @@ describeConformance("llama-cpp", () => createLlamaCppBackend({ threads: 1 }), {
   sharedFolder: sharedPath(),
 });
 
-// What users get instead of a skipped model: a clear refusal before llama.cpp sees the file.
-describe("models the adapter declares it cannot run", () => {
+// What users get instead of a skip: a clear refusal before llama.cpp runs anything, for whole
+// models (an architecture the adapter cannot run) and for cases on a model (Self-Extend with W
+// below Gemma 2's window).
+describe("what the adapter declares it cannot run is refused", () => {
   const temporaryFolder = useTemporaryFolder("llama-cpp-conformance-");
-  const skipped = (readDeclaration(conformanceDeclaration).skips ?? []).filter(
-    (skip) => skip.model?.startsWith("tiny:") && skip.case === undefined,
+  const skips = readDeclaration(conformanceDeclaration).skips ?? [];
+  const skippedModels = skips.filter((skip) => skip.model?.startsWith("tiny:") && skip.case === undefined);
+  const modelsWithSkippedCases = new Set(
+    skips
+      .filter((skip) => skip.model?.startsWith("tiny:gemma2") && skip.case !== undefined)
+      .map((skip) => skip.model!.slice("tiny:".length)),
   );
 
-  it("declares at least one, each with its reason", () => {
-    expect(skipped.length).toBeGreaterThan(0);
+  /** The grid model `name` as a GGUF file in this describe's temporary folder. */
+  function writeGridModel(name: string): string {
+    const path = join(temporaryFolder(), `${name}.gguf`);
+    writeLlamaGguf(path, generateTinyModel(tinyModelSpec(name), 1));
+    return path;
+  }
+
+  it("declares skipped models and skipped cases on a Gemma 2 grid model, each with its reason", () => {
+    expect(skippedModels.length).toBeGreaterThan(0);
+    expect(modelsWithSkippedCases.size).toBeGreaterThan(0);
   });
 
-  for (const skip of skipped) {
+  for (const skip of skippedModels) {
     const spec = tinyModelSpec(skip.model!.slice("tiny:".length));
     it(`${spec.name}: refused with a clear error naming the architecture`, async () => {
-      const path = join(temporaryFolder(), `${spec.name}.gguf`);
-      writeLlamaGguf(path, generateTinyModel(spec, 1));
       await expect(
         createSelfExtendContext({
-          model: path,
+          model: writeGridModel(spec.name),
           groupSize: 2,
           neighborWindow: 8,
           contextSize: 64,
@@ -44,26 +56,11 @@ describe("models the adapter declares it cannot run", () => {
       ).rejects.toThrow(spec.architecture);
     });
   }
-});
 
-// Cases skipped on one model (Self-Extend with W below Gemma 2's window): the same refusal.
-describe("cases the adapter declares it cannot run on a model", () => {
-  const temporaryFolder = useTemporaryFolder("llama-cpp-conformance-cases-");
-  const models = new Set(
-    (readDeclaration(conformanceDeclaration).skips ?? [])
-      .filter((skip) => skip.model?.startsWith("tiny:gemma2") && skip.case !== undefined)
-      .map((skip) => skip.model!.slice("tiny:".length)),
-  );
-
-  it("declares some, on a Gemma 2 grid model", () => {
-    expect(models.size).toBeGreaterThan(0);
-  });
-
-  for (const name of models) {
+  for (const name of modelsWithSkippedCases) {
     const spec = tinyModelSpec(name);
     it(`${name}: W = 16 below its window is refused, naming the window; G = 1 is not`, async () => {
-      const path = join(temporaryFolder(), `${name}.gguf`);
-      writeLlamaGguf(path, generateTinyModel(spec, 1));
+      const path = writeGridModel(name);
       await expect(
         createSelfExtendContext({
           model: path,
