@@ -254,9 +254,9 @@ def checks_for(family, model64, model32, tokens):
     return checks
 
 
-def greedy_run(model, tokens, group_size, window, generated, positions):
+def greedy_run(model, tokens, group_size, window, generated, positions, attention=gemma_attention):
     """Logits of the prompt at `positions`, then greedy tokens, recomputing the whole sequence each step."""
-    with self_extended(model, group_size, window):
+    with self_extended(model, group_size, window, attention):
         prompt_logits = logits_of(model, tokens)
         sequence = list(tokens)
         gaps = []
@@ -273,9 +273,9 @@ def rounded(values):
     return [float(f"{value:.{SIGNIFICANT_DIGITS}g}") for value in values.tolist()]
 
 
-def run_record(model64, model32, tokens, group_size, generated, positions, window=NEIGHBOR_WINDOW):
-    logits, greedy, gaps, last_step = greedy_run(model64, tokens, group_size, window, generated, positions)
-    logits32, greedy32, _, last_step32 = greedy_run(model32, tokens, group_size, window, generated, positions)
+def run_record(model64, model32, tokens, group_size, generated, positions, window=NEIGHBOR_WINDOW, attention=gemma_attention):
+    logits, greedy, gaps, last_step = greedy_run(model64, tokens, group_size, window, generated, positions, attention)
+    logits32, greedy32, _, last_step32 = greedy_run(model32, tokens, group_size, window, generated, positions, attention)
     float32_difference = max([largest(logits32[p], logits[p]) for p in positions] + [largest(last_step32, last_step)])
     longest_run = len(tokens) + generated - 1
     record = {

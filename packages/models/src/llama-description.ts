@@ -5,7 +5,12 @@
  */
 import type { RopeLayout } from "@self-extend/core";
 import type { GgufFile } from "./gguf-reader.js";
-import { type LlamaArchitecture, type LlamaModelDescription, supportedArchitectures } from "./llama-model.js";
+import {
+  type LlamaArchitecture,
+  type LlamaModelDescription,
+  type LongRope,
+  supportedArchitectures,
+} from "./llama-model.js";
 import { listForMessage, valueForMessage } from "./message-text.js";
 import { ModelFileError, UnsupportedArchitectureError } from "./model-file-error.js";
 
@@ -49,27 +54,83 @@ function shortestFloat32(value: number): number {
 }
 
 /**
- * Llama 3.1+ `rope_freqs.weight`: one frequency divisor per rotary pair. Files without it, or with
- * every factor 1, rotate plainly; anything else malformed is refused rather than run silently wrong.
+ * A tensor of per-pair RoPE frequency divisors: Llama 3.1+ `rope_freqs.weight`, LongRoPE's two.
+ * Absent, or every factor 1: undefined (plain rotation); anything malformed is refused rather than
+ * run silently wrong.
  */
-function readRopeFrequencyFactors(
+function readRopeFactorTensor(
   gguf: GgufFile,
+  name: string,
   rotaryDimension: number,
   fail: (message: string) => never,
 ): number[] | undefined {
-  const info = gguf.tensor(ropeFrequenciesTensor);
+  const info = gguf.tensor(name);
   if (info === undefined) return undefined;
   if (info.shape.length !== 1 || info.shape[0] !== rotaryDimension / 2) {
     fail(
-      `tensor ${ropeFrequenciesTensor} has shape [${info.shape.join(", ")}], expected [${rotaryDimension / 2}] (rope.dimension_count / 2)`,
+      `tensor ${name} has shape [${info.shape.join(", ")}], expected [${rotaryDimension / 2}] (rope.dimension_count / 2)`,
     );
   }
-  const factors = Array.from(gguf.readTensor(ropeFrequenciesTensor));
+  const factors = Array.from(gguf.readTensor(name));
   const invalid = factors.findIndex((factor) => !(factor > 0) || !Number.isFinite(factor));
   if (invalid >= 0) {
-    fail(`tensor ${ropeFrequenciesTensor}[${invalid}] = ${factors[invalid]} is not a finite number > 0`);
+    fail(`tensor ${name}[${invalid}] = ${factors[invalid]} is not a finite number > 0`);
   }
   return factors.every((factor) => factor === 1) ? undefined : factors;
+}
+
+/** GGUF tensors of LongRoPE's factors (llama.cpp's LLM_TENSOR_ROPE_FACTORS_SHORT / _LONG). */
+export const longRopeTensors = {
+  short: "rope_factors_short.weight",
+  long: "rope_factors_long.weight",
+} as const;
+
+/**
+ * LongRoPE as llama.cpp's Phi-3 converter writes it: both factor tensors, the original context
+ * (`rope.scaling.original_context_length`) and the attention factor (`rope.scaling.attn_factor`,
+ * default 1). The attention factor multiplies cos and sin, i.e. only rotated dimensions: with a
+ * partial rotary dimension it is not a score scale, and such a file is refused.
+ */
+function readLongRope(
+  gguf: GgufFile,
+  arch: string,
+  shape: { rotaryDimension: number; headSize: number; trainedContext: number },
+  number: (key: string, fallback?: number) => number,
+  fail: (message: string) => never,
+): LongRope | undefined {
+  const present = [longRopeTensors.short, longRopeTensors.long].filter(
+    (name) => gguf.tensor(name) !== undefined,
+  );
+  if (present.length === 0) return undefined;
+  if (present.length === 1) {
+    fail(
+      `has tensor ${present[0]} without ${present[0] === longRopeTensors.short ? longRopeTensors.long : longRopeTensors.short}: LongRoPE needs both factor sets`,
+    );
+  }
+  const { rotaryDimension, headSize, trainedContext } = shape;
+  const plain = Array.from({ length: rotaryDimension / 2 }, () => 1);
+  const shortFactors = readRopeFactorTensor(gguf, longRopeTensors.short, rotaryDimension, fail) ?? plain;
+  const longFactors = readRopeFactorTensor(gguf, longRopeTensors.long, rotaryDimension, fail) ?? plain;
+  const originalContextKey = `${arch}.rope.scaling.original_context_length`;
+  if (gguf.metadata.get(originalContextKey) === undefined) {
+    fail(`has LongRoPE factors but no ${originalContextKey}: LongRoPE picks its factors by it`);
+  }
+  const originalContext = number("rope.scaling.original_context_length");
+  if (!Number.isInteger(originalContext) || originalContext < 1 || originalContext > trainedContext) {
+    fail(
+      `${originalContextKey} ${originalContext} must be an integer from 1 to the trained context ${trainedContext}`,
+    );
+  }
+  const attentionFactor = shortestFloat32(number("rope.scaling.attn_factor", 1));
+  if (!(attentionFactor > 0) || !Number.isFinite(attentionFactor)) {
+    fail(`${arch}.rope.scaling.attn_factor ${attentionFactor} must be a finite number > 0`);
+  }
+  if (attentionFactor !== 1 && rotaryDimension !== headSize) {
+    fail(
+      `${arch}.rope.scaling.attn_factor ${attentionFactor} with rope.dimension_count ${rotaryDimension} < head size ${headSize}: a LongRoPE attention factor on partial rotary is not supported`,
+    );
+  }
+  return { originalContext, shortFactors, longFactors, attentionFactor };
 }
 
 export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): LlamaModelDescription {
@@ -139,13 +200,11 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ropeLinearScalingFactor = shortestFloat32(number("rope.scale_linear", 1));
   }
 
-  const ropeFrequencyFactors = readRopeFrequencyFactors(gguf, rotaryDimension, fail);
-  const longRopeTensor = ["rope_factors_long.weight", "rope_factors_short.weight"].find(
-    (name) => gguf.tensor(name) !== undefined,
-  );
-  if (longRopeTensor !== undefined) {
+  const ropeFrequencyFactors = readRopeFactorTensor(gguf, ropeFrequenciesTensor, rotaryDimension, fail);
+  const longRope = readLongRope(gguf, arch, { rotaryDimension, headSize, trainedContext }, number, fail);
+  if (longRope !== undefined && ropeFrequencyFactors !== undefined) {
     fail(
-      `has tensor ${longRopeTensor}: LongRoPE (Phi-3 128k) is not supported; its short/long factor switch at the original context is not defined for Self-Extend's grouped positions here`,
+      `has both ${ropeFrequenciesTensor} and LongRoPE factors (${longRopeTensors.long}): llama.cpp would use ${ropeFrequenciesTensor} alone; refused as ambiguous`,
     );
   }
   if (gguf.metadata.get(`${arch}.rope.dimension_sections`) !== undefined) {
@@ -209,6 +268,15 @@ export function describeLlamaModel(gguf: GgufFile, path: string = gguf.path): Ll
     ...(ropeFrequencyFactors === undefined ? {} : { ropeFrequencyFactors }),
     hasQkvBias: gguf.tensor("blk.0.attn_q.bias") !== undefined,
     ...gemmaFeatures,
+    ...(longRope === undefined
+      ? {}
+      : {
+          longRope,
+          // cos and sin times the factor on both query and key: every score times its square.
+          attentionScale: Math.fround(
+            (longRope.attentionFactor * longRope.attentionFactor) / Math.sqrt(headSize),
+          ),
+        }),
   };
 }
 

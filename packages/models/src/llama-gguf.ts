@@ -9,7 +9,12 @@ import type { GgufTypedValue } from "./gguf-types.js";
 import { ggufFileTypes } from "./gguf-types.js";
 import { syntheticVocabulary, vocabularyFromGguf, vocabularyMetadata } from "./gguf-vocabulary.js";
 import type { GgufContents, GgufTensorToWrite, GgufWritableTensorType } from "./gguf-writer.js";
-import { describeLlamaModel, ropeFrequenciesTensor, ropeLayoutOfArchitecture } from "./llama-description.js";
+import {
+  describeLlamaModel,
+  longRopeTensors,
+  ropeFrequenciesTensor,
+  ropeLayoutOfArchitecture,
+} from "./llama-description.js";
 import type { LlamaLayerWeights, LlamaModelDescription, LlamaWeights } from "./llama-model.js";
 import { ModelFileError } from "./model-file-error.js";
 import { permuteForInterleavedRope } from "./rope-permutation.js";
@@ -237,6 +242,17 @@ export function llamaMetadata(
     metadata[`${arch}.rope.scaling.type`] = { type: "string", value: "linear" };
     metadata[`${arch}.rope.scaling.factor`] = { type: "float32", value: description.ropeLinearScalingFactor };
   }
+  if (description.longRope !== undefined) {
+    // As llama.cpp's Phi-3 converter writes it; the reader folds attn_factor into the score scale.
+    metadata[`${arch}.rope.scaling.original_context_length`] = {
+      type: "uint32",
+      value: description.longRope.originalContext,
+    };
+    metadata[`${arch}.rope.scaling.attn_factor`] = {
+      type: "float32",
+      value: description.longRope.attentionFactor,
+    };
+  }
   return metadata;
 }
 
@@ -342,6 +358,20 @@ export function llamaGgufContents(
       type: "F32",
       data: Float32Array.from(factors),
     });
+  }
+  if (description.longRope !== undefined) {
+    for (const [name, values] of [
+      [longRopeTensors.short, description.longRope.shortFactors],
+      [longRopeTensors.long, description.longRope.longFactors],
+    ] as const) {
+      if (values.length !== description.rotaryDimension / 2) {
+        throw new ModelFileError(
+          path,
+          `cannot be written: ${values.length} values for ${name} but rotaryDimension / 2 = ${description.rotaryDimension / 2}`,
+        );
+      }
+      tensors.push({ name, shape: [values.length], type: "F32", data: Float32Array.from(values) });
+    }
   }
   return {
     metadata: {

@@ -11,7 +11,7 @@
  * their architecture (interleaved for `llama`/`mistral`, half-split for `qwen2`); llama2.c weights
  * are already in the interleaved convention and are written unpermuted.
  */
-import type { RopeLayout } from "@self-extend/core";
+import type { RopeLayout, RopeOptions } from "@self-extend/core";
 import type { Vocabulary } from "./tokenizer.js";
 
 export type LlamaArchitecture = "llama" | "mistral" | "qwen2" | "phi3" | "gemma" | "gemma2" | "gemma3";
@@ -68,6 +68,12 @@ export interface LlamaModelDescription {
    * values; llama.cpp's freq_factors). Absent: every factor is 1.
    */
   readonly ropeFrequencyFactors?: readonly number[];
+  /**
+   * LongRoPE (Phi-3-mini-128k, Phi-3.5-mini): two sets of per-pair frequency divisors, chosen by the
+   * session's context size as llama.cpp does (`globalRopeOptions`); absent for every other file.
+   * Its attention factor is folded into `attentionScale`.
+   */
+  readonly longRope?: LongRope;
   /** q/k/v projections carry biases (qwen2). */
   readonly hasQkvBias: boolean;
   /**
@@ -91,6 +97,26 @@ export interface LlamaModelDescription {
    */
   readonly hasQueryKeyNorms?: boolean;
   readonly slidingWindow?: SlidingWindow;
+}
+
+/**
+ * LongRoPE's factors (GGUF tensors `rope_factors_short.weight` / `rope_factors_long.weight`, keys
+ * `rope.scaling.original_context_length` and `rope.scaling.attn_factor`). A session whose context
+ * is longer than `originalContext` rotates with the long factors, any other with the short ones
+ * (llama.cpp: n_ctx_seq > n_ctx_orig_yarn; transformers picks by the sequence's length instead).
+ * Self-Extend picks positions, never frequencies: both of its levels rotate with the same factors.
+ */
+export interface LongRope {
+  readonly originalContext: number;
+  /** rotaryDimension / 2 divisors each. */
+  readonly shortFactors: readonly number[];
+  readonly longFactors: readonly number[];
+  /**
+   * cos and sin are multiplied by it (sqrt(1 + ln(L / original) / ln(original)) from the converter),
+   * so every score by its square: with every dimension rotated, the same as `attentionScale` times
+   * its square, which is how the backends apply it.
+   */
+  readonly attentionFactor: number;
 }
 
 export interface LlamaLayerWeights {
@@ -135,4 +161,27 @@ export interface LlamaWeights {
   readonly vocabulary?: Vocabulary;
   /** The file's Jinja chat template (GGUF `tokenizer.chat_template`), when it has one. */
   readonly chatTemplate?: string;
+}
+
+/**
+ * The RoPE of the model's global (Self-Extend) layers for a session of `contextSize` tokens: base,
+ * linear scaling, and the per-pair factors, which LongRoPE files choose by the context size.
+ * Every backend builds its global RoPE table from this.
+ */
+export function globalRopeOptions(description: LlamaModelDescription, contextSize: number): RopeOptions {
+  const { longRope } = description;
+  const frequencyFactors =
+    longRope === undefined
+      ? description.ropeFrequencyFactors
+      : contextSize > longRope.originalContext
+        ? longRope.longFactors
+        : longRope.shortFactors;
+  return {
+    layout: description.ropeLayout,
+    headSize: description.headSize,
+    rotaryDimension: description.rotaryDimension,
+    base: description.ropeBase,
+    linearScalingFactor: description.ropeLinearScalingFactor,
+    ...(frequencyFactors === undefined ? {} : { frequencyFactors }),
+  };
 }

@@ -92,7 +92,7 @@ export class OnnxRuntimeModel implements SelfExtendModelV1 {
     );
     const { description } = this.weights;
     return new OnnxRuntimeSession(runtime, await inference, description, options, config, (count) =>
-      expandedRopeTable(description, count),
+      expandedRopeTable(description, count, options.contextSize),
     );
   }
 

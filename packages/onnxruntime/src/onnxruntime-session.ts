@@ -21,6 +21,7 @@ import {
   evaluateInBlocks,
   groupQueryPosition,
   LogitCollector,
+  type RopeOptions,
   type RopeTable,
   ropePairIndices,
   type SelfExtendConfig,
@@ -31,7 +32,7 @@ import {
   validateSessionForModel,
   validateSessionOptions,
 } from "@self-extend/core";
-import type { LlamaModelDescription } from "@self-extend/models";
+import { globalRopeOptions, type LlamaModelDescription } from "@self-extend/models";
 import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { graphNames } from "./decoder-export.js";
 import { onnxRuntimeCapabilities } from "./onnxruntime-capabilities.js";
@@ -89,6 +90,7 @@ export function attentionGraphOf(
 export function expandedRopeTable(
   description: LlamaModelDescription,
   positionCount: number,
+  contextSize: number = positionCount,
 ): {
   readonly cos: Float32Array;
   readonly sin: Float32Array;
@@ -96,21 +98,13 @@ export function expandedRopeTable(
   readonly localSin?: Float32Array;
 } {
   const { headSize, rotaryDimension, ropeLayout } = description;
-  const expand = (options: {
-    base: number;
-    linearScalingFactor?: number;
-    frequencyFactors?: readonly number[];
-  }) =>
+  const expand = (options: Partial<RopeOptions>) =>
     expandRopeRows(
       createRopeTable({ layout: ropeLayout, headSize, rotaryDimension, ...options }, positionCount),
       description,
       positionCount,
     );
-  const global = expand({
-    base: description.ropeBase,
-    linearScalingFactor: description.ropeLinearScalingFactor,
-    frequencyFactors: description.ropeFrequencyFactors,
-  });
+  const global = expand(globalRopeOptions(description, contextSize));
   const localBase = description.slidingWindow?.ropeBase;
   if (localBase === undefined) return global;
   // Gemma 3's local layers: their own base, neither the global scaling nor frequency factors.

@@ -24,7 +24,7 @@ import {
   rotateQueriesBothLevels,
   type SelfExtendConfig,
 } from "@self-extend/core";
-import type { LlamaModelDescription, LlamaWeights } from "@self-extend/models";
+import { globalRopeOptions, type LlamaModelDescription, type LlamaWeights } from "@self-extend/models";
 import type { KeyValueCache } from "./kv-cache.js";
 import { addInPlace, geluTanhGluInPlace, projectRows, rmsNormRows, swiGluInPlace } from "./matrix.js";
 
@@ -35,17 +35,7 @@ export function createModelRopeTable(
   contextSize: number,
 ): RopeTable {
   const largestPosition = Math.max(contextSize - 1, groupQueryPosition(contextSize - 1, config));
-  return createRopeTable(
-    {
-      layout: description.ropeLayout,
-      headSize: description.headSize,
-      rotaryDimension: description.rotaryDimension,
-      base: description.ropeBase,
-      linearScalingFactor: description.ropeLinearScalingFactor,
-      frequencyFactors: description.ropeFrequencyFactors,
-    },
-    largestPosition + 1,
-  );
+  return createRopeTable(globalRopeOptions(description, contextSize), largestPosition + 1);
 }
 
 /** The buffers one block needs, allocated once per session and reused for every block. */

@@ -6,15 +6,8 @@
  */
 import { loadLlamaWeights } from "@self-extend/models/node";
 import { describe, expect, it } from "vitest";
-import { createReferenceBackend } from "../src/index.js";
-import {
-  type GemmaOracleRun,
-  gemmaFamilies,
-  gemmaModelPath,
-  largestRowDifference,
-  readGemmaOracle,
-  replayOracleRun,
-} from "./gemma-oracle.js";
+import { type GemmaOracleRun, gemmaFamilies, gemmaModelPath, readGemmaOracle } from "./gemma-oracle.js";
+import { runOracleOnReference } from "./reference-oracle-run.js";
 
 /**
  * Both sides compute in float64 and round the same things to float32 (the weights, transformers'
@@ -25,26 +18,6 @@ import {
  * window edge by one moves the oracle's logits by 1.7; a wrong scale or soft-cap, far more than 1e-4.
  */
 const logitBound = 1e-4;
-
-async function runOnReference(path: string, run: GemmaOracleRun) {
-  const model = await createReferenceBackend().loadModel({ path });
-  const session = await model.createSession({
-    selfExtend: { groupSize: run.group_size, neighborWindow: run.neighbor_window },
-    contextSize: run.prompt_tokens.length + run.greedy_tokens.length,
-  });
-  const { rows, positions, vocabularySize, lastStep, greedy, tokenCount } = await replayOracleRun(
-    session,
-    run,
-  );
-  const largest = Math.max(
-    ...positions.map((position, row) =>
-      largestRowDifference(rows, row * vocabularySize, run.logits[String(position)]),
-    ),
-  );
-  expect(tokenCount - 1).toBe(run.last_greedy_step.position);
-  await session.dispose();
-  return { largest, lastStepLargest: largestRowDifference(lastStep, 0, run.last_greedy_step.logits), greedy };
-}
 
 describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) against the PyTorch oracle", () => {
   it("the converted files read as the transformers configs say (tools/gemma-models/make_models.py)", () => {
@@ -110,7 +83,7 @@ describe.sequential("Gemma and Gemma 2 (llama.cpp's converter) against the PyTor
     }
     for (const [name, run] of runs) {
       it(`${family}, ${name}: prompt and last decode-step logits within ${logitBound}, the same greedy tokens`, async () => {
-        const { largest, lastStepLargest, greedy } = await runOnReference(gemmaModelPath(family), run);
+        const { largest, lastStepLargest, greedy } = await runOracleOnReference(gemmaModelPath(family), run);
         console.info(
           `${family}, ${name}: prompt ${largest.toExponential(2)}, last step ${lastStepLargest.toExponential(2)}`,
         );

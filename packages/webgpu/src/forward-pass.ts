@@ -16,7 +16,12 @@
  * A whole block is one compute pass and one submission; the only read-back is the logits.
  */
 import { type SelfExtendConfig, validateSelfExtendConfig } from "@self-extend/core";
-import { type LlamaModelDescription, type LlamaWeights, numberToFloat16Bits } from "@self-extend/models";
+import {
+  globalRopeOptions,
+  type LlamaModelDescription,
+  type LlamaWeights,
+  numberToFloat16Bits,
+} from "@self-extend/models";
 import { type WebGpuContext, WebGpuDeviceError } from "./device.js";
 import {
   embeddingShader,
@@ -372,14 +377,7 @@ export class GpuForwardPass {
     const validated = validateSelfExtendConfig(config);
     const ropeTable = createGpuRopeTable(
       context.device,
-      {
-        layout: description.ropeLayout,
-        headSize: description.headSize,
-        rotaryDimension: description.rotaryDimension,
-        base: description.ropeBase,
-        linearScalingFactor: description.ropeLinearScalingFactor,
-        frequencyFactors: description.ropeFrequencyFactors,
-      },
+      globalRopeOptions(description, contextSize),
       largestRotatedPosition(contextSize, validated) + 1,
     );
     const attentionOptions = {
