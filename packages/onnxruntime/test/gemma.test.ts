@@ -247,3 +247,58 @@ describe("Gemma 3 (llama.cpp's converter's file) against the reference", () => {
     });
   }
 });
+
+// llama.cpp's converter's Phi-3 with LongRoPE (tools/phi3-models): the long factors in sessions past
+// the original context (32), the short ones within it, the attention factor in the score scale.
+describe("Phi-3 LongRoPE (llama.cpp's converter's file) against the reference", () => {
+  const weights = loadLlamaWeights(
+    join(import.meta.dirname, "..", "..", "reference", "test", "fixtures", "phi3", "phi3-longrope.gguf"),
+  );
+  const longRopeSettings = [
+    { name: "Self-Extend G8/W16", selfExtend: { groupSize: 8, neighborWindow: 16 } },
+    { name: "plain attention (G = 1)", selfExtend: { groupSize: 1, neighborWindow: 1 } },
+  ] as const;
+  for (const { name, selfExtend } of longRopeSettings) {
+    it(`${name}, long factors: every prompt position's logits, ${generatedCount} greedy tokens, decoded logits`, async () => {
+      const expected = await referenceRun(weights, selfExtend);
+      const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
+      try {
+        const session = await model.createSession({ selfExtend, contextSize, prefillChunkSize });
+        const actual = await run(session, weights.description.vocabularySize);
+        const largest = expectWithinTolerance(actual, expected);
+        console.info(`phi3 LongRoPE ${name}: prefill largest difference ${largest.toExponential(2)}`);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  // W = 64 covers the whole session, yet its group query positions (up to 55) make a RoPE table
+  // longer than the original context: the factors must follow the session's size, not the table's.
+  it("a session within the original context (short factors): every prompt position's logits", async () => {
+    const { originalContext } = weights.description.longRope!;
+    const shortPrompt = prompt.slice(0, originalContext);
+    const selfExtend = { groupSize: 4, neighborWindow: 64 };
+    const reference = await createReferenceModel(weights).createSession({
+      selfExtend,
+      contextSize: originalContext,
+    });
+    const expected = await reference.evaluate(shortPrompt, { logits: "all" });
+    const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
+    try {
+      const session = await model.createSession({
+        selfExtend,
+        contextSize: originalContext,
+        prefillChunkSize,
+      });
+      const actual = await session.evaluate(shortPrompt, { logits: "all" });
+      const compared = compareLogits(actual.logits, expected.logits, tolerance());
+      console.info(
+        `phi3 LongRoPE short factors: largest difference ${compared.largestDifference.toExponential(2)}`,
+      );
+      expect(compared.worstExcess, `largest difference ${compared.largestDifference}`).toBeLessThanOrEqual(0);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
