@@ -158,63 +158,106 @@ describe("Gemma and Gemma 2 on webgpu", () => {
   );
 });
 
-describe("Gemma 3 on webgpu", () => {
-  // llama.cpp's converter's file (tools/gemma-models): five local layers at RoPE base 1e4 without
-  // scaling, one global at 1e6 with linear scaling 2, per-head query/key norms, window 48, L = 128.
-  const path = join(import.meta.dirname, "..", "..", "reference", "test", "fixtures", "gemma", "gemma3.gguf");
-  const gemma3Prompt = Array.from({ length: 400 }, (_, index) => (index * 37 + 5) % 512);
-  const settings: { selfExtend: SelfExtendConfig; label: string }[] = [
-    { selfExtend: { groupSize: 8, neighborWindow: 16 }, label: "Self-Extend G = 8, W = 16 below the window" },
-    { selfExtend: { groupSize: 8, neighborWindow: 48 }, label: "Self-Extend G = 8, W = 48 = the window" },
-    { selfExtend: { groupSize: 1, neighborWindow: 8 }, label: "plain (G = 1)" },
-  ];
-  it.each(settings)(
-    "$label: prompt logits and greedy tokens match the reference",
-    async ({ selfExtend }) => {
-      const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
-        backend: "webgpu",
-      });
-      const gemma3ContextSize = gemma3Prompt.length + greedyTokens;
-      const gpuModel = await webGpu.backend.loadModel({ path });
-      const referenceModel = await createReferenceBackend().loadModel({ path });
-      const gpu = await gpuModel.createSession({ selfExtend, contextSize: gemma3ContextSize, blockSize });
-      const reference = await referenceModel.createSession({ selfExtend, contextSize: gemma3ContextSize });
-      try {
-        const vocabularySize = gpuModel.info.vocabularySize;
-        const gpuPrompt = await gpu.evaluate(gemma3Prompt, { logits: "all" });
-        const referencePrompt = await reference.evaluate(gemma3Prompt, { logits: "all" });
-        const promptDifference = largestDifference(
-          logSoftmaxRows(gpuPrompt.logits, vocabularySize),
-          logSoftmaxRows(referencePrompt.logits, vocabularySize),
-        );
-        let gpuRow = gpuPrompt.logits.subarray((gemma3Prompt.length - 1) * vocabularySize);
-        let referenceRow = referencePrompt.logits.subarray((gemma3Prompt.length - 1) * vocabularySize);
-        let decodeDifference = 0;
-        for (let step = 0; step < greedyTokens; step++) {
-          const token = argmax(referenceRow, 0, vocabularySize);
-          expect(argmax(gpuRow, 0, vocabularySize)).toBe(token);
-          gpuRow = await gpu.decode(token);
-          referenceRow = await reference.decode(token);
-          decodeDifference = Math.max(
-            decodeDifference,
-            largestDifference(
-              logSoftmaxRows(gpuRow, vocabularySize),
-              logSoftmaxRows(referenceRow, vocabularySize),
-            ),
+/**
+ * A file written by llama.cpp's converter on this adapter and on the reference: every prompt
+ * position's log-probabilities, then greedy tokens decoded one at a time, within the adapter's
+ * tolerance. Each setting has its own prompt length (the session holds it and the greedy tokens).
+ */
+function describeConverterFile(
+  title: string,
+  path: string,
+  settings: readonly { selfExtend: SelfExtendConfig; label: string; promptLength: number }[],
+): void {
+  describe(title, () => {
+    it.each(settings)(
+      "$label: prompt logits and greedy tokens match the reference",
+      async ({ selfExtend, promptLength }) => {
+        const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
+          backend: "webgpu",
+        });
+        const filePrompt = Array.from({ length: promptLength }, (_, index) => (index * 37 + 5) % 512);
+        const fileContextSize = filePrompt.length + greedyTokens;
+        const gpuModel = await webGpu.backend.loadModel({ path });
+        const referenceModel = await createReferenceBackend().loadModel({ path });
+        const gpu = await gpuModel.createSession({ selfExtend, contextSize: fileContextSize, blockSize });
+        const reference = await referenceModel.createSession({ selfExtend, contextSize: fileContextSize });
+        try {
+          const vocabularySize = gpuModel.info.vocabularySize;
+          const gpuPrompt = await gpu.evaluate(filePrompt, { logits: "all" });
+          const referencePrompt = await reference.evaluate(filePrompt, { logits: "all" });
+          const promptDifference = largestDifference(
+            logSoftmaxRows(gpuPrompt.logits, vocabularySize),
+            logSoftmaxRows(referencePrompt.logits, vocabularySize),
           );
+          let gpuRow = gpuPrompt.logits.subarray((filePrompt.length - 1) * vocabularySize);
+          let referenceRow = referencePrompt.logits.subarray((filePrompt.length - 1) * vocabularySize);
+          let decodeDifference = 0;
+          for (let step = 0; step < greedyTokens; step++) {
+            const token = argmax(referenceRow, 0, vocabularySize);
+            expect(argmax(gpuRow, 0, vocabularySize)).toBe(token);
+            if (step === greedyTokens - 1) break;
+            gpuRow = await gpu.decode(token);
+            referenceRow = await reference.decode(token);
+            decodeDifference = Math.max(
+              decodeDifference,
+              largestDifference(
+                logSoftmaxRows(gpuRow, vocabularySize),
+                logSoftmaxRows(referenceRow, vocabularySize),
+              ),
+            );
+          }
+          console.info(
+            `${title}, ${selfExtend.groupSize}/${selfExtend.neighborWindow}: prompt ${promptDifference.toExponential(2)}, decodes ${decodeDifference.toExponential(2)}`,
+          );
+          expect(promptDifference).toBeLessThanOrEqual(tolerance.atol);
+          expect(decodeDifference).toBeLessThanOrEqual(tolerance.atol);
+        } finally {
+          await gpu.dispose();
+          await reference.dispose();
+          await gpuModel.dispose();
+          await referenceModel.dispose();
         }
-        console.info(
-          `gemma3: prompt ${promptDifference.toExponential(2)}, decodes ${decodeDifference.toExponential(2)}`,
-        );
-        expect(promptDifference).toBeLessThanOrEqual(tolerance.atol);
-        expect(decodeDifference).toBeLessThanOrEqual(tolerance.atol);
-      } finally {
-        await gpu.dispose();
-        await reference.dispose();
-        await gpuModel.dispose();
-        await referenceModel.dispose();
-      }
-    },
-    120_000,
-  );
-});
+      },
+      120_000,
+    );
+  });
+}
+
+const converterFixtures = join(import.meta.dirname, "..", "..", "reference", "test", "fixtures");
+
+// llama.cpp's converter's Gemma 3 (tools/gemma-models): five local layers at RoPE base 1e4 without
+// scaling, one global at 1e6 with linear scaling 2, per-head query/key norms, window 48, L = 128.
+describeConverterFile("Gemma 3 on webgpu", join(converterFixtures, "gemma", "gemma3.gguf"), [
+  {
+    selfExtend: { groupSize: 8, neighborWindow: 16 },
+    label: "Self-Extend G = 8, W = 16 below the window",
+    promptLength: 400,
+  },
+  {
+    selfExtend: { groupSize: 8, neighborWindow: 48 },
+    label: "Self-Extend G = 8, W = 48 = the window",
+    promptLength: 400,
+  },
+  { selfExtend: { groupSize: 1, neighborWindow: 8 }, label: "plain (G = 1)", promptLength: 400 },
+]);
+
+// llama.cpp's converter's Phi-3 with LongRoPE (tools/phi3-models): original context 32, L = 128.
+describeConverterFile("Phi-3 LongRoPE on webgpu", join(converterFixtures, "phi3", "phi3-longrope.gguf"), [
+  {
+    selfExtend: { groupSize: 8, neighborWindow: 16 },
+    label: "Self-Extend G = 8, W = 16, long factors",
+    promptLength: 400,
+  },
+  {
+    selfExtend: { groupSize: 1, neighborWindow: 8 },
+    label: "plain (G = 1), long factors",
+    promptLength: 100,
+  },
+  // W = 64 covers the whole 32-token session, yet its group query positions make a RoPE table
+  // longer than the original context: the factors must follow the session's size.
+  {
+    selfExtend: { groupSize: 4, neighborWindow: 64 },
+    label: "a session of the original context's size, short factors",
+    promptLength: 32 - greedyTokens,
+  },
+]);
