@@ -1,7 +1,8 @@
 """Builds a tiny random-initialised Phi-3 with LongRoPE (Phi-3-mini-128k's RoPE) in transformers, as a Hugging Face folder.
 
 The folder holds what llama.cpp's convert_hf_to_gguf.py reads for Phi-3: config.json,
-model.safetensors and tokenizer.model (Phi-3's converter reads the SentencePiece file itself).
+model.safetensors, tokenizer.model (Phi-3's converter reads the SentencePiece file itself) and
+added_tokens.json.
 Nothing is downloaded: the config is written here and tok512.model is copied from ../shared/models.
 
 Usage: python make_models.py --out /tmp/phi3-hf [--shared ../../../shared]
@@ -22,6 +23,11 @@ SEED = 41
 TRAINED_CONTEXT = 128
 ORIGINAL_CONTEXT = 32
 HEAD_SIZE = 16
+VOCABULARY_SIZE = 520
+# Phi-3's added tokens after tok512.model's 512 pieces, as Phi-3 numbers them after its 32000.
+# llama.cpp needs <|endoftext|> in any vocabulary of a model named Phi-3 (llama-vocab.cpp sets its
+# attributes by name), and <|end|> is Phi-3's end of turn.
+ADDED_TOKENS = {"<|endoftext|>": 512, "<|assistant|>": 513, "<|system|>": 514, "<|end|>": 515, "<|user|>": 516}
 # Wider than transformers' 0.02 so random logits are spread out and greedy decisions are far from ties.
 INITIALIZER_RANGE = 0.15
 
@@ -40,7 +46,8 @@ def longrope_factors():
 def make_config():
     short_factor, long_factor = longrope_factors()
     return Phi3Config(
-        vocab_size=512,
+        # Phi-3's layout: the SentencePiece vocabulary, then added tokens past it (32000 + 64 there).
+        vocab_size=VOCABULARY_SIZE,
         hidden_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -84,6 +91,7 @@ def main():
     folder = arguments.out / "phi3-longrope"
     model.save_pretrained(folder, safe_serialization=True)
     shutil.copyfile(sentencepiece_path, folder / "tokenizer.model")
+    (folder / "added_tokens.json").write_text(json.dumps(ADDED_TOKENS, indent=2) + "\n")
     parameters = sum(p.numel() for p in model.parameters())
     print(f"phi3-longrope: {folder} ({parameters} parameters)")
     print(json.dumps({"seed": SEED, "trained_context": TRAINED_CONTEXT, "original_context": ORIGINAL_CONTEXT}))

@@ -51,6 +51,45 @@ export function requireSlidingWindowCovered(
 }
 
 /**
+ * LongRoPE files (Phi-3-mini-128k, Phi-3.5-mini) run here where llama.cpp computes what the other
+ * backends do; two cases are refused.
+ *
+ * - Its attention factor (`rope.scaling.attn_factor`, 1.18 for Phi-3-mini-128k) with G > 1.
+ *   llama.cpp multiplies cos and sin by it in every RoPE, its K-shift included
+ *   (llama_kv_cache::build_rope_shift passes yarn_attn_factor), so each move of a key multiplies
+ *   the key by the factor again. Self-Extend moves keys (every token in exact mode); the keys grow
+ *   geometrically (measured: log-probabilities 7.4 off the oracle, then NaN). With factor 1, or at
+ *   G = 1 (no key ever moves), llama.cpp matches.
+ * - A context at most the original context that llama.cpp pads past it. llama.cpp picks the long
+ *   factors when its context (padded up to a multiple of 256) exceeds the original context; the
+ *   other backends and transformers pick them by the context (the sequence) itself. Released
+ *   LongRoPE models have original contexts that are multiples of 256 (4096), where the two agree.
+ */
+export function requireLongRopeSupported(
+  longRope: { readonly originalContext: number; readonly attentionFactor: number } | undefined,
+  config: SelfExtendConfig,
+  contextSize: number,
+): void {
+  if (longRope === undefined) return;
+  if (config.groupSize > 1 && longRope.attentionFactor !== 1) {
+    throw new SelfExtendConfigError(
+      "groupSize",
+      config.groupSize,
+      `must be 1 for this LongRoPE model on llama.cpp: its attention factor ${longRope.attentionFactor} (rope.scaling.attn_factor) is applied again by every K-shift, and Self-Extend shifts keys`,
+    );
+  }
+  const llamaCppContext = Math.ceil(contextSize / 256) * 256;
+  if (contextSize <= longRope.originalContext && llamaCppContext > longRope.originalContext) {
+    const largestAgreeing = Math.floor(longRope.originalContext / 256) * 256;
+    throw new SelfExtendConfigError(
+      "contextSize",
+      contextSize,
+      `must be above this LongRoPE model's original context (${longRope.originalContext})${largestAgreeing > 0 ? ` or at most ${largestAgreeing}` : ""} on llama.cpp: llama.cpp pads its context to ${llamaCppContext} and would rotate with the long factors where the other backends use the short ones`,
+    );
+  }
+}
+
+/**
  * Architectures with one RoPE position per token (llama.cpp's seq_div and our key moves need
  * that) which this adapter was tested on.
  */

@@ -32,6 +32,7 @@ import {
   validateSelfExtendConfig,
   validateSessionForModel,
 } from "@self-extend/core";
+import type { LongRope } from "@self-extend/models";
 import { describeLlamaModel, modelInfoFromDescription, readGguf } from "@self-extend/models/node";
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { ExactScheduler } from "./exact-scheduler.js";
@@ -40,6 +41,7 @@ import {
   llamaCppArchitectureRefusals,
   llamaCppArchitectures,
   llamaCppCapabilities,
+  requireLongRopeSupported,
   requireSlidingWindowCovered,
 } from "./llama-cpp-capabilities.js";
 import { LlamaCppCompatibleScheduler } from "./llama-cpp-compatible-scheduler.js";
@@ -127,10 +129,14 @@ export function describeModelFile(path: string): ModelInfoV1 {
   return readModelHeader(path).info;
 }
 
-/** What the session needs from the header: the v1 model info, and the local layers' window if any. */
+/**
+ * What the session needs from the header: the v1 model info, the local layers' window and the
+ * LongRoPE settings, if any.
+ */
 interface ModelHeader {
   readonly info: ModelInfoV1;
   readonly slidingWindow?: number;
+  readonly longRope?: LongRope;
 }
 
 function readModelHeader(path: string): ModelHeader {
@@ -138,7 +144,11 @@ function readModelHeader(path: string): ModelHeader {
   try {
     const description = describeLlamaModel(gguf, path);
     requireSupportedArchitecture(description.architecture, path);
-    return { info: modelInfoFromDescription(description), slidingWindow: description.slidingWindow?.size };
+    return {
+      info: modelInfoFromDescription(description),
+      slidingWindow: description.slidingWindow?.size,
+      longRope: description.longRope,
+    };
   } finally {
     gguf.close();
   }
@@ -315,7 +325,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       await requireNativeBridge('mode "llama.cpp-compatible" (llama_memory_seq_div)');
     // Every setting is checked against the model's header (core's validateSessionForModel) before
     // the bridge is prepared and the weights are loaded.
-    const { info, slidingWindow } = describeModelOption(options.model);
+    const { info, slidingWindow, longRope } = describeModelOption(options.model);
     const config =
       explicit ??
       planSelfExtend({
@@ -332,6 +342,7 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
       (Number.isFinite(usable) ? usable : info.trainedContext);
     validateSessionForModel({ selfExtend: config, contextSize }, info);
     requireSlidingWindowCovered(slidingWindow, config, options.mode ?? "exact");
+    requireLongRopeSupported(longRope, config, contextSize);
     const bridgeState = await prepareNativeBridge();
     const resolved = await resolveModel(options, info);
     try {

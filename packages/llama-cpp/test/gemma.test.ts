@@ -5,7 +5,6 @@
  * Self-Extend (exact mode) at 4 x L. Gemma 2 and Gemma 3 run when the neighbor window covers their sliding
  * window (W >= S, llama-cpp-capabilities.ts says why), and is refused in one line otherwise.
  */
-import { logSoftmaxRows } from "@self-extend/conformance";
 import { SelfExtendConfigError } from "@self-extend/core";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,10 +12,10 @@ import {
   type GemmaOracleRun,
   gemmaModelPath,
   readGemmaOracle,
-  replayOracleRun,
 } from "../../reference/test/gemma-oracle.js";
 import { createSelfExtendContext } from "../src/index.js";
 import { tolerance } from "./helpers.js";
+import { runOracleOnLlamaCpp } from "./oracle-runs.js";
 
 /**
  * Log-probabilities, so raw logits (native bridge) and node-llama-cpp's log-softmax rows compare
@@ -28,49 +27,6 @@ import { tolerance } from "./helpers.js";
  * 1.7 (Self-Extend). The bound is 1.5x the largest measurement.
  */
 const logProbabilityBound = 5e-3;
-
-function largestLogProbabilityDifference(
-  oracleRows: ArrayLike<number>,
-  rows: ArrayLike<number>,
-  vocabularySize: number,
-): number {
-  const expected = logSoftmaxRows(oracleRows, vocabularySize);
-  const actual = logSoftmaxRows(rows, vocabularySize);
-  let largest = 0;
-  for (let index = 0; index < expected.length; index++) {
-    largest = Math.max(largest, Math.abs(expected[index] - actual[index]));
-  }
-  return largest;
-}
-
-async function runOnLlamaCpp(
-  family: GemmaFamily,
-  run: GemmaOracleRun,
-  mode: "exact" | "fast-prefill" = "exact",
-) {
-  const vocabularySize = run.logits[Object.keys(run.logits)[0]].length;
-  const context = await createSelfExtendContext({
-    model: gemmaModelPath(family),
-    groupSize: run.group_size,
-    neighborWindow: run.neighbor_window,
-    contextSize: run.prompt_tokens.length + run.greedy_tokens.length,
-    threads: 1,
-    mode,
-  });
-  try {
-    const { rows, positions, lastStep, greedy } = await replayOracleRun(context, run);
-    const oracleRows = Float64Array.from(positions.flatMap((position) => run.logits[String(position)]));
-    const largest = largestLogProbabilityDifference(oracleRows, rows, vocabularySize);
-    const lastStepLargest = largestLogProbabilityDifference(
-      run.last_greedy_step.logits,
-      lastStep,
-      vocabularySize,
-    );
-    return { largest, lastStepLargest, greedy };
-  } finally {
-    await context.dispose();
-  }
-}
 
 describe.sequential("Gemma, Gemma 2 and Gemma 3 (llama.cpp's converter) on llama.cpp against the PyTorch oracle", () => {
   const gemma = readGemmaOracle("gemma");
@@ -97,7 +53,7 @@ describe.sequential("Gemma, Gemma 2 and Gemma 3 (llama.cpp's converter) on llama
   ];
   for (const [family, name, run] of cases) {
     it(`${family}, ${name}: prompt and last decode-step log-probabilities within ${logProbabilityBound}, the same greedy tokens`, async () => {
-      const { largest, lastStepLargest, greedy } = await runOnLlamaCpp(family, run);
+      const { largest, lastStepLargest, greedy } = await runOracleOnLlamaCpp(gemmaModelPath(family), run);
       console.info(
         `${family}, ${name}: prompt ${largest.toExponential(2)}, last step ${lastStepLargest.toExponential(2)}`,
       );
@@ -112,7 +68,11 @@ describe.sequential("Gemma, Gemma 2 and Gemma 3 (llama.cpp's converter) on llama
   // at exact distances), so its prompt rows are measured, as the suite does (informational: 0.90
   // here, on this random model); decoding afterwards is exact, and is held to the decode tolerance.
   it("gemma2 in fast-prefill mode (W = 48): decodes within fast-prefill's decode tolerance of the oracle", async () => {
-    const { largest, lastStepLargest, greedy } = await runOnLlamaCpp("gemma2", wideWindow, "fast-prefill");
+    const { largest, lastStepLargest, greedy } = await runOracleOnLlamaCpp(
+      gemmaModelPath("gemma2"),
+      wideWindow,
+      "fast-prefill",
+    );
     console.info(
       `gemma2 fast-prefill: prompt ${largest.toExponential(2)} (measured), last step ${lastStepLargest.toExponential(2)}`,
     );
