@@ -7,7 +7,7 @@ import { roundToFloat16 } from "../src/float16.js";
 import { readGguf } from "../src/gguf-file.js";
 import { parseGguf } from "../src/gguf-reader.js";
 import { tokenizerFromGguf, vocabularyFromGguf } from "../src/gguf-vocabulary.js";
-import { encodeGguf } from "../src/gguf-writer.js";
+import { encodeGguf, type GgufContents } from "../src/gguf-writer.js";
 import { describeLlamaModel } from "../src/llama-description.js";
 import { llamaGgufContents } from "../src/llama-gguf.js";
 import type { LlamaWeights } from "../src/llama-model.js";
@@ -395,22 +395,114 @@ describe("Phi-3 fused tensors", () => {
     expectSameWeights(loaded, weights);
   });
 
-  it("refuses LongRoPE files naming the tensor", () => {
+  describe("LongRoPE (Phi-3-mini-128k)", () => {
     const weights = generateTinyModel(tinyModelSpec("phi-h32-mha-fused"), 9);
     const contents = llamaGgufContents(weights);
-    const factors = Float32Array.from({ length: 16 }, () => 1.5);
-    const file = parseGguf(
-      encodeGguf({
-        ...contents,
-        tensors: [
-          ...contents.tensors,
-          { name: "rope_factors_long.weight", shape: [16], type: "F32", data: factors },
+    const pairs = weights.description.rotaryDimension / 2;
+    const factors = (value: number, length = pairs) =>
+      Float32Array.from({ length }, (_, pair) => value + pair / 8);
+    const factorTensor = (name: string, data: Float32Array) => ({
+      name,
+      shape: [data.length],
+      type: "F32" as const,
+      data,
+    });
+    const longRopeFile = (metadata: GgufContents["metadata"], tensors: ReturnType<typeof factorTensor>[]) =>
+      parseGguf(
+        encodeGguf({
+          ...contents,
+          metadata: { ...contents.metadata, ...metadata },
+          tensors: [...contents.tensors, ...tensors],
+        }),
+      );
+    const both = [
+      factorTensor("rope_factors_short.weight", factors(1)),
+      factorTensor("rope_factors_long.weight", factors(2)),
+    ];
+    const originalContext = {
+      "phi3.rope.scaling.original_context_length": { type: "uint32" as const, value: 16 },
+    };
+
+    it("reads both factor sets, the original context and the attention factor (folded into the score scale)", () => {
+      const description = describeLlamaModel(
+        longRopeFile(
+          { ...originalContext, "phi3.rope.scaling.attn_factor": { type: "float32", value: 1.25 } },
+          both,
+        ),
+        "long.gguf",
+      );
+      expect(description.longRope).toEqual({
+        originalContext: 16,
+        shortFactors: Array.from(factors(1)),
+        longFactors: Array.from(factors(2)),
+        attentionFactor: 1.25,
+      });
+      expect(description.attentionScale).toBe(Math.fround(1.25 ** 2 / Math.sqrt(description.headSize)));
+      expect(description.ropeFrequencyFactors).toBeUndefined();
+    });
+
+    it("survives a write/read round trip through the writer", () => {
+      const description = describeLlamaModel(
+        longRopeFile(
+          { ...originalContext, "phi3.rope.scaling.attn_factor": { type: "float32", value: 1.25 } },
+          both,
+        ),
+        "long.gguf",
+      );
+      const written = parseGguf(encodeGguf(llamaGgufContents({ ...weights, description })));
+      expect(describeLlamaModel(written, "written.gguf")).toEqual(description);
+    });
+
+    const refusals: [string, GgufContents["metadata"], ReturnType<typeof factorTensor>[], string][] = [
+      [
+        "one factor set",
+        originalContext,
+        [factorTensor("rope_factors_long.weight", factors(2))],
+        "long.gguf: has tensor rope_factors_long.weight without rope_factors_short.weight: LongRoPE needs both factor sets",
+      ],
+      [
+        "no original context",
+        {},
+        both,
+        "long.gguf: has LongRoPE factors but no phi3.rope.scaling.original_context_length: LongRoPE picks its factors by it",
+      ],
+      [
+        "an original context past the trained context",
+        { "phi3.rope.scaling.original_context_length": { type: "uint32", value: 100_000 } },
+        both,
+        "long.gguf: phi3.rope.scaling.original_context_length 100000 must be an integer from 1 to the trained context",
+      ],
+      [
+        "factors of the wrong length",
+        originalContext,
+        [factorTensor("rope_factors_short.weight", factors(1, pairs + 1)), both[1]],
+        `long.gguf: tensor rope_factors_short.weight has shape [${pairs + 1}], expected [${pairs}]`,
+      ],
+      [
+        "both rope_freqs and LongRoPE",
+        originalContext,
+        [...both, factorTensor("rope_freqs.weight", factors(3))],
+        "long.gguf: has both rope_freqs.weight and LongRoPE factors (rope_factors_long.weight)",
+      ],
+      [
+        "an attention factor on partial rotary",
+        {
+          ...originalContext,
+          "phi3.rope.dimension_count": { type: "uint32", value: pairs },
+          "phi3.rope.scaling.attn_factor": { type: "float32", value: 1.25 },
+        },
+        [
+          factorTensor("rope_factors_short.weight", factors(1, pairs / 2)),
+          factorTensor("rope_factors_long.weight", factors(2, pairs / 2)),
         ],
-      }),
-    );
-    expect(() => describeLlamaModel(file, "long.gguf")).toThrow(
-      "long.gguf: has tensor rope_factors_long.weight: LongRoPE (Phi-3 128k) is not supported",
-    );
+        `long.gguf: phi3.rope.scaling.attn_factor 1.25 with rope.dimension_count ${pairs} < head size ${2 * pairs}: a LongRoPE attention factor on partial rotary is not supported`,
+      ],
+    ];
+    for (const [name, metadata, tensors, message] of refusals) {
+      it(`refuses ${name} in one line`, () => {
+        expect(() => describeLlamaModel(longRopeFile(metadata, tensors), "long.gguf")).toThrow(message);
+      });
+    }
   });
 });
 
