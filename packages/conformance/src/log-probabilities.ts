@@ -28,6 +28,11 @@ export interface LogitComparison {
   readonly failingPositions: number[];
   /** Positions whose argmax differs. */
   readonly argmaxMismatches: number[];
+  /**
+   * Positions where more than one entry was compared. Where only the top entry clears the floor
+   * (a one-hot row: log-probability 0 on both sides) no difference can show.
+   */
+  readonly informativePositions: number;
 }
 
 export function compareLogProbabilities(
@@ -42,9 +47,11 @@ export function compareLogProbabilities(
   const failingPositions: number[] = [];
   const argmaxMismatches: number[] = [];
   let largestDifference = 0;
+  let informativePositions = 0;
   for (let row = 0; row < rows; row++) {
     const offset = row * vocabularySize;
     let rowLargest = 0;
+    let compared = 0;
     let failed = false;
     let actualBest = 0;
     let expectedBest = 0;
@@ -53,6 +60,7 @@ export function compareLogProbabilities(
       const e = expected[offset + index];
       // Both below the floor: float32 underflow territory, not compared.
       if (e < floor && !(a >= floor)) continue;
+      compared++;
       // NaN compares false everywhere: treat it as an infinite difference so it can never pass.
       const difference = Number.isNaN(a) || Number.isNaN(e) ? Number.POSITIVE_INFINITY : Math.abs(a - e);
       if (difference > rowLargest) rowLargest = difference;
@@ -61,11 +69,18 @@ export function compareLogProbabilities(
       if (e > expected[offset + expectedBest]) expectedBest = index;
     }
     differenceByPosition[row] = rowLargest;
+    if (compared > 1) informativePositions++;
     if (rowLargest > largestDifference) largestDifference = rowLargest;
     if (failed) failingPositions.push(row);
     if (actualBest !== expectedBest) argmaxMismatches.push(row);
   }
-  return { largestDifference, differenceByPosition, failingPositions, argmaxMismatches };
+  return {
+    largestDifference,
+    differenceByPosition,
+    failingPositions,
+    argmaxMismatches,
+    informativePositions,
+  };
 }
 
 /** Index of the first token where two sequences differ, or null when equal. */

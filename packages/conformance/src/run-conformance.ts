@@ -238,6 +238,16 @@ function compareOutputs(
       expected.vocabularySize,
       tolerance,
     );
+    const rows = expected.logProbabilities.length / expected.vocabularySize;
+    if (rows > 0 && comparison.informativePositions === 0) {
+      // A pass here could not have been a fail: refuse to claim it.
+      return {
+        status: "fail",
+        maxAbsLogitDiff: comparison.largestDifference,
+        firstDivergentToken: null,
+        reason: `nothing to compare: at all ${rows} positions only the top token's log-probability is above the floor (${tolerance.logProbabilityFloor ?? "none"}), so no difference could show; the model's rows are one-hot (random weights at a real width?)`,
+      };
+    }
     const failed = comparison.failingPositions.length > 0;
     return {
       status: failed ? "fail" : "pass",

@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import { SelfExtendConfigError, type SessionOptionsV1 } from "@self-extend/core";
+import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { sharedPath, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
@@ -100,6 +102,36 @@ describe("the suite catches real mistakes", () => {
     expect(result.status).toBe("fail");
     expect(result.firstDivergentToken).not.toBeNull();
     expect(result.reason).toContain(`greedy token ${result.firstDivergentToken}`);
+  });
+
+  it("fails a logits comparison that could not fail: one-hot rows leave nothing above the floor", async () => {
+    // Tied embeddings of standard deviation 400 give logits in the thousands: every row is one-hot, and a
+    // log-probability comparison with a floor sees only the top token (0 on both sides), so any
+    // backend that keeps the argmax would pass it. The suite must say it cannot tell.
+    const path = join(temporary(), "one-hot.gguf");
+    writeLlamaGguf(
+      path,
+      generateTinyModel(
+        { ...tinyModelSpec("llama-h8-mha"), tiedEmbeddings: true, embeddingStandardDeviation: 400 },
+        3,
+      ),
+    );
+    const run = (tolerances: ToleranceTable) =>
+      runConformanceSuite([{ backend: createReferenceBackend() }], {
+        cases: [caseNamed("logits-2x")],
+        userModelPath: path,
+        modelIds: ["user"],
+        cacheFolder: temporary(),
+        tolerances,
+      });
+    const floored = (await run({ default: { atol: 0.001, rtol: 0, logProbabilityFloor: -60 } })).results[0];
+    expect(floored.status).toBe("fail");
+    expect(floored.reason).toMatch(
+      /^nothing to compare: at all \d+ positions only the top token's log-probability is above the floor \(-60\)/,
+    );
+    // Without a floor every entry is compared, and the same backend passes.
+    const unfloored = (await run({ default: { atol: 0.001, rtol: 0 } })).results[0];
+    expect(unfloored.status).toBe("pass");
   });
 
   it("still fails a wrong backend held to a quantized-weights tolerance", async () => {

@@ -30,6 +30,13 @@ export interface TinyModelSpec {
   readonly hasQkvBias: boolean;
   /** Output projection shares the token embedding. */
   readonly tiedEmbeddings?: boolean;
+  /**
+   * Standard deviation of the token embedding's entries (default 1, the grid's). A tied LM head
+   * gives logits of standard deviation about this times sqrt(embedding size): at real widths (896 to
+   * 3072) the default makes every row one-hot (logits in the hundreds), which leaves a
+   * log-probability comparison nothing to compare; real-shape models set about 3 / sqrt(width).
+   */
+  readonly embeddingStandardDeviation?: number;
   /** Llama 3.1-style rope scaling, written as a `rope_freqs.weight` tensor. */
   readonly llama3RopeScaling?: Llama3RopeScaling;
   /** gemma2: llama.cpp's defaults (50, 30, 4096, 2) unless set; small caps make them bite in tests. */
@@ -87,7 +94,10 @@ export function generateTinyModel(spec: TinyModelSpec, seed: number): LlamaWeigh
   const matrix = (rows: number, fanIn: number) => uniform(rows * fanIn, Math.sqrt(3 / fanIn));
   const norm = (count: number) => Float32Array.from({ length: count }, () => 1 + 0.2 * (random() - 0.5));
 
-  const tokenEmbedding = uniform(spec.vocabularySize * embeddingSize, Math.sqrt(3));
+  const tokenEmbedding = uniform(
+    spec.vocabularySize * embeddingSize,
+    Math.sqrt(3) * (spec.embeddingStandardDeviation ?? 1),
+  );
   const layers: LlamaLayerWeights[] = Array.from({ length: spec.layerCount }, () => {
     const attentionNorm = norm(embeddingSize);
     const query = matrix(queryRows, embeddingSize);
