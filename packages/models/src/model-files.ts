@@ -11,7 +11,7 @@ import type { LlamaWeights } from "./llama-model.js";
 import { parseLlama2cCheckpoint } from "./llama2c-checkpoint.js";
 import { parseLlama2cTokenizer } from "./llama2c-tokenizer.js";
 import { ModelFileError } from "./model-file-error.js";
-import { generateTinyModel, gpuScaleModelSpec } from "./tiny-model.js";
+import { generateTinyModel, gpuScaleModelSpec, realShapeModelSpecs } from "./tiny-model.js";
 import type { Vocabulary } from "./tokenizer.js";
 
 /** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
@@ -95,6 +95,30 @@ export function writeGpuScaleModel(
   log(`generated weights in ${((performance.now() - start) / 1000).toFixed(1)} s`);
   start = performance.now();
   writeLlamaGguf(path, weights, { tensorType: "F16" });
+  log(`wrote ${path} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  return path;
+}
+
+/**
+ * Writes, once, the real-shape model `name` (realShapeModelSpecs, seed 1, float32) into `folder`,
+ * and returns its path; an existing file is reused.
+ */
+export function writeRealShapeModel(
+  folder: string,
+  name: string,
+  log: (line: string) => void = console.log,
+): string {
+  const spec = realShapeModelSpecs.find((entry) => entry.name === name);
+  if (spec === undefined) {
+    throw new RangeError(
+      `no real-shape model named ${JSON.stringify(name)} (known: ${realShapeModelSpecs.map((entry) => entry.name).join(", ")})`,
+    );
+  }
+  const path = join(folder, `${name}.gguf`);
+  if (existsSync(path)) return path;
+  mkdirSync(folder, { recursive: true });
+  const start = performance.now();
+  writeLlamaGguf(path, generateTinyModel(spec, 1));
   log(`wrote ${path} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
   return path;
 }

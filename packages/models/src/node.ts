@@ -12,5 +12,6 @@ export {
   readLlama2cTokenizer,
   writeGpuScaleModel,
   writeLlamaGguf,
+  writeRealShapeModel,
 } from "./model-files.js";
 export { isOnnxExportPath } from "./onnx-export-path.js";

@@ -403,6 +403,90 @@ export const tinyModelGrid: readonly TinyModelSpec[] = [
 ];
 
 /**
+ * The real widths of the models users bring, each at one layer (two for Gemma 2: a local and a
+ * global one) and a trained context of 64 so the conformance suite runs them on a CPU: real
+ * vocabulary sizes, embedding widths, head counts and sizes, key/value sharing, feed-forward
+ * widths, biases, tying and RoPE bases (from each model's Hugging Face config). Random weights,
+ * tied embeddings of standard deviation 3 / sqrt(width) so logits stay in a range where the logits
+ * tier compares more than the top token. Run them with `self-extend conformance --model`; written
+ * by `writeRealShapeModel` (Node entry). Not in the grid: each file is 0.4 to 2.4 GB of float32.
+ */
+export const realShapeModelSpecs: readonly TinyModelSpec[] = [
+  {
+    // meta-llama/Llama-3.2-1B: llama3 rope scaling 32 / 1 / 4 / 8192 as rope_freqs.
+    name: "llama-3.2-1b-widths",
+    architecture: "llama",
+    layerCount: 1,
+    headCount: 32,
+    kvHeadCount: 8,
+    headSize: 64,
+    feedForwardSize: 8192,
+    vocabularySize: 128256,
+    trainedContext: 64,
+    ropeBase: 500000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+    embeddingStandardDeviation: 3 / Math.sqrt(2048),
+    llama3RopeScaling: { factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192 },
+  },
+  {
+    // Qwen/Qwen2.5-0.5B: q/k/v biases, 14 query heads over 2 key/value heads.
+    name: "qwen2.5-0.5b-widths",
+    architecture: "qwen2",
+    layerCount: 1,
+    headCount: 14,
+    kvHeadCount: 2,
+    headSize: 64,
+    feedForwardSize: 4864,
+    vocabularySize: 151936,
+    trainedContext: 64,
+    ropeBase: 1000000,
+    hasQkvBias: true,
+    tiedEmbeddings: true,
+    embeddingStandardDeviation: 3 / Math.sqrt(896),
+  },
+  {
+    // google/gemma-2-2b: heads of 256 (8 x 256 = 2048 < width 2304), soft-caps 50 / 30; the window
+    // (4096 there) scaled with the context to 16, so the local layer's window bites.
+    name: "gemma-2-2b-widths",
+    architecture: "gemma2",
+    layerCount: 2,
+    embeddingSize: 2304,
+    headCount: 8,
+    kvHeadCount: 4,
+    headSize: 256,
+    feedForwardSize: 9216,
+    vocabularySize: 256000,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: true,
+    embeddingStandardDeviation: 3 / Math.sqrt(2304),
+    gemma2: {
+      attentionLogitSoftCap: 50,
+      finalLogitSoftCap: 30,
+      slidingWindowSize: 16,
+      slidingWindowPattern: 2,
+    },
+  },
+  {
+    // microsoft/Phi-3-mini-4k-instruct: 32 heads of 96, no key/value sharing, untied LM head.
+    name: "phi-3-mini-widths",
+    architecture: "phi3",
+    layerCount: 1,
+    headCount: 32,
+    kvHeadCount: 32,
+    headSize: 96,
+    feedForwardSize: 8192,
+    vocabularySize: 32064,
+    trainedContext: 64,
+    ropeBase: 10000,
+    hasQkvBias: false,
+    tiedEmbeddings: false,
+  },
+];
+
+/**
  * Llama-3.2-1B's real layout (32 query / 8 KV heads of 64, tied embeddings, base 5e5, llama3 rope
  * scaling 32/1/4/8192, vocabulary 128256) with layers and feed-forward width scaled down for CPU.
  * Not in the grid: its 128k x 2048 embedding alone is 1 GiB of float32.
