@@ -221,18 +221,16 @@ describe("the Gemma 2 features bite on these prompts", () => {
   }
 });
 
-// llama.cpp's converter's Gemma 3 (tools/gemma-models): five local layers at RoPE base 1e4 without
-// scaling, one global at 1e6 with linear scaling 2, per-head query/key norms, window 48, L = 128.
-describe("Gemma 3 (llama.cpp's converter's file) against the reference", () => {
-  const weights = loadLlamaWeights(
-    join(import.meta.dirname, "..", "..", "reference", "test", "fixtures", "gemma", "gemma3.gguf"),
-  );
-  const gemma3Settings = [
-    { name: "Self-Extend G8/W16 (W below the window)", selfExtend: { groupSize: 8, neighborWindow: 16 } },
-    { name: "Self-Extend G8/W48 (W = the window)", selfExtend: { groupSize: 8, neighborWindow: 48 } },
-    { name: "plain attention (G = 1)", selfExtend: { groupSize: 1, neighborWindow: 1 } },
-  ] as const;
-  for (const { name, selfExtend } of gemma3Settings) {
+/**
+ * One test per setting on a file written by llama.cpp's converter: every prompt position's logits,
+ * greedy tokens and decoded logits against the reference, within the adapter's tolerance.
+ */
+function itMatchesTheReference(
+  weights: LlamaWeights,
+  label: string,
+  settings: readonly { readonly name: string; readonly selfExtend: SelfExtendConfig }[],
+): void {
+  for (const { name, selfExtend } of settings) {
     it(`${name}: every prompt position's logits, ${generatedCount} greedy tokens, decoded logits`, async () => {
       const expected = await referenceRun(weights, selfExtend);
       const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
@@ -240,38 +238,34 @@ describe("Gemma 3 (llama.cpp's converter's file) against the reference", () => {
         const session = await model.createSession({ selfExtend, contextSize, prefillChunkSize });
         const actual = await run(session, weights.description.vocabularySize);
         const largest = expectWithinTolerance(actual, expected);
-        console.info(`gemma3 ${name}: prefill largest difference ${largest.toExponential(2)}`);
+        console.info(`${label} ${name}: prefill largest difference ${largest.toExponential(2)}`);
       } finally {
         await model.dispose();
       }
     });
   }
+}
+
+const converterFixtures = join(import.meta.dirname, "..", "..", "reference", "test", "fixtures");
+
+// llama.cpp's converter's Gemma 3 (tools/gemma-models): five local layers at RoPE base 1e4 without
+// scaling, one global at 1e6 with linear scaling 2, per-head query/key norms, window 48, L = 128.
+describe("Gemma 3 (llama.cpp's converter's file) against the reference", () => {
+  itMatchesTheReference(loadLlamaWeights(join(converterFixtures, "gemma", "gemma3.gguf")), "gemma3", [
+    { name: "Self-Extend G8/W16 (W below the window)", selfExtend: { groupSize: 8, neighborWindow: 16 } },
+    { name: "Self-Extend G8/W48 (W = the window)", selfExtend: { groupSize: 8, neighborWindow: 48 } },
+    { name: "plain attention (G = 1)", selfExtend: { groupSize: 1, neighborWindow: 1 } },
+  ]);
 });
 
 // llama.cpp's converter's Phi-3 with LongRoPE (tools/phi3-models): the long factors in sessions past
 // the original context (32), the short ones within it, the attention factor in the score scale.
 describe("Phi-3 LongRoPE (llama.cpp's converter's file) against the reference", () => {
-  const weights = loadLlamaWeights(
-    join(import.meta.dirname, "..", "..", "reference", "test", "fixtures", "phi3", "phi3-longrope.gguf"),
-  );
-  const longRopeSettings = [
-    { name: "Self-Extend G8/W16", selfExtend: { groupSize: 8, neighborWindow: 16 } },
-    { name: "plain attention (G = 1)", selfExtend: { groupSize: 1, neighborWindow: 1 } },
-  ] as const;
-  for (const { name, selfExtend } of longRopeSettings) {
-    it(`${name}, long factors: every prompt position's logits, ${generatedCount} greedy tokens, decoded logits`, async () => {
-      const expected = await referenceRun(weights, selfExtend);
-      const model = createOnnxRuntimeModel(weights, { cacheFolder: temporaryFolder(), threads: 1 });
-      try {
-        const session = await model.createSession({ selfExtend, contextSize, prefillChunkSize });
-        const actual = await run(session, weights.description.vocabularySize);
-        const largest = expectWithinTolerance(actual, expected);
-        console.info(`phi3 LongRoPE ${name}: prefill largest difference ${largest.toExponential(2)}`);
-      } finally {
-        await model.dispose();
-      }
-    });
-  }
+  const weights = loadLlamaWeights(join(converterFixtures, "phi3", "phi3-longrope.gguf"));
+  itMatchesTheReference(weights, "phi3 LongRoPE", [
+    { name: "Self-Extend G8/W16, long factors", selfExtend: { groupSize: 8, neighborWindow: 16 } },
+    { name: "plain attention (G = 1), long factors", selfExtend: { groupSize: 1, neighborWindow: 1 } },
+  ]);
 
   // W = 64 covers the whole session, yet its group query positions (up to 55) make a RoPE table
   // longer than the original context: the factors must follow the session's size, not the table's.
