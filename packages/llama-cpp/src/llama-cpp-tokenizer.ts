@@ -11,8 +11,9 @@ export function llamaCppTokenizer(model: LlamaModel): TokenizerV1 {
     bosToken: tokens.bos ?? undefined,
     eosToken: tokens.eos ?? undefined,
     encode(text: string, options: TokenizerEncodeOptionsV1 = {}): number[] {
-      // Text is plain text: "<s>" written in it stays text, as in the other adapters' tokenizers.
-      const ids: number[] = model.tokenize(text, false);
+      // Special tokens written in the text are parsed (llama.cpp's parse_special), as the other
+      // adapters' tokenizers (@self-extend/models) do and as evaluate(text) does here.
+      const ids: number[] = model.tokenize(text, true);
       const addBos = options.addBos ?? tokens.shouldPrependBosToken;
       const addEos = options.addEos ?? tokens.shouldAppendEosToken;
       if (addBos && tokens.bos !== null) ids.unshift(tokens.bos);

@@ -39,6 +39,14 @@ describe("llama-cpp model tokenizer", () => {
     );
   });
 
+  it("parses special tokens written in the text, as the SentencePiece tokenizer does", () => {
+    const text = "The end.</s><s>Once upon a time";
+    const tokens = model.tokenizer.encode(text, { addBos: false });
+    expect(tokens).toEqual(reference.encode(text, { addBos: false }));
+    expect(tokens).toContain(model.tokenizer.eosToken);
+    expect(tokens).toContain(model.tokenizer.bosToken);
+  });
+
   it.each(texts)("decodes %j back to the text, without BOS", (text) => {
     expect(model.tokenizer.decode(reference.encode(text))).toBe(text);
   });

@@ -102,7 +102,10 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
   const common = {
     tokens: tokens as string[],
     scores: numeric(scores, "tokenizer.ggml.scores", 0),
-    tokenTypes: numeric(types, "tokenizer.ggml.token_type", ggufTokenTypes.normal),
+    tokenTypes: withLlamaCppControlTokens(
+      tokens as string[],
+      numeric(types, "tokenizer.ggml.token_type", ggufTokenTypes.normal),
+    ),
     addEos: flag("tokenizer.ggml.add_eos_token", false),
   };
   if (byteLevel) {
@@ -123,7 +126,75 @@ export function vocabularyFromGguf(gguf: GgufFile): Vocabulary {
     eosId: id("tokenizer.ggml.eos_token_id", 2),
     unknownId: id("tokenizer.ggml.unknown_token_id", 0),
     addBos: flag("tokenizer.ggml.add_bos_token", true),
+    addSpacePrefix: flag("tokenizer.ggml.add_space_prefix", true),
+    rightStrippingTokens: phi3RightStrippingTokens(
+      gguf.metadata.get("general.name"),
+      common.tokens,
+      common.tokenTypes,
+    ),
   };
+}
+
+/**
+ * End-of-turn and end-of-generation tokens that llama.cpp (llama-vocab.cpp, "auto-detect special
+ * tokens by text") makes control tokens whatever type the file gives them, warning "control-looking
+ * token ... was not control-type": so they are cut out of text and left out of decoded text. Phi-3's
+ * `</s>`, a user-defined token in its files, is one. Ours does this for special tokens only: llama.cpp
+ * also turns a normal piece with such a text into a control token (byte-level vocabularies such as
+ * Qwen's have a `</s>` piece), where Hugging Face's tokenizer, and so ours, keeps it plain text.
+ */
+const controlLookingTokens = new Set([
+  "<|eot_id|>",
+  "<|im_end|>",
+  "<|end|>",
+  "<|return|>",
+  "<|call|>",
+  "<|flush|>",
+  "<|calls|>",
+  "<end_of_turn>",
+  "<|endoftext|>",
+  "</s>",
+  "<|eom_id|>",
+  "<EOT>",
+  "_<EOT>",
+  "[EOT]",
+  "[EOS]",
+  "<|end_of_text|>",
+  "<end_of_utterance>",
+  "<eos>",
+  "<\uff5cend\u2581of\u2581sentence\uff5c>",
+]);
+
+/** The file's token types with control-looking tokens made control, as llama.cpp loads them. */
+function withLlamaCppControlTokens(tokens: readonly string[], types: ArrayLike<number>): ArrayLike<number> {
+  const overridden = (token: string, id: number) =>
+    controlLookingTokens.has(token) && types[id] === ggufTokenTypes.userDefined;
+  if (!tokens.some(overridden)) return types;
+  return Int32Array.from(tokens, (token, id) => (overridden(token, id) ? ggufTokenTypes.control : types[id]));
+}
+
+/**
+ * llama.cpp (llama-vocab.cpp, "set attributes by model/tokenizer/architecture name") makes every
+ * special token of a model whose general.name contains "phi-3" or "phi3" (any case) drop the
+ * whitespace after it, as Phi-3's tokenizer.json does (rstrip), except `<unk>`, `<s>` and
+ * `<|endoftext|>`; `</s>` always. Keyed on the name, as there: a Phi-3 file named otherwise does not.
+ */
+function phi3RightStrippingTokens(
+  name: unknown,
+  tokens: readonly string[],
+  types: ArrayLike<number>,
+): number[] | undefined {
+  const lowerCase = typeof name === "string" ? name.toLowerCase() : "";
+  if (!lowerCase.includes("phi-3") && !lowerCase.includes("phi3")) return undefined;
+  const kept = new Set(["<unk>", "<s>", "<|endoftext|>"]);
+  const special = new Set<number>([
+    ggufTokenTypes.control,
+    ggufTokenTypes.userDefined,
+    ggufTokenTypes.unknown,
+  ]);
+  return tokens.flatMap((token, id) =>
+    (special.has(types[id]) || token === "</s>") && !kept.has(token) ? [id] : [],
+  );
 }
 
 export function tokenizerFromGguf(gguf: GgufFile): Tokenizer {

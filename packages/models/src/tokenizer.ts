@@ -2,12 +2,19 @@
  * SentencePiece-style BPE tokenizer for `llama` (SPM) vocabularies: llama2.c's tok*.bin and the
  * `tokenizer.ggml.*` arrays of a GGUF file.
  *
- * Why our own: no maintained npm package reads llama2.c vocabularies offline, and the algorithm is
- * small. It follows llama2.c's run.c: prepend a dummy space, turn spaces into U+2581, start from
- * single characters (bytes as `<0xNN>` tokens when a character is not in the vocabulary), then
- * repeatedly merge the adjacent pair whose merged piece has the highest score, leftmost first.
- * A heap with lazy invalidation gives the same merges as run.c's quadratic scan in O(n log n), so
- * whole documents can be encoded.
+ * Why our own: no maintained npm package reads llama2.c vocabularies or GGUF score arrays offline,
+ * and the algorithm is small. It follows llama.cpp's SentencePiece path (llama-vocab.cpp), which is
+ * llama2.c's run.c plus special tokens:
+ * 1. Control, user-defined and unknown tokens written in the text are cut out as single tokens,
+ *    the longest first (tokenizer_st_partition with parse_special, as the byte-level BPE tokenizer
+ *    does); Phi-3's special tokens also swallow the whitespace after them (rightStrippingTokens).
+ * 2. Each remaining piece of text gets a dummy space in front when it starts the text or follows a
+ *    special token, unless the file says `add_space_prefix = false` (Gemma's), and its spaces
+ *    become U+2581.
+ * 3. It starts from single characters (bytes as `<0xNN>` tokens when a character is not in the
+ *    vocabulary), then repeatedly merges the adjacent pair whose merged piece has the highest
+ *    score, leftmost first. A heap with lazy invalidation gives the same merges as run.c's
+ *    quadratic scan in O(n log n), so whole documents can be encoded.
  */
 import type { TokenizerV1 } from "@self-extend/core";
 import { createByteLevelBpeTokenizer } from "./byte-level-bpe.js";
@@ -36,6 +43,17 @@ export interface Vocabulary {
   readonly unknownId: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
+  /**
+   * llama (SentencePiece): `tokenizer.ggml.add_space_prefix`, whether text gets a dummy space in
+   * front (default true; Gemma's files say false).
+   */
+  readonly addSpacePrefix?: boolean;
+  /**
+   * llama (SentencePiece): special tokens that drop the whitespace after them when they are cut out
+   * of text. llama.cpp gives this attribute by model name (Phi-3's special tokens but `<unk>`, `<s>`
+   * and `<|endoftext|>`), following Phi-3's tokenizer.json (rstrip).
+   */
+  readonly rightStrippingTokens?: readonly number[];
 }
 
 export interface EncodeOptions {
@@ -62,6 +80,7 @@ export interface Tokenizer extends TokenizerV1 {
 
 const bytePiece = /^<0x([0-9A-Fa-f]{2})>$/;
 const textEncoder = new TextEncoder();
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 interface Candidate {
   readonly score: number;
@@ -136,62 +155,123 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
     return byte;
   });
 
+  const addSpacePrefix = vocabulary.addSpacePrefix ?? true;
+  const rightStripping = new Set(vocabulary.rightStrippingTokens ?? []);
+  // Tokens cut out of text before the merges, longest first (llama.cpp sorts by length only; equal
+  // lengths go by id here so the order is defined).
+  const specialTokens = vocabulary.tokens
+    .map((piece, id) => ({ piece, id }))
+    .filter(({ piece, id }) => {
+      const type = vocabulary.tokenTypes[id];
+      return (
+        piece.length > 0 &&
+        (type === ggufTokenTypes.control ||
+          type === ggufTokenTypes.userDefined ||
+          type === ggufTokenTypes.unknown)
+      );
+    })
+    .sort((a, b) => b.piece.length - a.piece.length || a.id - b.id);
+
+  /** Text split into pieces of text and special token ids, as llama.cpp's tokenizer_st_partition. */
+  function partition(text: string): (string | number)[] {
+    let fragments: (string | number)[] = [text];
+    for (const { piece, id } of specialTokens) {
+      if (!text.includes(piece)) continue;
+      const split: (string | number)[] = [];
+      for (const fragment of fragments) {
+        if (typeof fragment === "number" || !fragment.includes(piece)) {
+          split.push(fragment);
+          continue;
+        }
+        let rest = fragment;
+        for (;;) {
+          const at = rest.indexOf(piece);
+          if (at < 0) {
+            if (rest.length > 0) split.push(rest);
+            break;
+          }
+          if (at > 0) split.push(rest.slice(0, at));
+          split.push(id);
+          rest = rest.slice(at + piece.length);
+          // C's isspace, as llama.cpp strips.
+          if (rightStripping.has(id)) rest = rest.replace(/^[ \t\n\v\f\r]+/, "");
+        }
+      }
+      fragments = split;
+    }
+    return fragments;
+  }
+
+  /** The merges over one piece of text (spaces already there), appending its token ids. */
+  function encodeText(text: string, result: number[]): void {
+    // Symbols form a doubly linked list; ids[] holds their token id, texts[] their piece.
+    const texts: string[] = [];
+    const symbolIds: number[] = [];
+    for (const character of text.replaceAll(" ", spaceSymbol)) {
+      const id = ids.get(character);
+      if (id !== undefined) {
+        texts.push(character);
+        symbolIds.push(id);
+      } else {
+        for (const byte of textEncoder.encode(character)) {
+          // A byte token never merges: its text cannot prefix a vocabulary piece.
+          texts.push(`\u0000byte${byte}`);
+          symbolIds.push(byteIds[byte] ?? vocabulary.unknownId);
+        }
+      }
+    }
+    const count = texts.length;
+    const next = Array.from({ length: count }, (_, index) => index + 1);
+    const previous = Array.from({ length: count }, (_, index) => index - 1);
+    const alive = new Array<boolean>(count).fill(true);
+    const heap = new CandidateHeap();
+    const consider = (left: number, right: number) => {
+      if (left < 0 || right >= count) return;
+      const merged = ids.get(texts[left] + texts[right]);
+      if (merged === undefined) return;
+      heap.push({
+        score: vocabulary.scores[merged],
+        left,
+        right,
+        merged,
+        leftText: texts[left],
+        rightText: texts[right],
+      });
+    };
+    for (let index = 0; index + 1 < count; index++) consider(index, index + 1);
+    while (heap.size > 0) {
+      const candidate = heap.pop() as Candidate;
+      const { left, right } = candidate;
+      if (!alive[left] || !alive[right] || next[left] !== right) continue;
+      if (texts[left] !== candidate.leftText || texts[right] !== candidate.rightText) continue;
+      texts[left] += texts[right];
+      symbolIds[left] = candidate.merged;
+      alive[right] = false;
+      next[left] = next[right];
+      if (next[right] < count) previous[next[right]] = left;
+      consider(previous[left], left);
+      consider(left, next[left]);
+    }
+    for (let index = 0; index < count; index = next[index]) result.push(symbolIds[index]);
+  }
+
   function encode(text: string, options: EncodeOptions = {}): number[] {
     const addBos = options.addBos ?? vocabulary.addBos;
     const addEos = options.addEos ?? vocabulary.addEos;
     const result: number[] = [];
     if (addBos && vocabulary.bosId !== undefined) result.push(vocabulary.bosId);
-    if (text.length > 0) {
-      const normalized = spaceSymbol + text.replaceAll(" ", spaceSymbol);
-      // Symbols form a doubly linked list; ids[] holds their token id, texts[] their piece.
-      const texts: string[] = [];
-      const symbolIds: number[] = [];
-      for (const character of normalized) {
-        const id = ids.get(character);
-        if (id !== undefined) {
-          texts.push(character);
-          symbolIds.push(id);
-        } else {
-          for (const byte of textEncoder.encode(character)) {
-            // A byte token never merges: its text cannot prefix a vocabulary piece.
-            texts.push(`\u0000byte${byte}`);
-            symbolIds.push(byteIds[byte] ?? vocabulary.unknownId);
-          }
-        }
+    // The dummy space goes in front of the text and of every piece of text after a special token.
+    let afterSpecial = true;
+    // A lone surrogate reaches llama.cpp as U+FFFD (UTF-8 has no other spelling for it).
+    const wellFormed = text.replace(loneSurrogate, "\uFFFD");
+    for (const fragment of wellFormed.length > 0 ? partition(wellFormed) : []) {
+      if (typeof fragment === "number") {
+        result.push(fragment);
+        afterSpecial = true;
+      } else {
+        encodeText(addSpacePrefix && afterSpecial ? ` ${fragment}` : fragment, result);
+        afterSpecial = false;
       }
-      const count = texts.length;
-      const next = Array.from({ length: count }, (_, index) => index + 1);
-      const previous = Array.from({ length: count }, (_, index) => index - 1);
-      const alive = new Array<boolean>(count).fill(true);
-      const heap = new CandidateHeap();
-      const consider = (left: number, right: number) => {
-        if (left < 0 || right >= count) return;
-        const merged = ids.get(texts[left] + texts[right]);
-        if (merged === undefined) return;
-        heap.push({
-          score: vocabulary.scores[merged],
-          left,
-          right,
-          merged,
-          leftText: texts[left],
-          rightText: texts[right],
-        });
-      };
-      for (let index = 0; index + 1 < count; index++) consider(index, index + 1);
-      while (heap.size > 0) {
-        const candidate = heap.pop() as Candidate;
-        const { left, right } = candidate;
-        if (!alive[left] || !alive[right] || next[left] !== right) continue;
-        if (texts[left] !== candidate.leftText || texts[right] !== candidate.rightText) continue;
-        texts[left] += texts[right];
-        symbolIds[left] = candidate.merged;
-        alive[right] = false;
-        next[left] = next[right];
-        if (next[right] < count) previous[next[right]] = left;
-        consider(previous[left], left);
-        consider(left, next[left]);
-      }
-      for (let index = 0; index < count; index = next[index]) result.push(symbolIds[index]);
     }
     if (addEos && vocabulary.eosId !== undefined) result.push(vocabulary.eosId);
     return result;
@@ -199,21 +279,28 @@ export function createTokenizer(vocabulary: Vocabulary): Tokenizer {
 
   function decode(tokens: readonly number[]): string {
     const bytes: number[] = [];
-    let first = true;
-    for (const id of tokens) {
+    // As llama.cpp's detokenize after leading BOS tokens: only the first token loses its dummy space.
+    let start = 0;
+    while (start < tokens.length && tokens[start] === vocabulary.bosId) start++;
+    for (let index = start; index < tokens.length; index++) {
+      const id = tokens[index];
+      const first = index === start;
       const type = vocabulary.tokenTypes[id];
       if (id < 0 || id >= vocabulary.tokens.length || type === ggufTokenTypes.control) continue;
       const byte = tokenBytes[id];
       if (byte !== undefined) {
         bytes.push(byte);
-        first = false;
         continue;
       }
+      // User-defined tokens are stored as their text (llama.cpp copies them unchanged).
       let piece =
-        type === ggufTokenTypes.unknown ? " \u2047 " : vocabulary.tokens[id].replaceAll(spaceSymbol, " ");
+        type === ggufTokenTypes.unknown
+          ? " \u2047 "
+          : type === ggufTokenTypes.userDefined
+            ? vocabulary.tokens[id]
+            : vocabulary.tokens[id].replaceAll(spaceSymbol, " ");
       // SentencePiece removes the space its encoder added in front of the text.
-      if (first && piece.startsWith(" ")) piece = piece.slice(1);
-      first = false;
+      if (first && addSpacePrefix && piece.startsWith(" ")) piece = piece.slice(1);
       bytes.push(...textEncoder.encode(piece));
     }
     return new TextDecoder("utf-8").decode(new Uint8Array(bytes));
