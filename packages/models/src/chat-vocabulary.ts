@@ -34,7 +34,7 @@ export function chatVocabularyOf(vocabulary: Vocabulary): ChatVocabulary {
     if (!specialTokens.has(text)) specialTokens.set(text, id);
     if (endOfTurnTexts.has(text) && id !== vocabulary.eosId) endOfGenerationTokens.push(id);
   });
-  return { specialTokens, endOfGenerationTokens };
+  return { specialTokens, endOfGenerationTokens, rightStrippingTokens: vocabulary.rightStrippingTokens };
 }
 
 /** A model of an adapter that reads GGUF files with this package (ONNX Runtime, WebGPU, reference). */

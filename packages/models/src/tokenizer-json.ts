@@ -41,8 +41,11 @@ export function createTokenizerFromJson(tokenizerJson: object, tokenizerConfig: 
   const addsEos = eosToken !== undefined && withSpecial.at(-1) === eosToken;
   const model = (tokenizerJson as { model?: { vocab?: object | unknown[] } }).model;
   const added =
-    (tokenizerJson as { added_tokens?: { id: number; content: string; special?: boolean }[] }).added_tokens ??
-    [];
+    (
+      tokenizerJson as {
+        added_tokens?: { id: number; content: string; special?: boolean; rstrip?: boolean }[];
+      }
+    ).added_tokens ?? [];
   const specialTokens = new Map<string, number>();
   const endOfGenerationTokens: number[] = eosToken === undefined ? [] : [eosToken];
   for (const token of added) {
@@ -60,7 +63,14 @@ export function createTokenizerFromJson(tokenizerJson: object, tokenizerConfig: 
     bosToken,
     eosToken,
     vocabularySize: largestId + 1,
-    chatVocabulary: { specialTokens, endOfGenerationTokens },
+    chatVocabulary: {
+      specialTokens,
+      endOfGenerationTokens,
+      // Hugging Face's rstrip (Phi-3's role tokens): the whitespace after the token is dropped.
+      rightStrippingTokens: added
+        .filter((token) => token.special === true && token.rstrip === true)
+        .map((token) => token.id),
+    },
     encode(text, options = {}) {
       const ids: number[] = [];
       if ((options.addBos ?? addsBos) && bosToken !== undefined) ids.push(bosToken);
