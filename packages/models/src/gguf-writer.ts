@@ -269,19 +269,25 @@ function planGguf(
   return { head: writer.result(), alignment, planned };
 }
 
-function encodeTensor(tensor: GgufTensorToWrite): Uint8Array {
+/** Values per encoded piece: 64 MiB of float32. Node writes at most 2 GiB per call, and a tensor
+ * may be larger (Gemma-2-2B's embedding is 2.36 GB in float32); pieces also bound the extra memory. */
+const valuesPerPiece = 16 * 1024 * 1024;
+
+function* encodeTensor(tensor: GgufTensorToWrite): Generator<Uint8Array> {
   const { data } = tensor;
-  if (tensor.type === "F32") {
-    const bytes = new Uint8Array(data.length * 4);
+  const width = tensor.type === "F32" ? 4 : 2;
+  for (let start = 0; start < data.length; start += valuesPerPiece) {
+    const end = Math.min(data.length, start + valuesPerPiece);
+    const bytes = new Uint8Array((end - start) * width);
     const view = new DataView(bytes.buffer);
-    for (let index = 0; index < data.length; index++) view.setFloat32(index * 4, data[index], true);
-    return bytes;
+    if (width === 4) {
+      for (let index = start; index < end; index++) view.setFloat32((index - start) * 4, data[index], true);
+    } else {
+      for (let index = start; index < end; index++)
+        view.setUint16((index - start) * 2, numberToFloat16Bits(data[index]), true);
+    }
+    yield bytes;
   }
-  const bytes = new Uint8Array(data.length * 2);
-  const view = new DataView(bytes.buffer);
-  for (let index = 0; index < data.length; index++)
-    view.setUint16(index * 2, numberToFloat16Bits(data[index]), true);
-  return bytes;
 }
 
 /** Yields the file in pieces: the head, then each tensor and its padding. */
@@ -289,7 +295,7 @@ export function* ggufChunks(contents: GgufContents, path: string): Generator<Uin
   const { head, alignment, planned } = planGguf(contents, path);
   yield head;
   for (const { tensor, byteSize } of planned) {
-    yield encodeTensor(tensor);
+    yield* encodeTensor(tensor);
     const padding = (alignment - (byteSize % alignment)) % alignment;
     if (padding > 0) yield new Uint8Array(padding);
   }

@@ -175,6 +175,36 @@ describe("GGUF reader", () => {
     for (const tensor of gguf.tensors) expect(tensor.fileOffset % 32).toBe(0);
   });
 
+  it("writes tensors larger than one encoded piece (16M values) whole, and the tensors after them in place", () => {
+    // Node writes at most 2 GiB per call, so the writer encodes tensors in pieces of 16M values; a
+    // Gemma-2-2B embedding (590M values) once failed with ERR_OUT_OF_RANGE.
+    const count = 16 * 1024 * 1024 + 1003;
+    const values = new Float32Array(count);
+    for (let index = 0; index < count; index++) values[index] = ((index * 7919) % 2001) / 8 - 125;
+    const path = join(useFolder(), "large.gguf");
+    writeGguf(path, {
+      metadata: {},
+      tensors: [
+        { name: "large32", shape: [count], type: "F32", data: values },
+        { name: "large16", shape: [count], type: "F16", data: values },
+        { name: "after", shape: [3], type: "F32", data: new Float32Array([1, 2, 3]) },
+      ],
+    });
+    const gguf = readGguf(path);
+    try {
+      for (const name of ["large32", "large16"]) {
+        const read = gguf.readTensor(name);
+        let differences = 0;
+        // Every value is a multiple of 1/8 within 125 of 0: exact in float16 too.
+        for (let index = 0; index < count; index++) if (read[index] !== values[index]) differences++;
+        expect(differences, name).toBe(0);
+      }
+      expect([...gguf.readTensor("after")]).toEqual([1, 2, 3]);
+    } finally {
+      gguf.close();
+    }
+  });
+
   it("honours general.alignment", () => {
     const bytes = encodeGguf({
       metadata: { "general.alignment": { type: "uint32", value: 64 } },
