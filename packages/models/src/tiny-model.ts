@@ -470,8 +470,10 @@ export const realShapeModelSpecs: readonly TinyModelSpec[] = [
     },
   },
   {
-    // microsoft/Phi-3-mini-4k-instruct: 32 heads of 96, no key/value sharing, untied LM head.
-    name: "phi-3-mini-widths",
+    // microsoft/Phi-3-mini-4k-instruct: 32 heads of 96, no key/value sharing, untied LM head. Not
+    // named "phi-3"/"phi3": llama.cpp then looks up Phi-3's own special tokens (`<|endoftext|>`) by
+    // the model's name, which the synthetic vocabulary lacks, and fails to load the file.
+    name: "phi-mini-4k-widths",
     architecture: "phi3",
     layerCount: 1,
     headCount: 32,

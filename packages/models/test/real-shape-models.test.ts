@@ -11,7 +11,7 @@ const published: Record<string, { layers: number; parameters: number }> = {
   "llama-3.2-1b-widths": { layers: 16, parameters: 1_235_814_400 },
   "qwen2.5-0.5b-widths": { layers: 24, parameters: 494_032_768 },
   "gemma-2-2b-widths": { layers: 26, parameters: 2_614_341_888 },
-  "phi-3-mini-widths": { layers: 32, parameters: 3_821_079_552 },
+  "phi-mini-4k-widths": { layers: 32, parameters: 3_821_079_552 },
 };
 
 /** Parameters of the spec's layout at `layers` layers, counted from the transformer's formula. */
