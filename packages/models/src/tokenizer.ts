@@ -70,8 +70,8 @@ export interface Tokenizer extends TokenizerV1 {
   readonly vocabularySize: number;
   encode(text: string, options?: EncodeOptions): number[];
   /**
-   * Control tokens vanish, byte tokens become bytes, and (SentencePiece) the dummy space of the first
-   * piece goes.
+   * Control tokens vanish, byte tokens become bytes, and (SentencePiece) the first token after any
+   * leading BOS loses its dummy space where the file adds one (as llama.cpp's detokenizer).
    */
   decode(tokens: readonly number[]): string;
   /** Token id of a piece (spelled with U+2581), or undefined. */
