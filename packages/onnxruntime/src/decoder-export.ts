@@ -350,15 +350,32 @@ export function writeDecoderExport(weights: LlamaWeights, attention: DecoderAtte
   try {
     for (const tensor of external.tensors) {
       const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
-      writeSync(descriptor, bytes, 0, bytes.byteLength, tensor.offset);
+      writeAllAt(descriptor, bytes, tensor.offset);
     }
   } finally {
     closeSync(descriptor);
   }
   const modelDescriptor = openSync(join(folder, modelFileName), "w");
   try {
-    writeSync(modelDescriptor, encodeModel(model));
+    writeAllAt(modelDescriptor, encodeModel(model), 0);
   } finally {
     closeSync(modelDescriptor);
+  }
+}
+
+/**
+ * Writes all of `bytes` at `position`: Node writes at most 2 GiB per call (a Gemma-2-2B embedding
+ * is 2.36 GB in float32) and may write less than asked, so in pieces of at most `pieceBytes`.
+ */
+export function writeAllAt(
+  descriptor: number,
+  bytes: Uint8Array,
+  position: number,
+  pieceBytes = 1 << 30,
+): void {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const length = Math.min(pieceBytes, bytes.byteLength - written);
+    written += writeSync(descriptor, bytes, written, length, position + written);
   }
 }

@@ -3,8 +3,10 @@
  * partial rotary, and the export cache reuses sound exports and rebuilds stale or damaged ones.
  */
 import {
+  closeSync,
   existsSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -19,6 +21,7 @@ import { createReferenceModel } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
+import { writeAllAt } from "../src/decoder-export.js";
 import {
   checkExportFolder,
   ensureDecoderExport,
@@ -193,5 +196,27 @@ describe("export cache", () => {
     ).toThrow(/do not fill the shape/);
     expect(readdirSync(cacheFolder)).toEqual([]);
     expect(existsSync(cacheFolder)).toBe(true);
+  });
+});
+
+describe("writing large external data", () => {
+  const temporaryFolder = useTemporaryFolder("onnxruntime-write-");
+
+  // Node writes at most 2 GiB per call, and a Gemma-2-2B embedding (2.36 GB in float32) once failed
+  // the export with ERR_OUT_OF_RANGE; here the pieces are made small so the loop runs many times.
+  it("writes every byte at its offset in pieces", () => {
+    const path = join(temporaryFolder(), "data");
+    const bytes = Uint8Array.from({ length: 1_000_003 }, (_, index) => (index * 31 + 7) % 251);
+    const descriptor = openSync(path, "w");
+    try {
+      writeAllAt(descriptor, new Uint8Array([1, 2, 3]), 0, 2);
+      writeAllAt(descriptor, bytes, 16, 65_536);
+    } finally {
+      closeSync(descriptor);
+    }
+    const read = readFileSync(path);
+    expect(read.byteLength).toBe(16 + bytes.byteLength);
+    expect([...read.subarray(0, 4)]).toEqual([1, 2, 3, 0]);
+    expect(Buffer.compare(read.subarray(16), Buffer.from(bytes))).toBe(0);
   });
 });
