@@ -17,8 +17,7 @@ import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 // gguf-py is llama.cpp's, read out of the release node-llama-cpp bundles by the llama-cpp package.
 import { writeWithGgufPython } from "../../../packages/llama-cpp/test/gguf-py-models.js";
-import { runCli } from "../src/index.js";
-import { captureTerminal } from "./capture-terminal.js";
+import { runConformanceJson } from "./conformance-json.js";
 
 const adapters = ["llama-cpp", "onnxruntime", "webgpu", "reference"] as const;
 const cases = ["logits-2x", "greedy-4x"];
@@ -48,24 +47,14 @@ describe.each(files)("self-extend conformance --model <$name> --json", ({ path }
 
   it("passes on every adapter with nothing unavailable", async () => {
     const folder = temporary();
-    const terminal = captureTerminal();
-    const code = await runCli(
-      [
-        "conformance",
-        ...adapters.flatMap((backend) => ["--backend", backend]),
-        "--model",
-        path(folder),
-        ...cases.flatMap((name) => ["--case", name]),
-        "--cache",
-        folder,
-        "--json",
-      ],
-      terminal,
-    );
-    const report = JSON.parse(terminal.stdout);
-    expect(report.summary).toMatchObject({ failed: 0, notAvailable: 0 });
+    const { code, summary, rows } = await runConformanceJson({
+      adapters,
+      model: path(folder),
+      cases,
+      cache: folder,
+    });
+    expect(summary).toMatchObject({ failed: 0, notAvailable: 0 });
     expect(code).toBe(0);
-    const rows: { backend: string; case: string; status: string }[] = report.results;
     for (const backend of adapters) {
       const own = rows.filter((row) => row.backend === backend);
       expect(own.map((row) => `${row.case} ${row.status}`).sort(), backend).toEqual(

@@ -14,19 +14,10 @@ import type { TinyModelSpec } from "@self-extend/models/node";
 import { afterAll, describe, expect, it } from "vitest";
 // The files come from llama.cpp's gguf-py and llama-quantize, which the llama-cpp package builds.
 import { type BpeVocabularyName, bpeModelFile } from "../../../packages/llama-cpp/test/gguf-py-models.js";
-import { runCli } from "../src/index.js";
 import { llama3BpeSpec, qwen2BpeSpec } from "./bpe-model-specs.js";
-import { captureTerminal } from "./capture-terminal.js";
+import { runConformanceJson } from "./conformance-json.js";
 
 const adapters = ["llama-cpp", "onnxruntime", "webgpu", "reference"] as const;
-
-interface ConformanceRow {
-  readonly backend: string;
-  readonly case: string;
-  readonly status: string;
-  readonly weightTypes?: string[];
-  readonly tolerance?: { atol: number; greedyNearTies?: boolean };
-}
 
 interface QuantizedProof {
   readonly vocabulary: BpeVocabularyName;
@@ -83,24 +74,14 @@ for (const proof of proofs) {
 
     it(`passes on every adapter for a ${proof.vocabulary} vocabulary file quantized to ${proof.type}, each row naming its weight types and tolerance`, async () => {
       const model = bpeModelFile(folder, proof.spec, proof.vocabulary, proof.type, 16);
-      const terminal = captureTerminal();
-      const code = await runCli(
-        [
-          "conformance",
-          ...adapters.flatMap((backend) => ["--backend", backend]),
-          "--model",
-          model,
-          ...proof.cases.flatMap((name) => ["--case", name]),
-          "--cache",
-          folder,
-          "--json",
-        ],
-        terminal,
-      );
-      const report = JSON.parse(terminal.stdout);
-      expect(report.summary).toMatchObject({ failed: 0, notAvailable: 0 });
+      const { code, summary, rows } = await runConformanceJson({
+        adapters,
+        model,
+        cases: proof.cases,
+        cache: folder,
+      });
+      expect(summary).toMatchObject({ failed: 0, notAvailable: 0 });
       expect(code).toBe(0);
-      const rows: ConformanceRow[] = report.results;
       for (const backend of adapters) {
         const own = rows.filter((row) => row.backend === backend);
         expect(own.map((row) => row.case).sort(), backend).toEqual(

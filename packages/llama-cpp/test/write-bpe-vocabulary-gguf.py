@@ -15,19 +15,14 @@ import gguf
 
 sys.path.insert(0, str(Path(__file__).parent / "gguf-py"))
 from bpe_vocabulary import add_bpe_vocabulary  # noqa: E402
+from vocabulary_only import add_placeholder_hyperparameters  # noqa: E402
 
 
 def main() -> None:
     folder, output, pre, architecture = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     writer = gguf.GGUFWriter(output, architecture)
     writer.add_name(f"{folder.name} vocabulary")
-    writer.add_context_length(8192)
-    writer.add_embedding_length(64)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(128)
-    writer.add_head_count(4)
-    writer.add_head_count_kv(4)
-    writer.add_layer_norm_rms_eps(1e-5)
+    add_placeholder_hyperparameters(writer)
     writer.add_rope_freq_base(500000.0)
     summary = add_bpe_vocabulary(writer, folder, pre)
     writer.add_vocab_size(summary["tokens"])

@@ -21,6 +21,7 @@ import gguf
 
 sys.path.insert(0, str(Path(__file__).parent / "gguf-py"))
 from bpe_vocabulary import looks_special  # noqa: E402
+from vocabulary_only import add_placeholder_hyperparameters  # noqa: E402
 
 
 def main() -> None:
@@ -65,15 +66,10 @@ def main() -> None:
 
     writer = gguf.GGUFWriter(output, architecture)
     writer.add_name(f"{folder.parent.name} vocabulary")
-    writer.add_context_length(8192)
-    writer.add_embedding_length(64)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(128)
-    writer.add_head_count(4)
-    writer.add_head_count_kv(4)
+    add_placeholder_hyperparameters(writer)
+    # Gemma's head size is read from these keys.
     writer.add_key_length(16)
     writer.add_value_length(16)
-    writer.add_layer_norm_rms_eps(1e-6)
     writer.add_tokenizer_model("llama")
     writer.add_tokenizer_pre("default")
     writer.add_token_list(tokens)
