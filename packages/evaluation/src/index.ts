@@ -12,6 +12,22 @@ export {
   runLabel,
 } from "./evaluation-runs.js";
 export {
+  compareGreedyRuns,
+  type GreedyCandidate,
+  type GreedyComparison,
+  type GreedyStep,
+  type LongGreedyArguments,
+  type LongGreedyOptions,
+  type LongGreedyRun,
+  type LongGreedyScriptOptions,
+  longGreedyPrompt,
+  longGreedyUsage,
+  parseLongGreedyArguments,
+  runLongGreedy,
+  runLongGreedyScript,
+  topCandidates,
+} from "./long-greedy.js";
+export {
   defaultAnswerTokens,
   evaluatePasskey,
   type PasskeyCell,

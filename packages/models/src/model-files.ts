@@ -11,7 +11,12 @@ import type { LlamaWeights } from "./llama-model.js";
 import { parseLlama2cCheckpoint } from "./llama2c-checkpoint.js";
 import { parseLlama2cTokenizer } from "./llama2c-tokenizer.js";
 import { ModelFileError } from "./model-file-error.js";
-import { generateTinyModel, gpuScaleModelSpec, realShapeModelSpecs } from "./tiny-model.js";
+import {
+  fullDepthRealShapeSpec,
+  generateTinyModel,
+  gpuScaleModelSpec,
+  realShapeModelSpecs,
+} from "./tiny-model.js";
 import type { Vocabulary } from "./tokenizer.js";
 
 /** Loads a GGUF file or a llama2.c checkpoint, told apart by the GGUF magic. */
@@ -115,6 +120,27 @@ export function writeRealShapeModel(
     );
   }
   const path = join(folder, `${name}.gguf`);
+  if (existsSync(path)) return path;
+  mkdirSync(folder, { recursive: true });
+  const start = performance.now();
+  writeLlamaGguf(path, generateTinyModel(spec, 1));
+  log(`wrote ${path} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  return path;
+}
+
+/**
+ * Writes, once, the real-shape model `name` at its released model's full depth with trained context
+ * `trainedContext` (fullDepthRealShapeSpec, seed 1, float32) into `folder`, and returns its path;
+ * an existing file is reused. Llama-3.2-1B's is 4.9 GB: the GPU machine's model, not the CPU's.
+ */
+export function writeFullDepthRealShapeModel(
+  folder: string,
+  name: string,
+  trainedContext: number,
+  log: (line: string) => void = console.log,
+): string {
+  const spec = fullDepthRealShapeSpec(name, trainedContext);
+  const path = join(folder, `${spec.name}.gguf`);
   if (existsSync(path)) return path;
   mkdirSync(folder, { recursive: true });
   const start = performance.now();

@@ -10,6 +10,7 @@ export {
   loadLlamaWeights,
   readLlama2cCheckpoint,
   readLlama2cTokenizer,
+  writeFullDepthRealShapeModel,
   writeGpuScaleModel,
   writeLlamaGguf,
   writeRealShapeModel,

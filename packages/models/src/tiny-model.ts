@@ -488,6 +488,38 @@ export const realShapeModelSpecs: readonly TinyModelSpec[] = [
   },
 ];
 
+/** The layer counts of the released models whose widths realShapeModelSpecs take. */
+const publishedLayerCounts: Readonly<Record<string, number>> = {
+  "llama-3.2-1b-widths": 16,
+  "qwen2.5-0.5b-widths": 24,
+  "gemma-2-2b-widths": 26,
+  "phi-mini-4k-widths": 32,
+};
+
+/**
+ * A real-shape model at its released model's full depth with trained context `trainedContext`:
+ * the full-shape models of the GPU runs (issue 16), random weights as every spec here. Named
+ * `<name>-full-depth-L<trainedContext>` (the name keeps what llama.cpp keys on by name, e.g. no
+ * "phi-3").
+ */
+export function fullDepthRealShapeSpec(name: string, trainedContext: number): TinyModelSpec {
+  const spec = realShapeModelSpecs.find((entry) => entry.name === name);
+  if (spec === undefined) {
+    throw new RangeError(
+      `no real-shape model named ${JSON.stringify(name)} (known: ${realShapeModelSpecs.map((entry) => entry.name).join(", ")})`,
+    );
+  }
+  if (!Number.isSafeInteger(trainedContext) || trainedContext < 2) {
+    throw new RangeError(`trained context ${trainedContext} is invalid: must be an integer >= 2`);
+  }
+  return {
+    ...spec,
+    name: `${name}-full-depth-L${trainedContext}`,
+    layerCount: publishedLayerCounts[name],
+    trainedContext,
+  };
+}
+
 /**
  * Llama-3.2-1B's real layout (32 query / 8 KV heads of 64, tied embeddings, base 5e5, llama3 rope
  * scaling 32/1/4/8192, vocabulary 128256) with layers and feed-forward width scaled down for CPU.

@@ -5,7 +5,7 @@
  * changes the count.
  */
 import { describe, expect, it } from "vitest";
-import { realShapeModelSpecs, type TinyModelSpec } from "../src/tiny-model.js";
+import { fullDepthRealShapeSpec, realShapeModelSpecs, type TinyModelSpec } from "../src/tiny-model.js";
 
 const published: Record<string, { layers: number; parameters: number }> = {
   "llama-3.2-1b-widths": { layers: 16, parameters: 1_235_814_400 },
@@ -37,5 +37,24 @@ describe("real-shape models", () => {
     it(`${spec.name}: at ${published[spec.name].layers} layers, the published ${published[spec.name].parameters} parameters`, () => {
       expect(parameterCount(spec, published[spec.name].layers)).toBe(published[spec.name].parameters);
     });
+
+    it(`${spec.name} at full depth: the published layer count and parameters, the widths unchanged`, () => {
+      const full = fullDepthRealShapeSpec(spec.name, 4096);
+      expect(full.layerCount).toBe(published[spec.name].layers);
+      expect(parameterCount(full, full.layerCount)).toBe(published[spec.name].parameters);
+      expect(full).toEqual({
+        ...spec,
+        name: `${spec.name}-full-depth-L4096`,
+        layerCount: full.layerCount,
+        trainedContext: 4096,
+      });
+    });
   }
+});
+
+describe("fullDepthRealShapeSpec", () => {
+  it("refuses an unknown name and a trained context below 2, naming the value", () => {
+    expect(() => fullDepthRealShapeSpec("llama-9b", 4096)).toThrow(/no real-shape model named "llama-9b"/);
+    expect(() => fullDepthRealShapeSpec("llama-3.2-1b-widths", 1)).toThrow(/trained context 1 is invalid/);
+  });
 });
