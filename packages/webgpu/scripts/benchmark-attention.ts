@@ -10,7 +10,8 @@
  *
  *   npx tsx packages/webgpu/scripts/benchmark-attention.ts [--contexts 1024,4096,16384] [--queries 1,64]
  *     [--shape 8,2,64 (query heads, key/value heads, head size)] [--repeat 1 (calls per timed sample)]
- *     [--peak-gb-per-second 3350]
+ *     [--peak-gb-per-second 3350] [--target-workgroups 512 (the fused and plain kernels' split target;
+ *     default: the device's, defaultTargetWorkgroups)]
  *
  * --repeat N queues N calls before waiting for the device once, so the per-call time (the sample
  * divided by N) leaves out the fixed latency of a submit-and-wait round trip, which is most of a
@@ -39,6 +40,11 @@ const [headCount, kvHeadCount, headSize] = option("shape", "8,2,64");
 const shape = { headCount, kvHeadCount, headSize };
 const [repeat] = option("repeat", "1");
 const [peakGigabytesPerSecond] = option("peak-gb-per-second", "0");
+const [targetWorkgroupsOption] = option("target-workgroups", "0");
+if (!Number.isInteger(targetWorkgroupsOption) || targetWorkgroupsOption < 0) {
+  console.error(`benchmark-attention: --target-workgroups ${targetWorkgroupsOption} must be an integer >= 0`);
+  process.exit(2);
+}
 for (const [name, value] of Object.entries({ headCount, kvHeadCount, headSize, repeat })) {
   if (!Number.isInteger(value) || value < 1) {
     console.error(`benchmark-attention: ${name} ${value} must be an integer >= 1`);
@@ -105,7 +111,12 @@ const buffers = {
   output: createStorageBuffer(device, Math.max(...queryCounts) * shape.headCount * shape.headSize * 4),
 };
 const common = { shape, rope: { layout }, contextSize: largest, ropeTable };
-const fused = await SelfExtendAttentionKernel.create(context, { ...common, config: selfExtend });
+const splitTarget = targetWorkgroupsOption > 0 ? { targetWorkgroups: targetWorkgroupsOption } : {};
+const fused = await SelfExtendAttentionKernel.create(context, {
+  ...common,
+  ...splitTarget,
+  config: selfExtend,
+});
 const fusedOneSplit = await SelfExtendAttentionKernel.create(context, {
   ...common,
   config: selfExtend,
@@ -114,6 +125,7 @@ const fusedOneSplit = await SelfExtendAttentionKernel.create(context, {
 console.log(`key splits: up to ${fused.targetWorkgroups} workgroups per call`);
 const plain = await SelfExtendAttentionKernel.create(context, {
   ...common,
+  ...splitTarget,
   config: { groupSize: 1, neighborWindow: 1 },
 });
 const twoPass = await TwoPassSelfExtendAttention.create(
