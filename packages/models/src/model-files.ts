@@ -16,6 +16,7 @@ import {
   generateTinyModel,
   gpuScaleModelSpec,
   realShapeModelSpecs,
+  type TinyModelSpec,
 } from "./tiny-model.js";
 import type { Vocabulary } from "./tokenizer.js";
 
@@ -119,13 +120,7 @@ export function writeRealShapeModel(
       `no real-shape model named ${JSON.stringify(name)} (known: ${realShapeModelSpecs.map((entry) => entry.name).join(", ")})`,
     );
   }
-  const path = join(folder, `${name}.gguf`);
-  if (existsSync(path)) return path;
-  mkdirSync(folder, { recursive: true });
-  const start = performance.now();
-  writeLlamaGguf(path, generateTinyModel(spec, 1));
-  log(`wrote ${path} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
-  return path;
+  return writeSpecOnce(folder, spec, log);
 }
 
 /**
@@ -139,7 +134,11 @@ export function writeFullDepthRealShapeModel(
   trainedContext: number,
   log: (line: string) => void = console.log,
 ): string {
-  const spec = fullDepthRealShapeSpec(name, trainedContext);
+  return writeSpecOnce(folder, fullDepthRealShapeSpec(name, trainedContext), log);
+}
+
+/** `<folder>/<spec name>.gguf`, generated (seed 1, float32) and written unless it exists. */
+function writeSpecOnce(folder: string, spec: TinyModelSpec, log: (line: string) => void): string {
   const path = join(folder, `${spec.name}.gguf`);
   if (existsSync(path)) return path;
   mkdirSync(folder, { recursive: true });
