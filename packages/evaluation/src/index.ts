@@ -66,6 +66,7 @@ export {
   type ScaleBenchmarkOptions,
   scaleBenchmarkUsage,
 } from "./scale-benchmark.js";
+export { runScriptMain } from "./script-main.js";
 export {
   runSpeedBenchmark,
   type SpeedBenchmarkOptions,

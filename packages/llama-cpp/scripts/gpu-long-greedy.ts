@@ -13,28 +13,26 @@
  * SELF_EXTEND_LLAMA_GPU = cuda (default), vulkan or false; SELF_EXTEND_GREEDY_MODEL=<gguf> runs an
  * existing file instead (to try the script on a CPU with a small model first).
  */
-import { parseLongGreedyArguments, runLongGreedyScript } from "@self-extend/evaluation";
+import { parseLongGreedyArguments, runLongGreedyScript, runScriptMain } from "@self-extend/evaluation";
 import { writeFullDepthRealShapeModel } from "@self-extend/models/node";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { createLlamaCppBackend } from "../src/index.js";
+import { gpuLlamaCppBackend } from "./gpu-backend.js";
 
-const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
-  process.argv.slice(2),
-);
-const gpuSetting = process.env.SELF_EXTEND_LLAMA_GPU ?? "cuda";
-const gpu = gpuSetting === "false" ? false : (gpuSetting as "cuda" | "vulkan");
-const modelPath =
-  process.env.SELF_EXTEND_GREEDY_MODEL ??
-  writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
+await runScriptMain("gpu-long-greedy", async () => {
+  const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
+    process.argv.slice(2),
+  );
+  const modelPath =
+    process.env.SELF_EXTEND_GREEDY_MODEL ??
+    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
 
-const llama = await getLlama({ gpu, build: "never", logLevel: LlamaLogLevel.error });
-const devices = gpu === false ? [] : await llama.getGpuDeviceNames();
-await runLongGreedyScript({
-  label: "llama-cpp",
-  backend: createLlamaCppBackend(gpu === false ? { llama } : { llama, gpuLayers: "max" }),
-  modelPath,
-  multiple,
-  decodeTokens,
-  jsonPath,
-  device: { gpu: llama.gpu, devices },
+  const { backend, device } = await gpuLlamaCppBackend();
+  await runLongGreedyScript({
+    label: "llama-cpp",
+    backend,
+    modelPath,
+    multiple,
+    decodeTokens,
+    jsonPath,
+    device,
+  });
 });

@@ -15,23 +15,14 @@
  * SELF_EXTEND_LLAMA_GPU = cuda (default), vulkan or false; SELF_EXTEND_SCALE_SMOKE=1 shrinks the
  * model to 1 layer and a 1024-token vocabulary, to try the script on a CPU first.
  */
-import { parseScaleBenchmarkArguments, runScaleBenchmark } from "@self-extend/evaluation";
+import { parseScaleBenchmarkArguments, runScaleBenchmark, runScriptMain } from "@self-extend/evaluation";
 import { writeGpuScaleModel } from "@self-extend/models/node";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { createLlamaCppBackend } from "../src/index.js";
+import { gpuLlamaCppBackend } from "./gpu-backend.js";
 
-const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
-const gpuSetting = process.env.SELF_EXTEND_LLAMA_GPU ?? "cuda";
-const gpu = gpuSetting === "false" ? false : (gpuSetting as "cuda" | "vulkan");
-const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
+await runScriptMain("gpu-scale-benchmark", async () => {
+  const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
-const llama = await getLlama({ gpu, build: "never", logLevel: LlamaLogLevel.error });
-const devices = gpu === false ? [] : await llama.getGpuDeviceNames();
-await runScaleBenchmark({
-  label: "llama-cpp",
-  backend: createLlamaCppBackend(gpu === false ? { llama } : { llama, gpuLayers: "max" }),
-  modelPath,
-  multiples,
-  jsonPath,
-  device: { gpu: llama.gpu, devices },
+  const { backend, device } = await gpuLlamaCppBackend();
+  await runScaleBenchmark({ label: "llama-cpp", backend, modelPath, multiples, jsonPath, device });
 });

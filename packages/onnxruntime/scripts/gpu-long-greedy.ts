@@ -16,24 +16,26 @@
  * model first); the export cache is SELF_EXTEND_ONNX_CACHE as for the adapter.
  */
 import { availableParallelism } from "node:os";
-import { parseLongGreedyArguments, runLongGreedyScript } from "@self-extend/evaluation";
+import { parseLongGreedyArguments, runLongGreedyScript, runScriptMain } from "@self-extend/evaluation";
 import { writeFullDepthRealShapeModel } from "@self-extend/models/node";
 import { createOnnxRuntimeBackend } from "../src/index.js";
 
-const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
-  process.argv.slice(2),
-);
-const modelPath =
-  process.env.SELF_EXTEND_GREEDY_MODEL ??
-  writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
+await runScriptMain("gpu-long-greedy", async () => {
+  const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
+    process.argv.slice(2),
+  );
+  const modelPath =
+    process.env.SELF_EXTEND_GREEDY_MODEL ??
+    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
 
-const threads = availableParallelism();
-await runLongGreedyScript({
-  label: "onnxruntime",
-  backend: createOnnxRuntimeBackend({ threads }),
-  modelPath,
-  multiple,
-  decodeTokens,
-  jsonPath,
-  device: { executionProvider: "cpu", threads },
+  const threads = availableParallelism();
+  await runLongGreedyScript({
+    label: "onnxruntime",
+    backend: createOnnxRuntimeBackend({ threads }),
+    modelPath,
+    multiple,
+    decodeTokens,
+    jsonPath,
+    device: { executionProvider: "cpu", threads },
+  });
 });

@@ -12,28 +12,26 @@
  * SELF_EXTEND_GREEDY_MODEL=<gguf> runs an existing file instead (to try the script on a CPU
  * implementation with a small model first).
  */
-import { parseLongGreedyArguments, runLongGreedyScript } from "@self-extend/evaluation";
+import { parseLongGreedyArguments, runLongGreedyScript, runScriptMain } from "@self-extend/evaluation";
 import { writeFullDepthRealShapeModel } from "@self-extend/models/node";
-import { createWebGpuBackend, defaultMatmulKernel, requestWebGpuDevice } from "../src/index.js";
+import { gpuWebGpuBackend } from "./gpu-backend.js";
 
-const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
-  process.argv.slice(2),
-);
-const modelPath =
-  process.env.SELF_EXTEND_GREEDY_MODEL ??
-  writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
+await runScriptMain("gpu-long-greedy", async () => {
+  const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
+    process.argv.slice(2),
+  );
+  const modelPath =
+    process.env.SELF_EXTEND_GREEDY_MODEL ??
+    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
 
-const context = await requestWebGpuDevice();
-await runLongGreedyScript({
-  label: "webgpu",
-  backend: createWebGpuBackend({ context }),
-  modelPath,
-  multiple,
-  decodeTokens,
-  jsonPath,
-  device: {
-    adapter: context.adapterDescription,
-    float16: context.float16,
-    matmulKernel: defaultMatmulKernel(context),
-  },
+  const { backend, device } = await gpuWebGpuBackend();
+  await runLongGreedyScript({
+    label: "webgpu",
+    backend,
+    modelPath,
+    multiple,
+    decodeTokens,
+    jsonPath,
+    device,
+  });
 });

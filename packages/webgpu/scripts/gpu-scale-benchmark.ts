@@ -15,23 +15,14 @@
  * SELF_EXTEND_SCALE_SMOKE=1 shrinks the model to 1 layer and a 1024-token vocabulary, to check the
  * script on a CPU implementation before spending GPU time.
  */
-import { parseScaleBenchmarkArguments, runScaleBenchmark } from "@self-extend/evaluation";
+import { parseScaleBenchmarkArguments, runScaleBenchmark, runScriptMain } from "@self-extend/evaluation";
 import { writeGpuScaleModel } from "@self-extend/models/node";
-import { createWebGpuBackend, defaultMatmulKernel, requestWebGpuDevice } from "../src/index.js";
+import { gpuWebGpuBackend } from "./gpu-backend.js";
 
-const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
-const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
+await runScriptMain("gpu-scale-benchmark", async () => {
+  const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
-const context = await requestWebGpuDevice();
-await runScaleBenchmark({
-  label: "webgpu",
-  backend: createWebGpuBackend({ context }),
-  modelPath,
-  multiples,
-  jsonPath,
-  device: {
-    adapter: context.adapterDescription,
-    float16: context.float16,
-    matmulKernel: defaultMatmulKernel(context),
-  },
+  const { backend, device } = await gpuWebGpuBackend();
+  await runScaleBenchmark({ label: "webgpu", backend, modelPath, multiples, jsonPath, device });
 });
