@@ -17,6 +17,7 @@ export {
   type GreedyComparison,
   type GreedyStep,
   type LongGreedyArguments,
+  type LongGreedyMainOptions,
   type LongGreedyOptions,
   type LongGreedyRun,
   type LongGreedyScriptOptions,
@@ -24,6 +25,7 @@ export {
   longGreedyUsage,
   parseLongGreedyArguments,
   runLongGreedy,
+  runLongGreedyMain,
   runLongGreedyScript,
   topCandidates,
 } from "./long-greedy.js";

@@ -17,7 +17,11 @@ import {
   type SelfExtendConfig,
   type SelfExtendModelV1,
 } from "@self-extend/core";
+import { negativeLogLikelihood } from "@self-extend/reference";
 import { writeJsonFileAtomically } from "./result-file.js";
+import { trainedContextArgument } from "./scale-benchmark.js";
+import { runScriptMain } from "./script-main.js";
+import { deterministicPromptTokens } from "./speed-benchmark.js";
 
 /** How many candidates per step are kept (by log-probability). */
 const keptCandidates = 5;
@@ -42,22 +46,15 @@ export interface LongGreedyRun {
   readonly decodeSeconds: number;
 }
 
-/** Deterministic prompt tokens spread over the vocabulary, BOS-free (ids from 3 up). */
+/** The prompt of every long greedy run (the speed benchmark's sequence, another seed). */
 export function longGreedyPrompt(length: number, vocabularySize: number): number[] {
-  let state = 7;
-  return Array.from({ length }, () => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return 3 + (state % (vocabularySize - 3));
-  });
+  return deterministicPromptTokens(length, vocabularySize, 7);
 }
 
 /** The best `count` entries of a logits row as log-probabilities (float64 log-sum-exp). */
 export function topCandidates(logits: ArrayLike<number>, count = keptCandidates): GreedyCandidate[] {
-  let largest = Number.NEGATIVE_INFINITY;
-  for (let index = 0; index < logits.length; index++) largest = Math.max(largest, logits[index]);
-  let sum = 0;
-  for (let index = 0; index < logits.length; index++) sum += Math.exp(logits[index] - largest);
-  const logNormalizer = largest + Math.log(sum);
+  // The row's log-sum-exp, from the reference's -log softmax of entry 0.
+  const logNormalizer = negativeLogLikelihood(logits, 0, logits.length, 0) + logits[0];
   const best: GreedyCandidate[] = [];
   for (let index = 0; index < logits.length; index++) {
     const value = logits[index];
@@ -75,8 +72,8 @@ export interface LongGreedyOptions {
   readonly selfExtend: SelfExtendConfig;
   readonly promptLength: number;
   readonly decodeTokens: number;
-  /** Called after the prompt and after each decoded token. */
-  readonly onStep?: (step: GreedyStep, index: number) => void;
+  /** Called after the prompt and after each decoded token, with the steps so far. */
+  readonly onStep?: (steps: readonly GreedyStep[]) => void;
 }
 
 /** Evaluates the prompt, then decodes greedily, keeping each step's best candidates. */
@@ -100,7 +97,7 @@ export async function runLongGreedy(
       const token = argmax(logits);
       const step = { token, candidates: topCandidates(logits) };
       steps.push(step);
-      options.onStep?.(step, steps.length - 1);
+      options.onStep?.(steps);
       return token;
     };
     let start = performance.now();
@@ -211,8 +208,7 @@ export async function runLongGreedyScript(options: LongGreedyScriptOptions): Pro
     log(
       `${options.label}: ${promptLength}-token prompt + ${options.decodeTokens} greedy tokens, Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}`,
     );
-    const steps: GreedyStep[] = [];
-    const save = (extra: Record<string, unknown> = {}) =>
+    const save = (steps: readonly GreedyStep[], extra: Record<string, unknown> = {}) =>
       writeJsonFileAtomically(options.jsonPath, {
         label: options.label,
         ...options.device,
@@ -229,13 +225,13 @@ export async function runLongGreedyScript(options: LongGreedyScriptOptions): Pro
       selfExtend,
       promptLength,
       decodeTokens: options.decodeTokens,
-      onStep: (step, index) => {
-        steps.push(step);
-        if (index === 0) log(`prompt evaluated in ${((performance.now() - start) / 1000).toFixed(1)} s`);
-        if (index % 16 === 0) save();
+      onStep: (steps) => {
+        if (steps.length === 1)
+          log(`prompt evaluated in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+        if (steps.length % 16 === 1) save(steps);
       },
     });
-    save({ prefillSeconds: run.prefillSeconds, decodeSeconds: run.decodeSeconds });
+    save(run.steps, { prefillSeconds: run.prefillSeconds, decodeSeconds: run.decodeSeconds });
     log(
       `${options.label}: prefill ${(promptLength / run.prefillSeconds).toFixed(0)} tok/s, decode ${((options.decodeTokens - 1) / run.decodeSeconds).toFixed(1)} tok/s; tokens ${run.steps.map((step) => step.token).join(",")}`,
     );
@@ -260,10 +256,7 @@ export interface LongGreedyArguments {
 export function parseLongGreedyArguments(argumentsList: readonly string[]): LongGreedyArguments {
   const [folder, jsonPath, trainedText = "4096", multipleText = "4", decodeText = "64"] = argumentsList;
   if (folder === undefined || jsonPath === undefined) throw new RangeError(`usage: ${longGreedyUsage}`);
-  const trainedContext = Number(trainedText);
-  if (!Number.isSafeInteger(trainedContext) || trainedContext < 2) {
-    throw new RangeError(`trained context "${trainedText}" is invalid: must be an integer >= 2`);
-  }
+  const trainedContext = trainedContextArgument(trainedText);
   const multiple = Number(multipleText);
   if (!(Number.isFinite(multiple) && multiple > 0)) {
     throw new RangeError(`multiple "${multipleText}" is invalid: must be a positive number`);
@@ -273,4 +266,42 @@ export function parseLongGreedyArguments(argumentsList: readonly string[]): Long
     throw new RangeError(`decoded tokens "${decodeText}" is invalid: must be an integer >= 1`);
   }
   return { folder, jsonPath, trainedContext, multiple, decodeTokens };
+}
+
+export interface LongGreedyMainOptions {
+  /** The backend's label (`llama-cpp`, `onnxruntime`, `webgpu`). */
+  readonly label: string;
+  /** Writes the model once for trained context L into the folder and returns its path. */
+  readonly writeModel: (folder: string, trainedContext: number) => string;
+  /** The adapter's backend and what runs it. */
+  readonly makeBackend: () => Promise<{
+    readonly backend: SelfExtendBackendV1;
+    readonly device: Readonly<Record<string, unknown>>;
+  }>;
+  /** Default: the process's arguments. */
+  readonly argumentsList?: readonly string[];
+}
+
+/**
+ * The whole of an adapter's gpu-long-greedy script: its arguments, the model (or an existing file
+ * named by SELF_EXTEND_GREEDY_MODEL, to try a script with a small model first), the backend and
+ * the run; any error is one line and exit status 2 (runScriptMain).
+ */
+export function runLongGreedyMain(options: LongGreedyMainOptions): Promise<void> {
+  return runScriptMain("gpu-long-greedy", async () => {
+    const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
+      options.argumentsList ?? process.argv.slice(2),
+    );
+    const modelPath = process.env.SELF_EXTEND_GREEDY_MODEL ?? options.writeModel(folder, trainedContext);
+    const { backend, device } = await options.makeBackend();
+    await runLongGreedyScript({
+      label: options.label,
+      backend,
+      modelPath,
+      multiple,
+      decodeTokens,
+      jsonPath,
+      device,
+    });
+  });
 }

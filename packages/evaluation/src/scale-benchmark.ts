@@ -27,14 +27,20 @@ export interface ScaleBenchmarkArguments {
 export const scaleBenchmarkUsage =
   "<model folder> [trained context, default 4096] [multiples, default 1,4] [json out]";
 
+/** A trained-context argument of the GPU scripts: an integer >= 2, refused in one line. */
+export function trainedContextArgument(text: string): number {
+  const trainedContext = Number(text);
+  if (!Number.isSafeInteger(trainedContext) || trainedContext < 2) {
+    throw new RangeError(`trained context "${text}" is invalid: must be an integer >= 2`);
+  }
+  return trainedContext;
+}
+
 /** `<folder> [trained context] [multiples] [json out]`, each checked, in one line on error. */
 export function parseScaleBenchmarkArguments(argumentsList: readonly string[]): ScaleBenchmarkArguments {
   const [folder, trainedText = "4096", multiplesText = "1,4", jsonPath] = argumentsList;
   if (folder === undefined) throw new RangeError(`usage: ${scaleBenchmarkUsage}`);
-  const trainedContext = Number(trainedText);
-  if (!Number.isSafeInteger(trainedContext) || trainedContext < 2) {
-    throw new RangeError(`trained context "${trainedText}" is invalid: must be an integer >= 2`);
-  }
+  const trainedContext = trainedContextArgument(trainedText);
   const multiples = multiplesText.split(",").map(Number);
   if (multiples.some((multiple) => !(Number.isFinite(multiple) && multiple > 0))) {
     throw new RangeError(

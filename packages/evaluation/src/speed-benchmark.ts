@@ -44,9 +44,12 @@ export interface SpeedBenchmarkRow {
 
 const plainAttention: SelfExtendConfig = { groupSize: 1, neighborWindow: 1 };
 
-/** Deterministic prompt tokens spread over the vocabulary, BOS-free (ids from 3 up). */
-function benchmarkPrompt(length: number, vocabularySize: number): number[] {
-  let state = 11;
+/**
+ * Deterministic prompt tokens spread over the vocabulary, BOS-free (ids from 3 up): a linear
+ * congruential sequence from `seed`, so separate processes (one per adapter) feed the same tokens.
+ */
+export function deterministicPromptTokens(length: number, vocabularySize: number, seed: number): number[] {
+  let state = seed;
   return Array.from({ length }, () => {
     state = (state * 1103515245 + 12345) % 2147483648;
     return 3 + (state % (vocabularySize - 3));
@@ -114,7 +117,7 @@ export async function runSpeedBenchmark(
   const rows: SpeedBenchmarkRow[] = [];
   for (const [index, multiple] of options.multiples.entries()) {
     const contextSize = contextSizes[index];
-    const prompt = benchmarkPrompt(contextSize - decodeTokens, vocabularySize);
+    const prompt = deterministicPromptTokens(contextSize - decodeTokens, vocabularySize, 11);
     let plain: SpeedMeasurement | undefined;
     let extended: SpeedMeasurement | undefined;
     for (let repeat = 0; repeat < repeats; repeat++) {

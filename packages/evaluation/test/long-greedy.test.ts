@@ -4,13 +4,14 @@ import { generateTokens, planSelfExtend } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   compareGreedyRuns,
   type GreedyStep,
   longGreedyPrompt,
   parseLongGreedyArguments,
   runLongGreedy,
+  runLongGreedyMain,
   runLongGreedyScript,
   topCandidates,
 } from "../src/index.js";
@@ -153,5 +154,33 @@ describe("long greedy runs (the full-shape GPU proof's loop)", () => {
     expect(saved.steps).toHaveLength(20);
     expect(saved.prefillSeconds).toBeGreaterThan(0);
     expect(lines.at(-1)).toContain(`tokens ${run.steps.map((entry) => entry.token).join(",")}`);
+  });
+
+  it("a script's main reads its arguments, writes the model for the trained context it is given, and runs", async () => {
+    const spec = tinyModelSpec("llama-h8-mha");
+    const folder = temporary();
+    const jsonPath = join(folder, "main.json");
+    const written: [string, number][] = [];
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    await runLongGreedyMain({
+      label: "reference",
+      argumentsList: [folder, jsonPath, String(spec.trainedContext), "2", "6"],
+      writeModel: (modelFolder, trainedContext) => {
+        written.push([modelFolder, trainedContext]);
+        const path = join(modelFolder, "model.gguf");
+        writeLlamaGguf(path, generateTinyModel({ ...spec, trainedContext }, 3));
+        return path;
+      },
+      makeBackend: async () => ({ backend: createReferenceBackend(), device: { adapter: "test CPU" } }),
+    });
+    vi.restoreAllMocks();
+    expect(written).toEqual([[folder, spec.trainedContext]]);
+    const saved = JSON.parse(readFileSync(jsonPath, "utf8"));
+    expect(saved).toMatchObject({
+      label: "reference",
+      adapter: "test CPU",
+      contextSize: 2 * spec.trainedContext,
+    });
+    expect(saved.steps).toHaveLength(6);
   });
 });

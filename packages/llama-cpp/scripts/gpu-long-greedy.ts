@@ -13,26 +13,13 @@
  * SELF_EXTEND_LLAMA_GPU = cuda (default), vulkan or false; SELF_EXTEND_GREEDY_MODEL=<gguf> runs an
  * existing file instead (to try the script on a CPU with a small model first).
  */
-import { parseLongGreedyArguments, runLongGreedyScript, runScriptMain } from "@self-extend/evaluation";
+import { runLongGreedyMain } from "@self-extend/evaluation";
 import { writeFullDepthRealShapeModel } from "@self-extend/models/node";
 import { gpuLlamaCppBackend } from "./gpu-backend.js";
 
-await runScriptMain("gpu-long-greedy", async () => {
-  const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
-    process.argv.slice(2),
-  );
-  const modelPath =
-    process.env.SELF_EXTEND_GREEDY_MODEL ??
-    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
-
-  const { backend, device } = await gpuLlamaCppBackend();
-  await runLongGreedyScript({
-    label: "llama-cpp",
-    backend,
-    modelPath,
-    multiple,
-    decodeTokens,
-    jsonPath,
-    device,
-  });
+await runLongGreedyMain({
+  label: "llama-cpp",
+  writeModel: (folder, trainedContext) =>
+    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext),
+  makeBackend: gpuLlamaCppBackend,
 });

@@ -16,26 +16,16 @@
  * model first); the export cache is SELF_EXTEND_ONNX_CACHE as for the adapter.
  */
 import { availableParallelism } from "node:os";
-import { parseLongGreedyArguments, runLongGreedyScript, runScriptMain } from "@self-extend/evaluation";
+import { runLongGreedyMain } from "@self-extend/evaluation";
 import { writeFullDepthRealShapeModel } from "@self-extend/models/node";
 import { createOnnxRuntimeBackend } from "../src/index.js";
 
-await runScriptMain("gpu-long-greedy", async () => {
-  const { folder, jsonPath, trainedContext, multiple, decodeTokens } = parseLongGreedyArguments(
-    process.argv.slice(2),
-  );
-  const modelPath =
-    process.env.SELF_EXTEND_GREEDY_MODEL ??
-    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext);
-
-  const threads = availableParallelism();
-  await runLongGreedyScript({
-    label: "onnxruntime",
-    backend: createOnnxRuntimeBackend({ threads }),
-    modelPath,
-    multiple,
-    decodeTokens,
-    jsonPath,
-    device: { executionProvider: "cpu", threads },
-  });
+await runLongGreedyMain({
+  label: "onnxruntime",
+  writeModel: (folder, trainedContext) =>
+    writeFullDepthRealShapeModel(folder, "llama-3.2-1b-widths", trainedContext),
+  makeBackend: async () => {
+    const threads = availableParallelism();
+    return { backend: createOnnxRuntimeBackend({ threads }), device: { executionProvider: "cpu", threads } };
+  },
 });
