@@ -29,5 +29,6 @@ export {
   minimumTilesPerSplit,
   SelfExtendAttentionKernel,
   type SelfExtendAttentionKernelOptions,
+  type SingleQueryKernel,
 } from "./self-extend-attention-kernel.js";
 export { TwoPassSelfExtendAttention } from "./two-pass-attention.js";

@@ -23,6 +23,8 @@ import { createStorageBuffer, submitComputePass, uniformUsage, withErrorScopes }
 import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
 import {
   type AttentionKernelMode,
+  keyParallelAttentionShader,
+  keyParallelWorkgroupBytes,
   mergeKeySplitsShader,
   mergeLogSumExpShader,
   selfExtendAttentionShader,
@@ -74,7 +76,18 @@ export interface SelfExtendAttentionKernelOptions {
    * more workgroups only add overhead. 1 disables splitting.
    */
   readonly targetWorkgroups?: number;
+  /**
+   * How a call of one query (a decode step) runs in `fused` mode: "key-parallel" (default where the
+   * shape allows it: a head size that is a multiple of 4 and a workgroup's memory that holds the
+   * queries and the slices' partial results), whose invocations share out the keys, or
+   * "query-tiled", the kernel every other call uses, whose invocations share out the queries and so
+   * leave most of a workgroup idle for one query. Same results up to float32 rounding.
+   */
+  readonly singleQueryKernel?: SingleQueryKernel;
 }
+
+/** See {@link SelfExtendAttentionKernelOptions.singleQueryKernel}. */
+export type SingleQueryKernel = "key-parallel" | "query-tiled";
 
 /** A split never covers fewer key tiles than this: below it the merge costs more than it saves. */
 export const minimumTilesPerSplit = 4;
@@ -166,6 +179,42 @@ export function chooseAttentionTiles(
   return { workgroupSize, queryTile, keyTile };
 }
 
+/**
+ * "key-parallel" for fused kernels whose shape the key-parallel kernel takes and whose workgroup
+ * memory holds it, unless the options ask for "query-tiled"; asking for "key-parallel" where it
+ * cannot run is refused with the reason.
+ */
+function chooseSingleQueryKernel(
+  limits: KernelLimits,
+  shape: AttentionShape,
+  groupSize: number,
+  tiles: AttentionTiles,
+  mode: AttentionKernelMode,
+  options: SelfExtendAttentionKernelOptions,
+): SingleQueryKernel {
+  const requested = options.singleQueryKernel;
+  if (requested !== undefined && requested !== "key-parallel" && requested !== "query-tiled") {
+    throw new SelfExtendConfigError(
+      "singleQueryKernel",
+      requested,
+      'must be "key-parallel" or "query-tiled"',
+    );
+  }
+  if (requested === "query-tiled" || (requested === undefined && mode !== "fused")) return "query-tiled";
+  const bytes = keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: tiles.workgroupSize });
+  const reason =
+    mode !== "fused"
+      ? `runs in fused mode only (mode is ${mode})`
+      : shape.headSize % 4 !== 0 || shape.headSize / 4 > tiles.workgroupSize
+        ? `needs a head size that is a multiple of 4 and at most 4 x ${tiles.workgroupSize} invocations; got ${shape.headSize}`
+        : bytes > limits.maxComputeWorkgroupStorageSize
+          ? `needs ${bytes} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`
+          : undefined;
+  if (reason === undefined) return "key-parallel";
+  if (requested === "key-parallel") throw new SelfExtendConfigError("singleQueryKernel", requested, reason);
+  return "query-tiled";
+}
+
 /** Largest position a session of `contextSize` tokens rotates anything to. */
 export function largestRotatedPosition(contextSize: number, config: SelfExtendConfig): number {
   return Math.max(contextSize - 1, groupQueryPosition(contextSize - 1, config));
@@ -187,6 +236,8 @@ export class SelfExtendAttentionKernel {
   readonly ropeTable: GpuRopeTable;
   /** See {@link SelfExtendAttentionKernelOptions.targetWorkgroups}. */
   readonly targetWorkgroups: number;
+  /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
+  readonly singleQueryKernel: SingleQueryKernel;
   private readonly ownsRopeTable: boolean;
 
   private constructor(
@@ -199,7 +250,9 @@ export class SelfExtendAttentionKernel {
     private readonly scale: number,
     targetWorkgroups: number,
     private readonly merge: KeySplitMerge | undefined,
+    private readonly keyParallelPipeline: GPUComputePipeline | undefined,
   ) {
+    this.singleQueryKernel = keyParallelPipeline === undefined ? "query-tiled" : "key-parallel";
     this.tiles = tiles;
     this.mode = options.mode ?? "fused";
     this.ropeTable = ropeTable;
@@ -233,6 +286,14 @@ export class SelfExtendAttentionKernel {
     }
     const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
     const mode = options.mode ?? "fused";
+    const singleQueryKernel = chooseSingleQueryKernel(
+      context.limits,
+      shape,
+      config.groupSize,
+      tiles,
+      mode,
+      options,
+    );
     const { device } = context;
     const positions = largestRotatedPosition(options.contextSize, config) + 1;
     const ropeTable =
@@ -314,6 +375,31 @@ export class SelfExtendAttentionKernel {
         logSumExp: createStorageBuffer(device, rows * 4),
       };
     }
+    const keyParallelPipeline =
+      singleQueryKernel === "key-parallel"
+        ? await withErrorScopes(device, "compiling the key-parallel Self-Extend attention kernel", () =>
+            device.createComputePipeline({
+              layout: "auto",
+              compute: {
+                module: device.createShaderModule({
+                  code: keyParallelAttentionShader({
+                    ...shape,
+                    rotaryDimension,
+                    layout: options.rope.layout,
+                    groupSize: config.groupSize,
+                    neighborWindow: config.neighborWindow,
+                    workgroupSize: tiles.workgroupSize,
+                    logitSoftCap,
+                    slidingWindow,
+                  }),
+                  label: "self-extend attention, one query",
+                }),
+                entryPoint: "main",
+              },
+              label: "self-extend attention (fused, key-parallel)",
+            }),
+          )
+        : undefined;
     return new SelfExtendAttentionKernel(
       context,
       options,
@@ -324,6 +410,7 @@ export class SelfExtendAttentionKernel {
       options.scale ?? 1 / Math.sqrt(shape.headSize),
       targetWorkgroups,
       merge,
+      keyParallelPipeline,
     );
   }
 
@@ -425,8 +512,13 @@ export class SelfExtendAttentionKernel {
       );
     }
     const { device } = this.context;
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, device.createBindGroup({ layout: this.pipeline.getBindGroupLayout(0), entries }));
+    // One query: the key-parallel kernel where there is one (same bindings, same outputs).
+    const pipeline =
+      call.queryCount === 1 && this.keyParallelPipeline !== undefined
+        ? this.keyParallelPipeline
+        : this.pipeline;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
     const { splitCount } = this.planKeySplits(call);
     pass.dispatchWorkgroups(
       Math.ceil(call.queryCount / this.tiles.queryTile),

@@ -440,3 +440,279 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `;
 }
+
+/** What the key-parallel single-query kernel needs beyond the fused kernel's shape and scoring. */
+export type KeyParallelShaderOptions = Omit<AttentionShaderOptions, "queryTile" | "keyTile" | "mode">;
+
+/** Slices of a key-parallel workgroup: groups of VECTORS invocations that each fold every SLICES-th key. */
+export function keyParallelSlices(headSize: number, workgroupSize: number): number {
+  return Math.floor(workgroupSize / (headSize / 4));
+}
+
+/** Workgroup memory of the key-parallel kernel in bytes (queries at both levels, one tile of scores, the slices' partial results). */
+export function keyParallelWorkgroupBytes(
+  options: Pick<
+    KeyParallelShaderOptions,
+    "headCount" | "kvHeadCount" | "headSize" | "groupSize" | "workgroupSize"
+  >,
+): number {
+  const headsPerKv = options.headCount / options.kvHeadCount;
+  const vectors = options.headSize / 4;
+  const slices = keyParallelSlices(options.headSize, options.workgroupSize);
+  const queryVectors = headsPerKv * vectors * (options.groupSize === 1 ? 1 : 2);
+  return (
+    16 * queryVectors + 4 * headsPerKv * options.workgroupSize + slices * headsPerKv * (16 * vectors + 8)
+  );
+}
+
+/**
+ * The fused kernel for a call of ONE query (a decode step), parallel over keys instead of queries.
+ *
+ * The query-tiled kernel above gives each invocation one (query, head) pair, so a decode keeps only
+ * heads-per-kv invocations of a workgroup busy (4 of 64 for Llama 3), each walking every key of its
+ * split alone through a dot product of HEAD_SIZE and an accumulation of HEAD_SIZE: on a GPU that is a
+ * few percent of the memory's bandwidth. Here a workgroup (one kv head, one key split) walks its keys
+ * in tiles of WORKGROUP keys:
+ * - scores: invocation t scores key tileStart + t for every query head sharing the kv head (reading
+ *   the key once as vec4s, and deriving its group-level copy R(-(j - floor(j/G))) R(j) k once), with
+ *   the rotated queries staged in workgroup memory;
+ * - values: invocations form SLICES groups of VECTORS lanes; lane c of slice s folds value vec4 c of
+ *   keys s, s + SLICES, ... into its own online softmax per head, so each value row is read once, by
+ *   VECTORS neighbouring invocations (coalesced);
+ * - the slices' softmaxes are merged through their log-sum-exp at the end, and the result is written
+ *   like the query-tiled kernel's (the output, or a normalised split output plus its log-sum-exp),
+ *   so the same key-split plan and merge serve both.
+ * Same positions, same level per pair, same float32 softmax as the query-tiled kernel: only the
+ * order of the additions differs. Needs HEAD_SIZE % 4 == 0 and VECTORS <= WORKGROUP.
+ */
+export function keyParallelAttentionShader(options: KeyParallelShaderOptions): string {
+  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
+  const { workgroupSize, logitSoftCap, slidingWindow } = options;
+  if (headSize % 4 !== 0 || headSize / 4 > workgroupSize) {
+    throw new RangeError(
+      `the key-parallel kernel needs a head size that is a multiple of 4 and at most 4 x ${workgroupSize}; got ${headSize}`,
+    );
+  }
+  const headsPerKv = headCount / kvHeadCount;
+  const pairs = rotaryDimension / 2;
+  const vectors = headSize / 4;
+  const slices = keyParallelSlices(headSize, workgroupSize);
+  const usesGroupLevel = groupSize !== 1;
+  const heads = Array.from({ length: headsPerKv }, (_, h) => h);
+  const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
+  const capScore =
+    logitSoftCap === undefined
+      ? "fn capScore(score: f32) -> f32 { return score; }"
+      : `fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
+  // Dimension d of the group-level key: the cached key rotated back by R(-back), written out per
+  // dimension (pair and partner are constants here, for either layout and any rotary width).
+  const groupKeyComponent = (d: number): string => {
+    const x = `key[${d >> 2}][${d & 3}]`;
+    if (d >= rotaryDimension) return x;
+    const pair = layout === "interleaved" ? d >> 1 : d % pairs;
+    const first = layout === "interleaved" ? d % 2 === 0 : d < pairs;
+    const partner = layout === "interleaved" ? (first ? d + 1 : d - 1) : first ? d + pairs : d - pairs;
+    const sign = first ? "+" : "-";
+    return `${x} * rope[at + ${2 * pair}u] ${sign} key[${partner >> 2}][${partner & 3}] * rope[at + ${2 * pair + 1}u]`;
+  };
+  const dots = (queriesName: string, keyName: string, h: number) =>
+    unrolled(vectors, (c) => `dot(${queriesName}[${h * vectors + c}u], ${keyName}[${c}])`, " + ");
+  return /* wgsl */ `
+const HEADS: u32 = ${headCount}u;
+const KV_HEADS: u32 = ${kvHeadCount}u;
+const HEAD_SIZE: u32 = ${headSize}u;
+const VECTORS: u32 = ${vectors}u;
+const HEADS_PER_KV: u32 = ${headsPerKv}u;
+const PAIRS: u32 = ${pairs}u;
+const ROTARY: u32 = ${rotaryDimension}u;
+${attentionPositionsWgsl(groupSize, neighborWindow)}
+const WORKGROUP: u32 = ${workgroupSize}u;
+const KEY_TILE: u32 = ${workgroupSize}u;
+const SLICES: u32 = ${slices}u;
+const LOWEST: f32 = -3.0e38;
+${slidingWindow === undefined ? "" : `const SLIDING_WINDOW: u32 = ${slidingWindow}u;`}
+${capScore}
+
+${callParametersStruct}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// [1, HEADS, HEAD_SIZE], not rotated.
+@group(0) @binding(1) var<storage, read> queries: array<f32>;
+// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
+@group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
+// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host.
+@group(0) @binding(4) var<storage, read> rope: array<f32>;
+@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
+@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
+@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;
+
+var<workgroup> neighborQueries: array<vec4<f32>, ${headsPerKv * vectors}>;
+var<workgroup> groupQueries: array<vec4<f32>, ${usesGroupLevel ? headsPerKv * vectors : 1}>;
+// [HEADS_PER_KV, KEY_TILE]: this tile's scaled scores (LOWEST where masked).
+var<workgroup> scoreTile: array<f32, ${headsPerKv * workgroupSize}>;
+// [SLICES, HEADS_PER_KV] running maxima and sums, [SLICES, HEADS_PER_KV, VECTORS] accumulators.
+var<workgroup> sliceMax: array<f32, ${slices * headsPerKv}>;
+var<workgroup> sliceSum: array<f32, ${slices * headsPerKv}>;
+var<workgroup> sliceAccumulator: array<vec4<f32>, ${slices * headsPerKv * vectors}>;
+
+// Value d of the head at queries[base..] rotated by R(position) (see the query-tiled kernel).
+fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
+  let x = queries[base + d];
+  if (d >= ROTARY) { return x; }
+  ${
+    layout === "interleaved"
+      ? "let pair = d / 2u; let first = (d % 2u) == 0u; let partner = select(d - 1u, d + 1u, first);"
+      : "let pair = d % PAIRS; let first = d < PAIRS; let partner = select(d - PAIRS, d + PAIRS, first);"
+  }
+  let index = (position * PAIRS + pair) * 2u;
+  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
+}
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
+  let kvHead = workgroupId.y;
+  let queryIndex = params.queryStart;
+
+  // Every query head of this kv head, rotated to both levels, shared by the whole workgroup.
+  for (var e = localIndex; e < HEADS_PER_KV * VECTORS; e += WORKGROUP) {
+    let base = (kvHead * HEADS_PER_KV + e / VECTORS) * HEAD_SIZE;
+    let d = 4u * (e % VECTORS);
+    let at = neighborQueryPosition(queryIndex);
+    neighborQueries[e] = vec4<f32>(rotatedQuery(base, d, at), rotatedQuery(base, d + 1u, at), rotatedQuery(base, d + 2u, at), rotatedQuery(base, d + 3u, at));
+${
+  usesGroupLevel
+    ? `    let groupAt = groupQueryPosition(queryIndex);
+    groupQueries[e] = vec4<f32>(rotatedQuery(base, d, groupAt), rotatedQuery(base, d + 1u, groupAt), rotatedQuery(base, d + 2u, groupAt), rotatedQuery(base, d + 3u, groupAt));`
+    : ""
+}
+  }
+
+  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
+  let split = workgroupId.z;
+  let splitBegin = split * params.keysPerSplit;
+  let keyEnd = min(min(queryIndex + 1u, params.keyCount), splitBegin + params.keysPerSplit);
+  ${
+    slidingWindow === undefined
+      ? "let keyBegin = splitBegin;"
+      : "let keyBegin = max(splitBegin, select(0u, queryIndex + 1u - SLIDING_WINDOW, queryIndex + 1u >= SLIDING_WINDOW));"
+  }
+  let lane = localIndex % VECTORS;
+  let slice = localIndex / VECTORS;
+  let folds = slice < SLICES;
+  var runningMax: array<f32, HEADS_PER_KV>;
+  var runningSum: array<f32, HEADS_PER_KV>;
+  var accumulator: array<vec4<f32>, HEADS_PER_KV>;
+${unrolled(headsPerKv, (h) => `  runningMax[${h}] = LOWEST; runningSum[${h}] = 0.0; accumulator[${h}] = vec4<f32>(0.0);`)}
+
+  // Uniform per workgroup (keyBegin and keyEnd depend on the workgroup only), so the barriers are too.
+  for (var tileStart = keyBegin; tileStart < keyEnd; tileStart += KEY_TILE) {
+    workgroupBarrier();
+    // Scores: this invocation's key against every query head of the kv head.
+    var score: array<f32, HEADS_PER_KV>;
+${unrolled(headsPerKv, (h) => `    score[${h}] = LOWEST;`)}
+    let j = tileStart + localIndex;
+    if (j < keyEnd) {
+      let distance = queryIndex - j;
+      if (${keepPair}) {
+        let base = (j * KV_HEADS + kvHead) * VECTORS;
+        var key: array<vec4<f32>, VECTORS>;
+${unrolled(vectors, (c) => `        key[${c}] = keys[base + ${c}u];`)}
+        if (isNeighborPair(distance)) {
+${heads.map((h) => `          score[${h}] = capScore((${dots("neighborQueries", "key", h)}) * params.scale);`).join("\n")}
+        }${
+          usesGroupLevel
+            ? ` else {
+          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back.
+          let at = groupKeyBackRotation(j) * PAIRS * 2u;
+          var groupKey: array<vec4<f32>, VECTORS>;
+${unrolled(
+  vectors,
+  (c) =>
+    `          groupKey[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i)).join(", ")});`,
+)}
+${heads.map((h) => `          score[${h}] = capScore((${dots("groupQueries", "groupKey", h)}) * params.scale);`).join("\n")}
+        }`
+            : ""
+        }
+      }
+    }
+${unrolled(headsPerKv, (h) => `    scoreTile[${h}u * KEY_TILE + localIndex] = score[${h}];`)}
+    workgroupBarrier();
+
+    // Values: lane c of slice s folds value vec4 c of keys s, s + SLICES, ... of the tile.
+    let tileKeys = min(KEY_TILE, keyEnd - tileStart);
+    if (folds) {
+      var tileMax: array<f32, HEADS_PER_KV>;
+${unrolled(headsPerKv, (h) => `      tileMax[${h}] = LOWEST;`)}
+      for (var k = slice; k < tileKeys; k += SLICES) {
+${unrolled(headsPerKv, (h) => `        tileMax[${h}] = max(tileMax[${h}], scoreTile[${h}u * KEY_TILE + k]);`)}
+      }
+${unrolled(
+  headsPerKv,
+  (h) => `      if (tileMax[${h}] > runningMax[${h}]) {
+        // Online softmax: rescale what was summed under the old maximum.
+        let correction = exp(runningMax[${h}] - tileMax[${h}]);
+        runningSum[${h}] *= correction;
+        accumulator[${h}] *= correction;
+        runningMax[${h}] = tileMax[${h}];
+      }`,
+)}
+      for (var k = slice; k < tileKeys; k += SLICES) {
+        let value = values[((tileStart + k) * KV_HEADS + kvHead) * VECTORS + lane];
+${unrolled(
+  headsPerKv,
+  (h) => `        let score${h} = scoreTile[${h}u * KEY_TILE + k];
+        if (score${h} > LOWEST) {
+          let weight = exp(score${h} - runningMax[${h}]);
+          runningSum[${h}] += weight;
+          accumulator[${h}] += weight * value;
+        }`,
+)}
+      }
+    }
+  }
+
+  // Merge the slices' softmaxes through their log-sum-exp: O = sum_s e^(m_s - top) a_s / sum_s e^(m_s - top) l_s.
+  workgroupBarrier();
+  if (folds) {
+${unrolled(
+  headsPerKv,
+  (h) => `    sliceMax[slice * HEADS_PER_KV + ${h}u] = runningMax[${h}];
+    sliceSum[slice * HEADS_PER_KV + ${h}u] = runningSum[${h}];
+    sliceAccumulator[(slice * HEADS_PER_KV + ${h}u) * VECTORS + lane] = accumulator[${h}];`,
+)}
+  }
+  workgroupBarrier();
+  if (slice == 0u) {
+    for (var h = 0u; h < HEADS_PER_KV; h++) {
+      var top = LOWEST;
+      for (var s = 0u; s < SLICES; s++) { top = max(top, sliceMax[s * HEADS_PER_KV + h]); }
+      var total = 0.0;
+      var sum = vec4<f32>(0.0);
+      for (var s = 0u; s < SLICES; s++) {
+        let sliceTop = sliceMax[s * HEADS_PER_KV + h];
+        if (sliceTop > LOWEST) {
+          let weight = exp(sliceTop - top);
+          total += weight * sliceSum[s * HEADS_PER_KV + h];
+          sum += weight * sliceAccumulator[(s * HEADS_PER_KV + h) * VECTORS + lane];
+        }
+      }
+      let result = select(vec4<f32>(0.0), sum / total, total > 0.0);
+      let head = kvHead * HEADS_PER_KV + h;
+      var base = head * HEAD_SIZE + 4u * lane;
+      if (params.splitCount == 1u) {
+        attentionOutput[base] = result.x; attentionOutput[base + 1u] = result.y;
+        attentionOutput[base + 2u] = result.z; attentionOutput[base + 3u] = result.w;
+      } else {
+        let row = (split * params.queryCount) * HEADS + head;
+        base = row * HEAD_SIZE + 4u * lane;
+        splitOutput[base] = result.x; splitOutput[base + 1u] = result.y;
+        splitOutput[base + 2u] = result.z; splitOutput[base + 3u] = result.w;
+        if (lane == 0u) { splitLogSumExp[row] = select(LOWEST, top + log(total), total > 0.0); }
+      }
+    }
+  }
+}
+`;
+}

@@ -5,6 +5,7 @@ import {
   type AttentionTiles,
   createGpuRopeTable,
   SelfExtendAttentionKernel,
+  type SingleQueryKernel,
   TwoPassSelfExtendAttention,
 } from "../src/kernels.js";
 import {
@@ -35,6 +36,11 @@ interface KernelCase {
   readonly scale?: number;
   readonly logitSoftCap?: number;
   readonly slidingWindow?: number;
+}
+
+/** One query runs on both single-query kernels (the key-parallel default and the query-tiled one). */
+function kernelsFor(testCase: KernelCase): (SingleQueryKernel | undefined)[] {
+  return testCase.queryCount === 1 ? ["key-parallel", "query-tiled"] : [undefined];
 }
 
 // Small key tiles force long prompts across many tiles and many tile boundaries inside the window.
@@ -221,6 +227,53 @@ const cases: KernelCase[] = [
     scale: 0.3,
     logitSoftCap: 0.5,
   },
+  {
+    name: "G=3 W=6 decode, half-split, partial rotary, head size 24 (6 lanes: 10 slices, 4 idle invocations)",
+    headCount: 3,
+    kvHeadCount: 3,
+    headSize: 24,
+    rotaryDimension: 12,
+    layout: "half-split",
+    config: { groupSize: 3, neighborWindow: 6 },
+    keyCount: 200,
+    queryCount: 1,
+  },
+  {
+    name: "G=5 W=10 decode, interleaved, partial rotary 16 of 32, keys not a multiple of the tile",
+    headCount: 2,
+    kvHeadCount: 1,
+    headSize: 32,
+    rotaryDimension: 16,
+    layout: "interleaved",
+    config: { groupSize: 5, neighborWindow: 10 },
+    keyCount: 333,
+    queryCount: 1,
+  },
+  {
+    name: "G=4 W=32 decode at 1500 keys in key splits, GQA 7:1 (Qwen2.5-0.5B's 14/2), head size 64, half-split",
+    headCount: 14,
+    kvHeadCount: 2,
+    headSize: 64,
+    layout: "half-split",
+    config: { groupSize: 4, neighborWindow: 32 },
+    keyCount: 1500,
+    queryCount: 1,
+    targetWorkgroups: 40,
+    // 2 workgroups (kv heads): min(40 / 2, 47 tiles / 4) = 11 wanted, so 10 splits of 5 tiles.
+    expectedSplits: 10,
+  },
+  {
+    name: "Gemma 2 global layer: decode, head size 256 (one slice), G=4 W=16, soft-cap 0.5, scale 0.0625, GQA 2:1",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 256,
+    layout: "half-split",
+    config: { groupSize: 4, neighborWindow: 16 },
+    keyCount: 300,
+    queryCount: 1,
+    scale: 0.0625,
+    logitSoftCap: 0.5,
+  },
 ];
 
 let context: WebGpuContext;
@@ -234,68 +287,109 @@ afterAll(() => context?.destroy());
 
 describe("fused Self-Extend attention kernel vs core's float64 reference", () => {
   for (const testCase of cases) {
-    it(testCase.name, async () => {
-      const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
-      const rotaryDimension = testCase.rotaryDimension ?? headSize;
-      const queryStart = keyCount - queryCount;
-      const { device } = context;
-      const shape = { headCount, kvHeadCount, headSize };
-      const inputs = attentionInputs({
-        shape,
-        config,
-        layout,
-        rotaryDimension,
-        keyCount,
-        queryCount,
-        seed: keyCount,
-      });
-      const { scale, logitSoftCap, slidingWindow } = testCase;
-      const expected = expectedAttention(inputs, { scale, logitSoftCap, slidingWindow });
-
-      const kernel = await SelfExtendAttentionKernel.create(context, {
-        shape,
-        config,
-        rope: { layout, rotaryDimension },
-        contextSize: keyCount,
-        tiles: testCase.tiles,
-        ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
-        targetWorkgroups: testCase.targetWorkgroups,
-        scale,
-        logitSoftCap,
-        slidingWindow,
-      });
-      const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
-      expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
-      expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
-      expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
-      const buffers = uploadAttentionInputs(device, inputs);
-      kernel.run(buffers, { queryStart, queryCount, keyCount });
-      const largest = await largestOutputDifference(device, buffers.output, expected);
-      context.assertHealthy();
-      // float32 compute against a float64 oracle on outputs of size ~1.
-      expect(largest).toBeLessThan(2e-5);
-      kernel.destroy();
-
-      if (testCase.twoPass) {
-        const twoPass = await TwoPassSelfExtendAttention.create(
-          context,
-          {
-            shape,
-            config,
-            rope: { layout, rotaryDimension },
-            contextSize: keyCount,
-            tiles: testCase.tiles,
-          },
+    for (const singleQueryKernel of kernelsFor(testCase)) {
+      it(`${testCase.name}${singleQueryKernel === undefined ? "" : `, ${singleQueryKernel} kernel`}`, async () => {
+        const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
+        const rotaryDimension = testCase.rotaryDimension ?? headSize;
+        const queryStart = keyCount - queryCount;
+        const { device } = context;
+        const shape = { headCount, kvHeadCount, headSize };
+        const inputs = attentionInputs({
+          shape,
+          config,
+          layout,
+          rotaryDimension,
+          keyCount,
           queryCount,
-        );
-        const twoPassBuffers = uploadAttentionInputs(device, inputs);
-        twoPass.run(twoPassBuffers, { queryStart, queryCount, keyCount });
-        const twoPassLargest = await largestOutputDifference(device, twoPassBuffers.output, expected);
-        expect(twoPassLargest).toBeLessThan(2e-5);
-        twoPass.destroy();
-      }
-    });
+          seed: keyCount,
+        });
+        const { scale, logitSoftCap, slidingWindow } = testCase;
+        const expected = expectedAttention(inputs, { scale, logitSoftCap, slidingWindow });
+
+        const kernel = await SelfExtendAttentionKernel.create(context, {
+          shape,
+          config,
+          rope: { layout, rotaryDimension },
+          contextSize: keyCount,
+          tiles: testCase.tiles,
+          ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
+          targetWorkgroups: testCase.targetWorkgroups,
+          scale,
+          logitSoftCap,
+          slidingWindow,
+          singleQueryKernel,
+        });
+        if (singleQueryKernel !== undefined) expect(kernel.singleQueryKernel).toBe(singleQueryKernel);
+        const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
+        expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
+        expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
+        expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
+        const buffers = uploadAttentionInputs(device, inputs);
+        kernel.run(buffers, { queryStart, queryCount, keyCount });
+        const largest = await largestOutputDifference(device, buffers.output, expected);
+        context.assertHealthy();
+        // float32 compute against a float64 oracle on outputs of size ~1.
+        expect(largest).toBeLessThan(2e-5);
+        kernel.destroy();
+
+        if (testCase.twoPass && singleQueryKernel !== "query-tiled") {
+          const twoPass = await TwoPassSelfExtendAttention.create(
+            context,
+            {
+              shape,
+              config,
+              rope: { layout, rotaryDimension },
+              contextSize: keyCount,
+              tiles: testCase.tiles,
+            },
+            queryCount,
+          );
+          const twoPassBuffers = uploadAttentionInputs(device, inputs);
+          twoPass.run(twoPassBuffers, { queryStart, queryCount, keyCount });
+          const twoPassLargest = await largestOutputDifference(device, twoPassBuffers.output, expected);
+          expect(twoPassLargest).toBeLessThan(2e-5);
+          twoPass.destroy();
+        }
+      });
+    }
   }
+});
+
+describe("the single-query kernel", () => {
+  const options = {
+    config: { groupSize: 2, neighborWindow: 4 },
+    rope: { layout: "interleaved" as const },
+    contextSize: 16,
+  };
+
+  it("falls back to the query-tiled kernel for a head size that is not a multiple of 4", async () => {
+    const kernel = await SelfExtendAttentionKernel.create(context, {
+      ...options,
+      shape: { headCount: 2, kvHeadCount: 1, headSize: 6 },
+    });
+    expect(kernel.singleQueryKernel).toBe("query-tiled");
+    kernel.destroy();
+  });
+
+  it("refuses the key-parallel kernel where it cannot run, naming the value and the rule", async () => {
+    await expect(
+      SelfExtendAttentionKernel.create(context, {
+        ...options,
+        shape: { headCount: 2, kvHeadCount: 1, headSize: 6 },
+        singleQueryKernel: "key-parallel",
+      }),
+    ).rejects.toThrow(/singleQueryKernel.*key-parallel.*multiple of 4.*got 6/);
+  });
+
+  it("refuses an unknown kernel name", async () => {
+    await expect(
+      SelfExtendAttentionKernel.create(context, {
+        ...options,
+        shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
+        singleQueryKernel: "fast" as SingleQueryKernel,
+      }),
+    ).rejects.toThrow(/singleQueryKernel.*fast.*must be "key-parallel" or "query-tiled"/);
+  });
 });
 
 describe("Gemma 2 scoring options", () => {
