@@ -30,6 +30,7 @@ import {
   type MatmulKernel,
   matmulShader,
   matmulTileSide,
+  matrixVectorLayout,
   matrixVectorShader,
   rmsNormShader,
   ropeShader,
@@ -539,15 +540,16 @@ export class GpuForwardPass {
     if (tiled === undefined) {
       this.dispatch(pass, this.kernels.matmul, uniform, buffers, rows * outputs);
     } else if (rows < tiledMatmulSmallestRows) {
-      // One workgroup per output value, spread over two dimensions past the per-dimension limit.
+      // One workgroup per matrixVectorLayout.outputs values, over two dimensions past the per-dimension limit.
       const largest = this.context.limits.maxComputeWorkgroupsPerDimension;
+      const groups = Math.ceil(outputs / matrixVectorLayout.outputs);
       this.dispatchGrid(
         pass,
         tiled.matrixVector,
         uniform,
         buffers,
-        Math.min(outputs, largest),
-        Math.ceil(outputs / largest),
+        Math.min(groups, largest),
+        Math.ceil(groups / largest),
       );
     } else {
       const side = matmulTileSide;

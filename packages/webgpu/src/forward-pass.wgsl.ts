@@ -161,9 +161,9 @@ ${entry(workgroupSize)}
 /**
  * How matmuls run. "per-output": one invocation per output value, each reading its whole weight
  * row (the kernel above: fastest on CPU implementations, whose invocations are SIMD lanes of one
- * thread). "tiled", for GPUs: a workgroup per output value for a few rows (matrix-vector, decoding:
- * its 64 invocations read the weight row side by side, so reads coalesce, then add up their partial
- * sums in workgroup memory), and 16 x 16 tiles staged in workgroup memory for longer blocks
+ * thread). "tiled", for GPUs: for a few rows (matrix-vector, decoding) a workgroup computes 8 output
+ * values, 32 invocations each reading the value's weight row side by side, so reads coalesce, then
+ * adding up their partial sums in workgroup memory, and 16 x 16 tiles staged in workgroup memory for longer blocks
  * (prefill: each weight value loaded once per 16 rows instead of once per row). Same products, added
  * in another order: results differ from "per-output" by float32 rounding only.
  */
@@ -172,8 +172,22 @@ export type MatmulKernel = "per-output" | "tiled";
 /** Rows below this go to the matrix-vector kernel; from it on, to the 16 x 16 tiles. */
 export const tiledMatmulSmallestRows = 8;
 
-/** Invocations of a matrix-vector workgroup (a power of two, for the halving reduction). */
-export const matrixVectorWorkgroupSize = 64;
+/**
+ * How the matrix-vector kernel shares out its work: `lanes` invocations (a power of two) read one
+ * weight row side by side, and a workgroup computes `outputs` rows' values at once, so one halving
+ * reduction (log2(lanes) barriers) serves `outputs` values.
+ */
+export interface MatrixVectorLayout {
+  readonly lanes: number;
+  readonly outputs: number;
+}
+
+/**
+ * 32 lanes x 8 outputs (256 invocations, WebGPU's default limit). The first version had 64 lanes
+ * and one output per workgroup: 7 barriers per value, and a workgroup per value of a 128256-row
+ * classifier.
+ */
+export const matrixVectorLayout: MatrixVectorLayout = { lanes: 32, outputs: 8 };
 
 /** Side of the tiled kernel's square tiles (its workgroup is side x side invocations). */
 export const matmulTileSide = 16;
@@ -195,30 +209,54 @@ fn store(row: u32, o: u32, value: f32) {
 }`;
 }
 
-/** The "tiled" kind's matrix-vector kernel: workgroup (y * count.x + x) computes output o for every row. */
-export function matrixVectorShader(precision: WeightPrecision = "float32"): string {
+/**
+ * The "tiled" kind's matrix-vector kernel: workgroup (y * count.x + x) computes outputs
+ * `outputs` x that .. + outputs - 1 for every row. Lane l of an output adds the products l,
+ * l + lanes, ... of its weight row (neighbouring lanes read neighbouring weights, so reads
+ * coalesce), four independent sums at a time so each invocation keeps four loads in flight, then
+ * the lanes' sums are added by halving in workgroup memory.
+ */
+export function matrixVectorShader(
+  precision: WeightPrecision = "float32",
+  layout: MatrixVectorLayout = matrixVectorLayout,
+): string {
   const { enable, type } = weightDeclarations(precision);
-  const size = matrixVectorWorkgroupSize;
+  const { lanes, outputs } = layout;
+  const size = lanes * outputs;
   return /* wgsl */ `${enable}${matmulParams}
 ${matmulBindings(type)}
+const LANES: u32 = ${lanes}u;
+const OUTPUTS: u32 = ${outputs}u;
 var<workgroup> partial: array<f32, ${size}>;
 @compute @workgroup_size(${size})
-fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) workgroupCount: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let o = workgroupId.y * workgroupCount.x + workgroupId.x;
+fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) workgroupCount: vec3<u32>, @builtin(local_invocation_index) localIndex: u32) {
+  let first = (workgroupId.y * workgroupCount.x + workgroupId.x) * OUTPUTS;
   // Uniform across the workgroup (it depends on the workgroup id only), so the barriers below are too.
-  if (o >= params.outputs) { return; }
+  if (first >= params.outputs) { return; }
+  let lane = localIndex % LANES;
+  let o = first + localIndex / LANES;
+  let computes = o < params.outputs;
   let w = o * params.inputs;
   for (var row = 0u; row < params.rows; row++) {
     let v = row * params.inputs;
-    var sum = 0.0;
-    for (var i = lane; i < params.inputs; i += ${size}u) { sum += f32(weight[w + i]) * x[v + i]; }
-    partial[lane] = sum;
+    var sum0 = 0.0; var sum1 = 0.0; var sum2 = 0.0; var sum3 = 0.0;
+    if (computes) {
+      var i = lane;
+      for (; i + 3u * LANES < params.inputs; i += 4u * LANES) {
+        sum0 += f32(weight[w + i]) * x[v + i];
+        sum1 += f32(weight[w + i + LANES]) * x[v + i + LANES];
+        sum2 += f32(weight[w + i + 2u * LANES]) * x[v + i + 2u * LANES];
+        sum3 += f32(weight[w + i + 3u * LANES]) * x[v + i + 3u * LANES];
+      }
+      for (; i < params.inputs; i += LANES) { sum0 += f32(weight[w + i]) * x[v + i]; }
+    }
+    partial[localIndex] = (sum0 + sum1) + (sum2 + sum3);
     workgroupBarrier();
-    for (var half = ${size / 2}u; half > 0u; half = half / 2u) {
-      if (lane < half) { partial[lane] += partial[lane + half]; }
+    for (var half = LANES / 2u; half > 0u; half = half / 2u) {
+      if (lane < half) { partial[localIndex] += partial[localIndex + half]; }
       workgroupBarrier();
     }
-    if (lane == 0u) { store(row, o, partial[0]); }
+    if (lane == 0u && computes) { store(row, o, partial[localIndex]); }
     workgroupBarrier();
   }
 }`;
