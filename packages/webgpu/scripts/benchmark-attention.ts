@@ -16,9 +16,9 @@
  *     [--peak-gb-per-second 3350] [--target-workgroups 512 (the fused and plain kernels' split target;
  *     default: the device's, defaultTargetWorkgroups)]
  *
- * --repeat N queues N calls before waiting for the device once, so the per-call time (the sample
- * divided by N) leaves out the fixed latency of a submit-and-wait round trip, which is most of a
- * short call's wall time.
+ * --repeat N records N calls into one compute pass and submits them at once, so the per-call time
+ * (the sample divided by N) leaves out recording and the fixed latency of a submit-and-wait round
+ * trip, which is most of a short call's wall time: what remains is the GPU's time.
  */
 import { createRopeTable } from "@self-extend/core";
 import { createStorageBuffer } from "../src/gpu-buffers.js";
@@ -71,27 +71,31 @@ console.log(
 );
 
 /**
- * Median wall time per variant (run + wait for the queue), after one warm-up each (pipeline
+ * Median GPU time per call of each variant: `repeat` calls are recorded into one compute pass
+ * before the clock starts, then submitted at once and waited for, so the time leaves out recording
+ * and most of the fixed cost of a submit-and-wait round trip. One warm-up each (pipeline
  * compilation). Variants are sampled round-robin so load from other processes on a shared machine
  * hits them alike.
  */
-async function timeRoundRobin(variants: readonly (() => void)[]): Promise<number[]> {
-  for (const run of variants) {
-    run();
+async function timeRoundRobin(
+  variants: readonly ((pass: GPUComputePassEncoder) => void)[],
+): Promise<number[]> {
+  const sample = async (record: (pass: GPUComputePassEncoder) => void, calls: number) => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let call = 0; call < calls; call++) record(pass);
+    pass.end();
+    const commands = encoder.finish();
+    const t0 = performance.now();
+    device.queue.submit([commands]);
     await device.queue.onSubmittedWorkDone();
-  }
-  const repeated = variants.map((run) => () => {
-    for (let call = 0; call < repeat; call++) run();
-  });
+    return (performance.now() - t0) / calls;
+  };
+  for (const record of variants) await sample(record, 1);
   const samples = variants.map(() => [] as number[]);
   const started = performance.now();
   while (samples[0].length < 5 || (performance.now() - started < 3000 && samples[0].length < 25)) {
-    for (const [index, run] of repeated.entries()) {
-      const t0 = performance.now();
-      run();
-      await device.queue.onSubmittedWorkDone();
-      samples[index].push((performance.now() - t0) / repeat);
-    }
+    for (const [index, record] of variants.entries()) samples[index].push(await sample(record, repeat));
   }
   return samples.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]);
 }
@@ -155,13 +159,21 @@ console.log(
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
+    // Each kernel's call parameters are written once per call shape, as a forward pass does per block.
+    const [fusedCall, oneSplitCall, queryTiledCall, plainCall] = [
+      fused,
+      fusedOneSplit,
+      fusedQueryTiled,
+      plain,
+    ].map((kernel) => kernel.createCallParameters(call));
     const [fusedMs, oneSplitMs, queryTiledMs, twoPassMs, plainMs] = await timeRoundRobin([
-      () => fused.run(buffers, call),
-      () => fusedOneSplit.run(buffers, call),
-      () => fusedQueryTiled.run(buffers, call),
-      () => twoPass.run(buffers, call),
-      () => plain.run(buffers, call),
+      (pass) => fused.encode(pass, buffers, call, fusedCall),
+      (pass) => fusedOneSplit.encode(pass, buffers, call, oneSplitCall),
+      (pass) => fusedQueryTiled.encode(pass, buffers, call, queryTiledCall),
+      (pass) => twoPass.encode(pass, buffers, call),
+      (pass) => plain.encode(pass, buffers, call, plainCall),
     ]);
+    for (const parameters of [fusedCall, oneSplitCall, queryTiledCall, plainCall]) parameters.destroy();
     const { splitCount } = fused.planKeySplits(call);
     // Keys and values of every key position, float32, read once per call (GQA shares them).
     const gigabytesPerSecond = (keyCount * kvWidth * 4 * 2) / (fusedMs / 1000) / 1e9;

@@ -34,12 +34,15 @@ import {
   matrixVectorShader,
   rmsNormShader,
   ropeShader,
+  rowRmsNormShader,
   softCapShader,
   tiledMatmulShader,
   tiledMatmulSmallestRows,
   type WeightPrecision,
 } from "./forward-pass.wgsl.js";
 import {
+  BindGroupCache,
+  createReadBackBuffer,
   createStorageBuffer,
   readFloat32,
   storageUsage,
@@ -213,15 +216,28 @@ export async function uploadLlamaWeights(
 
 const workgroupSize = 64;
 
+/**
+ * Distinct uniforms a forward pass keeps before starting over: a decode step adds the few that
+ * hold its position (the key/value rows it writes, RoPE's first position), the rest repeat.
+ */
+const uniformCacheLimit = 512;
+
 /** The pipelines of the non-attention kernels, compiled once per model. */
 export class ForwardPassKernels {
   private constructor(
     readonly embedding: GPUComputePipeline,
     readonly rmsNorm: GPUComputePipeline,
     readonly matmul: GPUComputePipeline,
-    /** The "tiled" kind's kernels (matrix-vector, and 16 x 16 tiles); absent for "per-output". */
+    /**
+     * The "tiled" kind's kernels (matrix-vector, 16 x 16 tiles, and a workgroup-per-row RMSNorm);
+     * absent for "per-output".
+     */
     readonly tiled:
-      | { readonly matrixVector: GPUComputePipeline; readonly blocks: GPUComputePipeline }
+      | {
+          readonly matrixVector: GPUComputePipeline;
+          readonly blocks: GPUComputePipeline;
+          readonly rowNorm: GPUComputePipeline;
+        }
       | undefined,
     /** SwiGLU, or GeGLU for Gemma. */
     readonly gatedActivation: GPUComputePipeline,
@@ -258,6 +274,7 @@ export class ForwardPassKernels {
         ? {
             matrixVector: await compile(matrixVectorShader(precision), "matrix-vector"),
             blocks: await compile(tiledMatmulShader(precision), "tiled matmul"),
+            rowNorm: await compile(rowRmsNormShader(), "row-parallel RMSNorm"),
           }
         : undefined,
       await compile(gatedActivationShader(size, activation), activation === "gelu-tanh" ? "GeGLU" : "SwiGLU"),
@@ -298,6 +315,18 @@ export class GpuForwardPass {
   private readonly selectedRows: GPUBuffer;
   private readonly noBias: GPUBuffer;
   private readonly workgroupSize: number;
+  /**
+   * Uniforms by content. Most are the same for every block of a size (all of a decode step's but
+   * the few that hold its position), so a decode step allocates almost nothing; the cache starts
+   * over past {@link uniformCacheLimit} entries.
+   */
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly bindGroups: BindGroupCache;
+  /** The attention kernels' call parameters, rewritten for each block. */
+  private readonly attentionParameters: GPUBuffer;
+  private readonly localAttentionParameters: GPUBuffer | undefined;
+  /** Where a decode step's logits row is read back through (mappable memory is costly to allocate per step). */
+  private readonly logitsReadBack: GPUBuffer;
 
   /** Bytes of the KV cache buffers on the device (one key copy: group rotations are derived in the kernel). */
   get cacheBytes(): number {
@@ -364,6 +393,14 @@ export class GpuForwardPass {
       0,
       Uint32Array.from({ length: blockSize }, (_, index) => index),
     );
+    this.bindGroups = new BindGroupCache(device);
+    const parameters = () => device.createBuffer({ size: 32, usage: uniformUsage, label: "attention call" });
+    this.attentionParameters = parameters();
+    this.owned.push(this.attentionParameters);
+    this.localAttentionParameters = localAttention === undefined ? undefined : parameters();
+    if (this.localAttentionParameters !== undefined) this.owned.push(this.localAttentionParameters);
+    this.logitsReadBack = createReadBackBuffer(device, vocabularySize * 4);
+    this.owned.push(this.logitsReadBack);
   }
 
   static async create(
@@ -462,6 +499,9 @@ export class GpuForwardPass {
   }
 
   private uniform(words: readonly number[], floatIndex?: number): GPUBuffer {
+    const key = `${words.join(",")}/${floatIndex ?? ""}`;
+    const cached = this.uniforms.get(key);
+    if (cached !== undefined) return cached;
     const buffer = this.context.device.createBuffer({
       size: Math.max(16, Math.ceil((words.length * 4) / 16) * 16),
       usage: uniformUsage,
@@ -475,7 +515,16 @@ export class GpuForwardPass {
       else integers[index] = word;
     });
     buffer.unmap();
+    this.uniforms.set(key, buffer);
     return buffer;
+  }
+
+  /** Called between blocks (no work in flight): drops the cached uniforms once there are too many. */
+  private trimUniforms(): void {
+    if (this.uniforms.size < uniformCacheLimit) return;
+    for (const buffer of this.uniforms.values()) buffer.destroy();
+    this.uniforms.clear();
+    this.bindGroups.clear();
   }
 
   private dispatch(
@@ -505,14 +554,24 @@ export class GpuForwardPass {
       );
     }
     pass.setPipeline(pipeline);
-    pass.setBindGroup(
-      0,
-      this.context.device.createBindGroup({
-        layout: pipeline.getBindGroupLayout(0),
-        entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
-      }),
-    );
+    pass.setBindGroup(0, this.bindGroups.get(pipeline, [uniform, ...buffers]));
     pass.dispatchWorkgroups(x, y);
+  }
+
+  /** RMSNorm of `rows` rows: a workgroup per row with the "tiled" kind, else an invocation per row. */
+  private rmsNorm(
+    pass: GPUComputePassEncoder,
+    uniform: GPUBuffer,
+    buffers: readonly GPUBuffer[],
+    rows: number,
+  ): void {
+    const rowNorm = this.kernels.tiled?.rowNorm;
+    if (rowNorm === undefined) {
+      this.dispatch(pass, this.kernels.rmsNorm, uniform, buffers, rows);
+      return;
+    }
+    const largest = this.context.limits.maxComputeWorkgroupsPerDimension;
+    this.dispatchGrid(pass, rowNorm, uniform, buffers, Math.min(rows, largest), Math.ceil(rows / largest));
   }
 
   private matmul(
@@ -591,6 +650,7 @@ export class GpuForwardPass {
     device.queue.writeBuffer(this.tokens, 0, blockTokens);
     if (logitRows.length > 0) device.queue.writeBuffer(this.selectedRows, 0, Uint32Array.from(logitRows));
 
+    this.trimUniforms();
     const encoder = device.createCommandEncoder({ label: "forward block" });
     const pass = encoder.beginComputePass();
     // Each slab writes the rows of the tokens it holds.
@@ -606,9 +666,12 @@ export class GpuForwardPass {
     const normUniform = this.uniform([count, embeddingSize, normEpsilon, 0], 2);
     const postNormUniform = this.uniform([count, embeddingSize, normEpsilon, 1], 2);
     const attentionCall = { queryStart: firstPosition, queryCount: count, keyCount: firstPosition + count };
-    const attentionUniform = this.attention.createCallParameters(attentionCall);
+    const attentionUniform = this.attentionParameters;
+    this.attention.writeCallParameters(attentionUniform, attentionCall);
     // Each kernel plans its own key splits (their tiles differ), so each has its own uniform.
-    const localAttentionUniform = this.localAttention?.createCallParameters(attentionCall);
+    const localAttentionUniform = this.localAttentionParameters;
+    if (localAttentionUniform !== undefined)
+      this.localAttention?.writeCallParameters(localAttentionUniform, attentionCall);
     const localLayers = description.slidingWindow?.localLayers;
     const ropeUniform = this.uniform([count, kvHeadCount, firstPosition, firstPosition * kvWidth]);
     const queryNormUniform = this.uniform([count * headCount, headSize, normEpsilon, 0], 2);
@@ -632,9 +695,8 @@ export class GpuForwardPass {
         return;
       }
       this.matmul(pass, source, weight, undefined, this.projected, count, embeddingSize, inputs);
-      this.dispatch(
+      this.rmsNorm(
         pass,
-        kernels.rmsNorm,
         postNormUniform,
         [this.identityRows, this.projected, postNorm, this.residual],
         count,
@@ -645,9 +707,8 @@ export class GpuForwardPass {
       const keys = this.keyCaches[index];
       const values = this.valueCaches[index];
       const isLocal = localLayers?.[index] === true;
-      this.dispatch(
+      this.rmsNorm(
         pass,
-        kernels.rmsNorm,
         normUniform,
         [this.identityRows, this.residual, layer.attentionNorm, this.normalized],
         count,
@@ -734,9 +795,8 @@ export class GpuForwardPass {
         this.attention.encode(pass, attentionBuffers, attentionCall, attentionUniform);
       }
       projectIntoResidual(this.attended, layer.output, queryWidth, layer.postAttentionNorm);
-      this.dispatch(
+      this.rmsNorm(
         pass,
-        kernels.rmsNorm,
         normUniform,
         [this.identityRows, this.residual, layer.feedForwardNorm, this.normalized],
         count,
@@ -764,9 +824,8 @@ export class GpuForwardPass {
     if (logitRows.length > 0) {
       // Only the rows asked for pay for the final norm and the classifier (the largest matrix).
       const rows = logitRows.length;
-      this.dispatch(
+      this.rmsNorm(
         pass,
-        kernels.rmsNorm,
         this.uniform([rows, embeddingSize, normEpsilon, 0], 2),
         [this.selectedRows, this.residual, weights.outputNorm, this.logitRows],
         rows,
@@ -805,7 +864,13 @@ export class GpuForwardPass {
       context.assertHealthy();
       return new Float32Array(0);
     }
-    const logits = await readFloat32(device, this.logits, logitRows.length * vocabularySize * 4);
+    const logits = await readFloat32(
+      device,
+      this.logits,
+      logitRows.length * vocabularySize * 4,
+      0,
+      this.logitsReadBack,
+    );
     context.assertHealthy();
     return logits;
   }

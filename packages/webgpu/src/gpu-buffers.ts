@@ -44,28 +44,89 @@ export function submitComputePass(device: GPUDevice, record: (pass: GPUComputePa
   device.queue.submit([encoder.finish()]);
 }
 
-/** Copies `bytes` from a storage buffer into a fresh Float32Array (waits for the GPU). */
+/** A buffer that storage buffers are copied into to be read on the CPU. */
+export function createReadBackBuffer(device: GPUDevice, bytes: number): GPUBuffer {
+  return device.createBuffer({ size: alignedSize(bytes), usage: mapReadUsage, label: "read-back" });
+}
+
+/**
+ * Copies `bytes` from a storage buffer into a fresh Float32Array (waits for the GPU), through
+ * `staging` when it is given and large enough (a caller that reads every step keeps one, since
+ * allocating mappable memory per read costs more than the read), else through a buffer of its own.
+ */
 export async function readFloat32(
   device: GPUDevice,
   source: GPUBuffer,
   bytes: number,
   offset = 0,
+  staging?: GPUBuffer,
 ): Promise<Float32Array> {
   const size = alignedSize(bytes);
-  const staging = device.createBuffer({ size, usage: mapReadUsage, label: "read-back" });
+  const reused = staging !== undefined && staging.size >= size;
+  const target = reused ? staging : createReadBackBuffer(device, size);
   const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(source, offset, staging, 0, size);
+  encoder.copyBufferToBuffer(source, offset, target, 0, size);
   device.queue.submit([encoder.finish()]);
   try {
-    await staging.mapAsync(mapModeRead);
+    await target.mapAsync(mapModeRead, 0, size);
   } catch (error) {
-    staging.destroy();
+    if (!reused) target.destroy();
     throw new WebGpuDeviceError(`reading results back failed: ${(error as Error).message}`);
   }
-  const result = new Float32Array(staging.getMappedRange().slice(0, bytes));
-  staging.unmap();
-  staging.destroy();
+  const result = new Float32Array(target.getMappedRange(0, size).slice(0, bytes));
+  target.unmap();
+  if (!reused) target.destroy();
   return result;
+}
+
+/**
+ * Bind groups by pipeline and buffers, so work recorded again and again (every layer of every
+ * decode step binds the same buffers) creates each bind group once. Buffers are told apart by
+ * identity; past `limit` entries the cache starts over, so bind groups of buffers that are gone do
+ * not pile up.
+ */
+export class BindGroupCache {
+  private readonly groups = new Map<string, GPUBindGroup>();
+  private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
+  private readonly identities = new WeakMap<object, number>();
+  private nextIdentity = 0;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly limit = 4096,
+  ) {}
+
+  private identity(item: object): number {
+    let value = this.identities.get(item);
+    if (value === undefined) {
+      value = this.nextIdentity++;
+      this.identities.set(item, value);
+    }
+    return value;
+  }
+
+  /** The bind group binding `buffers` to bindings 0, 1, ... of `pipeline`'s group 0. */
+  get(pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
+    const key = [pipeline, ...buffers].map((item) => this.identity(item)).join(",");
+    const cached = this.groups.get(key);
+    if (cached !== undefined) return cached;
+    if (this.groups.size >= this.limit) this.groups.clear();
+    let layout = this.layouts.get(pipeline);
+    if (layout === undefined) {
+      layout = pipeline.getBindGroupLayout(0);
+      this.layouts.set(pipeline, layout);
+    }
+    const group = this.device.createBindGroup({
+      layout,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    this.groups.set(key, group);
+    return group;
+  }
+
+  clear(): void {
+    this.groups.clear();
+  }
 }
 
 /**

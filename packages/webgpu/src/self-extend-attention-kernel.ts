@@ -19,7 +19,13 @@ import {
   validateSelfExtendConfig,
 } from "@self-extend/core";
 import { type KernelLimits, type WebGpuContext, WebGpuDeviceError } from "./device.js";
-import { createStorageBuffer, submitComputePass, uniformUsage, withErrorScopes } from "./gpu-buffers.js";
+import {
+  BindGroupCache,
+  createStorageBuffer,
+  submitComputePass,
+  uniformUsage,
+  withErrorScopes,
+} from "./gpu-buffers.js";
 import { createGpuRopeTable, type GpuRopeTable } from "./rope-table.js";
 import {
   type AttentionKernelMode,
@@ -239,6 +245,7 @@ export class SelfExtendAttentionKernel {
   /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
   readonly singleQueryKernel: SingleQueryKernel;
   private readonly ownsRopeTable: boolean;
+  private readonly bindGroups: BindGroupCache;
 
   private constructor(
     private readonly context: WebGpuContext,
@@ -253,6 +260,7 @@ export class SelfExtendAttentionKernel {
     private readonly keyParallelPipeline: GPUComputePipeline | undefined,
   ) {
     this.singleQueryKernel = keyParallelPipeline === undefined ? "query-tiled" : "key-parallel";
+    this.bindGroups = new BindGroupCache(context.device);
     this.tiles = tiles;
     this.mode = options.mode ?? "fused";
     this.ropeTable = ropeTable;
@@ -438,6 +446,26 @@ export class SelfExtendAttentionKernel {
 
   /** A uniform buffer for one call; a forward pass reuses it for every layer of a block. */
   createCallParameters(call: AttentionCall): GPUBuffer {
+    const buffer = this.context.device.createBuffer({
+      size: callParameterBytes,
+      usage: uniformUsage,
+      label: "attention call",
+    });
+    try {
+      this.writeCallParameters(buffer, call);
+    } catch (error) {
+      buffer.destroy();
+      throw error;
+    }
+    return buffer;
+  }
+
+  /**
+   * Checks a call and writes its parameters into `buffer` (one of {@link createCallParameters}'s, or
+   * any 32-byte uniform buffer the caller keeps), through the queue: work submitted after this
+   * sees them.
+   */
+  writeCallParameters(buffer: GPUBuffer, call: AttentionCall): void {
     const { queryStart, queryCount, keyCount } = call;
     if (!(queryCount >= 1) || queryStart + queryCount > keyCount || queryStart < 0) {
       throw new RangeError(
@@ -462,18 +490,11 @@ export class SelfExtendAttentionKernel {
       );
     }
     const { splitCount, keysPerSplit } = this.planKeySplits(call);
-    const buffer = this.context.device.createBuffer({
-      size: callParameterBytes,
-      usage: uniformUsage,
-      mappedAtCreation: true,
-      label: "attention call",
-    });
-    const range = buffer.getMappedRange();
-    new Uint32Array(range, 0, 3).set([queryStart, queryCount, keyCount]);
-    new Float32Array(range, 12, 1)[0] = this.scale;
-    new Uint32Array(range, 16, 2).set([keysPerSplit, splitCount]);
-    buffer.unmap();
-    return buffer;
+    const words = new ArrayBuffer(callParameterBytes);
+    new Uint32Array(words, 0, 3).set([queryStart, queryCount, keyCount]);
+    new Float32Array(words, 12, 1)[0] = this.scale;
+    new Uint32Array(words, 16, 2).set([keysPerSplit, splitCount]);
+    this.context.device.queue.writeBuffer(buffer, 0, words);
   }
 
   /** Loop iterations of one invocation over `keyCount` keys: per tile, the staging loop, then a score and an accumulation loop over its keys. */
@@ -493,32 +514,28 @@ export class SelfExtendAttentionKernel {
     parameters?: GPUBuffer,
   ): void {
     const uniform = parameters ?? this.createCallParameters(call);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: uniform } },
-      { binding: 1, resource: { buffer: buffers.queries } },
-      { binding: 2, resource: { buffer: buffers.keys } },
-      { binding: 3, resource: { buffer: buffers.values } },
-      { binding: 4, resource: { buffer: this.ropeTable.buffer } },
-      { binding: 5, resource: { buffer: buffers.output } },
+    const bound = [
+      uniform,
+      buffers.queries,
+      buffers.keys,
+      buffers.values,
+      this.ropeTable.buffer,
+      buffers.output,
     ];
     if (this.mode !== "fused") {
       if (!buffers.logSumExp) throw new RangeError(`mode ${this.mode} needs a logSumExp buffer`);
-      entries.push({ binding: 6, resource: { buffer: buffers.logSumExp } });
+      bound.push(buffers.logSumExp);
     } else {
       const merge = this.merge as KeySplitMerge;
-      entries.push(
-        { binding: 6, resource: { buffer: merge.output } },
-        { binding: 7, resource: { buffer: merge.logSumExp } },
-      );
+      bound.push(merge.output, merge.logSumExp);
     }
-    const { device } = this.context;
     // One query: the key-parallel kernel where there is one (same bindings, same outputs).
     const pipeline =
       call.queryCount === 1 && this.keyParallelPipeline !== undefined
         ? this.keyParallelPipeline
         : this.pipeline;
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    pass.setBindGroup(0, this.bindGroups.get(pipeline, bound));
     const { splitCount } = this.planKeySplits(call);
     pass.dispatchWorkgroups(
       Math.ceil(call.queryCount / this.tiles.queryTile),
@@ -531,13 +548,7 @@ export class SelfExtendAttentionKernel {
       pass.setPipeline(merge.pipeline);
       pass.setBindGroup(
         0,
-        device.createBindGroup({
-          layout: merge.pipeline.getBindGroupLayout(0),
-          entries: [uniform, merge.output, merge.logSumExp, buffers.output].map((buffer, binding) => ({
-            binding,
-            resource: { buffer },
-          })),
-        }),
+        this.bindGroups.get(merge.pipeline, [uniform, merge.output, merge.logSumExp, buffers.output]),
       );
       const { headCount, headSize } = this.options.shape;
       pass.dispatchWorkgroups(Math.ceil((call.queryCount * headCount * headSize) / merge.workgroupSize));
@@ -546,7 +557,10 @@ export class SelfExtendAttentionKernel {
 
   /** Encodes and submits one call on its own command buffer. */
   run(buffers: AttentionBuffers, call: AttentionCall): void {
-    submitComputePass(this.context.device, (pass) => this.encode(pass, buffers, call));
+    const parameters = this.createCallParameters(call);
+    submitComputePass(this.context.device, (pass) => this.encode(pass, buffers, call, parameters));
+    // Destroying a buffer that submitted work uses frees it once that work is done.
+    parameters.destroy();
   }
 
   destroy(): void {

@@ -1,12 +1,13 @@
 /**
- * The "tiled" kind's matrix-vector kernel on its own, against float64 products computed here:
+ * The "tiled" kind's row kernels on their own against float64 computed here: the matrix-vector
+ * kernel (below) and the workgroup-per-row RMSNorm (at the end). Matrix-vector:
  * output counts that are not a multiple of the workgroup's outputs, inner sizes that run the
  * four-way unrolled loop, its remainder loop, or only the remainder, a bias, accumulation into the
  * result, and a slab's output offset and result stride (the classifier's layout).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { matrixVectorLayout, matrixVectorShader } from "../src/forward-pass.wgsl.js";
-import { readFloat32, uniformUsage, uploadFloat32 } from "../src/gpu-buffers.js";
+import { matrixVectorLayout, matrixVectorShader, rowRmsNormShader } from "../src/forward-pass.wgsl.js";
+import { readFloat32, uniformUsage, uploadFloat32, uploadUint32 } from "../src/gpu-buffers.js";
 import { requestWebGpuDevice, type WebGpuContext } from "../src/index.js";
 import { randomValues } from "./browser/attention-inputs.js";
 
@@ -106,5 +107,69 @@ describe("matrix-vector kernel vs float64 products", () => {
     expect(largest).toBeLessThan(1e-4);
     // Columns outside the slab keep their values.
     if (testCase.slab) expect(actual[0]).toBe(initial[0]);
+  });
+});
+
+describe("row-parallel RMSNorm vs float64", () => {
+  it.each([
+    { rows: 1, width: 2048, accumulate: false },
+    { rows: 3, width: 300, accumulate: true },
+    { rows: 2, width: 40, accumulate: false },
+  ])("%o", async ({ rows, width, accumulate }) => {
+    const { device } = context;
+    const normPipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module: device.createShaderModule({ code: rowRmsNormShader() }), entryPoint: "main" },
+    });
+    const epsilon = 1e-5;
+    // Rows are picked through an index list (the final norm reads only the rows asked for).
+    const sourceRows = rows + 2;
+    const source = randomValues(sourceRows * width, width);
+    const weight = randomValues(width, 3);
+    const rowIndices = Uint32Array.from({ length: rows }, (_, row) => sourceRows - 1 - row);
+    const initial = randomValues(rows * width, 5);
+    const expected = Float64Array.from(initial);
+    for (let row = 0; row < rows; row++) {
+      const start = rowIndices[row] * width;
+      let squares = 0;
+      for (let i = 0; i < width; i++) squares += source[start + i] ** 2;
+      const inverse = 1 / Math.sqrt(squares / width + epsilon);
+      for (let i = 0; i < width; i++) {
+        const value = source[start + i] * inverse * weight[i];
+        expected[row * width + i] = accumulate ? initial[row * width + i] + value : value;
+      }
+    }
+    const uniform = device.createBuffer({ size: 16, usage: uniformUsage, mappedAtCreation: true });
+    new Uint32Array(uniform.getMappedRange()).set([rows, width, 0, accumulate ? 1 : 0]);
+    uniform.unmap();
+    device.queue.writeBuffer(uniform, 8, Float32Array.of(epsilon));
+    const result = uploadFloat32(device, initial);
+    const buffers = [
+      uniform,
+      uploadUint32(device, rowIndices),
+      uploadFloat32(device, source),
+      uploadFloat32(device, weight),
+      result,
+    ];
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(normPipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: normPipeline.getBindGroupLayout(0),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      }),
+    );
+    pass.dispatchWorkgroups(rows);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const actual = await readFloat32(device, result, rows * width * 4);
+    context.assertHealthy();
+    let largest = 0;
+    for (let index = 0; index < expected.length; index++) {
+      largest = Math.max(largest, Math.abs(actual[index] - expected[index]));
+    }
+    expect(largest).toBeLessThan(1e-5);
   });
 });
