@@ -98,8 +98,18 @@ const GROUP_OFFSET: u32 = ${neighborWindow - Math.floor(neighborWindow / groupSi
 fn neighborQueryPosition(queryIndex: u32) -> u32 { return queryIndex; }
 // Group level: query i at floor(i/G) + W - W/G.
 fn groupQueryPosition(queryIndex: u32) -> u32 { return queryIndex / GROUP + GROUP_OFFSET; }
-// How far key j's cached copy (at j) is rotated back to reach its group position floor(j/G).
-fn groupKeyBackRotation(keyIndex: u32) -> u32 { return keyIndex - keyIndex / GROUP; }
+// How far key j's cached copy (at j) is rotated back to reach its group position floor(j/G),
+// j - floor(j/G), in two parts that add up to it: (G - 1) floor(j/G), the same for the G keys of a
+// group, and j mod G, one of G values. The key-parallel kernel rotates by each part, so the G
+// invocations of a group read one RoPE table row together and the other rows come from G rows.
+fn groupKeyBackRotationParts(keyIndex: u32) -> vec2<u32> {
+  let group = keyIndex / GROUP;
+  return vec2<u32>(group * (GROUP - 1u), keyIndex - group * GROUP);
+}
+fn groupKeyBackRotation(keyIndex: u32) -> u32 {
+  let parts = groupKeyBackRotationParts(keyIndex);
+  return parts.x + parts.y;
+}
 // The pair (i, j), j <= i, is at the neighbor level iff i - j < W.
 fn isNeighborPair(distance: u32) -> bool { return distance < WINDOW; }`;
 }
@@ -506,14 +516,14 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
       : `fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
   // Dimension d of the group-level key: the cached key rotated back by R(-back), written out per
   // dimension (pair and partner are constants here, for either layout and any rotary width).
-  const groupKeyComponent = (d: number): string => {
-    const x = `key[${d >> 2}][${d & 3}]`;
+  const groupKeyComponent = (d: number, source: string, row: string): string => {
+    const x = `${source}[${d >> 2}][${d & 3}]`;
     if (d >= rotaryDimension) return x;
     const pair = layout === "interleaved" ? d >> 1 : d % pairs;
     const first = layout === "interleaved" ? d % 2 === 0 : d < pairs;
     const partner = layout === "interleaved" ? (first ? d + 1 : d - 1) : first ? d + pairs : d - pairs;
     const sign = first ? "+" : "-";
-    return `${x} * rope[at + ${2 * pair}u] ${sign} key[${partner >> 2}][${partner & 3}] * rope[at + ${2 * pair + 1}u]`;
+    return `${x} * rope[${row} + ${2 * pair}u] ${sign} ${source}[${partner >> 2}][${partner & 3}] * rope[${row} + ${2 * pair + 1}u]`;
   };
   const dots = (queriesName: string, keyName: string, h: number) =>
     unrolled(vectors, (c) => `dot(${queriesName}[${h * vectors + c}u], ${keyName}[${c}])`, " + ");
@@ -623,13 +633,22 @@ ${heads.map((h) => `          score[${h}] = capScore((${dots("neighborQueries", 
         }${
           usesGroupLevel
             ? ` else {
-          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back.
-          let at = groupKeyBackRotation(j) * PAIRS * 2u;
+          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back, by j mod G
+          // and then by (G - 1) floor(j/G) (table rows shared by neighbouring invocations).
+          let parts = groupKeyBackRotationParts(j);
+          let withinGroupAt = parts.y * PAIRS * 2u;
+          let groupAt = parts.x * PAIRS * 2u;
+          var partlyBack: array<vec4<f32>, VECTORS>;
+${unrolled(
+  vectors,
+  (c) =>
+    `          partlyBack[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "key", "withinGroupAt")).join(", ")});`,
+)}
           var groupKey: array<vec4<f32>, VECTORS>;
 ${unrolled(
   vectors,
   (c) =>
-    `          groupKey[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i)).join(", ")});`,
+    `          groupKey[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "partlyBack", "groupAt")).join(", ")});`,
 )}
 ${heads.map((h) => `          score[${h}] = capScore((${dots("groupQueries", "groupKey", h)}) * params.scale);`).join("\n")}
         }`
