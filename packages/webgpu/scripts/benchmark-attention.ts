@@ -136,7 +136,7 @@ const fusedQueryTiled = await SelfExtendAttentionKernel.create(context, {
   singleQueryKernel: "query-tiled",
 });
 console.log(
-  `key splits: up to ${fused.targetWorkgroups} workgroups per call; one query runs on the ${fused.singleQueryKernel} kernel`,
+  `key splits: up to ${fused.targetWorkgroups} workgroups per call; one query runs on the ${fused.singleQueryKernel} kernel${fused.keyParallelWorkgroupSize === undefined ? "" : ` (${fused.keyParallelWorkgroupSize} invocations per workgroup)`}`,
 );
 const plain = await SelfExtendAttentionKernel.create(context, {
   ...common,

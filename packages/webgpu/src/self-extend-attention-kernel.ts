@@ -186,18 +186,24 @@ export function chooseAttentionTiles(
 }
 
 /**
- * "key-parallel" for fused kernels whose shape the key-parallel kernel takes and whose workgroup
- * memory holds it, unless the options ask for "query-tiled"; asking for "key-parallel" where it
- * cannot run is refused with the reason.
+ * Workgroup sizes the key-parallel kernel tries on a GPU, largest first. CPU implementations get 64:
+ * larger workgroups buy them nothing and took llvmpipe twice as long to compile.
  */
-function chooseSingleQueryKernel(
-  limits: KernelLimits,
+const keyParallelWorkgroupSizes = [256, 128, 64];
+
+/**
+ * The key-parallel kernel's workgroup size for fused kernels whose shape it takes (the largest of
+ * 256, 128, 64 invocations the device allows and whose workgroup memory holds it: more invocations
+ * mean more slices, so each walks fewer keys one after another; 64 on CPU implementations; the
+ * `tiles.workgroupSize` override where given), unless the options ask for "query-tiled" (undefined). Asking for "key-parallel" where it cannot run is refused with the reason.
+ */
+function chooseKeyParallelWorkgroupSize(
+  context: Pick<WebGpuContext, "limits" | "adapterDescription">,
   shape: AttentionShape,
   groupSize: number,
-  tiles: AttentionTiles,
   mode: AttentionKernelMode,
   options: SelfExtendAttentionKernelOptions,
-): SingleQueryKernel {
+): number | undefined {
   const requested = options.singleQueryKernel;
   if (requested !== undefined && requested !== "key-parallel" && requested !== "query-tiled") {
     throw new SelfExtendConfigError(
@@ -206,19 +212,31 @@ function chooseSingleQueryKernel(
       'must be "key-parallel" or "query-tiled"',
     );
   }
-  if (requested === "query-tiled" || (requested === undefined && mode !== "fused")) return "query-tiled";
-  const bytes = keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: tiles.workgroupSize });
+  if (requested === "query-tiled" || (requested === undefined && mode !== "fused")) return undefined;
+  const { limits } = context;
+  const largest = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const candidates =
+    options.tiles?.workgroupSize !== undefined
+      ? [options.tiles.workgroupSize]
+      : isCpuAdapter(context)
+        ? [64]
+        : keyParallelWorkgroupSizes;
+  const sizes = candidates.filter((size) => size <= largest);
+  const smallest = sizes.at(-1) ?? largest;
+  const fits = (size: number) =>
+    keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: size }) <=
+    limits.maxComputeWorkgroupStorageSize;
   const reason =
     mode !== "fused"
       ? `runs in fused mode only (mode is ${mode})`
-      : shape.headSize % 4 !== 0 || shape.headSize / 4 > tiles.workgroupSize
-        ? `needs a head size that is a multiple of 4 and at most 4 x ${tiles.workgroupSize} invocations; got ${shape.headSize}`
-        : bytes > limits.maxComputeWorkgroupStorageSize
-          ? `needs ${bytes} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`
-          : undefined;
-  if (reason === undefined) return "key-parallel";
+      : shape.headSize % 4 !== 0 || shape.headSize / 4 > smallest
+        ? `needs a head size that is a multiple of 4 and at most 4 x ${smallest} invocations; got ${shape.headSize}`
+        : sizes.some(fits)
+          ? undefined
+          : `needs ${keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: smallest })} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`;
+  if (reason === undefined) return sizes.find(fits);
   if (requested === "key-parallel") throw new SelfExtendConfigError("singleQueryKernel", requested, reason);
-  return "query-tiled";
+  return undefined;
 }
 
 /** Largest position a session of `contextSize` tokens rotates anything to. */
@@ -244,6 +262,8 @@ export class SelfExtendAttentionKernel {
   readonly targetWorkgroups: number;
   /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
   readonly singleQueryKernel: SingleQueryKernel;
+  /** The key-parallel kernel's invocations per workgroup (undefined when calls of one query run query-tiled). */
+  readonly keyParallelWorkgroupSize: number | undefined;
   private readonly ownsRopeTable: boolean;
   private readonly bindGroups: BindGroupCache;
 
@@ -258,7 +278,9 @@ export class SelfExtendAttentionKernel {
     targetWorkgroups: number,
     private readonly merge: KeySplitMerge | undefined,
     private readonly keyParallelPipeline: GPUComputePipeline | undefined,
+    keyParallelWorkgroupSize: number | undefined,
   ) {
+    this.keyParallelWorkgroupSize = keyParallelWorkgroupSize;
     this.singleQueryKernel = keyParallelPipeline === undefined ? "query-tiled" : "key-parallel";
     this.bindGroups = new BindGroupCache(context.device);
     this.tiles = tiles;
@@ -294,11 +316,10 @@ export class SelfExtendAttentionKernel {
     }
     const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
     const mode = options.mode ?? "fused";
-    const singleQueryKernel = chooseSingleQueryKernel(
-      context.limits,
+    const keyParallelWorkgroupSize = chooseKeyParallelWorkgroupSize(
+      context,
       shape,
       config.groupSize,
-      tiles,
       mode,
       options,
     );
@@ -384,7 +405,7 @@ export class SelfExtendAttentionKernel {
       };
     }
     const keyParallelPipeline =
-      singleQueryKernel === "key-parallel"
+      keyParallelWorkgroupSize !== undefined
         ? await withErrorScopes(device, "compiling the key-parallel Self-Extend attention kernel", () =>
             device.createComputePipeline({
               layout: "auto",
@@ -396,7 +417,7 @@ export class SelfExtendAttentionKernel {
                     layout: options.rope.layout,
                     groupSize: config.groupSize,
                     neighborWindow: config.neighborWindow,
-                    workgroupSize: tiles.workgroupSize,
+                    workgroupSize: keyParallelWorkgroupSize,
                     logitSoftCap,
                     slidingWindow,
                   }),
@@ -419,6 +440,7 @@ export class SelfExtendAttentionKernel {
       targetWorkgroups,
       merge,
       keyParallelPipeline,
+      keyParallelPipeline === undefined ? undefined : keyParallelWorkgroupSize,
     );
   }
 

@@ -525,6 +525,19 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
     const sign = first ? "+" : "-";
     return `${x} * rope[${row} + ${2 * pair}u] ${sign} ${source}[${partner >> 2}][${partner & 3}] * rope[${row} + ${2 * pair + 1}u]`;
   };
+  // Key `key` of the tile (value row `value`) folded into every head's online softmax; a masked
+  // score adds nothing (select, not exp: a head whose maximum is still LOWEST would get e^0).
+  const foldValue = (value: string, key: string) =>
+    heads
+      .map(
+        (h) => `        {
+          let score = scoreTile[${h}u * KEY_TILE + ${key}];
+          let weight = select(0.0, exp(score - runningMax[${h}]), score > LOWEST);
+          runningSum[${h}] += weight;
+          accumulator[${h}] += weight * ${value};
+        }`,
+      )
+      .join("\n");
   const dots = (queriesName: string, keyName: string, h: number) =>
     unrolled(vectors, (c) => `dot(${queriesName}[${h * vectors + c}u], ${keyName}[${c}])`, " + ");
   return /* wgsl */ `
@@ -677,17 +690,15 @@ ${unrolled(
         runningMax[${h}] = tileMax[${h}];
       }`,
 )}
-      for (var k = slice; k < tileKeys; k += SLICES) {
+      // Four value rows in flight at a time, then the remainder one by one.
+      var k = slice;
+      for (; k + 3u * SLICES < tileKeys; k += 4u * SLICES) {
+${unrolled(4, (u) => `        let value${u} = values[((tileStart + k + ${u}u * SLICES) * KV_HEADS + kvHead) * VECTORS + lane];`)}
+${unrolled(4, (u) => foldValue(`value${u}`, `k + ${u}u * SLICES`))}
+      }
+      for (; k < tileKeys; k += SLICES) {
         let value = values[((tileStart + k) * KV_HEADS + kvHead) * VECTORS + lane];
-${unrolled(
-  headsPerKv,
-  (h) => `        let score${h} = scoreTile[${h}u * KEY_TILE + k];
-        if (score${h} > LOWEST) {
-          let weight = exp(score${h} - runningMax[${h}]);
-          runningSum[${h}] += weight;
-          accumulator[${h}] += weight * value;
-        }`,
-)}
+${foldValue("value", "k")}
       }
     }
   }

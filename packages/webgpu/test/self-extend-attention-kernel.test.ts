@@ -263,7 +263,7 @@ const cases: KernelCase[] = [
     expectedSplits: 10,
   },
   {
-    name: "Gemma 2 global layer: decode, head size 256 (one slice), G=4 W=16, soft-cap 0.5, scale 0.0625, GQA 2:1",
+    name: "Gemma 2 global layer: decode, head size 256 (one slice of 64 lanes), G=4 W=16, soft-cap 0.5, scale 0.0625, GQA 2:1",
     headCount: 4,
     kvHeadCount: 2,
     headSize: 256,
@@ -273,6 +273,33 @@ const cases: KernelCase[] = [
     queryCount: 1,
     scale: 0.0625,
     logitSoftCap: 0.5,
+  },
+  {
+    // The GPU default (256 invocations: 8 slices of 32 lanes at head size 128), which CPU adapters
+    // do not pick by themselves.
+    name: "G=8 W=64 decode at 3000 keys, head size 128, GQA 4:1, workgroups of 256",
+    headCount: 8,
+    kvHeadCount: 2,
+    headSize: 128,
+    layout: "interleaved",
+    config: { groupSize: 8, neighborWindow: 64 },
+    keyCount: 3000,
+    queryCount: 1,
+    tiles: { workgroupSize: 256 },
+  },
+  {
+    name: "G=4 W=40 decode at 2000 keys in key splits, head size 64, GQA 2:1, half-split, workgroups of 128",
+    headCount: 4,
+    kvHeadCount: 2,
+    headSize: 64,
+    layout: "half-split",
+    config: { groupSize: 4, neighborWindow: 40 },
+    keyCount: 2000,
+    queryCount: 1,
+    tiles: { workgroupSize: 128 },
+    targetWorkgroups: 16,
+    // 2 workgroups (kv heads) with query tiles of 64: min(16 / 2, 63 tiles / 4) = 8 splits of 8 tiles.
+    expectedSplits: 8,
   },
 ];
 
@@ -320,6 +347,9 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
           singleQueryKernel,
         });
         if (singleQueryKernel !== undefined) expect(kernel.singleQueryKernel).toBe(singleQueryKernel);
+        if (singleQueryKernel === "key-parallel") {
+          expect(kernel.keyParallelWorkgroupSize).toBe(testCase.tiles?.workgroupSize ?? 64);
+        }
         const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
         expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
         expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
