@@ -4,10 +4,11 @@
  * outputs per workgroup), one run. Prints milliseconds per call and the weights' bytes over that
  * time: a matrix-vector product reads each weight once, so on a GPU it says how close the kernel
  * comes to the memory's bandwidth (pass the device's peak as --peak-gb-per-second for the fraction).
- * The first layout listed is the forward pass's (matrixVectorLayout); 64 x 1 is the first version's.
+ * The first layout listed is the forward pass's (matrixVectorLayout); 64 x 1 is the first version's
+ * layout (which also kept one load in flight per lane).
  *
  *   npx tsx packages/webgpu/scripts/benchmark-matrix-vector.ts [--shapes 2048x2048,2048x512,2048x8192,8192x2048,2048x128256
- *     (inputs x outputs; the default is Llama-3.2-1B's)] [--layouts 32x8,64x1,64x4,128x2] [--repeat 20]
+ *     (inputs x outputs; the default is Llama-3.2-1B's)] [--layouts 64x4,32x8,64x1,128x2] [--repeat 20]
  *     [--peak-gb-per-second 3350]
  */
 import { runScriptMain } from "@self-extend/evaluation";
@@ -34,7 +35,7 @@ await runScriptMain("benchmark-matrix-vector", async () => {
   const shapes = pairs(option("shapes", "2048x2048,2048x512,2048x8192,8192x2048,2048x128256"), "shapes");
   const defaultLayout = `${matrixVectorLayout.lanes}x${matrixVectorLayout.outputs}`;
   const layouts: MatrixVectorLayout[] = pairs(
-    option("layouts", `${defaultLayout},64x1,64x4,128x2`),
+    option("layouts", [...new Set([defaultLayout, "32x8", "64x1", "64x4", "128x2"])].join(",")),
     "layouts",
   ).map(([lanes, outputs]) => {
     if (2 ** Math.round(Math.log2(lanes)) !== lanes)

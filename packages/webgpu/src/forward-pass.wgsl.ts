@@ -204,8 +204,8 @@ ${entry(workgroupSize)}
 /**
  * How matmuls run. "per-output": one invocation per output value, each reading its whole weight
  * row (the kernel above: fastest on CPU implementations, whose invocations are SIMD lanes of one
- * thread). "tiled", for GPUs: for a few rows (matrix-vector, decoding) a workgroup computes 8 output
- * values, 32 invocations each reading the value's weight row side by side, so reads coalesce, then
+ * thread). "tiled", for GPUs: for a few rows (matrix-vector, decoding) a workgroup computes 4 output
+ * values, 64 invocations each reading the value's weight row side by side, so reads coalesce, then
  * adding up their partial sums in workgroup memory, and 16 x 16 tiles staged in workgroup memory for longer blocks
  * (prefill: each weight value loaded once per 16 rows instead of once per row). Same products, added
  * in another order: results differ from "per-output" by float32 rounding only.
@@ -226,11 +226,12 @@ export interface MatrixVectorLayout {
 }
 
 /**
- * 32 lanes x 8 outputs (256 invocations, WebGPU's default limit). The first version had 64 lanes
- * and one output per workgroup: 7 barriers per value, and a workgroup per value of a 128256-row
- * classifier.
+ * 64 lanes x 4 outputs (256 invocations, WebGPU's default limit): on an H100 through Vulkan
+ * (benchmark-matrix-vector.ts, README) 64 x 4, 64 x 1 and 128 x 2 were within a few percent of each
+ * other on Llama-3.2-1B's shapes and 32 x 8 up to 29% slower on the 8192-input one; 64 x 4 needs a
+ * quarter of 64 x 1's workgroups.
  */
-export const matrixVectorLayout: MatrixVectorLayout = { lanes: 32, outputs: 8 };
+export const matrixVectorLayout: MatrixVectorLayout = { lanes: 64, outputs: 4 };
 
 /** Side of the tiled kernel's square tiles (its workgroup is side x side invocations). */
 export const matmulTileSide = 16;
