@@ -22,6 +22,19 @@ describe("the scale benchmark both GPU scripts run", () => {
       multiples: [1, 2, 8],
       jsonPath: "out.json",
     });
+    expect(parseScaleBenchmarkArguments(["--repeats", "3", "/tmp/m", "2048", "--decode", "64"])).toEqual({
+      folder: "/tmp/m",
+      trainedContext: 2048,
+      multiples: [1, 4],
+      decodeTokens: 64,
+      repeats: 3,
+    });
+    expect(() => parseScaleBenchmarkArguments(["/tmp/m", "--repeats", "0"])).toThrow(
+      '--repeats "0" is invalid: must be an integer >= 1',
+    );
+    expect(() => parseScaleBenchmarkArguments(["/tmp/m", "--decode"])).toThrow(
+      '--decode "" is invalid: must be an integer >= 1',
+    );
     expect(() => parseScaleBenchmarkArguments([])).toThrow(/^usage: <model folder>/);
     expect(() => parseScaleBenchmarkArguments(["/tmp/m", "4k"])).toThrow(
       'trained context "4k" is invalid: must be an integer >= 2',
@@ -46,6 +59,7 @@ describe("the scale benchmark both GPU scripts run", () => {
       jsonPath,
       device: { adapter: "test CPU" },
       decodeTokens: 4,
+      repeats: 2,
       log: (line) => {
         lines.push(line);
         if (line.startsWith("reference |"))
@@ -71,7 +85,7 @@ describe("the scale benchmark both GPU scripts run", () => {
     }
     expect(lines.filter((line) => line.startsWith("reference |"))).toHaveLength(2);
     expect(lines).toContain(
-      `Self-Extend G = ${plan.config.groupSize}, W = ${plan.config.neighborWindow} (the adapter's default mode), 4 decoded tokens, one run each`,
+      `Self-Extend G = ${plan.config.groupSize}, W = ${plan.config.neighborWindow} (the adapter's default mode), 4 decoded tokens, fastest of 2`,
     );
   });
 });

@@ -10,7 +10,7 @@
  * dependencies there, with a GPU build of node-llama-cpp's bundled llama.cpp in its
  * `bins/linux-x64-cuda` folder (README, "GPU").
  *
- *   node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out]
+ *   node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out] [--decode N] [--repeats N]
  *
  * SELF_EXTEND_LLAMA_GPU = cuda (default), vulkan or false; SELF_EXTEND_SCALE_SMOKE=1 shrinks the
  * model to 1 layer and a 1024-token vocabulary, to try the script on a CPU first.
@@ -20,9 +20,20 @@ import { writeGpuScaleModel } from "@self-extend/models/node";
 import { gpuLlamaCppBackend } from "./gpu-backend.js";
 
 await runScriptMain("gpu-scale-benchmark", async () => {
-  const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  const { folder, trainedContext, multiples, jsonPath, decodeTokens, repeats } = parseScaleBenchmarkArguments(
+    process.argv.slice(2),
+  );
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
   const { backend, device } = await gpuLlamaCppBackend();
-  await runScaleBenchmark({ label: "llama-cpp", backend, modelPath, multiples, jsonPath, device });
+  await runScaleBenchmark({
+    label: "llama-cpp",
+    backend,
+    modelPath,
+    multiples,
+    jsonPath,
+    device,
+    decodeTokens,
+    repeats,
+  });
 });

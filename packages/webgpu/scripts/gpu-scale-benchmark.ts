@@ -10,7 +10,7 @@
  * (`webgpu` left external) and carry Node, the bundle and dawn.node there, as for
  * real-gpu-check.ts (README, "Real GPU").
  *
- *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out]
+ *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out] [--decode N] [--repeats N]
  *
  * SELF_EXTEND_SCALE_SMOKE=1 shrinks the model to 1 layer and a 1024-token vocabulary, to check the
  * script on a CPU implementation before spending GPU time.
@@ -20,9 +20,20 @@ import { writeGpuScaleModel } from "@self-extend/models/node";
 import { gpuWebGpuBackend } from "./gpu-backend.js";
 
 await runScriptMain("gpu-scale-benchmark", async () => {
-  const { folder, trainedContext, multiples, jsonPath } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  const { folder, trainedContext, multiples, jsonPath, decodeTokens, repeats } = parseScaleBenchmarkArguments(
+    process.argv.slice(2),
+  );
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
   const { backend, device } = await gpuWebGpuBackend();
-  await runScaleBenchmark({ label: "webgpu", backend, modelPath, multiples, jsonPath, device });
+  await runScaleBenchmark({
+    label: "webgpu",
+    backend,
+    modelPath,
+    multiples,
+    jsonPath,
+    device,
+    decodeTokens,
+    repeats,
+  });
 });
