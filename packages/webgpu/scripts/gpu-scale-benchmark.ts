@@ -20,20 +20,9 @@ import { writeGpuScaleModel } from "@self-extend/models/node";
 import { gpuWebGpuBackend } from "./gpu-backend.js";
 
 await runScriptMain("gpu-scale-benchmark", async () => {
-  const { folder, trainedContext, multiples, jsonPath, decodeTokens, repeats } = parseScaleBenchmarkArguments(
-    process.argv.slice(2),
-  );
+  const { folder, trainedContext, ...run } = parseScaleBenchmarkArguments(process.argv.slice(2));
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
   const { backend, device } = await gpuWebGpuBackend();
-  await runScaleBenchmark({
-    label: "webgpu",
-    backend,
-    modelPath,
-    multiples,
-    jsonPath,
-    device,
-    decodeTokens,
-    repeats,
-  });
+  await runScaleBenchmark({ label: "llama-cpp", backend, modelPath, device, ...run });
 });

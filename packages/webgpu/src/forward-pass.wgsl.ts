@@ -83,14 +83,17 @@ ${entry(workgroupSize)}
  * `accumulate` adds into the output: Gemma 2's post-norms normalise a block's attention or
  * feed-forward output straight into the residual.
  */
-export function rmsNormShader(workgroupSize: number): string {
-  return /* wgsl */ `${flatIndex}
+/** The bindings of both RMSNorm kernels (one invocation per row, or a workgroup per row). */
+const rmsNormBindings = /* wgsl */ `
 struct Params { rows: u32, width: u32, epsilon: f32, accumulate: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> rowIndices: array<u32>;
 @group(0) @binding(2) var<storage, read> source: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;`;
+
+export function rmsNormShader(workgroupSize: number): string {
+  return /* wgsl */ `${flatIndex}${rmsNormBindings}
 ${entry(workgroupSize)}
   if (index >= params.rows) { return; }
   let start = rowIndices[index] * params.width;
@@ -117,13 +120,7 @@ export const rowNormWorkgroupSize = 256;
  */
 export function rowRmsNormShader(): string {
   const size = rowNormWorkgroupSize;
-  return /* wgsl */ `
-struct Params { rows: u32, width: u32, epsilon: f32, accumulate: u32, }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> rowIndices: array<u32>;
-@group(0) @binding(2) var<storage, read> source: array<f32>;
-@group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+  return /* wgsl */ `${rmsNormBindings}
 var<workgroup> partial: array<f32, ${size}>;
 @compute @workgroup_size(${size})
 fn main(@builtin(workgroup_id) workgroupId: vec3<u32>, @builtin(num_workgroups) workgroupCount: vec3<u32>, @builtin(local_invocation_index) lane: u32) {

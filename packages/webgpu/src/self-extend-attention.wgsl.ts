@@ -114,12 +114,60 @@ fn groupKeyBackRotation(keyIndex: u32) -> u32 {
 fn isNeighborPair(distance: u32) -> bool { return distance < WINDOW; }`;
 }
 
+/** WGSL that finds dimension d's rotation pair and partner (`pair`, `first`, `partner`) for a layout. */
+function partnerWgsl(layout: RopeLayout): string {
+  return layout === "interleaved"
+    ? "let pair = d / 2u; let first = (d % 2u) == 0u; let partner = select(d - 1u, d + 1u, first);"
+    : "let pair = d % PAIRS; let first = d < PAIRS; let partner = select(d - PAIRS, d + PAIRS, first);";
+}
+
+/**
+ * Value d of the query head at queries[base..] rotated by R(position). Dimensions past the rotary
+ * ones pass through; padding past HEAD_SIZE reads as 0. The pair's first value becomes x cos - y sin
+ * under R(+p), the second x cos + y sin (y = the partner).
+ */
+function rotatedQueryWgsl(layout: RopeLayout): string {
+  return /* wgsl */ `fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
+  if (d >= HEAD_SIZE) { return 0.0; }
+  let x = queries[base + d];
+  if (d >= ROTARY) { return x; }
+  ${partnerWgsl(layout)}
+  let index = (position * PAIRS + pair) * 2u;
+  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
+}`;
+}
+
+/**
+ * What both attention kernels declare alike: the shape, the positions, the workgroup size, and the
+ * score's soft-cap and sliding window.
+ */
+function sharedDeclarations(options: KeyParallelShaderOptions): string {
+  const { headCount, kvHeadCount, headSize, rotaryDimension, groupSize, neighborWindow } = options;
+  const { workgroupSize, logitSoftCap, slidingWindow } = options;
+  const capScore =
+    logitSoftCap === undefined
+      ? "fn capScore(score: f32) -> f32 { return score; }"
+      : `// tanh's argument is clamped to +-15, where f32 tanh is exactly +-1: drivers may build tanh
+// from exp, which overflows to inf / inf = NaN for large arguments.
+fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
+  return /* wgsl */ `const HEADS: u32 = ${headCount}u;
+const KV_HEADS: u32 = ${kvHeadCount}u;
+const HEAD_SIZE: u32 = ${headSize}u;
+// Heads are handled as vec4s; a head size that is not a multiple of 4 is zero-padded.
+const VECTORS: u32 = ${Math.ceil(headSize / 4)}u;
+const HEADS_PER_KV: u32 = ${headCount / kvHeadCount}u;
+const PAIRS: u32 = ${rotaryDimension / 2}u;
+const ROTARY: u32 = ${rotaryDimension}u;
+${attentionPositionsWgsl(groupSize, neighborWindow)}
+const WORKGROUP: u32 = ${workgroupSize}u;
+const LOWEST: f32 = -3.0e38;
+${slidingWindow === undefined ? "" : `const SLIDING_WINDOW: u32 = ${slidingWindow}u;`}
+${capScore}`;
+}
+
 export function selfExtendAttentionShader(options: AttentionShaderOptions): string {
-  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
-  const { queryTile, keyTile, workgroupSize, mode, logitSoftCap, slidingWindow } = options;
-  const headsPerKv = headCount / kvHeadCount;
-  const pairs = rotaryDimension / 2;
-  // Heads are handled as vec4s; a head size that is not a multiple of 4 is zero-padded.
+  const { headSize, rotaryDimension, layout, groupSize } = options;
+  const { queryTile, keyTile, workgroupSize, mode, slidingWindow } = options;
   const vectors = Math.ceil(headSize / 4);
   const plain = groupSize === 1;
   const usesGroupLevel = !plain && mode !== "neighbor-only";
@@ -134,33 +182,13 @@ export function selfExtendAttentionShader(options: AttentionShaderOptions): stri
       ? "let keyBegin = splitBegin;"
       : `let windowBegin = (select(0u, firstQuery + 1u - SLIDING_WINDOW, firstQuery + 1u >= SLIDING_WINDOW) / KEY_TILE) * KEY_TILE;
   let keyBegin = max(splitBegin, windowBegin);`;
-  const capScore =
-    logitSoftCap === undefined
-      ? "fn capScore(score: f32) -> f32 { return score; }"
-      : `// tanh's argument is clamped to +-15, where f32 tanh is exactly +-1: drivers may build tanh
-// from exp, which overflows to inf / inf = NaN for large arguments.
-fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
   // Whole-vec4 back-rotation needs pairs inside a vec4 and a rotary width that ends on one.
   const vectorRotation = layout === "interleaved" && rotaryDimension % 4 === 0 && headSize % 4 === 0;
-  const partnerCode =
-    layout === "interleaved"
-      ? "let pair = d / 2u; let first = (d % 2u) == 0u; let partner = select(d - 1u, d + 1u, first);"
-      : "let pair = d % PAIRS; let first = d < PAIRS; let partner = select(d - PAIRS, d + PAIRS, first);";
+  const partnerCode = partnerWgsl(layout);
   return /* wgsl */ `
-const HEADS: u32 = ${headCount}u;
-const KV_HEADS: u32 = ${kvHeadCount}u;
-const HEAD_SIZE: u32 = ${headSize}u;
-const VECTORS: u32 = ${vectors}u;
-const HEADS_PER_KV: u32 = ${headsPerKv}u;
-const PAIRS: u32 = ${pairs}u;
-const ROTARY: u32 = ${rotaryDimension}u;
-${attentionPositionsWgsl(groupSize, neighborWindow)}
+${sharedDeclarations(options)}
 const QUERY_TILE: u32 = ${queryTile}u;
 const KEY_TILE: u32 = ${keyTile}u;
-const WORKGROUP: u32 = ${workgroupSize}u;
-const LOWEST: f32 = -3.0e38;
-${slidingWindow === undefined ? "" : `const SLIDING_WINDOW: u32 = ${slidingWindow}u;`}
-${capScore}
 
 ${callParametersStruct}
 
@@ -187,17 +215,7 @@ var<workgroup> keyTile: array<vec4<f32>, ${keyTile * vectors}>;
 var<workgroup> groupKeyTile: array<vec4<f32>, ${usesGroupLevel ? keyTile * vectors : 1}>;
 var<workgroup> valueTile: array<vec4<f32>, ${keyTile * vectors}>;
 
-// Value d of the head at source[base..] rotated by R(direction * position). Dimensions past the
-// rotary ones pass through; padding past HEAD_SIZE reads as 0. The pair's first value becomes
-// x cos - y sin under R(+p), the second x cos + y sin (y = the partner).
-fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
-  if (d >= HEAD_SIZE) { return 0.0; }
-  let x = queries[base + d];
-  if (d >= ROTARY) { return x; }
-  ${partnerCode}
-  let index = (position * PAIRS + pair) * 2u;
-  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
-}
+${rotatedQueryWgsl(layout)}
 
 fn rotatedBackKey(base: u32, d: u32, position: u32) -> f32 {
   if (d >= HEAD_SIZE) { return 0.0; }
@@ -496,8 +514,8 @@ export function keyParallelWorkgroupBytes(
  * order of the additions differs. Needs HEAD_SIZE % 4 == 0 and VECTORS <= WORKGROUP.
  */
 export function keyParallelAttentionShader(options: KeyParallelShaderOptions): string {
-  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize, neighborWindow } = options;
-  const { workgroupSize, logitSoftCap, slidingWindow } = options;
+  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize } = options;
+  const { workgroupSize, slidingWindow } = options;
   if (headSize % 4 !== 0 || headSize / 4 > workgroupSize) {
     throw new RangeError(
       `the key-parallel kernel needs a head size that is a multiple of 4 and at most 4 x ${workgroupSize}; got ${headSize}`,
@@ -510,10 +528,6 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
   const usesGroupLevel = groupSize !== 1;
   const heads = Array.from({ length: headsPerKv }, (_, h) => h);
   const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
-  const capScore =
-    logitSoftCap === undefined
-      ? "fn capScore(score: f32) -> f32 { return score; }"
-      : `fn capScore(score: f32) -> f32 { return ${wgslFloat(logitSoftCap)} * tanh(clamp(score / ${wgslFloat(logitSoftCap)}, -15.0, 15.0)); }`;
   // Dimension d of the group-level key: the cached key rotated back by R(-back), written out per
   // dimension (pair and partner are constants here, for either layout and any rotary width).
   const groupKeyComponent = (d: number, source: string, row: string): string => {
@@ -541,20 +555,9 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
   const dots = (queriesName: string, keyName: string, h: number) =>
     unrolled(vectors, (c) => `dot(${queriesName}[${h * vectors + c}u], ${keyName}[${c}])`, " + ");
   return /* wgsl */ `
-const HEADS: u32 = ${headCount}u;
-const KV_HEADS: u32 = ${kvHeadCount}u;
-const HEAD_SIZE: u32 = ${headSize}u;
-const VECTORS: u32 = ${vectors}u;
-const HEADS_PER_KV: u32 = ${headsPerKv}u;
-const PAIRS: u32 = ${pairs}u;
-const ROTARY: u32 = ${rotaryDimension}u;
-${attentionPositionsWgsl(groupSize, neighborWindow)}
-const WORKGROUP: u32 = ${workgroupSize}u;
+${sharedDeclarations(options)}
 const KEY_TILE: u32 = ${workgroupSize}u;
 const SLICES: u32 = ${slices}u;
-const LOWEST: f32 = -3.0e38;
-${slidingWindow === undefined ? "" : `const SLIDING_WINDOW: u32 = ${slidingWindow}u;`}
-${capScore}
 
 ${callParametersStruct}
 
@@ -579,18 +582,7 @@ var<workgroup> sliceMax: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceSum: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceAccumulator: array<vec4<f32>, ${slices * headsPerKv * vectors}>;
 
-// Value d of the head at queries[base..] rotated by R(position) (see the query-tiled kernel).
-fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
-  let x = queries[base + d];
-  if (d >= ROTARY) { return x; }
-  ${
-    layout === "interleaved"
-      ? "let pair = d / 2u; let first = (d % 2u) == 0u; let partner = select(d - 1u, d + 1u, first);"
-      : "let pair = d % PAIRS; let first = d < PAIRS; let partner = select(d - PAIRS, d + PAIRS, first);"
-  }
-  let index = (position * PAIRS + pair) * 2u;
-  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
-}
+${rotatedQueryWgsl(layout)}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
