@@ -877,6 +877,9 @@ export class GpuForwardPass {
 
   destroy(): void {
     for (const buffer of this.owned) buffer.destroy();
+    for (const buffer of this.uniforms.values()) buffer.destroy();
+    this.uniforms.clear();
+    this.bindGroups.clear();
     this.attention.destroy();
     this.localAttention?.destroy();
     this.ropeTable.buffer.destroy();
