@@ -260,12 +260,18 @@ export class SelfExtendAttentionKernel {
   readonly ropeTable: GpuRopeTable;
   /** See {@link SelfExtendAttentionKernelOptions.targetWorkgroups}. */
   readonly targetWorkgroups: number;
-  /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
-  readonly singleQueryKernel: SingleQueryKernel;
-  /** The key-parallel kernel's invocations per workgroup (undefined when calls of one query run query-tiled). */
-  readonly keyParallelWorkgroupSize: number | undefined;
   private readonly ownsRopeTable: boolean;
   private readonly bindGroups: BindGroupCache;
+
+  /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
+  get singleQueryKernel(): SingleQueryKernel {
+    return this.keyParallel === undefined ? "query-tiled" : "key-parallel";
+  }
+
+  /** The key-parallel kernel's invocations per workgroup (undefined when calls of one query run query-tiled). */
+  get keyParallelWorkgroupSize(): number | undefined {
+    return this.keyParallel?.workgroupSize;
+  }
 
   private constructor(
     private readonly context: WebGpuContext,
@@ -277,11 +283,11 @@ export class SelfExtendAttentionKernel {
     private readonly scale: number,
     targetWorkgroups: number,
     private readonly merge: KeySplitMerge | undefined,
-    private readonly keyParallelPipeline: GPUComputePipeline | undefined,
-    keyParallelWorkgroupSize: number | undefined,
+    /** The key-parallel kernel and its invocations per workgroup; absent when one query runs query-tiled. */
+    private readonly keyParallel:
+      | { readonly pipeline: GPUComputePipeline; readonly workgroupSize: number }
+      | undefined,
   ) {
-    this.keyParallelWorkgroupSize = keyParallelWorkgroupSize;
-    this.singleQueryKernel = keyParallelPipeline === undefined ? "query-tiled" : "key-parallel";
     this.bindGroups = new BindGroupCache(context.device);
     this.tiles = tiles;
     this.mode = options.mode ?? "fused";
@@ -404,30 +410,36 @@ export class SelfExtendAttentionKernel {
         logSumExp: createStorageBuffer(device, rows * 4),
       };
     }
-    const keyParallelPipeline =
+    const keyParallel =
       keyParallelWorkgroupSize !== undefined
-        ? await withErrorScopes(device, "compiling the key-parallel Self-Extend attention kernel", () =>
-            device.createComputePipeline({
-              layout: "auto",
-              compute: {
-                module: device.createShaderModule({
-                  code: keyParallelAttentionShader({
-                    ...shape,
-                    rotaryDimension,
-                    layout: options.rope.layout,
-                    groupSize: config.groupSize,
-                    neighborWindow: config.neighborWindow,
-                    workgroupSize: keyParallelWorkgroupSize,
-                    logitSoftCap,
-                    slidingWindow,
-                  }),
-                  label: "self-extend attention, one query",
+        ? {
+            workgroupSize: keyParallelWorkgroupSize,
+            pipeline: await withErrorScopes(
+              device,
+              "compiling the key-parallel Self-Extend attention kernel",
+              () =>
+                device.createComputePipeline({
+                  layout: "auto",
+                  compute: {
+                    module: device.createShaderModule({
+                      code: keyParallelAttentionShader({
+                        ...shape,
+                        rotaryDimension,
+                        layout: options.rope.layout,
+                        groupSize: config.groupSize,
+                        neighborWindow: config.neighborWindow,
+                        workgroupSize: keyParallelWorkgroupSize,
+                        logitSoftCap,
+                        slidingWindow,
+                      }),
+                      label: "self-extend attention, one query",
+                    }),
+                    entryPoint: "main",
+                  },
+                  label: "self-extend attention (fused, key-parallel)",
                 }),
-                entryPoint: "main",
-              },
-              label: "self-extend attention (fused, key-parallel)",
-            }),
-          )
+            ),
+          }
         : undefined;
     return new SelfExtendAttentionKernel(
       context,
@@ -439,8 +451,7 @@ export class SelfExtendAttentionKernel {
       options.scale ?? 1 / Math.sqrt(shape.headSize),
       targetWorkgroups,
       merge,
-      keyParallelPipeline,
-      keyParallelPipeline === undefined ? undefined : keyParallelWorkgroupSize,
+      keyParallel,
     );
   }
 
@@ -553,9 +564,7 @@ export class SelfExtendAttentionKernel {
     }
     // One query: the key-parallel kernel where there is one (same bindings, same outputs).
     const pipeline =
-      call.queryCount === 1 && this.keyParallelPipeline !== undefined
-        ? this.keyParallelPipeline
-        : this.pipeline;
+      call.queryCount === 1 && this.keyParallel !== undefined ? this.keyParallel.pipeline : this.pipeline;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.bindGroups.get(pipeline, bound));
     const { splitCount } = this.planKeySplits(call);
