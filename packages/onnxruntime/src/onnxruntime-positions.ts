@@ -21,6 +21,11 @@ import { buildAttentionContext } from "./self-extend-attention-graph.js";
 /** One key head of two dimensions: the smallest head RoPE can rotate; positions do not depend on it. */
 const headSize = 2;
 
+/** A level's mask as a predicate: a cell is scored where its mask adds 0. */
+function maskedScores(mask: Float32Array): (cell: number) => boolean {
+  return (cell) => mask[cell] === 0;
+}
+
 function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
   const builder = new OnnxGraphBuilder("positions.onnx.data");
   const inputIds = builder.input("input_ids", "int64", ["tokens"]);
@@ -43,10 +48,10 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
   } else {
     builder.output(context.groupQueryCos!, "group_query_position", "float32", rows);
     builder.output(context.groupKeyCos!, "group_key_position", "float32", rows);
-    builder.output(levels.groupKeyIndices, "group_key_indices", "int64", ["group_keys"]);
-    builder.output(levels.groupMask, "group_mask", "float32", ["tokens", "group_keys"]);
-    builder.output(levels.neighborKeyIndices, "neighbor_key_indices", "int64", ["neighbor_keys"]);
-    builder.output(levels.neighborMask, "neighbor_mask", "float32", ["tokens", "neighbor_keys"]);
+    builder.output(levels.farKeyIndices, "far_key_indices", "int64", ["far_keys"]);
+    builder.output(levels.recentKeyIndices, "recent_key_indices", "int64", ["recent_keys"]);
+    builder.output(levels.recentUsesGroup, "recent_uses_group", "bool", ["tokens", "recent_keys"]);
+    builder.output(levels.recentMask, "recent_mask", "float32", ["tokens", "recent_keys"]);
   }
   return encodeModel(builder.build({ graphName: "self_extend_positions", producerVersion: "positions" }));
 }
@@ -103,29 +108,35 @@ export async function onnxRuntimeRelativePositions(
         keyNeighbor.push(row("neighbor_position", index));
         keyGroup.push(selfExtend === undefined ? 0 : row("group_key_position", index));
       }
-      // Each level: the key indices it scores, its mask, and the positions of query and key there.
+      // Each level: the key indices it scores, whether it scores a (query, column) pair, and the
+      // positions of query and key there.
+      const groupQuery = (index: number) => row("group_query_position", index);
+      const neighborQuery = (index: number) => row("neighbor_position", index);
       const levels =
         selfExtend === undefined
           ? [
               {
                 keys: Array.from({ length: start + count }, (_, key) => key),
-                mask: results.causal_mask.data as Float32Array,
-                query: (index: number) => row("neighbor_position", index),
-                key: (key: number) => keyNeighbor[key],
+                scores: maskedScores(results.causal_mask.data as Float32Array),
+                query: () => neighborQuery,
+                key: () => keyNeighbor,
               },
             ]
           : [
               {
-                keys: Array.from(results.group_key_indices.data as BigInt64Array, Number),
-                mask: results.group_mask.data as Float32Array,
-                query: (index: number) => row("group_query_position", index),
-                key: (key: number) => keyGroup[key],
+                // The far level has no mask: every query scores every far key, at the group level.
+                keys: Array.from(results.far_key_indices.data as BigInt64Array, Number),
+                scores: () => true,
+                query: () => groupQuery,
+                key: () => keyGroup,
               },
               {
-                keys: Array.from(results.neighbor_key_indices.data as BigInt64Array, Number),
-                mask: results.neighbor_mask.data as Float32Array,
-                query: (index: number) => row("neighbor_position", index),
-                key: (key: number) => keyNeighbor[key],
+                keys: Array.from(results.recent_key_indices.data as BigInt64Array, Number),
+                scores: maskedScores(results.recent_mask.data as Float32Array),
+                query: (cell: number) =>
+                  (results.recent_uses_group.data as Uint8Array)[cell] !== 0 ? groupQuery : neighborQuery,
+                key: (cell: number) =>
+                  (results.recent_uses_group.data as Uint8Array)[cell] !== 0 ? keyGroup : keyNeighbor,
               },
             ];
       for (const level of levels) {
@@ -133,12 +144,13 @@ export async function onnxRuntimeRelativePositions(
         for (let index = 0; index < count; index++) {
           const query = start + index;
           for (let column = 0; column < width; column++) {
-            if (level.mask[index * width + column] !== 0) continue;
+            const cell = index * width + column;
+            if (!level.scores(cell)) continue;
             const key = level.keys[column];
             if (map[query * length + key] !== -1) {
               throw new Error(`the attention graph scores query ${query} and key ${key} at both levels`);
             }
-            map[query * length + key] = level.query(index) - level.key(key);
+            map[query * length + key] = level.query(cell)(index) - level.key(cell)[key];
           }
         }
       }

@@ -75,24 +75,39 @@ export interface SlidingWindowLevel {
   readonly largestIndex: string;
 }
 
+/**
+ * Self-Extend's keys in two levels that partition [0, N), so that neither the scores nor the values
+ * are ever concatenated across levels (see buildLayerAttention):
+ * - far keys [0, S), S = max(0, p - W + 1): older than W for every query of the run, scored at the
+ *   group positions with no mask;
+ * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, and the few
+ *   keys [S, R), R = max(S, N - W), that some later query of the same run already sees at the group
+ *   level (none when T = 1), whose group scores replace the neighbor ones there.
+ */
 export interface SelfExtendLevels {
-  /** E = max(0, p + T - W), as a 1-element int64: group keys are [0, E). */
-  readonly groupEnd: string;
-  /** S = max(0, p - W + 1), as a 1-element int64: neighbor keys are [S, N). */
-  readonly neighborStart: string;
+  /** S, as a 1-element int64. S <= p, so the far keys all come from the past. */
+  readonly recentStart: string;
+  /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
+  readonly recentGroupEnd: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
-  /** [T, E] float: 0 where i - j >= W, else -inf. */
-  readonly groupMask: string;
-  /** [T, N - S] float: 0 where 0 <= i - j < W, else -inf. */
-  readonly neighborMask: string;
+  /** [T, N - S] bool: i - j >= W, where the recent level takes the group score. */
+  readonly recentUsesGroup: string;
+  /** [T, N - S] float: 0 where j <= i, else -inf. */
+  readonly recentMask: string;
   /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
   readonly axisZero: string;
   readonly zeroVector: string;
   readonly largestIndex: string;
-  /** Key indices of the two halves, [E] and [N - S] (the position probe reads them back). */
-  readonly groupKeyIndices: string;
-  readonly neighborKeyIndices: string;
+  /** [-1]: the reductions' axes (and Pad's). */
+  readonly lastAxis: string;
+  /** [0, N - R]: Pad's pads that widen the [S, R) group scores to the recent level's N - S columns. */
+  readonly recentGroupPads: string;
+  /** [-1e30], the log-sum-exp of a level without keys. */
+  readonly emptyLevelLogSumExp: string;
+  /** Key indices of the two levels, [S] and [N - S] (the position probe reads them back). */
+  readonly farKeyIndices: string;
+  readonly recentKeyIndices: string;
 }
 
 /** The RoPE permutation P: (x P)[first] = -x[second], (x P)[second] = x[first] for each pair. */
@@ -285,29 +300,51 @@ export function buildAttentionContext(
   const [groupKeyCos, groupKeySin] = gatherRows(groupKeyPositions, "group_key");
   const [groupQueryCos, groupQuerySin] = gatherRows(groupQueryPositions, "group_query");
 
-  const atLeastZero = (x: string, hint: string) =>
-    builder.node("Max", [x, builder.int64Constant([0], `${hint}_floor`)], {}, { name: hint });
-  const groupEnd = atLeastZero(
-    builder.node(
-      "Sub",
-      [keyCount, builder.int64Constant([neighborWindow], "window")],
-      {},
-      { name: "group_end_raw" },
-    ),
-    "group_end",
+  const start = builder.node(
+    "Max",
+    [
+      builder.node(
+        "Sub",
+        [pastCount, builder.int64Constant([neighborWindow - 1], "window_minus_one")],
+        {},
+        { name: "recent_start_raw" },
+      ),
+      builder.int64Constant([0], "recent_start_floor"),
+    ],
+    {},
+    { name: "recent_start" },
   );
-  const window = builder.int64Constant([neighborWindow], "neighbor_window", true);
-  const groupKeyIndices = keyRange(builder.int64Constant([0], "group_first"), groupEnd, "group");
-  const groupMask = maskWhere(
+  const recentGroupEnd = builder.node(
+    "Max",
+    [
+      builder.node(
+        "Sub",
+        [keyCount, builder.int64Constant([neighborWindow], "window")],
+        {},
+        { name: "recent_group_end_raw" },
+      ),
+      start,
+    ],
+    {},
+    { name: "recent_group_end" },
+  );
+  const recentKeyIndices = keyRange(start, keyCount, "recent");
+  const recentDistance = distanceTo(recentKeyIndices, "recent");
+  const recentUsesGroup = builder.node(
+    "GreaterOrEqual",
+    [recentDistance, builder.int64Constant([neighborWindow], "neighbor_window", true)],
+    {},
+    { name: "recent_uses_group" },
+  );
+  const recentMask = maskWhere(
     builder.node(
       "GreaterOrEqual",
-      [distanceTo(groupKeyIndices, "group"), window],
+      [recentDistance, builder.int64Constant([0], "recent_zero", true)],
       {},
-      { name: "group_level" },
+      { name: "recent_causal" },
     ),
-    "group_mask",
+    "recent_mask",
   );
-  const neighbor = windowLevel(neighborWindow, "neighbor");
   return {
     shape,
     rotation,
@@ -320,14 +357,25 @@ export function buildAttentionContext(
     levels: {
       axisZero,
       zeroVector: builder.int64Constant([0], "zero_vector"),
+      lastAxis: builder.int64Constant([-1], "last_axis"),
       largestIndex: largestIndex(),
-      groupEnd,
-      neighborStart: neighbor.start,
+      recentStart: start,
+      recentGroupEnd,
+      recentGroupPads: builder.node(
+        "Concat",
+        [
+          builder.int64Constant([0], "recent_group_pad_before"),
+          builder.node("Sub", [keyCount, recentGroupEnd], {}, { name: "recent_group_pad_after" }),
+        ],
+        { axis: 0 },
+        { name: "recent_group_pads" },
+      ),
+      emptyLevelLogSumExp: builder.floatConstant([-1e30], [1], "empty_level_log_sum_exp"),
       pastCount,
-      groupMask,
-      neighborMask: neighbor.mask,
-      groupKeyIndices,
-      neighborKeyIndices: neighbor.keyIndices,
+      recentUsesGroup,
+      recentMask,
+      farKeyIndices: keyRange(builder.int64Constant([0], "far_first"), start, "far"),
+      recentKeyIndices,
     },
     ...slidingWindow,
   };
@@ -446,8 +494,9 @@ export function buildLayerAttention(
     return builder.node("Mul", [bounded, cap], {}, { name: `${prefix}_scores_${level}_capped` });
   };
 
-  let probabilities: string;
-  let values: string;
+  let probabilities: string | undefined;
+  let values: string | undefined;
+  let context4d: string | undefined;
   if (inputs.local === true) {
     const window = context.slidingWindow;
     if (window === undefined) throw new Error(`layer ${inputs.layer} is local but the graph has no window`);
@@ -504,85 +553,200 @@ export function buildLayerAttention(
   } else {
     const slice = (x: string, starts: string, ends: string, hint: string) =>
       builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
-    // Rows [0, E) of past ++ present without concatenating the whole cache: [0, E) of the past, then
-    // [0, E - p) of the new rows (empty while E <= p, i.e. whenever T <= W).
-    const newRowsInGroup = builder.node(
-      "Max",
-      [
-        builder.node(
-          "Sub",
-          [levels.groupEnd, levels.pastCount],
-          {},
-          { name: `${prefix}_group_new_rows_raw` },
-        ),
-        levels.zeroVector,
-      ],
-      {},
-      { name: `${prefix}_group_new_rows` },
-    );
-    const groupRows = (past: string, present: string, hint: string) =>
-      concatenate(
+    const newRowIndex = (index: string, hint: string) =>
+      builder.node(
+        "Max",
         [
-          slice(past, levels.zeroVector, levels.groupEnd, `${hint}_group_past`),
-          slice(present, levels.zeroVector, newRowsInGroup, `${hint}_group_new`),
+          builder.node("Sub", [index, levels.pastCount], {}, { name: `${prefix}_${hint}_raw` }),
+          levels.zeroVector,
         ],
-        0,
-        `${hint}_group`,
+        {},
+        { name: `${prefix}_${hint}` },
       );
-    // Rows [S, N): the last rows of the past from S, then every new row.
-    const neighborRows = (past: string, present: string, hint: string) =>
+    // Far rows [0, S): all in the past (S <= p).
+    const farRows = (past: string, hint: string) =>
+      slice(past, levels.zeroVector, levels.recentStart, `${hint}_far`);
+    // Recent rows [S, N): the past from S, then every new row.
+    const recentRows = (past: string, present: string, hint: string) =>
       concatenate(
-        [slice(past, levels.neighborStart, levels.largestIndex, `${hint}_neighbor_past`), present],
+        [slice(past, levels.recentStart, levels.largestIndex, `${hint}_recent_past`), present],
         0,
-        `${hint}_neighbor`,
+        `${hint}_recent`,
       );
-    const groupScores = builder.node(
-      "MatMul",
+    // Group-rotated rows [S, R) of past ++ present (at most T - 1 rows).
+    const recentGroupRows = concatenate(
       [
-        queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group"),
-        keysForScores(groupRows(inputs.pastKeyGroup!, presentKeyGroup!, "keys"), "group"),
-      ],
-      {},
-      { name: `${prefix}_scores_group` },
-    );
-    const neighborScores = builder.node(
-      "MatMul",
-      [
-        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
-        keysForScores(neighborRows(inputs.pastKey, presentKey, "keys"), "neighbor"),
-      ],
-      {},
-      { name: `${prefix}_scores_neighbor` },
-    );
-    const masked = concatenate(
-      [
-        builder.node(
-          "Add",
-          [capScores(groupScores, "group"), levels.groupMask],
-          {},
-          { name: `${prefix}_scores_group_masked` },
-        ),
-        builder.node(
-          "Add",
-          [capScores(neighborScores, "neighbor"), levels.neighborMask],
-          {},
-          { name: `${prefix}_scores_neighbor_masked` },
+        slice(inputs.pastKeyGroup!, levels.recentStart, levels.recentGroupEnd, "keys_recent_group_past"),
+        slice(
+          presentKeyGroup!,
+          newRowIndex(levels.recentStart, "recent_group_new_start"),
+          newRowIndex(levels.recentGroupEnd, "recent_group_new_end"),
+          "keys_recent_group_new",
         ),
       ],
-      -1,
-      "scores_masked",
+      0,
+      "keys_recent_group",
     );
-    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
-    values = concatenate(
+    const groupQuery = queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group");
+    const farScores = capScores(
+      builder.node(
+        "MatMul",
+        [groupQuery, keysForScores(farRows(inputs.pastKeyGroup!, "keys"), "far")],
+        {},
+        { name: `${prefix}_scores_far` },
+      ),
+      "far",
+    );
+    const recentNeighborScores = capScores(
+      builder.node(
+        "MatMul",
+        [
+          queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+          keysForScores(recentRows(inputs.pastKey, presentKey, "keys"), "recent"),
+        ],
+        {},
+        { name: `${prefix}_scores_recent_neighbor` },
+      ),
+      "recent_neighbor",
+    );
+    // [T, R - S] group scores, padded with zeros to the recent level's N - S columns; Where keeps
+    // them only where i - j >= W, which lies within those first R - S columns.
+    const recentGroupScores = builder.node(
+      "Pad",
       [
-        valuesForProduct(groupRows(inputs.pastValue, presentValue, "values"), "group"),
-        valuesForProduct(neighborRows(inputs.pastValue, presentValue, "values"), "neighbor"),
+        capScores(
+          builder.node(
+            "MatMul",
+            [groupQuery, keysForScores(recentGroupRows, "recent_group")],
+            {},
+            { name: `${prefix}_scores_recent_group` },
+          ),
+          "recent_group",
+        ),
+        levels.recentGroupPads,
+        "",
+        levels.lastAxis,
       ],
-      2,
-      "values_both_levels",
+      {},
+      { name: `${prefix}_scores_recent_group_padded` },
+    );
+    const recentScores = builder.node(
+      "Add",
+      [
+        builder.node(
+          "Where",
+          [levels.recentUsesGroup, recentGroupScores, recentNeighborScores],
+          {},
+          { name: `${prefix}_scores_recent_levels` },
+        ),
+        levels.recentMask,
+      ],
+      {},
+      { name: `${prefix}_scores_recent` },
+    );
+    // Each level is normalised on its own and the two are merged through their log-sum-exps l_f
+    // and l_r: softmax over both = exp(l_f - l) softmax_f + exp(l_r - l) softmax_r with
+    // l = log(e^l_f + e^l_r), and exp(l_f - l) = sigmoid(l_f - l_r). So the far level, nearly all
+    // of the keys, is scored, normalised and multiplied in place, like plain attention without its
+    // mask, and no [T, N] tensor is ever concatenated.
+    const levelAttention = (scores: string, values: string, level: string) => {
+      const probabilities = builder.node(
+        "Softmax",
+        [scores],
+        { axis: -1 },
+        { name: `${prefix}_probabilities_${level}` },
+      );
+      const rowMaximum = (x: string, hint: string) =>
+        builder.node(
+          "ReduceMax",
+          [x, levels.lastAxis],
+          { keepdims: 1 },
+          { name: `${prefix}_${hint}_${level}` },
+        );
+      return {
+        context: builder.node(
+          "MatMul",
+          [probabilities, valuesForProduct(values, level)],
+          {},
+          { name: `${prefix}_context_${level}` },
+        ),
+        // The row's largest score m has probability exp(m - l) >= 1 / keys, so l = m - log p(m)
+        // loses nothing to underflow, and costs two max-reductions where ONNX Runtime's
+        // ReduceLogSumExp measured 25x slower than the Softmax itself.
+        logSumExp: builder.node(
+          "Sub",
+          [
+            rowMaximum(scores, "largest_score"),
+            builder.node(
+              "Log",
+              [rowMaximum(probabilities, "largest_probability")],
+              {},
+              { name: `${prefix}_log_largest_probability_${level}` },
+            ),
+          ],
+          {},
+          { name: `${prefix}_log_sum_exp_${level}` },
+        ),
+      };
+    };
+    const far = levelAttention(farScores, farRows(inputs.pastValue, "values"), "far");
+    const recent = levelAttention(
+      recentScores,
+      recentRows(inputs.pastValue, presentValue, "values"),
+      "recent",
+    );
+    // While S = 0 the far level is empty, and ONNX Runtime reduces an empty axis to an empty one
+    // (not to -inf): one more max over [l_f, -1e30] gives it a row of -1e30, weight 0.
+    const farLogSumExp = builder.node(
+      "ReduceMax",
+      [
+        concatenate(
+          [
+            far.logSumExp,
+            builder.node(
+              "Expand",
+              [
+                levels.emptyLevelLogSumExp,
+                builder.node("Shape", [recent.logSumExp], {}, { name: `${prefix}_log_sum_exp_shape` }),
+              ],
+              {},
+              { name: `${prefix}_empty_level_log_sum_exp` },
+            ),
+          ],
+          -1,
+          "far_log_sum_exp_candidates",
+        ),
+        levels.lastAxis,
+      ],
+      { keepdims: 1 },
+      { name: `${prefix}_far_log_sum_exp` },
+    );
+    const weighted = (levelContext: string, own: string, other: string, hint: string) =>
+      builder.node(
+        "Mul",
+        [
+          levelContext,
+          builder.node(
+            "Sigmoid",
+            [builder.node("Sub", [own, other], {}, { name: `${prefix}_${hint}_log_sum_exp_difference` })],
+            {},
+            { name: `${prefix}_${hint}_weight` },
+          ),
+        ],
+        {},
+        { name: `${prefix}_${hint}_weighted` },
+      );
+    context4d = builder.node(
+      "Add",
+      [
+        weighted(far.context, farLogSumExp, recent.logSumExp, "far"),
+        weighted(recent.context, recent.logSumExp, farLogSumExp, "recent"),
+      ],
+      {},
+      { name: `${prefix}_context` },
     );
   }
-  const context4d = builder.node("MatMul", [probabilities, values], {}, { name: `${prefix}_context` });
+  context4d ??= builder.node("MatMul", [probabilities!, values!], {}, { name: `${prefix}_context` });
   const contextHeads = reshape(context4d, [headCount, -1, headSize], "context_heads");
   const contextTokens = transpose(contextHeads, [1, 0, 2], "context_token_major");
   const attention = reshape(contextTokens, [-1, headCount * headSize], "attention");
