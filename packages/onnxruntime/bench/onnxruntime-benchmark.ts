@@ -15,7 +15,7 @@ import { runSpeedBenchmark, speedBenchmarkHeader, speedBenchmarkLine } from "@se
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { createOnnxRuntimeBackend } from "../src/index.js";
 
-const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+const repeats = Number(process.env.BENCH_REPEATS ?? 10);
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const selfExtend = { groupSize: 16, neighborWindow: 256 };
 
