@@ -200,6 +200,7 @@ const keyParallelWorkgroupSizes = [256, 128, 64];
 function chooseKeyParallelWorkgroupSize(
   context: Pick<WebGpuContext, "limits" | "adapterDescription">,
   shape: AttentionShape,
+  rotaryDimension: number,
   groupSize: number,
   mode: AttentionKernelMode,
   options: SelfExtendAttentionKernelOptions,
@@ -231,9 +232,11 @@ function chooseKeyParallelWorkgroupSize(
       ? `runs in fused mode only (mode is ${mode})`
       : shape.headSize % 4 !== 0 || shape.headSize / 4 > smallest
         ? `needs a head size that is a multiple of 4 and at most 4 x ${smallest} invocations; got ${shape.headSize}`
-        : sizes.some(fits)
-          ? undefined
-          : `needs ${keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: smallest })} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`;
+        : rotaryDimension % 4 !== 0
+          ? `needs a rotary dimension that is a multiple of 4 (it reads RoPE rows as vec4s); got ${rotaryDimension}`
+          : sizes.some(fits)
+            ? undefined
+            : `needs ${keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: smallest })} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`;
   if (reason === undefined) return sizes.find(fits);
   if (requested === "key-parallel") throw new SelfExtendConfigError("singleQueryKernel", requested, reason);
   return undefined;
@@ -325,6 +328,7 @@ export class SelfExtendAttentionKernel {
     const keyParallelWorkgroupSize = chooseKeyParallelWorkgroupSize(
       context,
       shape,
+      rotaryDimension,
       config.groupSize,
       mode,
       options,

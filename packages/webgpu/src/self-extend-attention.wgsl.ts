@@ -126,14 +126,15 @@ function partnerWgsl(layout: RopeLayout): string {
  * ones pass through; padding past HEAD_SIZE reads as 0. The pair's first value becomes x cos - y sin
  * under R(+p), the second x cos + y sin (y = the partner).
  */
-function rotatedQueryWgsl(layout: RopeLayout): string {
+/** `ropeAt`: WGSL reading the RoPE table's float at a u32 index (a kernel may bind the table as vec4s). */
+function rotatedQueryWgsl(layout: RopeLayout, ropeAt = (index: string) => `rope[${index}]`): string {
   return /* wgsl */ `fn rotatedQuery(base: u32, d: u32, position: u32) -> f32 {
   if (d >= HEAD_SIZE) { return 0.0; }
   let x = queries[base + d];
   if (d >= ROTARY) { return x; }
   ${partnerWgsl(layout)}
   let index = (position * PAIRS + pair) * 2u;
-  return x * rope[index] + select(1.0, -1.0, first) * queries[base + partner] * rope[index + 1u];
+  return x * ${ropeAt("index")} + select(1.0, -1.0, first) * queries[base + partner] * ${ropeAt("index + 1u")};
 }`;
 }
 
@@ -521,6 +522,11 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
       `the key-parallel kernel needs a head size that is a multiple of 4 and at most 4 x ${workgroupSize}; got ${headSize}`,
     );
   }
+  if (rotaryDimension % 4 !== 0) {
+    throw new RangeError(
+      `the key-parallel kernel needs a rotary dimension that is a multiple of 4 (it reads RoPE rows as vec4s); got ${rotaryDimension}`,
+    );
+  }
   const headsPerKv = headCount / kvHeadCount;
   const pairs = rotaryDimension / 2;
   const vectors = headSize / 4;
@@ -530,6 +536,9 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
   const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
   // Dimension d of the group-level key: the cached key rotated back by R(-back), written out per
   // dimension (pair and partner are constants here, for either layout and any rotary width).
+  // `row` is the table row's first vec4: a row of (cos, sin) pairs holds pairs 2n and 2n + 1 in its
+  // vec4 n, so a rotation reads ROTARY / 4 vec4s instead of ROTARY floats (the loads, not the
+  // arithmetic, were what set the group level's cost).
   const groupKeyComponent = (d: number, source: string, row: string): string => {
     const x = `${source}[${d >> 2}][${d & 3}]`;
     if (d >= rotaryDimension) return x;
@@ -537,7 +546,10 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
     const first = layout === "interleaved" ? d % 2 === 0 : d < pairs;
     const partner = layout === "interleaved" ? (first ? d + 1 : d - 1) : first ? d + pairs : d - pairs;
     const sign = first ? "+" : "-";
-    return `${x} * rope[${row} + ${2 * pair}u] ${sign} ${source}[${partner >> 2}][${partner & 3}] * rope[${row} + ${2 * pair + 1}u]`;
+    const vector = `ropeVectors[${row} + ${pair >> 1}u]`;
+    const cos = `${vector}[${(pair & 1) * 2}]`;
+    const sin = `${vector}[${(pair & 1) * 2 + 1}]`;
+    return `${x} * ${cos} ${sign} ${source}[${partner >> 2}][${partner & 3}] * ${sin}`;
   };
   // Key `key` of the tile (value row `value`) folded into every head's online softmax; a masked
   // score adds nothing (select, not exp: a head whose maximum is still LOWEST would get e^0).
@@ -567,8 +579,9 @@ ${callParametersStruct}
 // [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
 @group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
-// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host.
-@group(0) @binding(4) var<storage, read> rope: array<f32>;
+// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host; read as
+// vec4s (ROTARY % 4 == 0, so every row starts on a vec4).
+@group(0) @binding(4) var<storage, read> ropeVectors: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
 @group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
 @group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;
@@ -582,7 +595,7 @@ var<workgroup> sliceMax: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceSum: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceAccumulator: array<vec4<f32>, ${slices * headsPerKv * vectors}>;
 
-${rotatedQueryWgsl(layout)}
+${rotatedQueryWgsl(layout, (index) => `ropeVectors[(${index}) / 4u][(${index}) % 4u]`)}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
@@ -641,8 +654,8 @@ ${heads.map((h) => `          score[${h}] = capScore((${dots("neighborQueries", 
           // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back, by j mod G
           // and then by (G - 1) floor(j/G) (table rows shared by neighbouring invocations).
           let parts = groupKeyBackRotationParts(j);
-          let withinGroupAt = parts.y * PAIRS * 2u;
-          let groupAt = parts.x * PAIRS * 2u;
+          let withinGroupAt = parts.y * PAIRS / 2u;
+          let groupAt = parts.x * PAIRS / 2u;
           var partlyBack: array<vec4<f32>, VECTORS>;
 ${unrolled(
   vectors,

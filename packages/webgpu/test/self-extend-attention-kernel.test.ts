@@ -411,6 +411,20 @@ describe("the single-query kernel", () => {
     ).rejects.toThrow(/singleQueryKernel.*key-parallel.*multiple of 4.*got 6/);
   });
 
+  it("falls back to the query-tiled kernel for a rotary dimension that is not a multiple of 4, and refuses key-parallel there", async () => {
+    const partial = {
+      ...options,
+      shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
+      rope: { ...options.rope, rotaryDimension: 6 },
+    };
+    const kernel = await SelfExtendAttentionKernel.create(context, partial);
+    expect(kernel.singleQueryKernel).toBe("query-tiled");
+    kernel.destroy();
+    await expect(
+      SelfExtendAttentionKernel.create(context, { ...partial, singleQueryKernel: "key-parallel" }),
+    ).rejects.toThrow(/singleQueryKernel.*key-parallel.*rotary dimension that is a multiple of 4.*got 6/);
+  });
+
   it("refuses an unknown kernel name", async () => {
     await expect(
       SelfExtendAttentionKernel.create(context, {
