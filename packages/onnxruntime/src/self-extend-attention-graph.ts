@@ -89,6 +89,9 @@ export interface SelfExtendLevels {
   readonly recentStart: string;
   /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
   readonly recentGroupEnd: string;
+  /** max(S - p, 0) and max(R - p, 0): the part of [S, R) among the run's new rows. */
+  readonly recentGroupNewStart: string;
+  readonly recentGroupNewEnd: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
   /** [T, N - S] bool: i - j >= W, where the recent level takes the group score. */
@@ -328,6 +331,16 @@ export function buildAttentionContext(
     {},
     { name: "recent_group_end" },
   );
+  const newRowIndex = (index: string, hint: string) =>
+    builder.node(
+      "Max",
+      [
+        builder.node("Sub", [index, pastCount], {}, { name: `${hint}_raw` }),
+        builder.int64Constant([0], `${hint}_floor`),
+      ],
+      {},
+      { name: hint },
+    );
   const recentKeyIndices = keyRange(start, keyCount, "recent");
   const recentDistance = distanceTo(recentKeyIndices, "recent");
   const recentUsesGroup = builder.node(
@@ -361,6 +374,8 @@ export function buildAttentionContext(
       largestIndex: largestIndex(),
       recentStart: start,
       recentGroupEnd,
+      recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
+      recentGroupNewEnd: newRowIndex(recentGroupEnd, "recent_group_new_end"),
       recentGroupPads: builder.node(
         "Concat",
         [
@@ -553,16 +568,6 @@ export function buildLayerAttention(
   } else {
     const slice = (x: string, starts: string, ends: string, hint: string) =>
       builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
-    const newRowIndex = (index: string, hint: string) =>
-      builder.node(
-        "Max",
-        [
-          builder.node("Sub", [index, levels.pastCount], {}, { name: `${prefix}_${hint}_raw` }),
-          levels.zeroVector,
-        ],
-        {},
-        { name: `${prefix}_${hint}` },
-      );
     // Far rows [0, S): all in the past (S <= p).
     const farRows = (past: string, hint: string) =>
       slice(past, levels.zeroVector, levels.recentStart, `${hint}_far`);
@@ -579,8 +584,8 @@ export function buildLayerAttention(
         slice(inputs.pastKeyGroup!, levels.recentStart, levels.recentGroupEnd, "keys_recent_group_past"),
         slice(
           presentKeyGroup!,
-          newRowIndex(levels.recentStart, "recent_group_new_start"),
-          newRowIndex(levels.recentGroupEnd, "recent_group_new_end"),
+          levels.recentGroupNewStart,
+          levels.recentGroupNewEnd,
           "keys_recent_group_new",
         ),
       ],
