@@ -331,9 +331,9 @@ export class GpuForwardPass {
   private readonly noBias: GPUBuffer;
   private readonly workgroupSize: number;
   /**
-   * Uniforms by content. Most are the same for every block of a size (all of a decode step's but
-   * the few that hold its position), so a decode step allocates almost nothing; the cache starts
-   * over past {@link uniformCacheLimit} entries.
+   * Uniforms by content. They are the same for every block of a size (the two that hold a block's
+   * position are kept buffers, below), so a decode step allocates nothing; the cache starts over
+   * past {@link uniformCacheLimit} entries.
    */
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly bindGroups: BindGroupCache;
