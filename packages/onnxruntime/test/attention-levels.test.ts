@@ -14,11 +14,9 @@ import { createReferenceBackend } from "@self-extend/reference";
 import { sharedModelPaths } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOnnxRuntimeBackend, type ImportedOnnxModel, type OnnxRuntimeModel } from "../src/index.js";
+import { compareLogits, tolerance } from "./tolerances.js";
 
 const cacheFolder = mkdtempSync(join(tmpdir(), "onnxruntime-levels-"));
-// The suite's tolerance for this adapter (conformance/tolerances.json): atol 5e-4, rtol 1e-4.
-const absoluteTolerance = 5e-4;
-const relativeTolerance = 1e-4;
 const selfExtend = { groupSize: 4, neighborWindow: 16 };
 
 let onnx: OnnxRuntimeModel | ImportedOnnxModel;
@@ -34,17 +32,6 @@ afterAll(async () => {
   await reference?.dispose();
   rmSync(cacheFolder, { recursive: true, force: true });
 });
-
-/** Largest |onnx - reference| beyond the tolerance (<= 0 when within it), over rows of logits. */
-function excess(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let worst = Number.NEGATIVE_INFINITY;
-  for (let index = 0; index < expected.length; index++) {
-    const difference = Math.abs(actual[index] - expected[index]);
-    worst = Math.max(worst, difference - (absoluteTolerance + relativeTolerance * Math.abs(expected[index])));
-  }
-  return worst;
-}
 
 // Tokens of a fixed pseudo-random sequence inside stories260K's 512-token vocabulary.
 const tokens = Array.from({ length: 96 }, (_, index) => 1 + ((index * 37 + 11) % 500));
@@ -70,9 +57,10 @@ describe("Self-Extend graph levels against the reference (stories260K, G4/W16)",
           const actual = await onnxSession.evaluate(block, rows);
           const expected = await referenceSession.evaluate(block, rows);
           expect(Array.from(actual.positions)).toEqual(Array.from(expected.positions));
-          expect(excess(actual.logits, expected.logits), `block of ${size} at ${offset}`).toBeLessThanOrEqual(
-            0,
-          );
+          expect(
+            compareLogits(actual.logits, expected.logits, tolerance()).worstExcess,
+            `block of ${size} at ${offset}`,
+          ).toBeLessThanOrEqual(0);
           offset += size;
         }
       } finally {
