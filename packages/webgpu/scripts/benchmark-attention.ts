@@ -4,9 +4,11 @@
  * The fused and plain kernels split keys across workgroups when a call under-fills the device
  * (their default; never on CPU implementations); "fused, one split" is the fused kernel with
  * splitting off, so the last column is what key splitting buys. The two-pass baseline never splits.
- * A call of one query runs on the key-parallel kernel by default; "query-tiled" is the same fused
- * kernel made to run it on the query-tiled kernel every other call uses (the kernel before the
- * key-parallel one existed), so "query-tiled / fused" is what the key-parallel kernel buys.
+ * A call of one query runs on the subgroup kernel by default where the device has subgroups, on
+ * the key-parallel kernel otherwise; "query-tiled" and "key-parallel" are the same fused kernel
+ * made to run it on those kernels (query-tiled: the kernel every other call uses, the one before
+ * the single-query kernels existed), so "query-tiled / fused" and "key-parallel / fused" are what
+ * the default buys over each.
  * The key/value column is the bytes of keys and values one fused call must read (float32) over its
  * time: a decode is memory-bound, so on a GPU it says how close the kernel comes to the memory's
  * bandwidth (pass the device's peak as --peak-gb-per-second to print the fraction).
@@ -135,8 +137,14 @@ const fusedQueryTiled = await SelfExtendAttentionKernel.create(context, {
   config: selfExtend,
   singleQueryKernel: "query-tiled",
 });
+const fusedKeyParallel = await SelfExtendAttentionKernel.create(context, {
+  ...common,
+  ...splitTarget,
+  config: selfExtend,
+  singleQueryKernel: "key-parallel",
+});
 console.log(
-  `key splits: up to ${fused.targetWorkgroups} workgroups per call; one query runs on the ${fused.singleQueryKernel} kernel${fused.keyParallelWorkgroupSize === undefined ? "" : ` (${fused.keyParallelWorkgroupSize} invocations per workgroup)`}`,
+  `key splits: up to ${fused.targetWorkgroups} workgroups per call; one query runs on the ${fused.singleQueryKernel} kernel${fused.singleQueryWorkgroupSize === undefined ? "" : ` (${fused.singleQueryWorkgroupSize} invocations per workgroup${fused.subgroupLanes === undefined ? "" : `, ${fused.subgroupLanes} lanes per key row`})`}`,
 );
 const plain = await SelfExtendAttentionKernel.create(context, {
   ...common,
@@ -151,36 +159,40 @@ const twoPass = await TwoPassSelfExtendAttention.create(
 
 const fractionHeader = peakGigabytesPerSecond > 0 ? " fused K/V read / peak |" : "";
 console.log(
-  `| keys | queries | splits | fused ms | fused, one split ms | query-tiled ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused | query-tiled / fused | fused K/V GB/s |${fractionHeader}`,
+  `| keys | queries | splits | fused ms | fused, one split ms | query-tiled ms | key-parallel ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused | query-tiled / fused | key-parallel / fused | fused K/V GB/s |${fractionHeader}`,
 );
 console.log(
-  `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`,
+  `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`,
 );
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
     // Each kernel's call parameters are written once per call shape, as a forward pass does per block.
-    const [fusedCall, oneSplitCall, queryTiledCall, plainCall] = [
+    const [fusedCall, oneSplitCall, queryTiledCall, keyParallelCall, plainCall] = [
       fused,
       fusedOneSplit,
       fusedQueryTiled,
+      fusedKeyParallel,
       plain,
     ].map((kernel) => kernel.createCallParameters(call));
-    const [fusedMs, oneSplitMs, queryTiledMs, twoPassMs, plainMs] = await timeRoundRobin([
+    const [fusedMs, oneSplitMs, queryTiledMs, keyParallelMs, twoPassMs, plainMs] = await timeRoundRobin([
       (pass) => fused.encode(pass, buffers, call, fusedCall),
       (pass) => fusedOneSplit.encode(pass, buffers, call, oneSplitCall),
       (pass) => fusedQueryTiled.encode(pass, buffers, call, queryTiledCall),
+      (pass) => fusedKeyParallel.encode(pass, buffers, call, keyParallelCall),
       (pass) => twoPass.encode(pass, buffers, call),
       (pass) => plain.encode(pass, buffers, call, plainCall),
     ]);
-    for (const parameters of [fusedCall, oneSplitCall, queryTiledCall, plainCall]) parameters.destroy();
+    for (const parameters of [fusedCall, oneSplitCall, queryTiledCall, keyParallelCall, plainCall]) {
+      parameters.destroy();
+    }
     const { splitCount } = fused.planKeySplits(call);
     // Keys and values of every key position, float32, read once per call (GQA shares them).
     const gigabytesPerSecond = (keyCount * kvWidth * 4 * 2) / (fusedMs / 1000) / 1e9;
     const fraction =
       peakGigabytesPerSecond > 0 ? ` ${(gigabytesPerSecond / peakGigabytesPerSecond).toFixed(3)} |` : "";
     console.log(
-      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(3)} | ${oneSplitMs.toFixed(3)} | ${queryTiledMs.toFixed(3)} | ${twoPassMs.toFixed(3)} | ${plainMs.toFixed(3)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} | ${(queryTiledMs / fusedMs).toFixed(2)} | ${gigabytesPerSecond.toFixed(1)} |${fraction}`,
+      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(3)} | ${oneSplitMs.toFixed(3)} | ${queryTiledMs.toFixed(3)} | ${keyParallelMs.toFixed(3)} | ${twoPassMs.toFixed(3)} | ${plainMs.toFixed(3)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} | ${(queryTiledMs / fusedMs).toFixed(2)} | ${(keyParallelMs / fusedMs).toFixed(2)} | ${gigabytesPerSecond.toFixed(1)} |${fraction}`,
     );
   }
 }

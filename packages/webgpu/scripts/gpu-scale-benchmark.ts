@@ -24,5 +24,5 @@ await runScriptMain("gpu-scale-benchmark", async () => {
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
   const { backend, device } = await gpuWebGpuBackend();
-  await runScaleBenchmark({ label: "llama-cpp", backend, modelPath, device, ...run });
+  await runScaleBenchmark({ label: "webgpu", backend, modelPath, device, ...run });
 });

@@ -24,36 +24,60 @@ if (modelPath === undefined) throw new Error("usage: real-gpu-check <demo-model.
 
 const context = await requestWebGpuDevice();
 console.log(`adapter: ${context.adapterDescription}; shader-f16: ${context.float16}`);
-console.log(`limits: ${JSON.stringify(context.limits)}`);
+console.log(
+  `limits: ${JSON.stringify(context.limits)}; subgroup sizes: ${JSON.stringify(context.subgroupSizes ?? null)}`,
+);
 
 // The kernel alone against core's float64 reference attention, with the device's default key
-// splits (decode and a 64-query block at 16384 keys, GQA 4:1, head size 64).
-for (const queryCount of [1, 64]) {
-  const shape = { headCount: 8, kvHeadCount: 2, headSize: 64 };
+// splits: a 64-query block at 16384 keys (GQA 4:1, head size 64), and decodes at 16384 keys on
+// every single-query kernel the device can run, at head size 64 (interleaved) and at Llama 3's 128
+// (32 heads over 8, half-split), so the subgroup kernel runs with a GPU's wide subgroups.
+const kernelChecks = [
+  { queryCount: 64, shape: { headCount: 8, kvHeadCount: 2, headSize: 64 }, layout: "interleaved" as const },
+  ...(["subgroup", "key-parallel"] as const).flatMap((singleQueryKernel) => [
+    {
+      queryCount: 1,
+      shape: { headCount: 8, kvHeadCount: 2, headSize: 64 },
+      layout: "interleaved" as const,
+      singleQueryKernel,
+    },
+    {
+      queryCount: 1,
+      shape: { headCount: 32, kvHeadCount: 8, headSize: 128 },
+      layout: "half-split" as const,
+      singleQueryKernel,
+    },
+  ]),
+];
+for (const { queryCount, shape, layout, ...check } of kernelChecks) {
+  const singleQueryKernel = "singleQueryKernel" in check ? check.singleQueryKernel : undefined;
+  if (singleQueryKernel === "subgroup" && context.subgroupSizes === undefined) {
+    console.log("kernel vs referenceAttention: no subgroups on this device, so no subgroup kernel");
+    continue;
+  }
   const kernelConfig: SelfExtendConfig = { groupSize: 8, neighborWindow: 256 };
   const keyCount = 16384;
-  const inputs = attentionInputs({
-    shape,
-    config: kernelConfig,
-    layout: "interleaved",
-    keyCount,
-    queryCount,
-  });
+  const inputs = attentionInputs({ shape, config: kernelConfig, layout, keyCount, queryCount });
   const expectedOutput = expectedAttention(inputs);
   const kernel = await SelfExtendAttentionKernel.create(context, {
     shape,
     config: kernelConfig,
-    rope: { layout: "interleaved" },
+    rope: { layout },
     contextSize: keyCount,
     ropeTable: createGpuRopeTable(context.device, inputs.ropeOptions, inputs.table.positionCount),
+    singleQueryKernel,
   });
   const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
   const buffers = uploadAttentionInputs(context.device, inputs);
   kernel.run(buffers, call);
   const largest = await largestOutputDifference(context.device, buffers.output, expectedOutput);
   context.assertHealthy();
+  const kind =
+    queryCount === 1
+      ? `, ${kernel.singleQueryKernel} kernel${kernel.subgroupLanes === undefined ? "" : ` (${kernel.subgroupLanes} lanes per key row)`}`
+      : "";
   console.log(
-    `kernel vs referenceAttention, ${queryCount} queries at ${keyCount} keys, ${kernel.planKeySplits(call).splitCount} key splits: max |difference| ${largest.toExponential(3)}`,
+    `kernel vs referenceAttention, ${queryCount} queries at ${keyCount} keys, heads ${shape.headCount}/${shape.kvHeadCount} x ${shape.headSize} ${layout}${kind}, ${kernel.planKeySplits(call).splitCount} key splits: max |difference| ${largest.toExponential(3)}`,
   );
   kernel.destroy();
 }

@@ -56,6 +56,11 @@ export interface WebGpuContext {
   readonly limits: KernelLimits;
   /** Whether `shader-f16` was granted. */
   readonly float16: boolean;
+  /**
+   * The adapter's subgroup sizes where the `subgroups` feature was granted (kernels that use
+   * subgroups need both bounds: a subgroup may be any size between them); absent otherwise.
+   */
+  readonly subgroupSizes?: { readonly minimum: number; readonly maximum: number };
   /** A one-line description of the adapter (vendor, architecture, backend). */
   readonly adapterDescription: string;
   /**
@@ -191,10 +196,19 @@ export async function requestWebGpuDevice(options: RequestWebGpuDeviceOptions = 
   const requiredLimits: Record<string, number> = {};
   for (const name of requestedLimitNames) requiredLimits[name] = adapter.limits[name];
   const float16 = (options.preferFloat16 ?? true) && adapter.features.has("shader-f16");
-  const device = await adapter.requestDevice({
-    requiredLimits,
-    requiredFeatures: float16 ? ["shader-f16"] : [],
-  });
+  // Subgroups only where the adapter also says how large they are (older browsers do not).
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const subgroupSizes =
+    adapter.features.has("subgroups") &&
+    Number.isInteger(info?.subgroupMinSize) &&
+    Number.isInteger(info?.subgroupMaxSize) &&
+    (info.subgroupMinSize as number) >= 1
+      ? { minimum: info.subgroupMinSize as number, maximum: info.subgroupMaxSize as number }
+      : undefined;
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (float16) requiredFeatures.push("shader-f16");
+  if (subgroupSizes !== undefined) requiredFeatures.push("subgroups" as GPUFeatureName);
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const limits = {} as Record<keyof KernelLimits, number>;
   for (const name of requestedLimitNames) limits[name] = device.limits[name];
 
@@ -212,6 +226,7 @@ export async function requestWebGpuDevice(options: RequestWebGpuDeviceOptions = 
     device,
     limits,
     float16,
+    subgroupSizes,
     adapterDescription,
     loopIterationLimit: /llvmpipe|lavapipe/i.test(adapterDescription) ? 65535 : Number.POSITIVE_INFINITY,
     lostReason: () => lost,

@@ -34,6 +34,10 @@ import {
   mergeKeySplitsShader,
   mergeLogSumExpShader,
   selfExtendAttentionShader,
+  subgroupAttentionShader,
+  subgroupKernelRefusal,
+  subgroupLanes,
+  subgroupWorkgroupBytes,
 } from "./self-extend-attention.wgsl.js";
 
 export type { AttentionKernelMode } from "./self-extend-attention.wgsl.js";
@@ -83,17 +87,24 @@ export interface SelfExtendAttentionKernelOptions {
    */
   readonly targetWorkgroups?: number;
   /**
-   * How a call of one query (a decode step) runs in `fused` mode: "key-parallel" (default where the
-   * shape allows it: a head size that is a multiple of 4 and a workgroup's memory that holds the
-   * queries and the slices' partial results), whose invocations share out the keys, or
-   * "query-tiled", the kernel every other call uses, whose invocations share out the queries and so
-   * leave most of a workgroup idle for one query. Same results up to float32 rounding.
+   * How a call of one query (a decode step) runs in `fused` mode:
+   * - "subgroup" (default where the device granted the `subgroups` feature and the shape allows it:
+   *   a head size that is a multiple of 4, a rotary dimension that is a multiple of 4, of 8 with the
+   *   half-split layout): lanes of a subgroup read each key and value row together as vec4s and sum
+   *   their partial scores with subgroup shuffles;
+   * - "key-parallel" (default otherwise, where the head size is a multiple of 4 and a workgroup's
+   *   memory holds the queries and the slices' partial results): each invocation scores a whole key;
+   * - "query-tiled", the kernel every other call uses, whose invocations share out the queries and so
+   *   leave most of a workgroup idle for one query.
+   * Same results up to float32 rounding. Asking for one that cannot run is refused with the reason.
    */
   readonly singleQueryKernel?: SingleQueryKernel;
 }
 
 /** See {@link SelfExtendAttentionKernelOptions.singleQueryKernel}. */
-export type SingleQueryKernel = "key-parallel" | "query-tiled";
+export type SingleQueryKernel = "subgroup" | "key-parallel" | "query-tiled";
+
+const singleQueryKernels: readonly SingleQueryKernel[] = ["subgroup", "key-parallel", "query-tiled"];
 
 /** A split never covers fewer key tiles than this: below it the merge costs more than it saves. */
 export const minimumTilesPerSplit = 4;
@@ -186,31 +197,44 @@ export function chooseAttentionTiles(
 }
 
 /**
- * Workgroup sizes the key-parallel kernel tries on a GPU, largest first. CPU implementations get 64:
- * larger workgroups buy them nothing and took llvmpipe twice as long to compile.
+ * Workgroup sizes the key-parallel and subgroup kernels try on a GPU, largest first. CPU
+ * implementations get 64: larger workgroups buy them nothing and took llvmpipe twice as long to
+ * compile.
  */
-const keyParallelWorkgroupSizes = [256, 128, 64];
+const singleQueryWorkgroupSizes = [256, 128, 64];
+
+/** The kernel a call of one query runs on, where it is not the query-tiled one. */
+interface SingleQueryChoice {
+  readonly kind: "key-parallel" | "subgroup";
+  readonly workgroupSize: number;
+  /** Subgroup kernel: invocations per key row. */
+  readonly lanes?: number;
+}
 
 /**
- * The key-parallel kernel's workgroup size for fused kernels whose shape it takes (the largest of
- * 256, 128, 64 invocations the device allows and whose workgroup memory holds it: more invocations
- * mean more slices, so each walks fewer keys one after another; 64 on CPU implementations; the
- * `tiles.workgroupSize` override where given), unless the options ask for "query-tiled" (undefined). Asking for "key-parallel" where it cannot run is refused with the reason.
+ * The single-query kernel for fused kernels (see
+ * {@link SelfExtendAttentionKernelOptions.singleQueryKernel}): the subgroup kernel where the device
+ * granted `subgroups` and the shape suits it, else the key-parallel kernel where the shape suits it,
+ * else the query-tiled kernel (undefined). Workgroups: the largest of 256, 128, 64 invocations the
+ * device allows and whose workgroup memory holds the kernel (64 on CPU implementations; the
+ * `tiles.workgroupSize` override where given). Asking for a kernel that cannot run is refused with
+ * the reason.
  */
-function chooseKeyParallelWorkgroupSize(
-  context: Pick<WebGpuContext, "limits" | "adapterDescription">,
+function chooseSingleQueryKernel(
+  context: Pick<WebGpuContext, "limits" | "adapterDescription" | "subgroupSizes">,
   shape: AttentionShape,
   rotaryDimension: number,
+  layout: RopeLayout,
   groupSize: number,
   mode: AttentionKernelMode,
   options: SelfExtendAttentionKernelOptions,
-): number | undefined {
+): SingleQueryChoice | undefined {
   const requested = options.singleQueryKernel;
-  if (requested !== undefined && requested !== "key-parallel" && requested !== "query-tiled") {
+  if (requested !== undefined && !singleQueryKernels.includes(requested)) {
     throw new SelfExtendConfigError(
       "singleQueryKernel",
       requested,
-      'must be "key-parallel" or "query-tiled"',
+      `must be one of ${singleQueryKernels.map((kernel) => `"${kernel}"`).join(", ")}`,
     );
   }
   if (requested === "query-tiled" || (requested === undefined && mode !== "fused")) return undefined;
@@ -221,12 +245,33 @@ function chooseKeyParallelWorkgroupSize(
       ? [options.tiles.workgroupSize]
       : isCpuAdapter(context)
         ? [64]
-        : keyParallelWorkgroupSizes;
+        : singleQueryWorkgroupSizes;
   const sizes = candidates.filter((size) => size <= largest);
   const smallest = sizes.at(-1) ?? largest;
-  const fits = (size: number) =>
-    keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: size }) <=
-    limits.maxComputeWorkgroupStorageSize;
+
+  if (requested === "subgroup" || requested === undefined) {
+    const subgroups = context.subgroupSizes;
+    const lanes = subgroups === undefined ? 1 : subgroupLanes(shape.headSize, subgroups.minimum);
+    // Every subgroup must be full: the workgroup is a multiple of the largest subgroup size.
+    const whole = sizes.filter((size) => subgroups !== undefined && size % subgroups.maximum === 0);
+    const bytes = (size: number) => subgroupWorkgroupBytes({ ...shape, workgroupSize: size, lanes });
+    const workgroupSize = whole.find((size) => bytes(size) <= limits.maxComputeWorkgroupStorageSize);
+    const reason =
+      mode !== "fused"
+        ? `runs in fused mode only (mode is ${mode})`
+        : subgroups === undefined
+          ? `needs the subgroups feature, which this device (${context.adapterDescription}) was not granted`
+          : (subgroupKernelRefusal(shape.headSize, rotaryDimension, layout) ??
+            (whole.length === 0
+              ? `needs a workgroup that is a multiple of the largest subgroup (${subgroups.maximum}); got ${sizes.join(", ")}`
+              : workgroupSize === undefined
+                ? `needs ${bytes(whole.at(-1) as number)} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`
+                : undefined));
+    if (reason === undefined) return { kind: "subgroup", workgroupSize: workgroupSize as number, lanes };
+    if (requested === "subgroup") throw new SelfExtendConfigError("singleQueryKernel", requested, reason);
+  }
+
+  const bytes = (size: number) => keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: size });
   const reason =
     mode !== "fused"
       ? `runs in fused mode only (mode is ${mode})`
@@ -234,10 +279,15 @@ function chooseKeyParallelWorkgroupSize(
         ? `needs a head size that is a multiple of 4 and at most 4 x ${smallest} invocations; got ${shape.headSize}`
         : rotaryDimension % 4 !== 0
           ? `needs a rotary dimension that is a multiple of 4 (it reads RoPE rows as vec4s); got ${rotaryDimension}`
-          : sizes.some(fits)
+          : sizes.some((size) => bytes(size) <= limits.maxComputeWorkgroupStorageSize)
             ? undefined
-            : `needs ${keyParallelWorkgroupBytes({ ...shape, groupSize, workgroupSize: smallest })} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`;
-  if (reason === undefined) return sizes.find(fits);
+            : `needs ${bytes(smallest)} bytes of workgroup memory for this shape; the device has ${limits.maxComputeWorkgroupStorageSize}`;
+  if (reason === undefined) {
+    const workgroupSize = sizes.find(
+      (size) => bytes(size) <= limits.maxComputeWorkgroupStorageSize,
+    ) as number;
+    return { kind: "key-parallel", workgroupSize };
+  }
   if (requested === "key-parallel") throw new SelfExtendConfigError("singleQueryKernel", requested, reason);
   return undefined;
 }
@@ -268,12 +318,22 @@ export class SelfExtendAttentionKernel {
 
   /** What a call of one query runs on (see {@link SelfExtendAttentionKernelOptions.singleQueryKernel}). */
   get singleQueryKernel(): SingleQueryKernel {
-    return this.keyParallel === undefined ? "query-tiled" : "key-parallel";
+    return this.singleQuery?.kind ?? "query-tiled";
   }
 
-  /** The key-parallel kernel's invocations per workgroup (undefined when calls of one query run query-tiled). */
+  /** The subgroup or key-parallel kernel's invocations per workgroup (undefined when calls of one query run query-tiled). */
+  get singleQueryWorkgroupSize(): number | undefined {
+    return this.singleQuery?.workgroupSize;
+  }
+
+  /** The key-parallel kernel's invocations per workgroup (undefined unless calls of one query run on it). */
   get keyParallelWorkgroupSize(): number | undefined {
-    return this.keyParallel?.workgroupSize;
+    return this.singleQuery?.kind === "key-parallel" ? this.singleQuery.workgroupSize : undefined;
+  }
+
+  /** The subgroup kernel's invocations per key row (undefined unless calls of one query run on it). */
+  get subgroupLanes(): number | undefined {
+    return this.singleQuery?.lanes;
   }
 
   private constructor(
@@ -286,10 +346,8 @@ export class SelfExtendAttentionKernel {
     private readonly scale: number,
     targetWorkgroups: number,
     private readonly merge: KeySplitMerge | undefined,
-    /** The key-parallel kernel and its invocations per workgroup; absent when one query runs query-tiled. */
-    private readonly keyParallel:
-      | { readonly pipeline: GPUComputePipeline; readonly workgroupSize: number }
-      | undefined,
+    /** The subgroup or key-parallel kernel; absent when one query runs query-tiled. */
+    private readonly singleQuery: (SingleQueryChoice & { readonly pipeline: GPUComputePipeline }) | undefined,
   ) {
     this.bindGroups = new BindGroupCache(context.device);
     this.tiles = tiles;
@@ -325,10 +383,11 @@ export class SelfExtendAttentionKernel {
     }
     const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
     const mode = options.mode ?? "fused";
-    const keyParallelWorkgroupSize = chooseKeyParallelWorkgroupSize(
+    const singleQueryChoice = chooseSingleQueryKernel(
       context,
       shape,
       rotaryDimension,
+      options.rope.layout,
       config.groupSize,
       mode,
       options,
@@ -414,37 +473,37 @@ export class SelfExtendAttentionKernel {
         logSumExp: createStorageBuffer(device, rows * 4),
       };
     }
-    const keyParallel =
-      keyParallelWorkgroupSize !== undefined
-        ? {
-            workgroupSize: keyParallelWorkgroupSize,
-            pipeline: await withErrorScopes(
-              device,
-              "compiling the key-parallel Self-Extend attention kernel",
-              () =>
-                device.createComputePipeline({
-                  layout: "auto",
-                  compute: {
-                    module: device.createShaderModule({
-                      code: keyParallelAttentionShader({
-                        ...shape,
-                        rotaryDimension,
-                        layout: options.rope.layout,
-                        groupSize: config.groupSize,
-                        neighborWindow: config.neighborWindow,
-                        workgroupSize: keyParallelWorkgroupSize,
-                        logitSoftCap,
-                        slidingWindow,
-                      }),
-                      label: "self-extend attention, one query",
-                    }),
-                    entryPoint: "main",
-                  },
-                  label: "self-extend attention (fused, key-parallel)",
-                }),
-            ),
-          }
-        : undefined;
+    let singleQuery: (SingleQueryChoice & { readonly pipeline: GPUComputePipeline }) | undefined;
+    if (singleQueryChoice !== undefined) {
+      const shaderOptions = {
+        ...shape,
+        rotaryDimension,
+        layout: options.rope.layout,
+        groupSize: config.groupSize,
+        neighborWindow: config.neighborWindow,
+        workgroupSize: singleQueryChoice.workgroupSize,
+        logitSoftCap,
+        slidingWindow,
+      };
+      const code =
+        singleQueryChoice.kind === "subgroup"
+          ? subgroupAttentionShader({ ...shaderOptions, lanes: singleQueryChoice.lanes as number })
+          : keyParallelAttentionShader(shaderOptions);
+      const pipeline = await withErrorScopes(
+        device,
+        `compiling the ${singleQueryChoice.kind} Self-Extend attention kernel`,
+        () =>
+          device.createComputePipeline({
+            layout: "auto",
+            compute: {
+              module: device.createShaderModule({ code, label: "self-extend attention, one query" }),
+              entryPoint: "main",
+            },
+            label: `self-extend attention (fused, ${singleQueryChoice.kind})`,
+          }),
+      );
+      singleQuery = { ...singleQueryChoice, pipeline };
+    }
     return new SelfExtendAttentionKernel(
       context,
       options,
@@ -455,7 +514,7 @@ export class SelfExtendAttentionKernel {
       options.scale ?? 1 / Math.sqrt(shape.headSize),
       targetWorkgroups,
       merge,
-      keyParallel,
+      singleQuery,
     );
   }
 
@@ -566,9 +625,9 @@ export class SelfExtendAttentionKernel {
       const merge = this.merge as KeySplitMerge;
       bound.push(merge.output, merge.logSumExp);
     }
-    // One query: the key-parallel kernel where there is one (same bindings, same outputs).
+    // One query: the subgroup or key-parallel kernel where there is one (same bindings, same outputs).
     const pipeline =
-      call.queryCount === 1 && this.keyParallel !== undefined ? this.keyParallel.pipeline : this.pipeline;
+      call.queryCount === 1 && this.singleQuery !== undefined ? this.singleQuery.pipeline : this.pipeline;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.bindGroups.get(pipeline, bound));
     const { splitCount } = this.planKeySplits(call);

@@ -751,3 +751,310 @@ ${unrolled(
 }
 `;
 }
+
+/** What the subgroup single-query kernel needs beyond the key-parallel kernel's options. */
+export interface SubgroupShaderOptions extends KeyParallelShaderOptions {
+  /**
+   * Invocations that read one key row together (a power of 2 that divides the head's vec4 count
+   * and the device's smallest subgroup): lane c holds vec4s c, c + LANES, ... of the row.
+   */
+  readonly lanes: number;
+}
+
+/** Lanes per key row for the subgroup kernel: the largest power of 2 dividing the head's vec4 count, at most `subgroupMinimum`. */
+export function subgroupLanes(headSize: number, subgroupMinimum: number): number {
+  const vectors = headSize / 4;
+  let lanes = 1;
+  while (lanes * 2 <= subgroupMinimum && vectors % (lanes * 2) === 0) lanes *= 2;
+  return lanes;
+}
+
+/** Workgroup memory of the subgroup kernel in bytes (the row groups' partial softmaxes). */
+export function subgroupWorkgroupBytes(
+  options: Pick<SubgroupShaderOptions, "headCount" | "kvHeadCount" | "headSize" | "workgroupSize" | "lanes">,
+): number {
+  const headsPerKv = options.headCount / options.kvHeadCount;
+  const rowGroups = options.workgroupSize / options.lanes;
+  return 4 + rowGroups * headsPerKv * (8 + 16 * (options.headSize / 4));
+}
+
+/**
+ * Why the subgroup kernel cannot run a shape (undefined when it can): it reads key and value rows
+ * as vec4s spread over lanes, and rotates a group-level key from the vec4 it holds and its
+ * partner's, so a half-split layout needs its rotary half to be whole vec4s.
+ */
+export function subgroupKernelRefusal(
+  headSize: number,
+  rotaryDimension: number,
+  layout: RopeLayout,
+): string | undefined {
+  if (headSize % 4 !== 0) return `needs a head size that is a multiple of 4; got ${headSize}`;
+  if (rotaryDimension % 4 !== 0)
+    return `needs a rotary dimension that is a multiple of 4 (it reads RoPE rows as vec4s); got ${rotaryDimension}`;
+  if (layout !== "interleaved" && rotaryDimension % 8 !== 0)
+    return `needs a rotary dimension that is a multiple of 8 with the ${layout} layout (each half of the rotary dimensions whole vec4s); got ${rotaryDimension}`;
+  return undefined;
+}
+
+/**
+ * The fused kernel for a call of ONE query, on subgroups: LANES invocations read each key row and
+ * its value row together, as vec4s (coalesced: neighbouring lanes, neighbouring addresses), and a
+ * workgroup's ROW_GROUPS groups of LANES lanes walk the split's keys interleaved (group r takes keys
+ * r, r + ROW_GROUPS, ...).
+ * - scores: each lane dots its vec4s of the key (its group-level copy R(-(j - floor(j/G))) R(j) k
+ *   derived from the vec4s it holds and their rotation partners, in the key-parallel kernel's two
+ *   steps) with its vec4s of every query head of the kv head, and subgroupShuffleXor sums the
+ *   LANES partial dots (a row group is LANES aligned lanes of one subgroup);
+ * - each lane folds its vec4s of the value row into every head's online softmax at once: no score
+ *   tile, no workgroup barrier per tile, nothing per key in workgroup memory;
+ * - the row groups' softmaxes are merged through their log-sum-exp at the end, written like the
+ *   other kernels' (the output, or a split output plus its log-sum-exp), so the same key-split plan
+ *   and merge serve all three.
+ * The key-parallel kernel instead gives each invocation a whole key row (uncoalesced reads, and a
+ * row of HEAD_SIZE floats in registers, twice more for the group level). Same positions, same level
+ * per pair, same float32 softmax: only the order of the additions differs.
+ * Row groups are numbered through a workgroup atomic, one number per subgroup, so nothing assumes
+ * how the driver lays subgroups over the workgroup; every subgroup must be full (the workgroup is a
+ * multiple of the largest subgroup size), and LANES divides the smallest.
+ */
+export function subgroupAttentionShader(options: SubgroupShaderOptions): string {
+  const { headCount, kvHeadCount, headSize, rotaryDimension, layout, groupSize } = options;
+  const { workgroupSize, slidingWindow, lanes } = options;
+  const refusal = subgroupKernelRefusal(headSize, rotaryDimension, layout);
+  if (refusal !== undefined) throw new RangeError(`the subgroup kernel ${refusal}`);
+  const vectors = headSize / 4;
+  if (!(lanes >= 1 && (lanes & (lanes - 1)) === 0 && vectors % lanes === 0 && workgroupSize % lanes === 0)) {
+    throw new RangeError(
+      `the subgroup kernel needs lanes a power of 2 dividing the head's ${vectors} vec4s and the workgroup (${workgroupSize}); got ${lanes}`,
+    );
+  }
+  const headsPerKv = headCount / kvHeadCount;
+  const slots = vectors / lanes;
+  const rowGroups = workgroupSize / lanes;
+  const usesGroupLevel = groupSize !== 1;
+  const heads = Array.from({ length: headsPerKv }, (_, h) => h);
+  const chunks = Math.ceil(headsPerKv / 4);
+  const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
+  const everySlot = (line: (h: number, s: number) => string) =>
+    heads.flatMap((h) => Array.from({ length: slots }, (_, s) => line(h, s))).join("\n");
+  const dot = (queriesName: string, keyName: string, h: number) =>
+    unrolled(slots, (s) => `dot(${queriesName}[${h * slots + s}u], ${keyName}[${s}u])`, " + ");
+  // One slot of the group-level key: the cached vec4 rotated back by the within-group part and
+  // then by the group part. Half-split: the vec4 and its partner (the other half's vec4 holding
+  // the rotation partners of its four values) are rotated together, x' = x cos + y sin and
+  // y' = y cos - x sin per pair (first half x, second half y). Interleaved: the pairs are inside
+  // the vec4. Values past the rotary dimensions pass through.
+  const rotateSlot = (s: number) =>
+    layout === "interleaved"
+      ? `        {
+          let v = lane + ${s}u * LANES;
+          var rotated = key[${s}u];
+          if (v < ROTARY / 4u) {
+            let within = ropeVectors[withinGroupAt + v];
+            rotated = rotated * within.xxzz + SIGNS * rotated.yxwz * within.yyww;
+            let group = ropeVectors[groupAt + v];
+            rotated = rotated * group.xxzz + SIGNS * rotated.yxwz * group.yyww;
+          }
+          groupKey[${s}u] = rotated;
+        }`
+      : `        {
+          let v = lane + ${s}u * LANES;
+          var rotated = key[${s}u];
+          if (v < ROTARY / 4u) {
+            let first = v < HALF_VECTORS;
+            let sign = select(-1.0, 1.0, first);
+            let partnerVector = select(v - HALF_VECTORS, v + HALF_VECTORS, first);
+            var partner = keys[base + partnerVector];
+            let pair = 2u * (v % HALF_VECTORS);
+            let withinA = ropeVectors[withinGroupAt + pair];
+            let withinB = ropeVectors[withinGroupAt + pair + 1u];
+            let withinCos = vec4<f32>(withinA.x, withinA.z, withinB.x, withinB.z);
+            let withinSin = vec4<f32>(withinA.y, withinA.w, withinB.y, withinB.w);
+            let ownBack = rotated * withinCos + sign * partner * withinSin;
+            partner = partner * withinCos - sign * rotated * withinSin;
+            let groupA = ropeVectors[groupAt + pair];
+            let groupB = ropeVectors[groupAt + pair + 1u];
+            let groupCos = vec4<f32>(groupA.x, groupA.z, groupB.x, groupB.z);
+            let groupSin = vec4<f32>(groupA.y, groupA.w, groupB.y, groupB.w);
+            rotated = ownBack * groupCos + sign * partner * groupSin;
+          }
+          groupKey[${s}u] = rotated;
+        }`;
+  // The LANES partial dots of each head summed across the row group, four heads per shuffle.
+  const packed = (k: number) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((i) => (4 * k + i < headsPerKv ? `partial[${4 * k + i}]` : "0.0")).join(", ")})`;
+  const shuffleOffsets: number[] = [];
+  for (let offset = lanes / 2; offset >= 1; offset /= 2) shuffleOffsets.push(offset);
+  const reduce = unrolled(
+    chunks,
+    (k) => `    var sums${k} = ${packed(k)};
+${shuffleOffsets.map((offset) => `    sums${k} += subgroupShuffleXor(sums${k}, ${offset}u);`).join("\n")}`,
+  );
+  const sumOf = (h: number) => `sums${h >> 2}[${h & 3}]`;
+  return /* wgsl */ `enable subgroups;
+${sharedDeclarations(options)}
+const LANES: u32 = ${lanes}u;
+const SLOTS: u32 = ${slots}u;
+const ROW_GROUPS: u32 = ${rowGroups}u;
+const HALF_VECTORS: u32 = ${layout === "interleaved" ? 0 : rotaryDimension / 8}u;
+const SIGNS = vec4<f32>(1.0, -1.0, 1.0, -1.0);
+
+${callParametersStruct}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// [1, HEADS, HEAD_SIZE], not rotated.
+@group(0) @binding(1) var<storage, read> queries: array<f32>;
+// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
+@group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
+// [position, PAIRS, 2]: cos, sin of position * frequency (float64 on the host), read as vec4s.
+@group(0) @binding(4) var<storage, read> ropeVectors: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
+@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
+@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;
+
+var<workgroup> subgroupsNumbered: atomic<u32>;
+// [ROW_GROUPS, HEADS_PER_KV] running maxima and sums, [ROW_GROUPS, HEADS_PER_KV, VECTORS] accumulators.
+var<workgroup> rowGroupMax: array<f32, ${rowGroups * headsPerKv}>;
+var<workgroup> rowGroupSum: array<f32, ${rowGroups * headsPerKv}>;
+var<workgroup> rowGroupAccumulator: array<vec4<f32>, ${rowGroups * headsPerKv * vectors}>;
+
+${rotatedQueryWgsl(layout, (index) => `ropeVectors[(${index}) / 4u][(${index}) % 4u]`)}
+
+fn rotatedQueryVector(base: u32, v: u32, position: u32) -> vec4<f32> {
+  let d = 4u * v;
+  return vec4<f32>(rotatedQuery(base, d, position), rotatedQuery(base, d + 1u, position), rotatedQuery(base, d + 2u, position), rotatedQuery(base, d + 3u, position));
+}
+
+@compute @workgroup_size(${workgroupSize})
+fn main(
+  @builtin(local_invocation_index) localIndex: u32,
+  @builtin(workgroup_id) workgroupId: vec3<u32>,
+  @builtin(subgroup_invocation_id) subgroupLane: u32,
+  @builtin(subgroup_size) subgroupSize: u32,
+) {
+  let kvHead = workgroupId.y;
+  let queryIndex = params.queryStart;
+  // One number per subgroup (taken by its first active lane), then LANES-lane row groups inside it.
+  var numbered = 0u;
+  if (subgroupElect()) { numbered = atomicAdd(&subgroupsNumbered, 1u); }
+  let subgroupNumber = subgroupBroadcastFirst(numbered);
+  let lane = subgroupLane % LANES;
+  let rowGroup = subgroupNumber * (subgroupSize / LANES) + subgroupLane / LANES;
+
+  // This lane's vec4s (lane, lane + LANES, ...) of every query head of the kv head, at both levels.
+  var neighborQuery: array<vec4<f32>, ${headsPerKv * slots}>;
+${everySlot((h, s) => `  neighborQuery[${h * slots + s}u] = rotatedQueryVector((kvHead * HEADS_PER_KV + ${h}u) * HEAD_SIZE, lane + ${s}u * LANES, neighborQueryPosition(queryIndex));`)}
+${
+  usesGroupLevel
+    ? `  var groupQuery: array<vec4<f32>, ${headsPerKv * slots}>;
+${everySlot((h, s) => `  groupQuery[${h * slots + s}u] = rotatedQueryVector((kvHead * HEADS_PER_KV + ${h}u) * HEAD_SIZE, lane + ${s}u * LANES, groupQueryPosition(queryIndex));`)}`
+    : ""
+}
+
+  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
+  let split = workgroupId.z;
+  let splitBegin = split * params.keysPerSplit;
+  let keyEnd = min(min(queryIndex + 1u, params.keyCount), splitBegin + params.keysPerSplit);
+  ${
+    slidingWindow === undefined
+      ? "let keyBegin = splitBegin;"
+      : "let keyBegin = max(splitBegin, select(0u, queryIndex + 1u - SLIDING_WINDOW, queryIndex + 1u >= SLIDING_WINDOW));"
+  }
+  var runningMax: array<f32, HEADS_PER_KV>;
+  var runningSum: array<f32, HEADS_PER_KV>;
+  var accumulator: array<vec4<f32>, ${headsPerKv * slots}>;
+${unrolled(headsPerKv, (h) => `  runningMax[${h}] = LOWEST; runningSum[${h}] = 0.0;`)}
+${everySlot((h, s) => `  accumulator[${h * slots + s}u] = vec4<f32>(0.0);`)}
+
+  // Every lane of the workgroup runs the same number of steps (a key past the split is read
+  // clamped and folded with weight 0), so the shuffles run in uniform control flow.
+  let steps = select(0u, (keyEnd - keyBegin + ROW_GROUPS - 1u) / ROW_GROUPS, keyEnd > keyBegin);
+  for (var step = 0u; step < steps; step++) {
+    let j = keyBegin + step * ROW_GROUPS + rowGroup;
+    let row = min(j, keyEnd - 1u);
+    let distance = queryIndex - row;
+    let kept = j < keyEnd && ${keepPair};
+    let base = (row * KV_HEADS + kvHead) * VECTORS;
+    var key: array<vec4<f32>, SLOTS>;
+    var value: array<vec4<f32>, SLOTS>;
+${unrolled(slots, (s) => `    key[${s}u] = keys[base + lane + ${s}u * LANES];\n    value[${s}u] = values[base + lane + ${s}u * LANES];`)}
+    var partial: array<f32, HEADS_PER_KV>;
+    if (isNeighborPair(distance)) {
+${heads.map((h) => `      partial[${h}] = ${dot("neighborQuery", "key", h)};`).join("\n")}
+    }${
+      usesGroupLevel
+        ? ` else {
+      // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k, by j mod G and then by (G - 1) floor(j/G).
+      let parts = groupKeyBackRotationParts(row);
+      let withinGroupAt = parts.y * PAIRS / 2u;
+      let groupAt = parts.x * PAIRS / 2u;
+      var groupKey: array<vec4<f32>, SLOTS>;
+${unrolled(slots, rotateSlot)}
+${heads.map((h) => `      partial[${h}] = ${dot("groupQuery", "groupKey", h)};`).join("\n")}
+    }`
+        : ""
+    }
+${reduce}
+${heads
+  .map(
+    (h) => `    {
+      let score = capScore(${sumOf(h)} * params.scale);
+      if (kept) {
+        // Online softmax, one key at a time: rescale what was summed under the old maximum.
+        let top = max(runningMax[${h}], score);
+        let correction = exp(runningMax[${h}] - top);
+        let weight = exp(score - top);
+        runningSum[${h}] = runningSum[${h}] * correction + weight;
+${unrolled(slots, (s) => `        accumulator[${h * slots + s}u] = accumulator[${h * slots + s}u] * correction + weight * value[${s}u];`)}
+        runningMax[${h}] = top;
+      }
+    }`,
+  )
+  .join("\n")}
+  }
+
+  // Merge the row groups' softmaxes through their log-sum-exp: O = sum_r e^(m_r - top) a_r / sum_r e^(m_r - top) l_r.
+  if (rowGroup < ROW_GROUPS) {
+${unrolled(
+  headsPerKv,
+  (h) => `    if (lane == 0u) {
+      rowGroupMax[rowGroup * HEADS_PER_KV + ${h}u] = runningMax[${h}];
+      rowGroupSum[rowGroup * HEADS_PER_KV + ${h}u] = runningSum[${h}];
+    }`,
+)}
+${everySlot((h, s) => `    rowGroupAccumulator[(rowGroup * HEADS_PER_KV + ${h}u) * VECTORS + lane + ${s}u * LANES] = accumulator[${h * slots + s}u];`)}
+  }
+  workgroupBarrier();
+  for (var e = localIndex; e < HEADS_PER_KV * VECTORS; e += WORKGROUP) {
+    let h = e / VECTORS;
+    let c = e % VECTORS;
+    var top = LOWEST;
+    for (var r = 0u; r < ROW_GROUPS; r++) { top = max(top, rowGroupMax[r * HEADS_PER_KV + h]); }
+    var total = 0.0;
+    var sum = vec4<f32>(0.0);
+    for (var r = 0u; r < ROW_GROUPS; r++) {
+      let rowTop = rowGroupMax[r * HEADS_PER_KV + h];
+      if (rowTop > LOWEST) {
+        let weight = exp(rowTop - top);
+        total += weight * rowGroupSum[r * HEADS_PER_KV + h];
+        sum += weight * rowGroupAccumulator[(r * HEADS_PER_KV + h) * VECTORS + c];
+      }
+    }
+    let result = select(vec4<f32>(0.0), sum / total, total > 0.0);
+    let head = kvHead * HEADS_PER_KV + h;
+    var base = head * HEAD_SIZE + 4u * c;
+    if (params.splitCount == 1u) {
+      attentionOutput[base] = result.x; attentionOutput[base + 1u] = result.y;
+      attentionOutput[base + 2u] = result.z; attentionOutput[base + 3u] = result.w;
+    } else {
+      let outputRow = (split * params.queryCount) * HEADS + head;
+      base = outputRow * HEAD_SIZE + 4u * c;
+      splitOutput[base] = result.x; splitOutput[base + 1u] = result.y;
+      splitOutput[base + 2u] = result.z; splitOutput[base + 3u] = result.w;
+      if (c == 0u) { splitLogSumExp[outputRow] = select(LOWEST, top + log(total), total > 0.0); }
+    }
+  }
+}
+`;
+}

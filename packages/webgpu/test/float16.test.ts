@@ -5,9 +5,8 @@
  * .cache/lavapipe; no skip: without it this fails, naming the script. Dawn's OpenGL ES adapter
  * (llvmpipe) has no shader-f16 and must fall back to float32, saying so.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { adapterTolerance, largestDifference, readDeclaration } from "@self-extend/conformance";
 import { argmax, planSelfExtend, type SelfExtendModelV1 } from "@self-extend/core";
 import { generateTinyModel, readGguf, tinyModelGrid, tokenizerFromGguf } from "@self-extend/models/node";
@@ -15,10 +14,8 @@ import { createReferenceBackend } from "@self-extend/reference";
 import { repositoryRoot, sharedModelPaths } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
 import { conformanceDeclaration, createWebGpuBackend, requestWebGpuDevice } from "../src/index.js";
+import { requestLavapipeDevice } from "./lavapipe-device.js";
 
-const lavapipeIcd =
-  process.env.SELF_EXTEND_LAVAPIPE_ICD ??
-  fileURLToPath(new URL("../.cache/lavapipe/lvp_icd.json", import.meta.url));
 const demoModelPath = join(repositoryRoot(), "packages", "demo-model", "demo-model.gguf");
 
 interface Run {
@@ -68,18 +65,7 @@ describe("float16 weights", () => {
       check: "float16-weights",
       model: "demo",
     });
-    expect(
-      existsSync(lavapipeIcd),
-      `${lavapipeIcd} missing: run packages/webgpu/scripts/install-ci-dependencies.sh`,
-    ).toBe(true);
-    const previousDrivers = process.env.VK_DRIVER_FILES;
-    process.env.VK_DRIVER_FILES = lavapipeIcd;
-    const context = await requestWebGpuDevice({ nodeBackends: ["vulkan"] }).finally(() => {
-      // The loader read it when Dawn created its Vulkan instance; later devices in this worker
-      // keep their own discovery.
-      if (previousDrivers === undefined) delete process.env.VK_DRIVER_FILES;
-      else process.env.VK_DRIVER_FILES = previousDrivers;
-    });
+    const context = await requestLavapipeDevice();
     try {
       expect(context.float16, `${context.adapterDescription} has no shader-f16`).toBe(true);
       const backend = createWebGpuBackend({ context });

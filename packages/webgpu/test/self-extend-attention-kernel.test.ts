@@ -14,6 +14,7 @@ import {
   largestOutputDifference,
   uploadAttentionInputs,
 } from "./browser/attention-inputs.js";
+import { requestLavapipeDevice } from "./lavapipe-device.js";
 
 interface KernelCase {
   readonly name: string;
@@ -312,75 +313,92 @@ beforeAll(async () => {
 
 afterAll(() => context?.destroy());
 
+/** Runs one case on `context` and compares the output with core's float64 reference attention. */
+async function checkCase(
+  context: WebGpuContext,
+  testCase: KernelCase,
+  singleQueryKernel: SingleQueryKernel | undefined,
+): Promise<void> {
+  const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
+  const rotaryDimension = testCase.rotaryDimension ?? headSize;
+  const queryStart = keyCount - queryCount;
+  const { device } = context;
+  const shape = { headCount, kvHeadCount, headSize };
+  const inputs = attentionInputs({
+    shape,
+    config,
+    layout,
+    rotaryDimension,
+    keyCount,
+    queryCount,
+    seed: keyCount,
+  });
+  const { scale, logitSoftCap, slidingWindow } = testCase;
+  const expected = expectedAttention(inputs, { scale, logitSoftCap, slidingWindow });
+
+  const kernel = await SelfExtendAttentionKernel.create(context, {
+    shape,
+    config,
+    rope: { layout, rotaryDimension },
+    contextSize: keyCount,
+    tiles: testCase.tiles,
+    ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
+    targetWorkgroups: testCase.targetWorkgroups,
+    scale,
+    logitSoftCap,
+    slidingWindow,
+    singleQueryKernel,
+  });
+  if (singleQueryKernel !== undefined) expect(kernel.singleQueryKernel).toBe(singleQueryKernel);
+  if (singleQueryKernel === "key-parallel") {
+    expect(kernel.keyParallelWorkgroupSize).toBe(testCase.tiles?.workgroupSize ?? 64);
+  }
+  if (singleQueryKernel === "subgroup") {
+    // Lanes per key row: the largest power of 2 dividing the head's vec4s, at most the subgroup.
+    const vectors = headSize / 4;
+    const smallest = context.subgroupSizes?.minimum ?? 0;
+    let lanes = 1;
+    while (lanes * 2 <= smallest && vectors % (lanes * 2) === 0) lanes *= 2;
+    expect(kernel.subgroupLanes).toBe(lanes);
+    expect(kernel.singleQueryWorkgroupSize).toBe(testCase.tiles?.workgroupSize ?? 64);
+  }
+  const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
+  expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
+  expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
+  expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
+  const buffers = uploadAttentionInputs(device, inputs);
+  kernel.run(buffers, { queryStart, queryCount, keyCount });
+  const largest = await largestOutputDifference(device, buffers.output, expected);
+  context.assertHealthy();
+  // float32 compute against a float64 oracle on outputs of size ~1.
+  expect(largest).toBeLessThan(2e-5);
+  kernel.destroy();
+
+  if (testCase.twoPass && singleQueryKernel !== "query-tiled") {
+    const twoPass = await TwoPassSelfExtendAttention.create(
+      context,
+      {
+        shape,
+        config,
+        rope: { layout, rotaryDimension },
+        contextSize: keyCount,
+        tiles: testCase.tiles,
+      },
+      queryCount,
+    );
+    const twoPassBuffers = uploadAttentionInputs(device, inputs);
+    twoPass.run(twoPassBuffers, { queryStart, queryCount, keyCount });
+    const twoPassLargest = await largestOutputDifference(device, twoPassBuffers.output, expected);
+    expect(twoPassLargest).toBeLessThan(2e-5);
+    twoPass.destroy();
+  }
+}
+
 describe("fused Self-Extend attention kernel vs core's float64 reference", () => {
   for (const testCase of cases) {
     for (const singleQueryKernel of kernelsFor(testCase)) {
-      it(`${testCase.name}${singleQueryKernel === undefined ? "" : `, ${singleQueryKernel} kernel`}`, async () => {
-        const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
-        const rotaryDimension = testCase.rotaryDimension ?? headSize;
-        const queryStart = keyCount - queryCount;
-        const { device } = context;
-        const shape = { headCount, kvHeadCount, headSize };
-        const inputs = attentionInputs({
-          shape,
-          config,
-          layout,
-          rotaryDimension,
-          keyCount,
-          queryCount,
-          seed: keyCount,
-        });
-        const { scale, logitSoftCap, slidingWindow } = testCase;
-        const expected = expectedAttention(inputs, { scale, logitSoftCap, slidingWindow });
-
-        const kernel = await SelfExtendAttentionKernel.create(context, {
-          shape,
-          config,
-          rope: { layout, rotaryDimension },
-          contextSize: keyCount,
-          tiles: testCase.tiles,
-          ropeTable: createGpuRopeTable(device, inputs.ropeOptions, inputs.table.positionCount),
-          targetWorkgroups: testCase.targetWorkgroups,
-          scale,
-          logitSoftCap,
-          slidingWindow,
-          singleQueryKernel,
-        });
-        if (singleQueryKernel !== undefined) expect(kernel.singleQueryKernel).toBe(singleQueryKernel);
-        if (singleQueryKernel === "key-parallel") {
-          expect(kernel.keyParallelWorkgroupSize).toBe(testCase.tiles?.workgroupSize ?? 64);
-        }
-        const plan = kernel.planKeySplits({ queryStart, queryCount, keyCount });
-        expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
-        expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
-        expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
-        const buffers = uploadAttentionInputs(device, inputs);
-        kernel.run(buffers, { queryStart, queryCount, keyCount });
-        const largest = await largestOutputDifference(device, buffers.output, expected);
-        context.assertHealthy();
-        // float32 compute against a float64 oracle on outputs of size ~1.
-        expect(largest).toBeLessThan(2e-5);
-        kernel.destroy();
-
-        if (testCase.twoPass && singleQueryKernel !== "query-tiled") {
-          const twoPass = await TwoPassSelfExtendAttention.create(
-            context,
-            {
-              shape,
-              config,
-              rope: { layout, rotaryDimension },
-              contextSize: keyCount,
-              tiles: testCase.tiles,
-            },
-            queryCount,
-          );
-          const twoPassBuffers = uploadAttentionInputs(device, inputs);
-          twoPass.run(twoPassBuffers, { queryStart, queryCount, keyCount });
-          const twoPassLargest = await largestOutputDifference(device, twoPassBuffers.output, expected);
-          expect(twoPassLargest).toBeLessThan(2e-5);
-          twoPass.destroy();
-        }
-      });
+      it(`${testCase.name}${singleQueryKernel === undefined ? "" : `, ${singleQueryKernel} kernel`}`, () =>
+        checkCase(context, testCase, singleQueryKernel));
     }
   }
 });
@@ -432,7 +450,97 @@ describe("the single-query kernel", () => {
         shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
         singleQueryKernel: "fast" as SingleQueryKernel,
       }),
-    ).rejects.toThrow(/singleQueryKernel.*fast.*must be "key-parallel" or "query-tiled"/);
+    ).rejects.toThrow(/singleQueryKernel.*fast.*must be one of "subgroup", "key-parallel", "query-tiled"/);
+  });
+
+  it("refuses the subgroup kernel on a device without subgroups (Dawn's OpenGL ES), naming the rule", async () => {
+    if (context.subgroupSizes !== undefined) {
+      throw new Error(
+        `this file's default device (${context.adapterDescription}) was meant to have no subgroups`,
+      );
+    }
+    await expect(
+      SelfExtendAttentionKernel.create(context, {
+        ...options,
+        shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
+        singleQueryKernel: "subgroup",
+      }),
+    ).rejects.toThrow(/singleQueryKernel.*subgroup.*needs the subgroups feature/);
+  });
+});
+
+describe("the subgroup kernel on a device with subgroups (Mesa's lavapipe: subgroups of 8)", () => {
+  let lavapipe: WebGpuContext;
+  beforeAll(async () => {
+    lavapipe = await requestLavapipeDevice();
+    expect(lavapipe.subgroupSizes, `${lavapipe.adapterDescription} granted no subgroups`).toEqual({
+      minimum: 8,
+      maximum: 8,
+    });
+  });
+  afterAll(() => lavapipe?.destroy());
+
+  for (const testCase of cases.filter((candidate) => candidate.queryCount === 1)) {
+    const rotaryDimension = testCase.rotaryDimension ?? testCase.headSize;
+    if (testCase.layout === "half-split" && rotaryDimension % 8 !== 0) {
+      it(`${testCase.name}: refused (half-split rotary ${rotaryDimension} is not whole vec4s per half), key-parallel by default`, async () => {
+        const options = {
+          shape: {
+            headCount: testCase.headCount,
+            kvHeadCount: testCase.kvHeadCount,
+            headSize: testCase.headSize,
+          },
+          config: testCase.config,
+          rope: { layout: testCase.layout, rotaryDimension },
+          contextSize: testCase.keyCount,
+        };
+        await expect(
+          SelfExtendAttentionKernel.create(lavapipe, { ...options, singleQueryKernel: "subgroup" }),
+        ).rejects.toThrow(/singleQueryKernel.*subgroup.*multiple of 8 with the half-split layout.*got 12/);
+        const kernel = await SelfExtendAttentionKernel.create(lavapipe, options);
+        expect(kernel.singleQueryKernel).toBe("key-parallel");
+        kernel.destroy();
+      });
+      continue;
+    }
+    if (testCase.tiles?.workgroupSize === 256 && testCase.headSize === 128) {
+      // Subgroups of 8 give 8 lanes per row, so 256 invocations are 32 row groups, whose partial
+      // softmaxes (4 heads x 32 vec4s + max and sum each) need 4 + 32 x 4 x (16 x 32 + 8) = 66564
+      // bytes of workgroup memory: lavapipe has 32768. The case runs with workgroups of 64 instead.
+      it(`${testCase.name}: refused for its workgroup memory, runs with workgroups of 64, subgroup kernel`, async () => {
+        await expect(
+          SelfExtendAttentionKernel.create(lavapipe, {
+            shape: { headCount: testCase.headCount, kvHeadCount: testCase.kvHeadCount, headSize: 128 },
+            config: testCase.config,
+            rope: { layout: testCase.layout },
+            contextSize: testCase.keyCount,
+            tiles: testCase.tiles,
+            singleQueryKernel: "subgroup",
+          }),
+        ).rejects.toThrow(
+          /singleQueryKernel.*subgroup.*needs 66564 bytes of workgroup memory.*the device has 32768/,
+        );
+        await checkCase(
+          lavapipe,
+          { ...testCase, tiles: { ...testCase.tiles, workgroupSize: 64 } },
+          "subgroup",
+        );
+      });
+      continue;
+    }
+    it(`${testCase.name}, subgroup kernel`, () => checkCase(lavapipe, testCase, "subgroup"));
+  }
+
+  it("is the default for one query where the device has subgroups", async () => {
+    const kernel = await SelfExtendAttentionKernel.create(lavapipe, {
+      shape: { headCount: 8, kvHeadCount: 2, headSize: 128 },
+      config: { groupSize: 4, neighborWindow: 16 },
+      rope: { layout: "half-split" },
+      contextSize: 64,
+    });
+    expect(kernel.singleQueryKernel).toBe("subgroup");
+    expect(kernel.subgroupLanes).toBe(8);
+    kernel.destroy();
   });
 });
 
