@@ -470,6 +470,42 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 `;
 }
 
+/**
+ * WGSL merging `count` partial online softmaxes of head `h` of the workgroup's kv head through their
+ * log-sum-exp, O = sum_p e^(m_p - top) a_p / sum_p e^(m_p - top) l_p, for the head's vec4 `vector`:
+ * maxima and sums in `{prefix}Max` and `{prefix}Sum` ([count, HEADS_PER_KV]), accumulators in
+ * `{prefix}Accumulator` ([count, HEADS_PER_KV, VECTORS]). Written as the query-tiled kernel writes a
+ * row: the output, or a split's normalised output plus its log-sum-exp. Shared by the key-parallel
+ * (slices) and subgroup (row groups) kernels.
+ */
+function mergePartialSoftmaxesWgsl(prefix: string, count: string, vector: string): string {
+  return /* wgsl */ `    var top = LOWEST;
+    for (var p = 0u; p < ${count}; p++) { top = max(top, ${prefix}Max[p * HEADS_PER_KV + h]); }
+    var total = 0.0;
+    var sum = vec4<f32>(0.0);
+    for (var p = 0u; p < ${count}; p++) {
+      let partTop = ${prefix}Max[p * HEADS_PER_KV + h];
+      if (partTop > LOWEST) {
+        let weight = exp(partTop - top);
+        total += weight * ${prefix}Sum[p * HEADS_PER_KV + h];
+        sum += weight * ${prefix}Accumulator[(p * HEADS_PER_KV + h) * VECTORS + ${vector}];
+      }
+    }
+    let result = select(vec4<f32>(0.0), sum / total, total > 0.0);
+    let head = kvHead * HEADS_PER_KV + h;
+    var base = head * HEAD_SIZE + 4u * ${vector};
+    if (params.splitCount == 1u) {
+      attentionOutput[base] = result.x; attentionOutput[base + 1u] = result.y;
+      attentionOutput[base + 2u] = result.z; attentionOutput[base + 3u] = result.w;
+    } else {
+      let outputRow = (split * params.queryCount) * HEADS + head;
+      base = outputRow * HEAD_SIZE + 4u * ${vector};
+      splitOutput[base] = result.x; splitOutput[base + 1u] = result.y;
+      splitOutput[base + 2u] = result.z; splitOutput[base + 3u] = result.w;
+      if (${vector} == 0u) { splitLogSumExp[outputRow] = select(LOWEST, top + log(total), total > 0.0); }
+    }`;
+}
+
 /** What the key-parallel single-query kernel needs beyond the fused kernel's shape and scoring. */
 export type KeyParallelShaderOptions = Omit<AttentionShaderOptions, "queryTile" | "keyTile" | "mode">;
 
@@ -721,31 +757,7 @@ ${unrolled(
   workgroupBarrier();
   if (slice == 0u) {
     for (var h = 0u; h < HEADS_PER_KV; h++) {
-      var top = LOWEST;
-      for (var s = 0u; s < SLICES; s++) { top = max(top, sliceMax[s * HEADS_PER_KV + h]); }
-      var total = 0.0;
-      var sum = vec4<f32>(0.0);
-      for (var s = 0u; s < SLICES; s++) {
-        let sliceTop = sliceMax[s * HEADS_PER_KV + h];
-        if (sliceTop > LOWEST) {
-          let weight = exp(sliceTop - top);
-          total += weight * sliceSum[s * HEADS_PER_KV + h];
-          sum += weight * sliceAccumulator[(s * HEADS_PER_KV + h) * VECTORS + lane];
-        }
-      }
-      let result = select(vec4<f32>(0.0), sum / total, total > 0.0);
-      let head = kvHead * HEADS_PER_KV + h;
-      var base = head * HEAD_SIZE + 4u * lane;
-      if (params.splitCount == 1u) {
-        attentionOutput[base] = result.x; attentionOutput[base + 1u] = result.y;
-        attentionOutput[base + 2u] = result.z; attentionOutput[base + 3u] = result.w;
-      } else {
-        let row = (split * params.queryCount) * HEADS + head;
-        base = row * HEAD_SIZE + 4u * lane;
-        splitOutput[base] = result.x; splitOutput[base + 1u] = result.y;
-        splitOutput[base + 2u] = result.z; splitOutput[base + 3u] = result.w;
-        if (lane == 0u) { splitLogSumExp[row] = select(LOWEST, top + log(total), total > 0.0); }
-      }
+${mergePartialSoftmaxesWgsl("slice", "SLICES", "lane")}
     }
   }
 }
@@ -1029,31 +1041,7 @@ ${everySlot((h, s) => `    rowGroupAccumulator[(rowGroup * HEADS_PER_KV + ${h}u)
   for (var e = localIndex; e < HEADS_PER_KV * VECTORS; e += WORKGROUP) {
     let h = e / VECTORS;
     let c = e % VECTORS;
-    var top = LOWEST;
-    for (var r = 0u; r < ROW_GROUPS; r++) { top = max(top, rowGroupMax[r * HEADS_PER_KV + h]); }
-    var total = 0.0;
-    var sum = vec4<f32>(0.0);
-    for (var r = 0u; r < ROW_GROUPS; r++) {
-      let rowTop = rowGroupMax[r * HEADS_PER_KV + h];
-      if (rowTop > LOWEST) {
-        let weight = exp(rowTop - top);
-        total += weight * rowGroupSum[r * HEADS_PER_KV + h];
-        sum += weight * rowGroupAccumulator[(r * HEADS_PER_KV + h) * VECTORS + c];
-      }
-    }
-    let result = select(vec4<f32>(0.0), sum / total, total > 0.0);
-    let head = kvHead * HEADS_PER_KV + h;
-    var base = head * HEAD_SIZE + 4u * c;
-    if (params.splitCount == 1u) {
-      attentionOutput[base] = result.x; attentionOutput[base + 1u] = result.y;
-      attentionOutput[base + 2u] = result.z; attentionOutput[base + 3u] = result.w;
-    } else {
-      let outputRow = (split * params.queryCount) * HEADS + head;
-      base = outputRow * HEAD_SIZE + 4u * c;
-      splitOutput[base] = result.x; splitOutput[base + 1u] = result.y;
-      splitOutput[base + 2u] = result.z; splitOutput[base + 3u] = result.w;
-      if (c == 0u) { splitLogSumExp[outputRow] = select(LOWEST, top + log(total), total > 0.0); }
-    }
+${mergePartialSoftmaxesWgsl("rowGroup", "ROW_GROUPS", "c")}
   }
 }
 `;
