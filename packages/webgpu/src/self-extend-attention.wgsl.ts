@@ -471,6 +471,38 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 /**
+ * The bindings of both single-query kernels (key-parallel and subgroup): the same buffers in the
+ * same slots, so one bind group serves either, and the same outputs as the query-tiled kernel.
+ */
+const singleQueryBindings = /* wgsl */ `${callParametersStruct}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// [1, HEADS, HEAD_SIZE], not rotated.
+@group(0) @binding(1) var<storage, read> queries: array<f32>;
+// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
+@group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
+// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host; read as
+// vec4s (ROTARY % 4 == 0, so every row starts on a vec4).
+@group(0) @binding(4) var<storage, read> ropeVectors: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
+@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
+@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;`;
+
+/** WGSL of a single-query workgroup's keys: its split's, none after the query, none outside a sliding window. */
+function singleQueryKeyRange(slidingWindow: number | undefined): string {
+  return /* wgsl */ `  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
+  let split = workgroupId.z;
+  let splitBegin = split * params.keysPerSplit;
+  let keyEnd = min(min(queryIndex + 1u, params.keyCount), splitBegin + params.keysPerSplit);
+  ${
+    slidingWindow === undefined
+      ? "let keyBegin = splitBegin;"
+      : "let keyBegin = max(splitBegin, select(0u, queryIndex + 1u - SLIDING_WINDOW, queryIndex + 1u >= SLIDING_WINDOW));"
+  }`;
+}
+
+/**
  * WGSL merging `count` partial online softmaxes of head `h` of the workgroup's kv head through their
  * log-sum-exp, O = sum_p e^(m_p - top) a_p / sum_p e^(m_p - top) l_p, for the head's vec4 `vector`:
  * maxima and sums in `{prefix}Max` and `{prefix}Sum` ([count, HEADS_PER_KV]), accumulators in
@@ -607,20 +639,7 @@ ${sharedDeclarations(options)}
 const KEY_TILE: u32 = ${workgroupSize}u;
 const SLICES: u32 = ${slices}u;
 
-${callParametersStruct}
-
-@group(0) @binding(0) var<uniform> params: Params;
-// [1, HEADS, HEAD_SIZE], not rotated.
-@group(0) @binding(1) var<storage, read> queries: array<f32>;
-// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
-@group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
-// [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host; read as
-// vec4s (ROTARY % 4 == 0, so every row starts on a vec4).
-@group(0) @binding(4) var<storage, read> ropeVectors: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
-@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
-@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;
+${singleQueryBindings}
 
 var<workgroup> neighborQueries: array<vec4<f32>, ${headsPerKv * vectors}>;
 var<workgroup> groupQueries: array<vec4<f32>, ${usesGroupLevel ? headsPerKv * vectors : 1}>;
@@ -652,15 +671,7 @@ ${
 }
   }
 
-  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
-  let split = workgroupId.z;
-  let splitBegin = split * params.keysPerSplit;
-  let keyEnd = min(min(queryIndex + 1u, params.keyCount), splitBegin + params.keysPerSplit);
-  ${
-    slidingWindow === undefined
-      ? "let keyBegin = splitBegin;"
-      : "let keyBegin = max(splitBegin, select(0u, queryIndex + 1u - SLIDING_WINDOW, queryIndex + 1u >= SLIDING_WINDOW));"
-  }
+${singleQueryKeyRange(slidingWindow)}
   let lane = localIndex % VECTORS;
   let slice = localIndex / VECTORS;
   let folds = slice < SLICES;
@@ -911,19 +922,7 @@ const ROW_GROUPS: u32 = ${rowGroups}u;
 const HALF_VECTORS: u32 = ${layout === "interleaved" ? 0 : rotaryDimension / 8}u;
 const SIGNS = vec4<f32>(1.0, -1.0, 1.0, -1.0);
 
-${callParametersStruct}
-
-@group(0) @binding(0) var<uniform> params: Params;
-// [1, HEADS, HEAD_SIZE], not rotated.
-@group(0) @binding(1) var<storage, read> queries: array<f32>;
-// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
-@group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
-// [position, PAIRS, 2]: cos, sin of position * frequency (float64 on the host), read as vec4s.
-@group(0) @binding(4) var<storage, read> ropeVectors: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> attentionOutput: array<f32>;
-@group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
-@group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;
+${singleQueryBindings}
 
 var<workgroup> subgroupsNumbered: atomic<u32>;
 // [ROW_GROUPS, HEADS_PER_KV] running maxima and sums, [ROW_GROUPS, HEADS_PER_KV, VECTORS] accumulators.
@@ -964,15 +963,7 @@ ${everySlot((h, s) => `  groupQuery[${h * slots + s}u] = rotatedQueryVector((kvH
     : ""
 }
 
-  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
-  let split = workgroupId.z;
-  let splitBegin = split * params.keysPerSplit;
-  let keyEnd = min(min(queryIndex + 1u, params.keyCount), splitBegin + params.keysPerSplit);
-  ${
-    slidingWindow === undefined
-      ? "let keyBegin = splitBegin;"
-      : "let keyBegin = max(splitBegin, select(0u, queryIndex + 1u - SLIDING_WINDOW, queryIndex + 1u >= SLIDING_WINDOW));"
-  }
+${singleQueryKeyRange(slidingWindow)}
   var runningMax: array<f32, HEADS_PER_KV>;
   var runningSum: array<f32, HEADS_PER_KV>;
   var accumulator: array<vec4<f32>, ${headsPerKv * slots}>;
