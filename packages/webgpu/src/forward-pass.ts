@@ -424,12 +424,9 @@ export class GpuForwardPass {
     if (this.localAttentionParameters !== undefined) this.owned.push(this.localAttentionParameters);
     this.logitsReadBack = createReadBackBuffer(device, vocabularySize * 4);
     this.owned.push(this.logitsReadBack);
-    this.ropeParameters = device.createBuffer({ size: 16, usage: uniformUsage, label: "rope positions" });
-    this.keyNormParameters = device.createBuffer({
-      size: 16,
-      usage: uniformUsage,
-      label: "key norm positions",
-    });
+    const positionUniform = (label: string) => device.createBuffer({ size: 16, usage: uniformUsage, label });
+    this.ropeParameters = positionUniform("rope positions");
+    this.keyNormParameters = positionUniform("key norm positions");
     this.owned.push(this.ropeParameters, this.keyNormParameters);
   }
 

@@ -489,6 +489,19 @@ const singleQueryBindings = /* wgsl */ `${callParametersStruct}
 @group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
 @group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;`;
 
+/**
+ * The single-query kernels' query rotation: {@link rotatedQueryWgsl} over the RoPE table bound as
+ * vec4s, and `rotatedQueryVector`, the head's vec4 v rotated by R(position).
+ */
+function singleQueryRotationWgsl(layout: RopeLayout): string {
+  return /* wgsl */ `${rotatedQueryWgsl(layout, (index) => `ropeVectors[(${index}) / 4u][(${index}) % 4u]`)}
+
+fn rotatedQueryVector(base: u32, v: u32, position: u32) -> vec4<f32> {
+  let d = 4u * v;
+  return vec4<f32>(rotatedQuery(base, d, position), rotatedQuery(base, d + 1u, position), rotatedQuery(base, d + 2u, position), rotatedQuery(base, d + 3u, position));
+}`;
+}
+
 /** WGSL of a single-query workgroup's keys: its split's, none after the query, none outside a sliding window. */
 function singleQueryKeyRange(slidingWindow: number | undefined): string {
   return /* wgsl */ `  // This workgroup's key split: keys [split * keysPerSplit, (split + 1) * keysPerSplit), none after the query.
@@ -650,7 +663,7 @@ var<workgroup> sliceMax: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceSum: array<f32, ${slices * headsPerKv}>;
 var<workgroup> sliceAccumulator: array<vec4<f32>, ${slices * headsPerKv * vectors}>;
 
-${rotatedQueryWgsl(layout, (index) => `ropeVectors[(${index}) / 4u][(${index}) % 4u]`)}
+${singleQueryRotationWgsl(layout)}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
@@ -660,15 +673,8 @@ fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id)
   // Every query head of this kv head, rotated to both levels, shared by the whole workgroup.
   for (var e = localIndex; e < HEADS_PER_KV * VECTORS; e += WORKGROUP) {
     let base = (kvHead * HEADS_PER_KV + e / VECTORS) * HEAD_SIZE;
-    let d = 4u * (e % VECTORS);
-    let at = neighborQueryPosition(queryIndex);
-    neighborQueries[e] = vec4<f32>(rotatedQuery(base, d, at), rotatedQuery(base, d + 1u, at), rotatedQuery(base, d + 2u, at), rotatedQuery(base, d + 3u, at));
-${
-  usesGroupLevel
-    ? `    let groupAt = groupQueryPosition(queryIndex);
-    groupQueries[e] = vec4<f32>(rotatedQuery(base, d, groupAt), rotatedQuery(base, d + 1u, groupAt), rotatedQuery(base, d + 2u, groupAt), rotatedQuery(base, d + 3u, groupAt));`
-    : ""
-}
+    neighborQueries[e] = rotatedQueryVector(base, e % VECTORS, neighborQueryPosition(queryIndex));
+${usesGroupLevel ? "    groupQueries[e] = rotatedQueryVector(base, e % VECTORS, groupQueryPosition(queryIndex));" : ""}
   }
 
 ${singleQueryKeyRange(slidingWindow)}
@@ -930,12 +936,7 @@ var<workgroup> rowGroupMax: array<f32, ${rowGroups * headsPerKv}>;
 var<workgroup> rowGroupSum: array<f32, ${rowGroups * headsPerKv}>;
 var<workgroup> rowGroupAccumulator: array<vec4<f32>, ${rowGroups * headsPerKv * vectors}>;
 
-${rotatedQueryWgsl(layout, (index) => `ropeVectors[(${index}) / 4u][(${index}) % 4u]`)}
-
-fn rotatedQueryVector(base: u32, v: u32, position: u32) -> vec4<f32> {
-  let d = 4u * v;
-  return vec4<f32>(rotatedQuery(base, d, position), rotatedQuery(base, d + 1u, position), rotatedQuery(base, d + 2u, position), rotatedQuery(base, d + 3u, position));
-}
+${singleQueryRotationWgsl(layout)}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(
