@@ -9,7 +9,14 @@
 // - the position of every cell of a sequence, which llama.cpp's API has no getter for (only the
 //   smallest and largest): read from the sequence's serialized state (llama_state_seq_get_data),
 //   whose cell metadata comes first, so the conformance suite can check the positions llama.cpp
-//   actually rotates keys and queries at.
+//   actually rotates keys and queries at;
+// - a K-shift of only the cells that moved. After llama_memory_seq_add llama.cpp re-rotates every
+//   cell of the cache at the next decode (its graph spans the whole cache, shift 0 included), and
+//   reserves its worst-case graph again; exact Self-Extend moves the W neighbour keys before every
+//   token, so that whole-cache pass costs as much as the attention itself at long contexts. This
+//   applies the same pending shifts with llama.cpp's own rotation (llama_kv_cache::build_rope_shift,
+//   through the context's scheduler, as llama_kv_cache::update does) to the range of cells that
+//   have one, then clears them, so llama.cpp finds nothing left to shift.
 //
 // node-llama-cpp's JS `LlamaContext._ctx` is a Node-API object wrapping its C++ `AddonContext`
 // (llama/addon/AddonContext.h in the node-llama-cpp package). napi_unwrap hands back that object;
@@ -25,13 +32,31 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <bitset>
 #include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "AddonContext.h"
 #include "AddonModel.h"
 #include "node_api.h"
+
+// llama.cpp's internal classes, from the sources of the exact release node-llama-cpp's binaries
+// were built from (its git bundle). The K-shift of moved cells needs members they keep private
+// (the cache's cells and layers, the context's scheduler and graph results); access specifiers do
+// not change the layout the compiler gives a class, so the members are made reachable here, and
+// every function of theirs that is not inline is looked up in the loaded libllama, never linked.
+#define private public
+#define protected public
+#include "llama-context.h"
+#include "llama-kv-cache.h"
+#undef private
+#undef protected
 
 namespace {
 
@@ -48,6 +73,39 @@ struct LlamaFunctions {
   std::string libraryPath;
   bool resolved = false;
 };
+
+// What the K-shift of moved cells calls: llama.cpp's C++ members (non-virtual members take `this`
+// first, as the Itanium ABI calls them) and ggml's functions, by their exported names. Missing
+// ones leave the K-shift to llama.cpp (applyPendingKeyShifts returns -1 and says why).
+struct KeyShiftFunctions {
+  const void* kvCacheVtable = nullptr;
+  ggml_tensor* (*buildRopeShift)(const llama_kv_cache*, const llama_cparams&, ggml_context*, ggml_tensor*,
+                                 ggml_tensor*, ggml_tensor*, ggml_tensor*, float, float, uint32_t) = nullptr;
+  ggml_tensor* (*ropeFactors)(const llama_model*, const llama_cparams&, int) = nullptr;
+  float (*ropeFrequencyBase)(const llama_model*, const llama_cparams&, int) = nullptr;
+  float (*ropeFrequencyScale)(const llama_model*, const llama_cparams&, int) = nullptr;
+  uint32_t (*rotatedDimensions)(const llama_hparams*, uint32_t) = nullptr;
+  uint32_t (*keyValueHeads)(const llama_hparams*, uint32_t) = nullptr;
+  uint32_t (*keyHeadSize)(const llama_hparams*, uint32_t) = nullptr;
+  uint32_t (*keyRowSize)(const llama_hparams*, uint32_t) = nullptr;
+  bool (*hasRope)(const llama_hparams*, uint32_t) = nullptr;
+  ggml_status (*graphCompute)(llama_context*, ggml_cgraph*, bool) = nullptr;
+  void (*resetGraphResult)(llm_graph_result*) = nullptr;
+  ggml_tensor* (*newTensor1d)(ggml_context*, ggml_type, int64_t) = nullptr;
+  void (*setInput)(ggml_tensor*) = nullptr;
+  ggml_tensor* (*view3d)(ggml_context*, ggml_tensor*, int64_t, int64_t, int64_t, size_t, size_t, size_t) = nullptr;
+  size_t (*rowSize)(ggml_type, int64_t) = nullptr;
+  void (*buildForwardExpand)(ggml_cgraph*, ggml_tensor*) = nullptr;
+  bool (*isQuantized)(ggml_type) = nullptr;
+  void (*schedulerReset)(ggml_backend_sched_t) = nullptr;
+  bool (*schedulerAllocateGraph)(ggml_backend_sched_t, ggml_cgraph*) = nullptr;
+  void (*schedulerSynchronize)(ggml_backend_sched_t) = nullptr;
+  void (*tensorSet)(ggml_tensor*, const void*, size_t, size_t) = nullptr;
+  bool resolved = false;
+  std::string missing;
+};
+
+KeyShiftFunctions keyShift;
 
 LlamaFunctions functions;
 
@@ -103,6 +161,39 @@ bool resolveFunctions(std::string& error) {
   }
   functions.libraryPath = search.path;
   functions.resolved = true;
+  // dlsym on the library's handle also searches its dependencies: ggml's functions are found too.
+  const char* missing = nullptr;
+  auto need = [&](const char* symbol, auto& target) {
+    if (missing == nullptr && !lookUp(search.handle, symbol, target)) missing = symbol;
+  };
+  void* vtable = nullptr;
+  need("_ZTV14llama_kv_cache", vtable);
+  // A vtable symbol names the object's start; objects point two entries in (offset to top, typeinfo).
+  if (vtable != nullptr) keyShift.kvCacheVtable = static_cast<char*>(vtable) + 2 * sizeof(void*);
+  need("_ZNK14llama_kv_cache16build_rope_shiftERK13llama_cparamsP12ggml_contextP11ggml_tensorS6_S6_S6_ffj",
+       keyShift.buildRopeShift);
+  need("_ZNK11llama_model16get_rope_factorsERK13llama_cparamsi", keyShift.ropeFactors);
+  need("_ZNK11llama_model18get_rope_freq_baseERK13llama_cparamsi", keyShift.ropeFrequencyBase);
+  need("_ZNK11llama_model19get_rope_freq_scaleERK13llama_cparamsi", keyShift.ropeFrequencyScale);
+  need("_ZNK13llama_hparams5n_rotEj", keyShift.rotatedDimensions);
+  need("_ZNK13llama_hparams9n_head_kvEj", keyShift.keyValueHeads);
+  need("_ZNK13llama_hparams13n_embd_head_kEj", keyShift.keyHeadSize);
+  need("_ZNK13llama_hparams12n_embd_k_gqaEj", keyShift.keyRowSize);
+  need("_ZNK13llama_hparams8has_ropeEj", keyShift.hasRope);
+  need("_ZN13llama_context13graph_computeEP11ggml_cgraphb", keyShift.graphCompute);
+  need("_ZN16llm_graph_result5resetEv", keyShift.resetGraphResult);
+  need("ggml_new_tensor_1d", keyShift.newTensor1d);
+  need("ggml_set_input", keyShift.setInput);
+  need("ggml_view_3d", keyShift.view3d);
+  need("ggml_row_size", keyShift.rowSize);
+  need("ggml_build_forward_expand", keyShift.buildForwardExpand);
+  need("ggml_is_quantized", keyShift.isQuantized);
+  need("ggml_backend_sched_reset", keyShift.schedulerReset);
+  need("ggml_backend_sched_alloc_graph", keyShift.schedulerAllocateGraph);
+  need("ggml_backend_sched_synchronize", keyShift.schedulerSynchronize);
+  need("ggml_backend_tensor_set", keyShift.tensorSet);
+  keyShift.resolved = missing == nullptr;
+  if (missing != nullptr) keyShift.missing = missing;
   return true;
 }
 
@@ -279,6 +370,118 @@ napi_value ReadSequencePositions(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// Rotates the keys of the cells of the only stream that have a pending shift (from
+// llama_memory_seq_add), over the smallest range of cells holding them, and clears the shifts.
+// Returns the number of cells in that range (0: nothing pending), or why it left the shift to
+// llama.cpp's own whole-cache pass at the next decode, which then gives the same keys.
+std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64_t& rotatedCells) {
+  rotatedCells = 0;
+  if (!keyShift.resolved) return "libllama lacks " + keyShift.missing;
+  llama_memory_t memory = functions.getMemory(context);
+  // Only the plain cache: the sliding-window pair (Gemma 2/3) and recurrent or hybrid memories
+  // are other classes.
+  if (memory == nullptr || *reinterpret_cast<const void* const*>(memory) != keyShift.kvCacheVtable) {
+    return "the context's memory is not a single llama_kv_cache";
+  }
+  auto* cache = static_cast<llama_kv_cache*>(memory);
+  if (cache->n_stream != 1 || cache->other != nullptr) return "the KV cache has several streams";
+  if (sequenceId < 0 || static_cast<size_t>(sequenceId) >= cache->seq_to_stream.size()) {
+    return "no such sequence";
+  }
+  llama_kv_cells& cells = cache->v_cells[0];
+  if (!cells.get_has_shift()) return "";
+  if (cache->layers.empty()) return "the KV cache has no layers";
+  for (const auto& layer : cache->layers) {
+    if (keyShift.isQuantized(layer.k->type)) return "the key cache is quantized";
+  }
+  if (cache->hparams.rope_type == LLAMA_ROPE_TYPE_NONE) return "the model has no RoPE";
+  uint32_t first = cells.size(), last = 0;
+  for (uint32_t cell = 0; cell < cells.size(); cell++) {
+    if (!cells.is_empty(cell) && cells.get_shift(cell) != 0) {
+      if (first == cells.size()) first = cell;
+      last = cell;
+    }
+  }
+  if (first == cells.size()) {
+    cells.reset_shift();
+    return "";
+  }
+  const uint32_t count = last - first + 1;
+  std::vector<int32_t> shifts(count, 0);
+  for (uint32_t cell = first; cell <= last; cell++) {
+    if (!cells.is_empty(cell)) shifts[cell - first] = cells.get_shift(cell);
+  }
+
+  // As llama_kv_cache::update builds and computes its K-shift graph, over cells first..last only.
+  ggml_backend_sched_t scheduler = context->sched.get();
+  llm_graph_result* result = context->gf_res_reserve.get();
+  keyShift.schedulerReset(scheduler);
+  keyShift.resetGraphResult(result);
+  ggml_context* graphContext = result->get_ctx();
+  ggml_cgraph* graph = result->get_gf();
+  ggml_tensor* shift = keyShift.newTensor1d(graphContext, GGML_TYPE_I32, count);
+  keyShift.setInput(shift);
+  const llama_hparams* hparams = &cache->hparams;
+  const llama_model* model = &cache->model;
+  const llama_cparams& parameters = context->cparams;
+  for (const auto& layer : cache->layers) {
+    const uint32_t index = layer.il;
+    if (!keyShift.hasRope(hparams, index)) continue;
+    const uint32_t headSize = keyShift.keyHeadSize(hparams, index);
+    const uint32_t rowSize = keyShift.keyRowSize(hparams, index);
+    const uint32_t withoutRope = hparams->n_lora_kv > 0 ? headSize - keyShift.rotatedDimensions(hparams, index) : 0;
+    const size_t cellStride = keyShift.rowSize(layer.k->type, rowSize);
+    ggml_tensor* keys =
+        keyShift.view3d(graphContext, layer.k, keyShift.rotatedDimensions(hparams, index),
+                        keyShift.keyValueHeads(hparams, index), count, keyShift.rowSize(layer.k->type, headSize),
+                        cellStride, keyShift.rowSize(layer.k->type, withoutRope) + cellStride * first);
+    ggml_tensor* rotated = keyShift.buildRopeShift(
+        cache, parameters, graphContext, keys, shift, nullptr, keyShift.ropeFactors(model, parameters, index),
+        keyShift.ropeFrequencyBase(model, parameters, index), keyShift.ropeFrequencyScale(model, parameters, index),
+        index);
+    keyShift.buildForwardExpand(graph, rotated);
+  }
+  if (!keyShift.schedulerAllocateGraph(scheduler, graph)) {
+    keyShift.schedulerReset(scheduler);
+    return "the scheduler could not allocate the K-shift graph";
+  }
+  keyShift.tensorSet(shift, shifts.data(), 0, count * sizeof(int32_t));
+  if (keyShift.graphCompute(context, graph, false) != GGML_STATUS_SUCCESS) {
+    // The keys may be half rotated: nothing sound is left to fall back to.
+    keyShift.schedulerReset(scheduler);
+    return "!the K-shift graph failed to compute";
+  }
+  keyShift.schedulerSynchronize(scheduler);
+  cells.reset_shift();
+  // The scheduler now holds this graph: the context's previous decode graph must be rebuilt, not
+  // reused (llama_context::memory_update does the same after its K-shift).
+  keyShift.schedulerReset(scheduler);
+  if (context->gf_res_prev) keyShift.resetGraphResult(context->gf_res_prev.get());
+  rotatedCells = count;
+  return "";
+}
+
+// applyPendingKeyShifts(nativeContext, nativeModel, sequenceId) -> number of cells in the rotated
+// range (0: none pending), or a string: why llama.cpp is left to shift the whole cache itself.
+napi_value ApplyPendingKeyShifts(napi_env env, napi_callback_info info) {
+  Call<3> call;
+  if (!beginCall(env, info, call)) return nullptr;
+  int32_t sequenceId = 0;
+  if (call.count < 3 || !readInt32(env, call.arguments[2], sequenceId)) {
+    return throwError(env, "applyPendingKeyShifts: sequenceId must be an integer");
+  }
+  int64_t rotatedCells = 0;
+  const std::string reason = rotateShiftedCells(call.context, sequenceId, rotatedCells);
+  if (!reason.empty() && reason[0] == '!') return throwError(env, "applyPendingKeyShifts: " + reason.substr(1));
+  napi_value result;
+  if (reason.empty()) {
+    napi_create_int64(env, rotatedCells, &result);
+  } else {
+    napi_create_string_utf8(env, reason.c_str(), reason.size(), &result);
+  }
+  return result;
+}
+
 // describe(nativeContext, nativeModel) -> { contextSize, vocabularySize, library }
 napi_value Describe(napi_env env, napi_callback_info info) {
   Call<2> call;
@@ -300,6 +503,7 @@ napi_value Initialize(napi_env env, napi_value exports) {
       {"divideSequencePositions", nullptr, DivideSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"readSequencePositions", nullptr, ReadSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"applyPendingKeyShifts", nullptr, ApplyPendingKeyShifts, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

@@ -200,6 +200,7 @@ function prepareCompile(nodeLlamaCpp) {
       `-I${addonHeaders}`,
       `-I${join(llamaHeaders, "include")}`,
       `-I${join(llamaHeaders, "ggml", "include")}`,
+      `-I${join(llamaHeaders, "src")}`,
       `-I${nodeAddonApi}`,
       `-I${nodeHeaders}`,
       nativeBridgeSource,
@@ -278,11 +279,11 @@ export function buildNativeBridge({ cacheRoot = nativeBridgeCacheRoot(), force =
   }
   let published;
   try {
-    // llama.h and ggml's headers of the exact llama.cpp release, from node-llama-cpp's bundle;
+    // llama.h, ggml's headers and llama.cpp's internal ones (src/) of the exact llama.cpp release, from node-llama-cpp's bundle;
     // extracted inside the partial folder, so that concurrent builds never share a half-written tree.
     const headers = join(partial, "headers");
     try {
-      extractLlamaCppSources(nodeLlamaCpp.bundle, ["include", "ggml/include"], headers);
+      extractLlamaCppSources(nodeLlamaCpp.bundle, ["include", "ggml/include", "src"], headers);
     } catch (error) {
       throw new NativeBridgeBuildError(firstLine(error.message));
     }

@@ -366,7 +366,13 @@ export class SelfExtendContext implements SelfExtendSessionV1 {
         experimentalKvCacheValueType: cacheType,
       });
       try {
-        const sequence = new NativeSequence(context, context.getSequence(), resolved.model, bridgeState);
+        const sequence = new NativeSequence(
+          context,
+          context.getSequence(),
+          resolved.model,
+          bridgeState,
+          mode === "llama.cpp-compatible" ? "whole-cache" : "moved-cells",
+        );
         if (mode === "llama.cpp-compatible" && !sequence.rawLogits) {
           sequence.dispose();
           throw new NativeBridgeUnavailableError(

@@ -1,6 +1,6 @@
 /**
- * The native bridge (native/llama-context-bridge.cc): raw logits and llama.cpp's own seq_div on
- * node-llama-cpp's context. It is built once per user, on first use, into a cache folder keyed by
+ * The native bridge (native/llama-context-bridge.cc): raw logits, llama.cpp's own seq_div and a
+ * K-shift of only the moved cells on node-llama-cpp's context. It is built once per user, on first use, into a cache folder keyed by
  * node-llama-cpp version, platform, architecture, Node ABI and source (scripts/native-bridge-cache.mjs),
  * so reinstalling node_modules keeps it; the addon is checked against its manifest before it is
  * loaded. Where it cannot be built the adapter still works in exact and fast-prefill modes,
@@ -30,6 +30,12 @@ export interface NativeBridge {
     end: number,
     divisor: number,
   ): void;
+  /**
+   * Rotates the keys of the cells with a pending shift (llama_memory_seq_add), over the range of
+   * cells holding them, and clears the shifts, so the next decode has no whole-cache K-shift to do.
+   * Returns the number of cells in that range, or why it left the shift to llama.cpp.
+   */
+  applyPendingKeyShifts(nativeContext: unknown, nativeModel: unknown, sequenceId: number): number | string;
   /** The position of every cell of the sequence in llama.cpp's KV cache, in cell order. */
   readSequencePositions(nativeContext: unknown, nativeModel: unknown, sequenceId: number): Int32Array;
   describe(

@@ -118,6 +118,17 @@ export class NativeSequence {
   readonly sequenceId: number;
   /** Largest number of tokens one decodeBatch may hold (llama.cpp's n_batch). */
   readonly batchSize: number;
+  /**
+   * Where moved keys are re-rotated: "moved-cells" (the bridge rotates the range of cells that
+   * moved before the next decode) or "whole-cache" (llama.cpp's own K-shift at the next decode,
+   * over every cell, and a new worst-case graph reservation after it).
+   */
+  keyShift: "moved-cells" | "whole-cache";
+  /** Why {@link keyShift} is "whole-cache" when moved cells were asked for. */
+  keyShiftReason: string | undefined;
+  /** Cells re-rotated by the moved-cells K-shift so far (whole-cache shifts are not counted). */
+  rotatedCells = 0;
+  private shiftPending = false;
 
   constructor(
     context: LlamaContext,
@@ -127,6 +138,8 @@ export class NativeSequence {
     model: LlamaModel,
     // Prepared (found, built on first use, loaded) by the caller, which may await it.
     bridgeState: NativeBridgeState,
+    // llama.cpp-compatible mode keeps llama.cpp's own whole-cache K-shift, as llama-completion.
+    keyShift: "moved-cells" | "whole-cache" = "moved-cells",
   ) {
     const sequence = publicSequence;
     assertSupportedNodeLlamaCpp();
@@ -172,6 +185,14 @@ export class NativeSequence {
         this.bridgeUnavailableReason = `did not recognise node-llama-cpp's context (${(error as Error).message})`;
       }
     }
+    this.keyShift = keyShift;
+    if (keyShift === "moved-cells" && process.env.SELF_EXTEND_LLAMA_CPP_WHOLE_CACHE_SHIFT === "1") {
+      this.keyShift = "whole-cache";
+      this.keyShiftReason = "SELF_EXTEND_LLAMA_CPP_WHOLE_CACHE_SHIFT=1";
+    } else if (keyShift === "moved-cells" && this.bridge === undefined) {
+      this.keyShift = "whole-cache";
+      this.keyShiftReason = `the native bridge ${this.bridgeUnavailableReason}`;
+    }
   }
 
   /** True when rows are raw logits; false when they are log-softmax (no native bridge). */
@@ -188,6 +209,7 @@ export class NativeSequence {
       throw new NativeBridgeUnavailableError("llama_memory_seq_div", this.bridgeUnavailableReason ?? "");
     }
     this.bridge.divideSequencePositions(this.native, this.nativeModel, this.sequenceId, start, end, divisor);
+    this.shiftPending = true;
   }
 
   /**
@@ -213,10 +235,31 @@ export class NativeSequence {
     return this.native.getSequenceKvCacheMinPosition(this.sequenceId);
   }
 
-  /** llama_memory_seq_add: cells with start <= position < end move by delta (keys are re-rotated at the next decode). */
+  /** llama_memory_seq_add: cells with start <= position < end move by delta (keys are re-rotated before the next decode). */
   shift(start: number, end: number, delta: number): void {
     if (delta === 0 || end <= start) return;
     this.native.shiftSequenceTokenCells(this.sequenceId, start, end, delta);
+    this.shiftPending = true;
+  }
+
+  /** Re-rotates moved keys now, over the moved cells only, unless llama.cpp is left to do it. */
+  private rotateMovedKeys(): void {
+    if (!this.shiftPending) return;
+    this.shiftPending = false;
+    if (this.keyShift === "whole-cache") return;
+    const outcome = (this.bridge as NativeBridge).applyPendingKeyShifts(
+      this.native,
+      this.nativeModel,
+      this.sequenceId,
+    );
+    if (typeof outcome === "string") {
+      // Not for this cache (e.g. Gemma's sliding-window pair, a quantized key cache): llama.cpp's
+      // own K-shift at the next decode gives the same keys.
+      this.keyShift = "whole-cache";
+      this.keyShiftReason = outcome;
+    } else {
+      this.rotatedCells += outcome;
+    }
   }
 
   /** Forgets every cached token of the sequence. */
@@ -241,6 +284,7 @@ export class NativeSequence {
         `a batch of ${tokens.length} tokens exceeds the context's batch size ${this.batchSize}`,
       );
     }
+    this.rotateMovedKeys();
     this.native.initBatch(tokens.length);
     const batchIndexes = this.native.addToBatch(
       this.sequenceId,
