@@ -6,6 +6,7 @@
  * in exact and fast-prefill modes and with a float16 cache; Gemma 2's sliding-window cache pair is
  * left to llama.cpp and says why.
  */
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { argmax, type SelfExtendConfig } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
@@ -17,6 +18,7 @@ import {
   type LlamaCppCachePrecision,
   type SelfExtendContext,
 } from "../src/index.js";
+import { findOrBuildNativeBridge } from "../src/native-bridge.js";
 import type { NativeSequence } from "../src/node-llama-cpp-internals.js";
 import { seededTokens } from "./helpers.js";
 
@@ -155,6 +157,21 @@ describe.sequential("K-shift of the moved cells only, against llama.cpp's whole-
     expect(moved.keyShiftReason).toBe("the context's memory is not a single llama_kv_cache");
     expect(moved.rotatedCells).toBe(0);
     expectSameBits(moved.rows, whole.rows);
+  });
+
+  it("the bridge links nothing of llama.cpp or ggml: it calls their functions in the loaded libllama", async () => {
+    // A linked libllama would be a second copy beside node-llama-cpp's (or fail to load): every
+    // llama/ggml function, C++ members included, must come from dlsym.
+    const { file } = await findOrBuildNativeBridge();
+    if (file === undefined) throw new Error("the native bridge is not built");
+    const undefinedSymbols = execFileSync("nm", ["--undefined-only", "--demangle", file], {
+      encoding: "utf8",
+    })
+      .split("\n")
+      .map((line) => line.trim().replace(/^[a-zA-Z] /, ""))
+      .filter((symbol) => symbol !== "");
+    expect(undefinedSymbols.some((symbol) => symbol.startsWith("dlsym@"))).toBe(true);
+    expect(undefinedSymbols.filter((symbol) => /llama|ggml/i.test(symbol))).toEqual([]);
   });
 
   it("llama.cpp-compatible mode keeps llama.cpp's own K-shift, as llama-completion", async () => {
