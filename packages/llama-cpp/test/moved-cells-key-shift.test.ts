@@ -8,12 +8,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { argmax, type SelfExtendConfig } from "@self-extend/core";
+import { type AttentionMode, argmax, type SelfExtendConfig } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type AttentionMode,
   createSelfExtendContext,
   type LlamaCppCachePrecision,
   type SelfExtendContext,
@@ -44,7 +43,7 @@ interface Run {
 
 async function run(
   path: string,
-  prompt: Uint32Array,
+  prompt: readonly number[],
   config: SelfExtendConfig,
   options: { wholeCache: boolean; mode?: AttentionMode; cachePrecision?: LlamaCppCachePrecision },
 ): Promise<Run> {
@@ -89,7 +88,7 @@ async function run(
   }
 }
 
-function modelFile(name: string, multiple = 3): { path: string; prompt: Uint32Array } {
+function modelFile(name: string, multiple = 3): { path: string; prompt: number[] } {
   const weights = generateTinyModel(tinyModelSpec(name), 11);
   const path = join(temporaryFolder(), `${name}.gguf`);
   writeLlamaGguf(path, weights);
