@@ -54,6 +54,7 @@
 #define private public
 #define protected public
 #include "llama-context.h"
+#include "llama-kv-cache-iswa.h"
 #include "llama-kv-cache.h"
 #undef private
 #undef protected
@@ -79,6 +80,7 @@ struct LlamaFunctions {
 // ones leave the K-shift to llama.cpp (applyPendingKeyShifts returns -1 and says why).
 struct KeyShiftFunctions {
   const void* kvCacheVtable = nullptr;
+  const void* slidingWindowPairVtable = nullptr;
   ggml_tensor* (*buildRopeShift)(const llama_kv_cache*, const llama_cparams&, ggml_context*, ggml_tensor*,
                                  ggml_tensor*, ggml_tensor*, ggml_tensor*, float, float, uint32_t) = nullptr;
   ggml_tensor* (*ropeFactors)(const llama_model*, const llama_cparams&, int) = nullptr;
@@ -166,10 +168,14 @@ bool resolveFunctions(std::string& error) {
   auto need = [&](const char* symbol, auto& target) {
     if (missing == nullptr && !lookUp(search.handle, symbol, target)) missing = symbol;
   };
-  void* vtable = nullptr;
-  need("_ZTV14llama_kv_cache", vtable);
-  // A vtable symbol names the object's start; objects point two entries in (offset to top, typeinfo).
-  if (vtable != nullptr) keyShift.kvCacheVtable = static_cast<char*>(vtable) + 2 * sizeof(void*);
+  // A vtable symbol names the table's start; objects point two entries in (offset to top, typeinfo).
+  auto vtableOf = [&](const char* symbol, const void*& target) {
+    void* table = nullptr;
+    need(symbol, table);
+    if (table != nullptr) target = static_cast<char*>(table) + 2 * sizeof(void*);
+  };
+  vtableOf("_ZTV14llama_kv_cache", keyShift.kvCacheVtable);
+  vtableOf("_ZTV19llama_kv_cache_iswa", keyShift.slidingWindowPairVtable);
   need("_ZNK14llama_kv_cache16build_rope_shiftERK13llama_cparamsP12ggml_contextP11ggml_tensorS6_S6_S6_ffj",
        keyShift.buildRopeShift);
   need("_ZNK11llama_model16get_rope_factorsERK13llama_cparamsi", keyShift.ropeFactors);
@@ -370,20 +376,13 @@ napi_value ReadSequencePositions(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// Rotates the keys of the cells of the only stream that have a pending shift (from
+// Rotates the keys of the cells of one cache's only stream that have a pending shift (from
 // llama_memory_seq_add), over the smallest range of cells holding them, and clears the shifts.
-// Returns the number of cells in that range (0: nothing pending), or why it left the shift to
-// llama.cpp's own whole-cache pass at the next decode, which then gives the same keys.
-std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64_t& rotatedCells) {
-  rotatedCells = 0;
-  if (!keyShift.resolved) return "libllama lacks " + keyShift.missing;
-  llama_memory_t memory = functions.getMemory(context);
-  // Only the plain cache: the sliding-window pair (Gemma 2/3) and recurrent or hybrid memories
-  // are other classes.
-  if (memory == nullptr || *reinterpret_cast<const void* const*>(memory) != keyShift.kvCacheVtable) {
-    return "the context's memory is not a single llama_kv_cache";
-  }
-  auto* cache = static_cast<llama_kv_cache*>(memory);
+// Adds the number of cells in that range to rotatedCells. Returns why it left the shift to
+// llama.cpp's own whole-cache pass at the next decode (which then gives the same keys), or ""
+// when done; a reason starting with "!" is an error after which no fallback is sound.
+std::string rotateCacheShiftedCells(llama_context* context, llama_kv_cache* cache, int32_t sequenceId,
+                                    int64_t& rotatedCells) {
   if (cache->n_stream != 1 || cache->other != nullptr) return "the KV cache has several streams";
   if (sequenceId < 0 || static_cast<size_t>(sequenceId) >= cache->seq_to_stream.size()) {
     return "no such sequence";
@@ -457,8 +456,37 @@ std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64
   // reused (llama_context::memory_update does the same after its K-shift).
   keyShift.schedulerReset(scheduler);
   if (context->gf_res_prev) keyShift.resetGraphResult(context->gf_res_prev.get());
-  rotatedCells = count;
+  rotatedCells += count;
   return "";
+}
+
+// The same for the context's memory: a plain llama_kv_cache, or the sliding-window pair of Gemma 2
+// and 3 (llama_kv_cache_iswa: a full cache and a window cache, each shifted and updated on its own
+// by llama.cpp too). Recurrent and hybrid memories are other classes and are left to llama.cpp.
+std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64_t& rotatedCells) {
+  rotatedCells = 0;
+  if (!keyShift.resolved) return "libllama lacks " + keyShift.missing;
+  llama_memory_t memory = functions.getMemory(context);
+  const void* vtable = memory == nullptr ? nullptr : *reinterpret_cast<const void* const*>(memory);
+  if (vtable != nullptr && vtable == keyShift.kvCacheVtable) {
+    return rotateCacheShiftedCells(context, static_cast<llama_kv_cache*>(memory), sequenceId, rotatedCells);
+  }
+  if (vtable != nullptr && vtable == keyShift.slidingWindowPairVtable) {
+    auto* pair = static_cast<llama_kv_cache_iswa*>(memory);
+    // Checked for both before either is rotated.
+    for (llama_kv_cache* cache : {pair->kv_base.get(), pair->kv_swa.get()}) {
+      if (cache == nullptr || cache->n_stream != 1 || cache->other != nullptr) {
+        return "the sliding-window KV cache pair has several streams";
+      }
+    }
+    for (llama_kv_cache* cache : {pair->kv_base.get(), pair->kv_swa.get()}) {
+      const std::string reason = rotateCacheShiftedCells(context, cache, sequenceId, rotatedCells);
+      // A cache left unrotated keeps its shifts, which llama.cpp's own update applies to it alone.
+      if (!reason.empty()) return reason;
+    }
+    return "";
+  }
+  return "the context's memory is neither a llama_kv_cache nor a sliding-window pair of them";
 }
 
 // applyPendingKeyShifts(nativeContext, nativeModel, sequenceId) -> number of cells in the rotated

@@ -3,8 +3,8 @@
  * own whole-cache K-shift (`SELF_EXTEND_LLAMA_CPP_WHOLE_CACHE_SHIFT=1`): the same file, settings
  * and tokens must give bit-identical logits, greedy tokens and cell positions, on each RoPE layout
  * the bridge rotates (llama's interleaved pairs, Qwen2's split halves, Llama 3's frequency factors),
- * in exact and fast-prefill modes and with a float16 cache; Gemma 2's sliding-window cache pair is
- * left to llama.cpp and says why.
+ * in exact and fast-prefill modes, with a float16 cache, and on Gemma 2 and 3's sliding-window
+ * cache pairs.
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -146,17 +146,26 @@ describe.sequential("K-shift of the moved cells only, against llama.cpp's whole-
     });
   }
 
-  it("Gemma 2's sliding-window cache pair is left to llama.cpp's own K-shift, with the reason", async () => {
-    // W >= the sliding window (40); (L - W) * G + W = 176 tokens hold twice L = 64 and 24 more.
-    const { path, prompt } = modelFile("gemma2-h16-gqa2-window40", 2);
-    const config = { groupSize: 8, neighborWindow: 48 };
-    const moved = await run(path, prompt, config, { wholeCache: false });
-    const whole = await run(path, prompt, config, { wholeCache: true });
-    expect(moved.keyShift).toBe("whole-cache");
-    expect(moved.keyShiftReason).toBe("the context's memory is not a single llama_kv_cache");
-    expect(moved.rotatedCells).toBe(0);
-    expectSameBits(moved.rows, whole.rows);
-  });
+  // Gemma 2 and 3 keep a full cache and a sliding-window cache (llama_kv_cache_iswa): both are
+  // rotated; Gemma 3's local and global layers rotate with their own RoPE bases.
+  for (const { name, window } of [
+    { name: "gemma2-h16-gqa2-window40", window: 40 },
+    { name: "gemma3-h16-gqa2-window8", window: 8 },
+  ]) {
+    it(`${name}: the sliding-window cache pair, bit-identical`, async () => {
+      // W >= the sliding window; (L - W) * G + W = 176 tokens hold twice L = 64 and 24 more.
+      const { path, prompt } = modelFile(name, 2);
+      const config = { groupSize: 8, neighborWindow: 48 };
+      expect(config.neighborWindow).toBeGreaterThanOrEqual(window);
+      const moved = await run(path, prompt, config, { wholeCache: false });
+      const whole = await run(path, prompt, config, { wholeCache: true });
+      expect(moved.keyShift, moved.keyShiftReason).toBe("moved-cells");
+      expect(moved.rotatedCells).toBeGreaterThan(0);
+      expect(Array.from(moved.positions)).toEqual(Array.from(whole.positions));
+      expect(moved.generated).toEqual(whole.generated);
+      expectSameBits(moved.rows, whole.rows);
+    });
+  }
 
   it("the bridge links nothing of llama.cpp or ggml: it calls their functions in the loaded libllama", async () => {
     // A linked libllama would be a second copy beside node-llama-cpp's (or fail to load): every
