@@ -1,10 +1,11 @@
 /**
  * The native bridge (native/llama-context-bridge.cc): raw logits, llama.cpp's own seq_div and a
- * K-shift of only the moved cells on node-llama-cpp's context. It is built once per user, on first use, into a cache folder keyed by
- * node-llama-cpp version, platform, architecture, Node ABI and source (scripts/native-bridge-cache.mjs),
- * so reinstalling node_modules keeps it; the addon is checked against its manifest before it is
- * loaded. Where it cannot be built the adapter still works in exact and fast-prefill modes,
- * returning log-softmax rows, and llama.cpp-compatible mode is refused with a one-line reason.
+ * K-shift of only the moved cells on node-llama-cpp's context. It is built once per user, on first
+ * use, into a cache folder keyed by node-llama-cpp version, platform, architecture, Node ABI and
+ * source (scripts/native-bridge-cache.mjs), so reinstalling node_modules keeps it; the addon is
+ * checked against its manifest before it is loaded. Where it cannot be built the adapter still
+ * works in exact and fast-prefill modes, returning log-softmax rows (and llama.cpp's own whole-cache
+ * K-shift), and llama.cpp-compatible mode is refused with a one-line reason.
  */
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";

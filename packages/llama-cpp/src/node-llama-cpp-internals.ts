@@ -253,8 +253,8 @@ export class NativeSequence {
       this.sequenceId,
     );
     if (typeof outcome === "string") {
-      // Not for this cache (e.g. Gemma's sliding-window pair, a quantized key cache): llama.cpp's
-      // own K-shift at the next decode gives the same keys.
+      // Not for this memory (a recurrent or hybrid one, a quantized key cache): llama.cpp's own
+      // K-shift at the next decode gives the same keys.
       this.keyShift = "whole-cache";
       this.keyShiftReason = outcome;
     } else {
