@@ -14,9 +14,10 @@
 //   cell of the cache at the next decode (its graph spans the whole cache, shift 0 included), and
 //   reserves its worst-case graph again; exact Self-Extend moves the W neighbour keys before every
 //   token, so that whole-cache pass costs as much as the attention itself at long contexts. This
-//   applies the same pending shifts with llama.cpp's own rotation (llama_kv_cache::build_rope_shift,
-//   through the context's scheduler, as llama_kv_cache::update does) to the range of cells that
-//   have one, then clears them, so llama.cpp finds nothing left to shift.
+//   applies the same pending shifts with llama.cpp's own rotation (llama_kv_cache::build_rope_shift)
+//   to the range of cells that have one, then clears them, so llama.cpp finds nothing left to shift.
+//   It runs on a scheduler of its own over the context's backends (a "key shifter"), so the
+//   context's scheduler keeps its decode graph, which llama.cpp then reuses.
 //
 // node-llama-cpp's JS `LlamaContext._ctx` is a Node-API object wrapping its C++ `AddonContext`
 // (llama/addon/AddonContext.h in the node-llama-cpp package). napi_unwrap hands back that object;
@@ -91,8 +92,14 @@ struct KeyShiftFunctions {
   uint32_t (*keyHeadSize)(const llama_hparams*, uint32_t) = nullptr;
   uint32_t (*keyRowSize)(const llama_hparams*, uint32_t) = nullptr;
   bool (*hasRope)(const llama_hparams*, uint32_t) = nullptr;
-  ggml_status (*graphCompute)(llama_context*, ggml_cgraph*, bool) = nullptr;
-  void (*resetGraphResult)(llm_graph_result*) = nullptr;
+  ggml_backend_sched_t (*schedulerNew)(ggml_backend_t*, ggml_backend_buffer_type_t*, int, size_t, bool, bool) = nullptr;
+  void (*schedulerFree)(ggml_backend_sched_t) = nullptr;
+  ggml_status (*schedulerCompute)(ggml_backend_sched_t, ggml_cgraph*) = nullptr;
+  ggml_context* (*initContext)(ggml_init_params) = nullptr;
+  void (*freeContext)(ggml_context*) = nullptr;
+  ggml_cgraph* (*newGraph)(ggml_context*, size_t, bool) = nullptr;
+  size_t (*tensorOverhead)() = nullptr;
+  size_t (*graphOverhead)(size_t, bool) = nullptr;
   ggml_tensor* (*newTensor1d)(ggml_context*, ggml_type, int64_t) = nullptr;
   void (*setInput)(ggml_tensor*) = nullptr;
   ggml_tensor* (*view3d)(ggml_context*, ggml_tensor*, int64_t, int64_t, int64_t, size_t, size_t, size_t) = nullptr;
@@ -101,7 +108,6 @@ struct KeyShiftFunctions {
   bool (*isQuantized)(ggml_type) = nullptr;
   void (*schedulerReset)(ggml_backend_sched_t) = nullptr;
   bool (*schedulerAllocateGraph)(ggml_backend_sched_t, ggml_cgraph*) = nullptr;
-  void (*schedulerSynchronize)(ggml_backend_sched_t) = nullptr;
   void (*tensorSet)(ggml_tensor*, const void*, size_t, size_t) = nullptr;
   bool resolved = false;
   std::string missing;
@@ -186,8 +192,14 @@ bool resolveFunctions(std::string& error) {
   need("_ZNK13llama_hparams13n_embd_head_kEj", keyShift.keyHeadSize);
   need("_ZNK13llama_hparams12n_embd_k_gqaEj", keyShift.keyRowSize);
   need("_ZNK13llama_hparams8has_ropeEj", keyShift.hasRope);
-  need("_ZN13llama_context13graph_computeEP11ggml_cgraphb", keyShift.graphCompute);
-  need("_ZN16llm_graph_result5resetEv", keyShift.resetGraphResult);
+  need("ggml_backend_sched_new", keyShift.schedulerNew);
+  need("ggml_backend_sched_free", keyShift.schedulerFree);
+  need("ggml_backend_sched_graph_compute", keyShift.schedulerCompute);
+  need("ggml_init", keyShift.initContext);
+  need("ggml_free", keyShift.freeContext);
+  need("ggml_new_graph_custom", keyShift.newGraph);
+  need("ggml_tensor_overhead", keyShift.tensorOverhead);
+  need("ggml_graph_overhead_custom", keyShift.graphOverhead);
   need("ggml_new_tensor_1d", keyShift.newTensor1d);
   need("ggml_set_input", keyShift.setInput);
   need("ggml_view_3d", keyShift.view3d);
@@ -196,7 +208,6 @@ bool resolveFunctions(std::string& error) {
   need("ggml_is_quantized", keyShift.isQuantized);
   need("ggml_backend_sched_reset", keyShift.schedulerReset);
   need("ggml_backend_sched_alloc_graph", keyShift.schedulerAllocateGraph);
-  need("ggml_backend_sched_synchronize", keyShift.schedulerSynchronize);
   need("ggml_backend_tensor_set", keyShift.tensorSet);
   keyShift.resolved = missing == nullptr;
   if (missing != nullptr) keyShift.missing = missing;
@@ -376,12 +387,23 @@ napi_value ReadSequencePositions(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// A scheduler of the bridge's own over the context's backends (the same device streams and CPU
+// thread pool), made once per sequence; the context's own scheduler is never touched, so the
+// decode graph it holds stays valid and llama.cpp reuses it. Freed by releaseKeyShifter before the
+// context is; a shifter that is only garbage-collected leaks its small compute buffer rather than
+// free it at a time when the backends' libraries may be shutting down.
+struct KeyShifter {
+  llama_context* context = nullptr;
+  ggml_backend_sched_t scheduler = nullptr;
+  size_t graphSize = 0;
+};
+
 // Rotates the keys of the cells of one cache's only stream that have a pending shift (from
 // llama_memory_seq_add), over the smallest range of cells holding them, and clears the shifts.
 // Adds the number of cells in that range to rotatedCells. Returns why it left the shift to
 // llama.cpp's own whole-cache pass at the next decode (which then gives the same keys), or ""
 // when done; a reason starting with "!" is an error after which no fallback is sound.
-std::string rotateCacheShiftedCells(llama_context* context, llama_kv_cache* cache, int32_t sequenceId,
+std::string rotateCacheShiftedCells(KeyShifter& shifter, llama_kv_cache* cache, int32_t sequenceId,
                                     int64_t& rotatedCells) {
   if (cache->n_stream != 1 || cache->other != nullptr) return "the KV cache has several streams";
   if (sequenceId < 0 || static_cast<size_t>(sequenceId) >= cache->seq_to_stream.size()) {
@@ -411,51 +433,51 @@ std::string rotateCacheShiftedCells(llama_context* context, llama_kv_cache* cach
     if (!cells.is_empty(cell)) shifts[cell - first] = cells.get_shift(cell);
   }
 
-  // As llama_kv_cache::update builds and computes its K-shift graph, over cells first..last only.
-  ggml_backend_sched_t scheduler = context->sched.get();
-  llm_graph_result* result = context->gf_res_reserve.get();
-  keyShift.schedulerReset(scheduler);
-  keyShift.resetGraphResult(result);
-  ggml_context* graphContext = result->get_ctx();
-  ggml_cgraph* graph = result->get_gf();
+  // As llama_kv_cache::build_graph_shift builds its K-shift graph, over cells first..last only.
+  const size_t tensorCount = 2 * cache->layers.size() + 8;
+  ggml_init_params parameters{};
+  parameters.mem_size =
+      keyShift.tensorOverhead() * tensorCount + keyShift.graphOverhead(shifter.graphSize, false);
+  parameters.no_alloc = true;
+  ggml_context* graphContext = keyShift.initContext(parameters);
+  if (graphContext == nullptr) return "!cannot make a ggml context for the K-shift graph";
+  ggml_cgraph* graph = keyShift.newGraph(graphContext, shifter.graphSize, false);
   ggml_tensor* shift = keyShift.newTensor1d(graphContext, GGML_TYPE_I32, count);
   keyShift.setInput(shift);
   const llama_hparams* hparams = &cache->hparams;
   const llama_model* model = &cache->model;
-  const llama_cparams& parameters = context->cparams;
+  const llama_cparams& contextParameters = shifter.context->cparams;
   for (const auto& layer : cache->layers) {
     const uint32_t index = layer.il;
     if (!keyShift.hasRope(hparams, index)) continue;
     const uint32_t headSize = keyShift.keyHeadSize(hparams, index);
     const uint32_t rowSize = keyShift.keyRowSize(hparams, index);
-    const uint32_t withoutRope = hparams->n_lora_kv > 0 ? headSize - keyShift.rotatedDimensions(hparams, index) : 0;
+    const uint32_t rotated = keyShift.rotatedDimensions(hparams, index);
+    const uint32_t withoutRope = hparams->n_lora_kv > 0 ? headSize - rotated : 0;
     const size_t cellStride = keyShift.rowSize(layer.k->type, rowSize);
-    ggml_tensor* keys =
-        keyShift.view3d(graphContext, layer.k, keyShift.rotatedDimensions(hparams, index),
-                        keyShift.keyValueHeads(hparams, index), count, keyShift.rowSize(layer.k->type, headSize),
-                        cellStride, keyShift.rowSize(layer.k->type, withoutRope) + cellStride * first);
-    ggml_tensor* rotated = keyShift.buildRopeShift(
-        cache, parameters, graphContext, keys, shift, nullptr, keyShift.ropeFactors(model, parameters, index),
-        keyShift.ropeFrequencyBase(model, parameters, index), keyShift.ropeFrequencyScale(model, parameters, index),
-        index);
-    keyShift.buildForwardExpand(graph, rotated);
+    ggml_tensor* keys = keyShift.view3d(graphContext, layer.k, rotated, keyShift.keyValueHeads(hparams, index), count,
+                                        keyShift.rowSize(layer.k->type, headSize), cellStride,
+                                        keyShift.rowSize(layer.k->type, withoutRope) + cellStride * first);
+    ggml_tensor* result = keyShift.buildRopeShift(
+        cache, contextParameters, graphContext, keys, shift, nullptr,
+        keyShift.ropeFactors(model, contextParameters, index),
+        keyShift.ropeFrequencyBase(model, contextParameters, index),
+        keyShift.ropeFrequencyScale(model, contextParameters, index), index);
+    keyShift.buildForwardExpand(graph, result);
   }
-  if (!keyShift.schedulerAllocateGraph(scheduler, graph)) {
-    keyShift.schedulerReset(scheduler);
+  keyShift.schedulerReset(shifter.scheduler);
+  if (!keyShift.schedulerAllocateGraph(shifter.scheduler, graph)) {
+    keyShift.freeContext(graphContext);
     return "the scheduler could not allocate the K-shift graph";
   }
   keyShift.tensorSet(shift, shifts.data(), 0, count * sizeof(int32_t));
-  if (keyShift.graphCompute(context, graph, false) != GGML_STATUS_SUCCESS) {
-    // The keys may be half rotated: nothing sound is left to fall back to.
-    keyShift.schedulerReset(scheduler);
-    return "!the K-shift graph failed to compute";
-  }
-  keyShift.schedulerSynchronize(scheduler);
+  // Synchronous: the keys are rotated when this returns.
+  const ggml_status status = keyShift.schedulerCompute(shifter.scheduler, graph);
+  keyShift.schedulerReset(shifter.scheduler);
+  keyShift.freeContext(graphContext);
+  // The keys may be half rotated: nothing sound is left to fall back to.
+  if (status != GGML_STATUS_SUCCESS) return "!the K-shift graph failed to compute";
   cells.reset_shift();
-  // The scheduler now holds this graph: the context's previous decode graph must be rebuilt, not
-  // reused (llama_context::memory_update does the same after its K-shift).
-  keyShift.schedulerReset(scheduler);
-  if (context->gf_res_prev) keyShift.resetGraphResult(context->gf_res_prev.get());
   rotatedCells += count;
   return "";
 }
@@ -463,13 +485,12 @@ std::string rotateCacheShiftedCells(llama_context* context, llama_kv_cache* cach
 // The same for the context's memory: a plain llama_kv_cache, or the sliding-window pair of Gemma 2
 // and 3 (llama_kv_cache_iswa: a full cache and a window cache, each shifted and updated on its own
 // by llama.cpp too). Recurrent and hybrid memories are other classes and are left to llama.cpp.
-std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64_t& rotatedCells) {
+std::string rotateShiftedCells(KeyShifter& shifter, int32_t sequenceId, int64_t& rotatedCells) {
   rotatedCells = 0;
-  if (!keyShift.resolved) return "libllama lacks " + keyShift.missing;
-  llama_memory_t memory = functions.getMemory(context);
+  llama_memory_t memory = functions.getMemory(shifter.context);
   const void* vtable = memory == nullptr ? nullptr : *reinterpret_cast<const void* const*>(memory);
   if (vtable != nullptr && vtable == keyShift.kvCacheVtable) {
-    return rotateCacheShiftedCells(context, static_cast<llama_kv_cache*>(memory), sequenceId, rotatedCells);
+    return rotateCacheShiftedCells(shifter, static_cast<llama_kv_cache*>(memory), sequenceId, rotatedCells);
   }
   if (vtable != nullptr && vtable == keyShift.slidingWindowPairVtable) {
     auto* pair = static_cast<llama_kv_cache_iswa*>(memory);
@@ -480,7 +501,7 @@ std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64
       }
     }
     for (llama_kv_cache* cache : {pair->kv_base.get(), pair->kv_swa.get()}) {
-      const std::string reason = rotateCacheShiftedCells(context, cache, sequenceId, rotatedCells);
+      const std::string reason = rotateCacheShiftedCells(shifter, cache, sequenceId, rotatedCells);
       // A cache left unrotated keeps its shifts, which llama.cpp's own update applies to it alone.
       if (!reason.empty()) return reason;
     }
@@ -489,17 +510,79 @@ std::string rotateShiftedCells(llama_context* context, int32_t sequenceId, int64
   return "the context's memory is neither a llama_kv_cache nor a sliding-window pair of them";
 }
 
-// applyPendingKeyShifts(nativeContext, nativeModel, sequenceId) -> number of cells in the rotated
-// range (0: none pending), or a string: why llama.cpp is left to shift the whole cache itself.
+void finalizeKeyShifter(napi_env, void* data, void*) {
+  delete static_cast<KeyShifter*>(data);
+}
+
+// createKeyShifter(nativeContext, nativeModel) -> a handle, or a string: why there is none (then
+// llama.cpp's own K-shift is used).
+napi_value CreateKeyShifter(napi_env env, napi_callback_info info) {
+  Call<2> call;
+  if (!beginCall(env, info, call)) return nullptr;
+  std::string reason;
+  if (!keyShift.resolved) reason = "libllama lacks " + keyShift.missing;
+  llama_context* context = call.context;
+  if (reason.empty() && (context->backend_ptrs.empty() || context->backend_ptrs.size() != context->backend_buft.size())) {
+    reason = "the context's backends are not as expected";
+  }
+  napi_value result;
+  if (!reason.empty()) {
+    napi_create_string_utf8(env, reason.c_str(), reason.size(), &result);
+    return result;
+  }
+  auto* shifter = new KeyShifter();
+  shifter->context = context;
+  // Two nodes per layer (the view and its rotation): room for a thousand layers.
+  shifter->graphSize = 2048;
+  shifter->scheduler = keyShift.schedulerNew(context->backend_ptrs.data(), context->backend_buft.data(),
+                                             static_cast<int>(context->backend_ptrs.size()), shifter->graphSize,
+                                             false, context->cparams.op_offload);
+  if (shifter->scheduler == nullptr) {
+    delete shifter;
+    const std::string failure = "ggml could not make a scheduler for the K-shift";
+    napi_create_string_utf8(env, failure.c_str(), failure.size(), &result);
+    return result;
+  }
+  napi_create_external(env, shifter, finalizeKeyShifter, nullptr, &result);
+  return result;
+}
+
+KeyShifter* shifterFromArgument(napi_env env, napi_value value) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return nullptr;
+  void* data = nullptr;
+  napi_get_value_external(env, value, &data);
+  return static_cast<KeyShifter*>(data);
+}
+
+// releaseKeyShifter(shifter): frees its scheduler now (before the context it was made for).
+napi_value ReleaseKeyShifter(napi_env env, napi_callback_info info) {
+  size_t count = 1;
+  napi_value argument;
+  napi_get_cb_info(env, info, &count, &argument, nullptr, nullptr);
+  KeyShifter* shifter = count < 1 ? nullptr : shifterFromArgument(env, argument);
+  if (shifter == nullptr) return throwError(env, "releaseKeyShifter: expected a key shifter");
+  if (shifter->scheduler != nullptr) keyShift.schedulerFree(shifter->scheduler);
+  shifter->scheduler = nullptr;
+  shifter->context = nullptr;
+  return nullptr;
+}
+
+// applyPendingKeyShifts(nativeContext, nativeModel, sequenceId, shifter) -> number of cells in
+// the rotated ranges (0: none pending), or a string: why llama.cpp is left to shift the whole cache.
 napi_value ApplyPendingKeyShifts(napi_env env, napi_callback_info info) {
-  Call<3> call;
+  Call<4> call;
   if (!beginCall(env, info, call)) return nullptr;
   int32_t sequenceId = 0;
-  if (call.count < 3 || !readInt32(env, call.arguments[2], sequenceId)) {
+  if (call.count < 4 || !readInt32(env, call.arguments[2], sequenceId)) {
     return throwError(env, "applyPendingKeyShifts: sequenceId must be an integer");
   }
+  KeyShifter* shifter = shifterFromArgument(env, call.arguments[3]);
+  if (shifter == nullptr || shifter->scheduler == nullptr || shifter->context != call.context) {
+    return throwError(env, "applyPendingKeyShifts: the key shifter is released or was made for another context");
+  }
   int64_t rotatedCells = 0;
-  const std::string reason = rotateShiftedCells(call.context, sequenceId, rotatedCells);
+  const std::string reason = rotateShiftedCells(*shifter, sequenceId, rotatedCells);
   if (!reason.empty() && reason[0] == '!') return throwError(env, "applyPendingKeyShifts: " + reason.substr(1));
   napi_value result;
   if (reason.empty()) {
@@ -531,7 +614,9 @@ napi_value Initialize(napi_env env, napi_value exports) {
       {"divideSequencePositions", nullptr, DivideSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"readSequencePositions", nullptr, ReadSequencePositions, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"createKeyShifter", nullptr, CreateKeyShifter, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"applyPendingKeyShifts", nullptr, ApplyPendingKeyShifts, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"releaseKeyShifter", nullptr, ReleaseKeyShifter, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

@@ -20,6 +20,9 @@ import {
   packageFolder,
 } from "../scripts/native-bridge-cache.mjs";
 
+/** An opaque handle of the bridge: its scheduler for the moved-cells K-shift. */
+export type KeyShifter = { readonly __keyShifter: unique symbol };
+
 /** The addon's functions; the first two arguments are node-llama-cpp's native context and model. */
 export interface NativeBridge {
   readLogits(nativeContext: unknown, nativeModel: unknown, batchIndex: number, target: Float32Array): number;
@@ -32,11 +35,23 @@ export interface NativeBridge {
     divisor: number,
   ): void;
   /**
+   * A scheduler of the bridge's own over the context's backends, for applyPendingKeyShifts (so the
+   * context's own scheduler keeps its decode graph); or why there is none.
+   */
+  createKeyShifter(nativeContext: unknown, nativeModel: unknown): KeyShifter | string;
+  /**
    * Rotates the keys of the cells with a pending shift (llama_memory_seq_add), over the range of
    * cells holding them, and clears the shifts, so the next decode has no whole-cache K-shift to do.
    * Returns the number of cells in that range, or why it left the shift to llama.cpp.
    */
-  applyPendingKeyShifts(nativeContext: unknown, nativeModel: unknown, sequenceId: number): number | string;
+  applyPendingKeyShifts(
+    nativeContext: unknown,
+    nativeModel: unknown,
+    sequenceId: number,
+    shifter: KeyShifter,
+  ): number | string;
+  /** Frees a key shifter's scheduler; call it before disposing of the context it was made for. */
+  releaseKeyShifter(shifter: KeyShifter): void;
   /** The position of every cell of the sequence in llama.cpp's KV cache, in cell order. */
   readSequencePositions(nativeContext: unknown, nativeModel: unknown, sequenceId: number): Int32Array;
   describe(

@@ -18,7 +18,12 @@ import {
   nodeLlamaCppVersionProblem,
   supportedNodeLlamaCppVersion,
 } from "../scripts/llama-cpp-sources.mjs";
-import { type NativeBridge, type NativeBridgeState, NativeBridgeUnavailableError } from "./native-bridge.js";
+import {
+  type KeyShifter,
+  type NativeBridge,
+  type NativeBridgeState,
+  NativeBridgeUnavailableError,
+} from "./native-bridge.js";
 
 /** The one node-llama-cpp release whose internals this adapter was written and tested against. */
 export { supportedNodeLlamaCppVersion };
@@ -129,6 +134,8 @@ export class NativeSequence {
   /** Cells re-rotated by the moved-cells K-shift so far (whole-cache shifts are not counted). */
   rotatedCells = 0;
   private shiftPending = false;
+  /** The bridge's scheduler for the moved-cells K-shift, made at the first move. */
+  private keyShifter: KeyShifter | undefined;
 
   constructor(
     context: LlamaContext,
@@ -247,10 +254,21 @@ export class NativeSequence {
     if (!this.shiftPending) return;
     this.shiftPending = false;
     if (this.keyShift === "whole-cache") return;
-    const outcome = (this.bridge as NativeBridge).applyPendingKeyShifts(
+    const bridge = this.bridge as NativeBridge;
+    if (this.keyShifter === undefined) {
+      const shifter = bridge.createKeyShifter(this.native, this.nativeModel);
+      if (typeof shifter === "string") {
+        this.keyShift = "whole-cache";
+        this.keyShiftReason = shifter;
+        return;
+      }
+      this.keyShifter = shifter;
+    }
+    const outcome = bridge.applyPendingKeyShifts(
       this.native,
       this.nativeModel,
       this.sequenceId,
+      this.keyShifter,
     );
     if (typeof outcome === "string") {
       // Not for this memory (a recurrent or hybrid one, a quantized key cache): llama.cpp's own
@@ -341,6 +359,9 @@ export class NativeSequence {
   }
 
   dispose(): void {
+    // Before the context whose backends its scheduler uses.
+    if (this.keyShifter !== undefined) (this.bridge as NativeBridge).releaseKeyShifter(this.keyShifter);
+    this.keyShifter = undefined;
     this.sampler.dispose();
     this.publicSequence.dispose();
   }
