@@ -33,13 +33,20 @@
 #include <dlfcn.h>
 #include <link.h>
 
+// Every standard header llama.cpp's internal headers use, included before `private` is redefined.
+#include <array>
 #include <bitset>
+#include <cassert>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -106,6 +113,9 @@ struct KeyShiftFunctions {
   size_t (*rowSize)(ggml_type, int64_t) = nullptr;
   void (*buildForwardExpand)(ggml_cgraph*, ggml_tensor*) = nullptr;
   bool (*isQuantized)(ggml_type) = nullptr;
+  bool (*memoryCanShift)(llama_memory_t) = nullptr;
+  ggml_backend_dev_t (*backendDevice)(ggml_backend_t) = nullptr;
+  enum ggml_backend_dev_type (*deviceType)(ggml_backend_dev_t) = nullptr;
   void (*schedulerReset)(ggml_backend_sched_t) = nullptr;
   bool (*schedulerAllocateGraph)(ggml_backend_sched_t, ggml_cgraph*) = nullptr;
   void (*tensorSet)(ggml_tensor*, const void*, size_t, size_t) = nullptr;
@@ -206,6 +216,9 @@ bool resolveFunctions(std::string& error) {
   need("ggml_row_size", keyShift.rowSize);
   need("ggml_build_forward_expand", keyShift.buildForwardExpand);
   need("ggml_is_quantized", keyShift.isQuantized);
+  need("llama_memory_can_shift", keyShift.memoryCanShift);
+  need("ggml_backend_get_device", keyShift.backendDevice);
+  need("ggml_backend_dev_type", keyShift.deviceType);
   need("ggml_backend_sched_reset", keyShift.schedulerReset);
   need("ggml_backend_sched_alloc_graph", keyShift.schedulerAllocateGraph);
   need("ggml_backend_tensor_set", keyShift.tensorSet);
@@ -414,8 +427,20 @@ std::string rotateCacheShiftedCells(KeyShifter& shifter, llama_kv_cache* cache, 
   if (cache->layers.empty()) return "the KV cache has no layers";
   for (const auto& layer : cache->layers) {
     if (keyShift.isQuantized(layer.k->type)) return "the key cache is quantized";
+    // The layout this file was compiled against, checked on what llama.cpp allocated: one row of
+    // n_embd_k_gqa per cell. Anything else means the headers are not those of the loaded library.
+    if (layer.k == nullptr || layer.k->ne[0] != keyShift.keyRowSize(&cache->hparams, layer.il) ||
+        layer.k->ne[1] != cells.size() || layer.k->ne[2] != 1) {
+      return "the KV cache is not laid out as this bridge expects";
+    }
   }
   if (cache->hparams.rope_type == LLAMA_ROPE_TYPE_NONE) return "the model has no RoPE";
+  // Where RoPE scales what it rotates (YaRN's magnitude correction, an attention factor), llama.cpp's
+  // K-shift scales every cell, moved or not; only its own whole-cache pass gives llama.cpp's keys.
+  const llama_cparams& contextParameters = shifter.context->cparams;
+  if (contextParameters.yarn_ext_factor != 0.0f || contextParameters.yarn_attn_factor != 1.0f) {
+    return "RoPE scales the keys it rotates (YaRN or an attention factor)";
+  }
   uint32_t first = cells.size(), last = 0;
   for (uint32_t cell = 0; cell < cells.size(); cell++) {
     if (!cells.is_empty(cell) && cells.get_shift(cell) != 0) {
@@ -446,7 +471,6 @@ std::string rotateCacheShiftedCells(KeyShifter& shifter, llama_kv_cache* cache, 
   keyShift.setInput(shift);
   const llama_hparams* hparams = &cache->hparams;
   const llama_model* model = &cache->model;
-  const llama_cparams& contextParameters = shifter.context->cparams;
   for (const auto& layer : cache->layers) {
     const uint32_t index = layer.il;
     if (!keyShift.hasRope(hparams, index)) continue;
@@ -488,6 +512,8 @@ std::string rotateCacheShiftedCells(KeyShifter& shifter, llama_kv_cache* cache, 
 std::string rotateShiftedCells(KeyShifter& shifter, int32_t sequenceId, int64_t& rotatedCells) {
   rotatedCells = 0;
   llama_memory_t memory = functions.getMemory(shifter.context);
+  // llama.cpp aborts a K-shift where the memory cannot shift; leave that to it.
+  if (memory == nullptr || !keyShift.memoryCanShift(memory)) return "the context's memory cannot shift keys";
   const void* vtable = memory == nullptr ? nullptr : *reinterpret_cast<const void* const*>(memory);
   if (vtable != nullptr && vtable == keyShift.kvCacheVtable) {
     return rotateCacheShiftedCells(shifter, static_cast<llama_kv_cache*>(memory), sequenceId, rotatedCells);
@@ -510,6 +536,9 @@ std::string rotateShiftedCells(KeyShifter& shifter, int32_t sequenceId, int64_t&
   return "the context's memory is neither a llama_kv_cache nor a sliding-window pair of them";
 }
 
+// Only the struct: a scheduler still held is leaked, not freed at a time when the backends'
+// libraries may be shutting down. (ggml_backend_sched_free touches only the scheduler's own
+// buffers, never its backends, which is why releaseKeyShifter is safe even after the context.)
 void finalizeKeyShifter(napi_env, void* data, void*) {
   delete static_cast<KeyShifter*>(data);
 }
@@ -522,7 +551,10 @@ napi_value CreateKeyShifter(napi_env env, napi_callback_info info) {
   std::string reason;
   if (!keyShift.resolved) reason = "libllama lacks " + keyShift.missing;
   llama_context* context = call.context;
-  if (reason.empty() && (context->backend_ptrs.empty() || context->backend_ptrs.size() != context->backend_buft.size())) {
+  // ggml's scheduler requires the CPU backend last, as llama.cpp orders them.
+  if (reason.empty() &&
+      (context->backend_ptrs.empty() || context->backend_ptrs.size() != context->backend_buft.size() ||
+       keyShift.deviceType(keyShift.backendDevice(context->backend_ptrs.back())) != GGML_BACKEND_DEVICE_TYPE_CPU)) {
     reason = "the context's backends are not as expected";
   }
   napi_value result;

@@ -14,11 +14,13 @@ import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   createSelfExtendContext,
+  describeModelFile,
+  getCpuLlama,
   type LlamaCppCachePrecision,
   type SelfExtendContext,
 } from "../src/index.js";
-import { findOrBuildNativeBridge } from "../src/native-bridge.js";
-import type { NativeSequence } from "../src/node-llama-cpp-internals.js";
+import { findOrBuildNativeBridge, prepareNativeBridge } from "../src/native-bridge.js";
+import { NativeSequence } from "../src/node-llama-cpp-internals.js";
 import { seededTokens } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-moved-cells-");
@@ -166,6 +168,43 @@ describe.sequential("K-shift of the moved cells only, against llama.cpp's whole-
       expectSameBits(moved.rows, whole.rows);
     });
   }
+
+  it("RoPE that scales what it rotates (Phi-3's attention factor) is left to llama.cpp, with the reason", async () => {
+    // llama.cpp's K-shift multiplies every cell by the factor, moved or not, so only its own
+    // whole-cache pass gives its keys. The adapter refuses Self-Extend on such files; the native
+    // sequence is driven directly here, moving keys as Self-Extend would.
+    const path = join(
+      import.meta.dirname,
+      "..",
+      "..",
+      "reference",
+      "test",
+      "fixtures",
+      "phi3",
+      "phi3-longrope.gguf",
+    );
+    const model = await (await getCpuLlama()).loadModel({ modelPath: path });
+    const context = await model.createContext({
+      contextSize: 256,
+      sequences: 1,
+      threads: 1,
+      flashAttention: false,
+    });
+    const sequence = new NativeSequence(context, context.getSequence(), model, await prepareNativeBridge());
+    try {
+      const { vocabularySize } = describeModelFile(path);
+      await sequence.decode(seededTokens(64, vocabularySize, 5), 0, [], vocabularySize);
+      sequence.shift(32, 64, -8);
+      await sequence.decode([1], 56, [0], vocabularySize);
+      expect(sequence.keyShift).toBe("whole-cache");
+      expect(sequence.keyShiftReason).toBe("RoPE scales the keys it rotates (YaRN or an attention factor)");
+      expect(sequence.rotatedCells).toBe(0);
+    } finally {
+      sequence.dispose();
+      await context.dispose();
+      await model.dispose();
+    }
+  });
 
   it("the bridge links nothing of llama.cpp or ggml: it calls their functions in the loaded libllama", async () => {
     // A linked libllama would be a second copy beside node-llama-cpp's (or fail to load): every
