@@ -21,7 +21,7 @@ import {
 } from "../src/index.js";
 import { findOrBuildNativeBridge, prepareNativeBridge } from "../src/native-bridge.js";
 import { NativeSequence } from "../src/node-llama-cpp-internals.js";
-import { seededTokens } from "./helpers.js";
+import { concatenateRows, seededTokens } from "./helpers.js";
 
 const temporaryFolder = useTemporaryFolder("llama-cpp-moved-cells-");
 const wholeCacheVariable = "SELF_EXTEND_LLAMA_CPP_WHOLE_CACHE_SHIFT";
@@ -70,15 +70,9 @@ async function run(
       rows.push(row);
       token = argmax(row);
     }
-    const all = new Float32Array(rows.reduce((total, row) => total + row.length, 0));
-    let offset = 0;
-    for (const row of rows) {
-      all.set(row, offset);
-      offset += row.length;
-    }
     const sequence = sequenceOf(context);
     return {
-      rows: all,
+      rows: concatenateRows(rows),
       generated,
       positions: sequence.cellPositions(),
       keyShift: sequence.keyShift,
