@@ -86,6 +86,8 @@ export interface ScaleBenchmarkOptions {
   readonly repeats?: number;
   /** Printed lines (default console.log). */
   readonly log?: (line: string) => void;
+  /** Options of the Self-Extend session only (runSpeedBenchmark's), printed and kept in the JSON. */
+  readonly selfExtendSessionOptions?: Readonly<Record<string, unknown>>;
 }
 
 export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise<SpeedBenchmarkRow[]> {
@@ -103,8 +105,13 @@ export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise
       trainedContext: model.info.trainedContext,
       targetContext: longest + decodeTokens,
     }).config;
+    const sessionOptions = options.selfExtendSessionOptions ?? {};
+    const described =
+      Object.keys(sessionOptions).length === 0
+        ? "the adapter's default mode"
+        : JSON.stringify(sessionOptions);
     log(
-      `Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow} (the adapter's default mode), ${decodeTokens} decoded tokens, ${repeats === 1 ? "one run each" : `fastest of ${repeats}`}`,
+      `Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow} (${described}), ${decodeTokens} decoded tokens, ${repeats === 1 ? "one run each" : `fastest of ${repeats}`}`,
     );
     log(speedBenchmarkHeader);
     const completedRows: SpeedBenchmarkRow[] = [];
@@ -114,6 +121,7 @@ export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise
       multiples: options.multiples,
       decodeTokens,
       repeats,
+      selfExtendSessionOptions: sessionOptions,
       onRow: (row) => {
         completedRows.push(row);
         if (options.jsonPath !== undefined) {
@@ -121,6 +129,7 @@ export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise
             ...options.device,
             info: model.info,
             selfExtend,
+            selfExtendSessionOptions: sessionOptions,
             rows: completedRows,
           });
         }

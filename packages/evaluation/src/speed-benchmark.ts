@@ -23,6 +23,11 @@ export interface SpeedBenchmarkOptions {
   readonly repeats?: number;
   /** Called after each context's row, so long runs show progress. */
   readonly onRow?: (row: SpeedBenchmarkRow) => void;
+  /**
+   * Further options of the Self-Extend session only (the adapter's `mode`, or tuning knobs of its
+   * own such as llama-cpp's `prefillChunkSize`); the plain session keeps the adapter's defaults.
+   */
+  readonly selfExtendSessionOptions?: Readonly<Record<string, unknown>>;
 }
 
 export interface SpeedMeasurement {
@@ -62,8 +67,9 @@ async function measureOnce(
   contextSize: number,
   prompt: readonly number[],
   decodeTokens: number,
+  sessionOptions: Readonly<Record<string, unknown>> = {},
 ): Promise<SpeedMeasurement> {
-  const session = await model.createSession({ selfExtend, contextSize });
+  const session = await model.createSession({ ...sessionOptions, selfExtend, contextSize });
   try {
     // Warm-up: first runs allocate arenas, compile pipelines and build graphs.
     await session.evaluate(prompt.slice(0, Math.min(16, prompt.length)), { logits: "none" });
@@ -124,7 +130,14 @@ export async function runSpeedBenchmark(
       plain = fastest(plain, await measureOnce(model, plainAttention, contextSize, prompt, decodeTokens));
       extended = fastest(
         extended,
-        await measureOnce(model, options.selfExtend, contextSize, prompt, decodeTokens),
+        await measureOnce(
+          model,
+          options.selfExtend,
+          contextSize,
+          prompt,
+          decodeTokens,
+          options.selfExtendSessionOptions,
+        ),
       );
     }
     const plainResult = plain as SpeedMeasurement;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { planSelfExtend } from "@self-extend/core";
+import { planSelfExtend, type SelfExtendBackendV1, type SessionOptionsV1 } from "@self-extend/core";
 import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
@@ -87,5 +87,57 @@ describe("the scale benchmark both GPU scripts run", () => {
     expect(lines).toContain(
       `Self-Extend G = ${plan.config.groupSize}, W = ${plan.config.neighborWindow} (the adapter's default mode), 4 decoded tokens, fastest of 2`,
     );
+  });
+
+  it("gives the Self-Extend session, and only it, the options asked for, and says so in the JSON", async () => {
+    const spec = tinyModelSpec("llama-h8-mha");
+    const modelPath = join(temporary(), "model.gguf");
+    writeLlamaGguf(modelPath, generateTinyModel(spec, 1));
+    const jsonPath = join(temporary(), "scale.json");
+    const reference = createReferenceBackend();
+    const sessions: SessionOptionsV1[] = [];
+    // The reference backend, recording what each session was asked for.
+    const recording: SelfExtendBackendV1 = {
+      ...reference,
+      async loadModel(source) {
+        const model = await reference.loadModel(source);
+        return Object.assign(Object.create(model), {
+          createSession(options: SessionOptionsV1) {
+            sessions.push(options);
+            return model.createSession(options);
+          },
+        });
+      },
+    };
+    const lines: string[] = [];
+    await runScaleBenchmark({
+      label: "reference",
+      backend: recording,
+      modelPath,
+      multiples: [1],
+      jsonPath,
+      device: { adapter: "test CPU" },
+      decodeTokens: 2,
+      selfExtendSessionOptions: { mode: "exact", cachePrecision: "float64" },
+      log: (line) => lines.push(line),
+    });
+    const plain = sessions.filter((options) => options.selfExtend.groupSize === 1);
+    const extended = sessions.filter((options) => options.selfExtend.groupSize > 1);
+    expect(plain.length).toBe(1);
+    expect(extended.length).toBe(1);
+    expect(plain[0]).toEqual({
+      selfExtend: { groupSize: 1, neighborWindow: 1 },
+      contextSize: spec.trainedContext,
+    });
+    expect(extended[0]).toMatchObject({
+      mode: "exact",
+      cachePrecision: "float64",
+      contextSize: spec.trainedContext,
+    });
+    const saved = JSON.parse(readFileSync(jsonPath, "utf8"));
+    expect(saved.selfExtendSessionOptions).toEqual({ mode: "exact", cachePrecision: "float64" });
+    expect(
+      lines.some((line) => line.includes('({"mode":"exact","cachePrecision":"float64"}), 2 decoded tokens')),
+    ).toBe(true);
   });
 });

@@ -11,18 +11,30 @@
  * `bins/linux-x64-cuda` folder (README, "GPU").
  *
  *   node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out] [--decode N] [--repeats N]
+ *     [--mode exact|fast-prefill|llama.cpp-compatible] [--prefill-chunk-size N]
+ *
+ * `--mode` and `--prefill-chunk-size` apply to the Self-Extend session only (default: exact mode);
+ * the plain session is the same adapter at G = 1 in its default mode.
  *
  * SELF_EXTEND_LLAMA_GPU = cuda (default), vulkan or false; SELF_EXTEND_SCALE_SMOKE=1 shrinks the
  * model to 1 layer and a 1024-token vocabulary, to try the script on a CPU first.
  */
 import { parseScaleBenchmarkArguments, runScaleBenchmark, runScriptMain } from "@self-extend/evaluation";
 import { writeGpuScaleModel } from "@self-extend/models/node";
-import { gpuLlamaCppBackend } from "./gpu-backend.js";
+import { gpuLlamaCppBackend, takeScaleSessionOptions } from "./gpu-backend.js";
 
 await runScriptMain("gpu-scale-benchmark", async () => {
-  const { folder, trainedContext, ...run } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  const { rest, sessionOptions } = takeScaleSessionOptions(process.argv.slice(2));
+  const { folder, trainedContext, ...run } = parseScaleBenchmarkArguments(rest);
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
   const { backend, device } = await gpuLlamaCppBackend();
-  await runScaleBenchmark({ label: "llama-cpp", backend, modelPath, device, ...run });
+  await runScaleBenchmark({
+    label: "llama-cpp",
+    backend,
+    modelPath,
+    device,
+    selfExtendSessionOptions: sessionOptions,
+    ...run,
+  });
 });
