@@ -271,8 +271,9 @@ export class NativeSequence {
       this.keyShifter,
     );
     if (typeof outcome === "string") {
-      // Not for this memory (a recurrent or hybrid one, a quantized key cache): llama.cpp's own
-      // K-shift at the next decode gives the same keys.
+      // Not for this cache (the bridge's reason, e.g. a quantized key cache, RoPE that scales the
+      // keys it rotates, several streams, an unexpected layout; kept in keyShiftReason):
+      // llama.cpp's own K-shift at the next decode gives the same keys.
       this.keyShift = "whole-cache";
       this.keyShiftReason = outcome;
     } else {
