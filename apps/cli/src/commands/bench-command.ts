@@ -1,5 +1,10 @@
 import { registeredBackends } from "@self-extend/backends";
-import { planSelfExtend, type SelfExtendConfig, validateSessionForModel } from "@self-extend/core";
+import {
+  type AttentionMode,
+  planSelfExtend,
+  type SelfExtendConfig,
+  validateSessionForModel,
+} from "@self-extend/core";
 import {
   runSpeedBenchmark,
   type SpeedBenchmarkRow,
@@ -31,6 +36,24 @@ function parseMultiples(text: string): number[] {
   return multiples;
 }
 
+// Every mode of spec v1; which of them a backend runs is its capabilities' `modes`.
+const attentionModes = [
+  "exact",
+  "fast-prefill",
+  "llama.cpp-compatible",
+] as const satisfies readonly AttentionMode[];
+
+function parseMode(text: string | undefined): AttentionMode | undefined {
+  if (text === undefined) return undefined;
+  const mode = attentionModes.find((candidate) => candidate === text);
+  if (mode === undefined) {
+    throw new CliUsageError(
+      `--mode ${JSON.stringify(text)} is not a mode; give one of ${attentionModes.join(", ")}`,
+    );
+  }
+  return mode;
+}
+
 function parseBackends(text: string): string[] {
   if (text === "all") return registeredBackends.map((entry) => entry.name);
   const names = text.split(",").map((part) => part.trim());
@@ -48,7 +71,8 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "time Self-Extend against plain attention on each backend, as ratios measured in one run",
   usage: `self-extend bench [--backend all | name[,name...]] [--model <gguf or llama2.c .bin>] [--tokenizer <tok.bin>]
-                  [--multiples 1,2,4,8] [--decode N] [--repeat N] [--group G --window W] [--json]
+                  [--multiples 1,2,4,8] [--decode N] [--repeat N] [--group G --window W]
+                  [--mode exact|fast-prefill|llama.cpp-compatible] [--json]
 
 For each backend and each context N = multiple x L (L: the model's trained context), evaluates a
 prompt of N - decode tokens (prefill), then decodes --decode tokens one at a time, once with
@@ -62,7 +86,10 @@ Without --model, the demo model (@self-extend/demo-model) is used.
   --decode N         tokens decoded one at a time after the prompt (default 32)
   --repeat N         interleaved repeats, fastest kept (default 3)
   --group/--window   Self-Extend settings (default: the planner's for the largest context)
-  --json             print {"model","trainedContext","selfExtend","decodeTokens","repeats",
+  --mode M           the Self-Extend session's attention mode (default: each backend's, exact);
+                     plain attention keeps the default. Backends without the mode are listed as
+                     not available (only llama-cpp runs fast-prefill and llama.cpp-compatible)
+  --json             print {"model","trainedContext","selfExtend","decodeTokens","repeats",["mode",]
                      "results":[{"backend","rows":[{"multiple","contextSize","plain","selfExtend",
                      "prefillTimeRatio","decodeTimeRatio"}]} or {"backend","notAvailable"}]}`,
   async run(args, terminal) {
@@ -75,6 +102,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
         multiples: { type: "string" },
         decode: { type: "string" },
         repeat: { type: "string" },
+        mode: { type: "string" },
         json: { type: "boolean" },
         ...selfExtendFlags,
       },
@@ -86,6 +114,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
     const multiples = parseMultiples(stringFlag(values, "multiples") ?? "1,2,4,8");
     const decodeTokens = integerFlag(values, "decode") ?? 32;
     const repeats = integerFlag(values, "repeat", { largest: 100 }) ?? 3;
+    const mode = parseMode(stringFlag(values, "mode"));
     const input = resolveModelInput({
       model: stringFlag(values, "model"),
       tokenizer: stringFlag(values, "tokenizer"),
@@ -114,7 +143,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
 
     const log = (line: string) => terminal.error(`${line}\n`);
     log(
-      `bench: ${input.ggufPath} (L = ${input.trainedContext}), Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}, ${decodeTokens} decoded tokens, fastest of ${repeats}`,
+      `bench: ${input.ggufPath} (L = ${input.trainedContext}), Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}${mode === undefined ? "" : `, mode ${mode}`}, ${decodeTokens} decoded tokens, fastest of ${repeats}`,
     );
     if (!values.json) terminal.out(`${speedBenchmarkHeader}\n`);
     const results: BackendResult[] = [];
@@ -122,6 +151,11 @@ Without --model, the demo model (@self-extend/demo-model) is used.
       let backend: Awaited<ReturnType<typeof chooseBackend>>;
       try {
         backend = await chooseBackend(name);
+        if (mode !== undefined && !backend.capabilities.modes.includes(mode)) {
+          throw new Error(
+            `mode "${mode}": the ${name} backend runs ${backend.capabilities.modes.map((each) => `"${each}"`).join(", ")}`,
+          );
+        }
       } catch (error) {
         const reason = (error as Error).message;
         results.push({ backend: name, notAvailable: reason });
@@ -135,6 +169,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
           multiples,
           decodeTokens,
           repeats,
+          ...(mode === undefined ? {} : { selfExtendSessionOptions: { mode } }),
           onRow: (row) => {
             if (!values.json) terminal.out(`${speedBenchmarkLine(name, row)}\n`);
             else log(`${name}: ${row.multiple}x done`);
@@ -153,6 +188,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
           selfExtend,
           decodeTokens,
           repeats,
+          ...(mode === undefined ? {} : { mode }),
           results,
         })}\n`,
       );
