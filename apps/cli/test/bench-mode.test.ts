@@ -50,7 +50,7 @@ describe("self-extend bench --mode", () => {
     // The reference backend runs exact attention only (its capabilities): nothing was measured there.
     expect(report.results[0]).toEqual({
       backend: "reference",
-      notAvailable: 'mode "fast-prefill": the reference backend runs "exact"',
+      notAvailable: 'mode = "fast-prefill" is invalid: the reference backend runs "exact"',
     });
     expect(report.results[1].backend).toBe("llama-cpp");
     expect(report.results[1].rows.map((row: { contextSize: number }) => row.contextSize)).toEqual([512]);

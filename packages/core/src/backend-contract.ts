@@ -21,6 +21,9 @@ export const specificationVersion = "v1" as const;
  */
 export type AttentionMode = "exact" | "fast-prefill" | "llama.cpp-compatible";
 
+/** Every mode of spec v1; which of them a backend runs is its capabilities' `modes`. */
+export const attentionModes: readonly AttentionMode[] = ["exact", "fast-prefill", "llama.cpp-compatible"];
+
 /** Storage precision of the KV cache (compute is float32 or better everywhere). */
 export type CachePrecision = "float64" | "float32" | "float16";
 

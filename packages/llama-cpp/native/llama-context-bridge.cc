@@ -514,11 +514,11 @@ std::string rotateShiftedCells(KeyShifter& shifter, int32_t sequenceId, int64_t&
   llama_memory_t memory = functions.getMemory(shifter.context);
   // llama.cpp aborts a K-shift where the memory cannot shift; leave that to it.
   if (memory == nullptr || !keyShift.memoryCanShift(memory)) return "the context's memory cannot shift keys";
-  const void* vtable = memory == nullptr ? nullptr : *reinterpret_cast<const void* const*>(memory);
-  if (vtable != nullptr && vtable == keyShift.kvCacheVtable) {
+  const void* vtable = *reinterpret_cast<const void* const*>(memory);
+  if (vtable == keyShift.kvCacheVtable) {
     return rotateCacheShiftedCells(shifter, static_cast<llama_kv_cache*>(memory), sequenceId, rotatedCells);
   }
-  if (vtable != nullptr && vtable == keyShift.slidingWindowPairVtable) {
+  if (vtable == keyShift.slidingWindowPairVtable) {
     auto* pair = static_cast<llama_kv_cache_iswa*>(memory);
     // Checked for both before either is rotated.
     for (llama_kv_cache* cache : {pair->kv_base.get(), pair->kv_swa.get()}) {

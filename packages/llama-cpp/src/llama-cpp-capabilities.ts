@@ -1,12 +1,14 @@
 import {
   type AttentionMode,
+  attentionModes,
   type BackendCapabilitiesV1,
   type SelfExtendConfig,
   SelfExtendConfigError,
 } from "@self-extend/core";
 import { supportedArchitectures } from "@self-extend/models";
 
-export const attentionModes: readonly AttentionMode[] = ["exact", "fast-prefill", "llama.cpp-compatible"];
+// This adapter runs every mode of spec v1 (kept exported from here, as before).
+export { attentionModes };
 
 /** Why an architecture the model package reads is not run here. */
 export const llamaCppArchitectureRefusals: Readonly<Record<string, string>> = {

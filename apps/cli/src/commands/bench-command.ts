@@ -1,8 +1,10 @@
 import { registeredBackends } from "@self-extend/backends";
 import {
   type AttentionMode,
+  attentionModes,
   planSelfExtend,
   type SelfExtendConfig,
+  validateBackendSettings,
   validateSessionForModel,
 } from "@self-extend/core";
 import {
@@ -35,13 +37,6 @@ function parseMultiples(text: string): number[] {
   }
   return multiples;
 }
-
-// Every mode of spec v1; which of them a backend runs is its capabilities' `modes`.
-const attentionModes = [
-  "exact",
-  "fast-prefill",
-  "llama.cpp-compatible",
-] as const satisfies readonly AttentionMode[];
 
 function parseMode(text: string | undefined): AttentionMode | undefined {
   if (text === undefined) return undefined;
@@ -151,11 +146,7 @@ Without --model, the demo model (@self-extend/demo-model) is used.
       let backend: Awaited<ReturnType<typeof chooseBackend>>;
       try {
         backend = await chooseBackend(name);
-        if (mode !== undefined && !backend.capabilities.modes.includes(mode)) {
-          throw new Error(
-            `mode "${mode}": the ${name} backend runs ${backend.capabilities.modes.map((each) => `"${each}"`).join(", ")}`,
-          );
-        }
+        validateBackendSettings({ mode }, backend.capabilities, name);
       } catch (error) {
         const reason = (error as Error).message;
         results.push({ backend: name, notAvailable: reason });
