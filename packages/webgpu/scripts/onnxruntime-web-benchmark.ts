@@ -13,8 +13,8 @@
  * runs per context, the fastest kept (default 1).
  *
  * Written for a GPU machine without this repository's node_modules: bundle it with esbuild
- * (`webgpu` left external) and carry onnxruntime-web's ort-wasm-simd-threaded.jsep.{mjs,wasm}
- * beside the bundle, as the README's "Real GPU" section says.
+ * (`webgpu` left external) and carry onnxruntime-web's
+ * dist/ort-wasm-simd-threaded.asyncify.{mjs,wasm} beside the bundle, as the README's "Real GPU" section says.
  */
 import { writeFileSync } from "node:fs";
 import { deterministicPromptTokens, runScriptMain } from "@self-extend/evaluation";
