@@ -204,8 +204,8 @@ export class OnnxRuntimeWebDecoder {
       await readWholeFile(join(folder, layout.graphFile)),
       {
         executionProviders: ["webgpu"],
-      // Errors only: it warns on every session that shape operators run on the CPU, as intended.
-      logSeverityLevel: 3,
+        // Errors only: it warns on every session that shape operators run on the CPU, as intended.
+        logSeverityLevel: 3,
         externalData: await Promise.all(
           layout.externalDataFiles.map(async (name) => ({
             path: name,

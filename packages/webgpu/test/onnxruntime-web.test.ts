@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { largestDifference } from "@self-extend/conformance";
 import { repositoryRoot, useTemporaryFolder } from "@self-extend/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnnxRuntimeWebDecoder, readDecoderExportLayout } from "../scripts/onnxruntime-web.js";
@@ -22,13 +23,6 @@ const oracle = JSON.parse(readFileSync(join(imported, "oracle/llama.json"), "utf
 };
 
 const temporaryFolder = useTemporaryFolder("webgpu-onnxruntime-web-");
-
-function largestDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let largest = 0;
-  for (let index = 0; index < a.length; index++) largest = Math.max(largest, Math.abs(a[index] - b[index]));
-  return largest;
-}
 
 describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardstick)", () => {
   const saved = { drivers: process.env.VK_DRIVER_FILES, backend: process.env.SELF_EXTEND_WEBGPU_BACKEND };
