@@ -75,17 +75,19 @@ describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardst
       const again = await genai.prefill(prompt.slice(0, 31), 31);
       expect(largestDifference(again, await optimum.prefill(prompt.slice(0, 31), 1))).toBeLessThan(1e-4);
 
-      // onnxruntime-web 1.30.0's GroupQueryAttention is wrong here for a block of 32 tokens or more
-      // (0.1-1.1 off at 32-120 tokens, in one block or after a cache; 31 and fewer match). Its
-      // prefill takes a flash-attention path then, and upstream reports such paths failing with
-      // some subgroup sizes (microsoft/onnxruntime#26064, #28520); lavapipe's are 8. Optimum's
-      // graph (no GroupQueryAttention) is right in any block size (first test). When this stops
-      // holding after an upgrade, the defect is fixed upstream: drop the block-size note in the
-      // README's comparison.
+      // Printed, not asserted: onnxruntime-web 1.30.0's GroupQueryAttention was wrong here for a
+      // block of 32 tokens or more (0.1-1.1 off at 32-120 tokens, in one block or after a cache; 31
+      // and fewer match), on this machine's lavapipe (subgroups of 8). Its prefill takes a
+      // flash-attention path then, and upstream reports such paths failing with some subgroup sizes
+      // (microsoft/onnxruntime#26064, #28520), so another CPU's lavapipe may differ. Optimum's graph
+      // (no GroupQueryAttention) is right in any block size (first test).
       genai.reset();
       optimum.reset();
-      const wrong = await genai.prefill(prompt.slice(0, 32), 32);
-      expect(largestDifference(wrong, await optimum.prefill(prompt.slice(0, 32), 32))).toBeGreaterThan(0.1);
+      const block = await genai.prefill(prompt.slice(0, 32), 32);
+      const blockDifference = largestDifference(block, await optimum.prefill(prompt.slice(0, 32), 32));
+      console.log(
+        `onnxruntime-web GroupQueryAttention, one block of 32 tokens: largest logit difference from Optimum's graph ${blockDifference.toExponential(2)}`,
+      );
 
       // genai's cos/sin caches stop at its context_length (128): refused before running.
       genai.reset();
