@@ -209,7 +209,7 @@ export class OnnxRuntimeWebDecoder {
         externalData: await Promise.all(
           layout.externalDataFiles.map(async (name) => ({
             path: name,
-            data: await readWholeFile(join(folder, name)),
+            data: await readWholeFile(join(folder, dirname(layout.graphFile), name)),
           })),
         ),
         // The cache stays on the GPU between steps, as transformers.js keeps it; logits are read back

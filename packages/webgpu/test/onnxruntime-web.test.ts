@@ -100,7 +100,20 @@ describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardst
     }
   }, 300_000);
 
-  it("reads both exporters' layouts, and refuses a folder that is neither", () => {
+  it("the transformers.js layout (onnx/model.onnx with onnx/model.onnx_data) gives Optimum's logits", async () => {
+    const optimum = await OnnxRuntimeWebDecoder.create(join(imported, "optimum/llama"));
+    const transformersJs = await OnnxRuntimeWebDecoder.create(join(imported, "transformersjs/llama"));
+    try {
+      const prompt = oracle.prompt_tokens.slice(0, 40);
+      expect(
+        largestDifference(await transformersJs.prefill(prompt, 16), await optimum.prefill(prompt, 40)),
+      ).toBeLessThan(1e-4);
+    } finally {
+      await Promise.all([optimum.release(), transformersJs.release()]);
+    }
+  }, 300_000);
+
+  it("reads the exporters' layouts, and refuses a folder that is none of them", () => {
     expect(readDecoderExportLayout(join(imported, "genai/llama"))).toMatchObject({
       graphFile: "model.onnx",
       externalDataFiles: ["model.onnx.data"],
