@@ -84,6 +84,7 @@ await runScriptMain("onnxruntime-web-benchmark", async () => {
         best.kvMegabytes.toFixed(2),
       ].join(" | "),
     );
+    // Written after every row, so a run cut short by a machine's time limit keeps what it measured.
     if (jsonPath !== undefined) {
       writeFileSync(
         jsonPath,

@@ -24,6 +24,20 @@ const oracle = JSON.parse(readFileSync(join(imported, "oracle/llama.json"), "utf
 
 const temporaryFolder = useTemporaryFolder("webgpu-onnxruntime-web-");
 
+/** Opens decoders on the given exports (folders under `imported`), runs `use`, then releases them. */
+async function withDecoders(
+  exports: readonly string[],
+  use: (...decoders: OnnxRuntimeWebDecoder[]) => Promise<void>,
+): Promise<void> {
+  const decoders: OnnxRuntimeWebDecoder[] = [];
+  try {
+    for (const name of exports) decoders.push(await OnnxRuntimeWebDecoder.create(join(imported, name)));
+    await use(...decoders);
+  } finally {
+    await Promise.all(decoders.map((decoder) => decoder.release()));
+  }
+}
+
 describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardstick)", () => {
   const saved = { drivers: process.env.VK_DRIVER_FILES, backend: process.env.SELF_EXTEND_WEBGPU_BACKEND };
   beforeAll(() => {
@@ -42,23 +56,18 @@ describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardst
   });
 
   it("Optimum's export, a 512-token prompt in blocks of 100: transformers' plain logits at its last position", async () => {
-    const decoder = await OnnxRuntimeWebDecoder.create(join(imported, "optimum/llama"));
-    try {
+    await withDecoders(["optimum/llama"], async (decoder) => {
       const logits = await decoder.prefill(oracle.prompt_tokens, 100);
       expect(decoder.cachedTokens).toBe(512);
       // transformers' own float32 run is 7.4e-6 from its float64 one (the oracle's check); the
       // WebGPU run adds its own float32 rounding. A position off by one moves logits by about 1.
       expect(oracle.plain_equivalence_checks.g1_vs_transformers_float32).toBeLessThan(1e-5);
       expect(largestDifference(logits, oracle.plain_logits_last_prompt_position)).toBeLessThan(1e-4);
-    } finally {
-      await decoder.release();
-    }
+    });
   }, 300_000);
 
   it("onnxruntime-genai's export of the same model gives Optimum's logits, in blocks under 32 and token by token", async () => {
-    const optimum = await OnnxRuntimeWebDecoder.create(join(imported, "optimum/llama"));
-    const genai = await OnnxRuntimeWebDecoder.create(join(imported, "genai/llama"));
-    try {
+    await withDecoders(["optimum/llama", "genai/llama"], async (optimum, genai) => {
       const prompt = oracle.prompt_tokens.slice(0, 120);
       const differences = [
         largestDifference(await genai.prefill(prompt, 30), await optimum.prefill(prompt, 120)),
@@ -95,22 +104,16 @@ describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardst
       await expect(genai.evaluate(oracle.prompt_tokens.slice(0, 9))).rejects.toThrow(
         "129 tokens is past this export's 128 positions (genai_config.json context_length)",
       );
-    } finally {
-      await Promise.all([optimum.release(), genai.release()]);
-    }
+    });
   }, 300_000);
 
   it("the transformers.js layout (onnx/model.onnx with onnx/model.onnx_data) gives Optimum's logits", async () => {
-    const optimum = await OnnxRuntimeWebDecoder.create(join(imported, "optimum/llama"));
-    const transformersJs = await OnnxRuntimeWebDecoder.create(join(imported, "transformersjs/llama"));
-    try {
+    await withDecoders(["optimum/llama", "transformersjs/llama"], async (optimum, transformersJs) => {
       const prompt = oracle.prompt_tokens.slice(0, 40);
       expect(
         largestDifference(await transformersJs.prefill(prompt, 16), await optimum.prefill(prompt, 40)),
       ).toBeLessThan(1e-4);
-    } finally {
-      await Promise.all([optimum.release(), transformersJs.release()]);
-    }
+    });
   }, 300_000);
 
   it("reads the exporters' layouts, and refuses a folder that is none of them", () => {
