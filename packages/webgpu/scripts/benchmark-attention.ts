@@ -9,6 +9,9 @@
  * made to run it on those kernels (query-tiled: the kernel every other call uses, the one before
  * the single-query kernels existed), so "query-tiled / fused" and "key-parallel / fused" are what
  * the default buys over each.
+ * "cached group keys" is the fused kernel reading group-level keys from a second copy of the keys
+ * (key j rotated at floor(j/G), after the copies at j in the same buffer) instead of rotating them
+ * back on every call; "cached / plain" is its cost over plain attention, beside "fused / plain".
  * The key/value column is the bytes of keys and values one fused call must read (float32) over its
  * time: a decode is memory-bound, so on a GPU it says how close the kernel comes to the memory's
  * bandwidth (pass the device's peak as --peak-gb-per-second to print the fraction).
@@ -32,7 +35,11 @@ import {
   TwoPassSelfExtendAttention,
   uploadFloat32,
 } from "../src/kernels.js";
-import { randomValues, rotateKeysAtTheirPositions } from "../test/browser/attention-inputs.js";
+import {
+  randomValues,
+  rotateKeysAtGroupPositions,
+  rotateKeysAtTheirPositions,
+} from "../test/browser/attention-inputs.js";
 
 function option(name: string, fallback: string): number[] {
   const index = process.argv.indexOf(`--${name}`);
@@ -109,7 +116,12 @@ const table = createRopeTable(
 );
 const ropeTable = createGpuRopeTable(device, { layout, headSize: shape.headSize }, table.positionCount);
 const kvWidth = shape.kvHeadCount * shape.headSize;
-const keys = rotateKeysAtTheirPositions(randomValues(largest * kvWidth, 1), largest, shape, table);
+const rawKeys = randomValues(largest * kvWidth, 1);
+const keys = rotateKeysAtTheirPositions(rawKeys, largest, shape, table);
+const groupKeys = rotateKeysAtGroupPositions(rawKeys, largest, shape, table, selfExtend.groupSize);
+const bothKeyCopies = new Float64Array(keys.length + groupKeys.length);
+bothKeyCopies.set(keys);
+bothKeyCopies.set(groupKeys, keys.length);
 const buffers = {
   queries: uploadFloat32(
     device,
@@ -120,11 +132,18 @@ const buffers = {
   output: createStorageBuffer(device, Math.max(...queryCounts) * shape.headCount * shape.headSize * 4),
 };
 const common = { shape, rope: { layout }, contextSize: largest, ropeTable };
+const cachedBuffers = { ...buffers, keys: uploadFloat32(device, bothKeyCopies) };
 const splitTarget = targetWorkgroupsOption > 0 ? { targetWorkgroups: targetWorkgroupsOption } : {};
 const fused = await SelfExtendAttentionKernel.create(context, {
   ...common,
   ...splitTarget,
   config: selfExtend,
+});
+const fusedCachedGroupKeys = await SelfExtendAttentionKernel.create(context, {
+  ...common,
+  ...splitTarget,
+  config: selfExtend,
+  cachedGroupKeys: true,
 });
 const fusedOneSplit = await SelfExtendAttentionKernel.create(context, {
   ...common,
@@ -159,31 +178,41 @@ const twoPass = await TwoPassSelfExtendAttention.create(
 
 const fractionHeader = peakGigabytesPerSecond > 0 ? " fused K/V read / peak |" : "";
 console.log(
-  `| keys | queries | splits | fused ms | fused, one split ms | query-tiled ms | key-parallel ms | two-pass ms | plain ms | two-pass / fused | fused / plain | one split / fused | query-tiled / fused | key-parallel / fused | fused K/V GB/s |${fractionHeader}`,
+  `| keys | queries | splits | fused ms | cached group keys ms | fused, one split ms | query-tiled ms | key-parallel ms | two-pass ms | plain ms | two-pass / fused | fused / plain | cached / plain | one split / fused | query-tiled / fused | key-parallel / fused | fused K/V GB/s |${fractionHeader}`,
 );
 console.log(
-  `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`,
+  `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${fractionHeader === "" ? "" : "---:|"}`,
 );
 for (const keyCount of contexts) {
   for (const queryCount of queryCounts) {
     const call = { queryStart: keyCount - queryCount, queryCount, keyCount };
     // Each kernel's call parameters are written once per call shape, as a forward pass does per block.
-    const [fusedCall, oneSplitCall, queryTiledCall, keyParallelCall, plainCall] = [
+    const [fusedCall, cachedCall, oneSplitCall, queryTiledCall, keyParallelCall, plainCall] = [
       fused,
+      fusedCachedGroupKeys,
       fusedOneSplit,
       fusedQueryTiled,
       fusedKeyParallel,
       plain,
     ].map((kernel) => kernel.createCallParameters(call));
-    const [fusedMs, oneSplitMs, queryTiledMs, keyParallelMs, twoPassMs, plainMs] = await timeRoundRobin([
-      (pass) => fused.encode(pass, buffers, call, fusedCall),
-      (pass) => fusedOneSplit.encode(pass, buffers, call, oneSplitCall),
-      (pass) => fusedQueryTiled.encode(pass, buffers, call, queryTiledCall),
-      (pass) => fusedKeyParallel.encode(pass, buffers, call, keyParallelCall),
-      (pass) => twoPass.encode(pass, buffers, call),
-      (pass) => plain.encode(pass, buffers, call, plainCall),
-    ]);
-    for (const parameters of [fusedCall, oneSplitCall, queryTiledCall, keyParallelCall, plainCall]) {
+    const [fusedMs, cachedMs, oneSplitMs, queryTiledMs, keyParallelMs, twoPassMs, plainMs] =
+      await timeRoundRobin([
+        (pass) => fused.encode(pass, buffers, call, fusedCall),
+        (pass) => fusedCachedGroupKeys.encode(pass, cachedBuffers, call, cachedCall),
+        (pass) => fusedOneSplit.encode(pass, buffers, call, oneSplitCall),
+        (pass) => fusedQueryTiled.encode(pass, buffers, call, queryTiledCall),
+        (pass) => fusedKeyParallel.encode(pass, buffers, call, keyParallelCall),
+        (pass) => twoPass.encode(pass, buffers, call),
+        (pass) => plain.encode(pass, buffers, call, plainCall),
+      ]);
+    for (const parameters of [
+      fusedCall,
+      cachedCall,
+      oneSplitCall,
+      queryTiledCall,
+      keyParallelCall,
+      plainCall,
+    ]) {
       parameters.destroy();
     }
     const { splitCount } = fused.planKeySplits(call);
@@ -192,7 +221,7 @@ for (const keyCount of contexts) {
     const fraction =
       peakGigabytesPerSecond > 0 ? ` ${(gigabytesPerSecond / peakGigabytesPerSecond).toFixed(3)} |` : "";
     console.log(
-      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(3)} | ${oneSplitMs.toFixed(3)} | ${queryTiledMs.toFixed(3)} | ${keyParallelMs.toFixed(3)} | ${twoPassMs.toFixed(3)} | ${plainMs.toFixed(3)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} | ${(queryTiledMs / fusedMs).toFixed(2)} | ${(keyParallelMs / fusedMs).toFixed(2)} | ${gigabytesPerSecond.toFixed(1)} |${fraction}`,
+      `| ${keyCount} | ${queryCount} | ${splitCount} | ${fusedMs.toFixed(3)} | ${cachedMs.toFixed(3)} | ${oneSplitMs.toFixed(3)} | ${queryTiledMs.toFixed(3)} | ${keyParallelMs.toFixed(3)} | ${twoPassMs.toFixed(3)} | ${plainMs.toFixed(3)} | ${(twoPassMs / fusedMs).toFixed(2)} | ${(fusedMs / plainMs).toFixed(2)} | ${(cachedMs / plainMs).toFixed(2)} | ${(oneSplitMs / fusedMs).toFixed(2)} | ${(queryTiledMs / fusedMs).toFixed(2)} | ${(keyParallelMs / fusedMs).toFixed(2)} | ${gigabytesPerSecond.toFixed(1)} |${fraction}`,
     );
   }
 }

@@ -351,7 +351,10 @@ export class GpuForwardPass {
   /** Where a decode step's logits row is read back through (mappable memory is costly to allocate per step). */
   private readonly logitsReadBack: GPUBuffer;
 
-  /** Bytes of the KV cache buffers on the device (one key copy: group rotations are derived in the kernel). */
+  /**
+   * Bytes of the KV cache buffers on the device: one key copy where group rotations are derived in
+   * the kernel, two in the layers whose attention reads cached group keys.
+   */
   get cacheBytes(): number {
     return [...this.keyCaches, ...this.valueCaches].reduce((total, buffer) => total + buffer.size, 0);
   }
@@ -366,6 +369,8 @@ export class GpuForwardPass {
     localRopeTable: GpuRopeTable | undefined,
     readonly blockSize: number,
     readonly contextSize: number,
+    /** The RoPE kernel that also writes each key's group-level copy, when the attention reads one. */
+    private readonly groupKeyRope: GPUComputePipeline | undefined,
   ) {
     const { device, limits } = context;
     this.description = weights.description;
@@ -386,8 +391,16 @@ export class GpuForwardPass {
       return created;
     };
     const kvWidth = kvHeadCount * headSize;
+    const localLayers = this.description.slidingWindow?.localLayers;
     for (let layer = 0; layer < layerCount; layer++) {
-      this.keyCaches.push(buffer(contextSize * kvWidth, `key cache ${layer}`));
+      // A layer whose attention reads cached group keys keeps each key twice: at j, then at floor(j/G).
+      const copies = groupKeyRope !== undefined && localLayers?.[layer] !== true ? 2 : 1;
+      this.keyCaches.push(
+        buffer(
+          copies * contextSize * kvWidth,
+          `key cache ${layer}${copies === 2 ? " (with its group-level copy)" : ""}`,
+        ),
+      );
       this.valueCaches.push(buffer(contextSize * kvWidth, `value cache ${layer}`));
     }
     this.residual = buffer(blockSize * embeddingSize, "residual");
@@ -437,6 +450,7 @@ export class GpuForwardPass {
     config: SelfExtendConfig,
     contextSize: number,
     blockSize: number,
+    options: { readonly cachedGroupKeys?: boolean } = {},
   ): Promise<GpuForwardPass> {
     const description = weights.description;
     const validated = validateSelfExtendConfig(config);
@@ -458,7 +472,10 @@ export class GpuForwardPass {
       scale: description.attentionScale,
       logitSoftCap: description.attentionLogitSoftCap,
     };
-    const attention = await SelfExtendAttentionKernel.create(context, attentionOptions);
+    const attention = await SelfExtendAttentionKernel.create(context, {
+      ...attentionOptions,
+      cachedGroupKeys: options.cachedGroupKeys,
+    });
     const { slidingWindow } = description;
     const hasLocalLayers = slidingWindow?.localLayers.includes(true) === true;
     // Gemma 3's local layers rotate with their own base and no scaling (exact positions only).
@@ -504,6 +521,30 @@ export class GpuForwardPass {
       );
     }
     try {
+      const groupKeyRope = attention.readsCachedGroupKeys
+        ? await withErrorScopes(context.device, "compiling the group-key RoPE kernel", () =>
+            context.device.createComputePipeline({
+              layout: "auto",
+              label: "RoPE with group-level key copy",
+              compute: {
+                module: context.device.createShaderModule({
+                  code: ropeShader(
+                    Math.min(workgroupSize, context.limits.maxComputeInvocationsPerWorkgroup),
+                    description.headSize,
+                    description.rotaryDimension,
+                    description.ropeLayout,
+                    {
+                      groupSize: validated.groupSize,
+                      at: contextSize * description.kvHeadCount * description.headSize,
+                    },
+                  ),
+                  label: "RoPE with group-level key copy",
+                }),
+                entryPoint: "main",
+              },
+            }),
+          )
+        : undefined;
       return await withErrorScopes(
         context.device,
         "allocating the session's buffers",
@@ -517,6 +558,7 @@ export class GpuForwardPass {
             localRopeTable,
             blockSize,
             contextSize,
+            groupKeyRope,
           ),
       );
     } catch (error) {
@@ -812,7 +854,7 @@ export class GpuForwardPass {
       );
       this.dispatch(
         pass,
-        kernels.rope,
+        (isLocal ? undefined : this.groupKeyRope) ?? kernels.rope,
         ropeUniform,
         [(isLocal ? this.localRopeTable : undefined)?.buffer ?? this.ropeTable.buffer, keys],
         count * kvHeadCount * (description.rotaryDimension / 2),

@@ -380,19 +380,35 @@ ${entry(workgroupSize)}
 /**
  * Rotates `rows` consecutive tokens of `heads` head vectors in place, token r to position
  * firstPosition + r (keys entering the cache, which keeps key j rotated at j). Both layouts and
- * partial rotary come from the same table the attention kernel reads.
+ * partial rotary come from the same table the attention kernel reads. With `groupCopy`, each key
+ * is also written rotated at its group position (see {@link GroupKeyCopy}).
  */
 export function ropeShader(
   workgroupSize: number,
   headSize: number,
   rotaryDimension: number,
   layout: RopeLayout,
+  groupCopy?: GroupKeyCopy,
 ): string {
   const pairs = rotaryDimension / 2;
   const indices =
     layout === "interleaved"
       ? "let first = base + 2u * pair; let second = first + 1u;"
       : `let first = base + pair; let second = first + ${pairs}u;`;
+  // The group-level copy: the same raw key rotated at floor(position / G), written groupCopy.at
+  // floats further on; dimensions past the rotary ones are copied as they are.
+  const copy =
+    groupCopy === undefined
+      ? ""
+      : `
+  let groupAt = (((params.firstPosition + row) / ${groupCopy.groupSize}u) * ${pairs}u + pair) * 2u;
+  let groupCos = rope[groupAt];
+  let groupSin = rope[groupAt + 1u];
+  vectors[${groupCopy.at}u + first] = x * groupCos - y * groupSin;
+  vectors[${groupCopy.at}u + second] = x * groupSin + y * groupCos;
+  for (var d = ${rotaryDimension}u + pair; d < ${headSize}u; d += ${pairs}u) {
+    vectors[${groupCopy.at}u + base + d] = vectors[base + d];
+  }`;
   return /* wgsl */ `${flatIndex}
 struct Params { rows: u32, heads: u32, firstPosition: u32, offset: u32, }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -411,6 +427,16 @@ ${entry(workgroupSize)}
   let x = vectors[first];
   let y = vectors[second];
   vectors[first] = x * c - y * s;
-  vectors[second] = x * s + y * c;
+  vectors[second] = x * s + y * c;${copy}
 }`;
+}
+
+/**
+ * A RoPE kernel's second write, for attention with cached group keys: each key also rotated at its
+ * group position floor(j / groupSize), `at` floats after its copy at j (the key cache's capacity x
+ * its row width).
+ */
+export interface GroupKeyCopy {
+  readonly groupSize: number;
+  readonly at: number;
 }

@@ -33,5 +33,11 @@ export {
 export { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from "./webgpu-backend.js";
 export { webGpuCapabilities } from "./webgpu-capabilities.js";
 export { conformanceDeclaration } from "./webgpu-conformance.js";
-export { defaultMatmulKernel, WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
+export {
+  defaultGroupKeySource,
+  defaultMatmulKernel,
+  type GroupKeySource,
+  WebGpuModel,
+  type WebGpuModelOptions,
+} from "./webgpu-model.js";
 export { defaultBlockSize, WebGpuSession, type WebGpuSessionOptions } from "./webgpu-session.js";

@@ -5,7 +5,10 @@
  * - queries [queryCount, headCount, headSize], NOT rotated: the kernel rotates each query to both
  *   levels itself (i and floor(i/G) + W - W/G);
  * - keys [capacity, kvHeadCount, headSize], key j rotated at its own position j (an ordinary RoPE KV
- *   cache); the group-level key is derived from this one copy inside the kernel;
+ *   cache); the group-level key is derived from this one copy inside the kernel, or, with
+ *   `cachedGroupKeys`, read from a second copy that follows it in the same buffer, [capacity,
+ *   kvHeadCount, headSize] with key j rotated at its group position floor(j/G) (capacity is the
+ *   kernel's contextSize);
  * - values [capacity, kvHeadCount, headSize].
  * Output: [queryCount, headCount, headSize]. Query q is token queryStart + q and sees keys 0..its index.
  */
@@ -99,6 +102,17 @@ export interface SelfExtendAttentionKernelOptions {
    * Same results up to float32 rounding. Asking for one that cannot run is refused with the reason.
    */
   readonly singleQueryKernel?: SingleQueryKernel;
+  /**
+   * Read group-level keys from a second copy of the keys instead of rotating each one back from its
+   * copy at j on every call: `keys` then holds 2 x contextSize rows, rows [0, contextSize) key j
+   * rotated at j and rows [contextSize, 2 contextSize) key j rotated at its group position floor(j/G)
+   * (written once, when the key is appended). The KV cache grows by half; each group-level key then
+   * costs one row read, as a neighbor key does, instead of a row read, two RoPE table rows and the
+   * arithmetic, which is what separates Self-Extend from plain attention where compute rather than
+   * memory is short (CPU implementations). Fused mode only; with G = 1 (no group level) the second
+   * copy is neither needed nor read. Default false.
+   */
+  readonly cachedGroupKeys?: boolean;
 }
 
 /** See {@link SelfExtendAttentionKernelOptions.singleQueryKernel}. */
@@ -313,6 +327,11 @@ export class SelfExtendAttentionKernel {
   readonly ropeTable: GpuRopeTable;
   /** See {@link SelfExtendAttentionKernelOptions.targetWorkgroups}. */
   readonly targetWorkgroups: number;
+  /**
+   * Whether calls read group-level keys from the second copy in `keys` (cachedGroupKeys asked for,
+   * and G > 1), so `keys` must hold 2 x contextSize rows.
+   */
+  readonly readsCachedGroupKeys: boolean;
   private readonly ownsRopeTable: boolean;
   private readonly bindGroups: BindGroupCache;
 
@@ -355,6 +374,7 @@ export class SelfExtendAttentionKernel {
     this.ropeTable = ropeTable;
     this.ownsRopeTable = ownsRopeTable;
     this.targetWorkgroups = targetWorkgroups;
+    this.readsCachedGroupKeys = options.cachedGroupKeys === true && options.config.groupSize !== 1;
   }
 
   static async create(
@@ -383,6 +403,18 @@ export class SelfExtendAttentionKernel {
     }
     const tiles = chooseAttentionTiles(context.limits, shape, plain, options.tiles);
     const mode = options.mode ?? "fused";
+    const { cachedGroupKeys } = options;
+    if (cachedGroupKeys !== undefined && typeof cachedGroupKeys !== "boolean") {
+      throw new SelfExtendConfigError("cachedGroupKeys", cachedGroupKeys, "must be true or false");
+    }
+    if (cachedGroupKeys === true && mode !== "fused") {
+      throw new SelfExtendConfigError(
+        "cachedGroupKeys",
+        cachedGroupKeys,
+        `needs the fused mode; got ${mode}`,
+      );
+    }
+    const groupKeyRows = cachedGroupKeys === true && !plain ? { capacity: options.contextSize } : undefined;
     const singleQueryChoice = chooseSingleQueryKernel(
       context,
       shape,
@@ -425,6 +457,7 @@ export class SelfExtendAttentionKernel {
       mode,
       logitSoftCap,
       slidingWindow,
+      groupKeyRows,
     });
     const pipeline = await withErrorScopes(device, "compiling the Self-Extend attention kernel", () =>
       device.createComputePipeline({
@@ -484,6 +517,7 @@ export class SelfExtendAttentionKernel {
         workgroupSize: singleQueryChoice.workgroupSize,
         logitSoftCap,
         slidingWindow,
+        groupKeyRows,
       };
       const code =
         singleQueryChoice.kind === "subgroup"
@@ -624,6 +658,13 @@ export class SelfExtendAttentionKernel {
     } else {
       const merge = this.merge as KeySplitMerge;
       bound.push(merge.output, merge.logSumExp);
+    }
+    const keyBytes =
+      this.options.contextSize * this.options.shape.kvHeadCount * this.options.shape.headSize * 4;
+    if (this.readsCachedGroupKeys && buffers.keys.size < 2 * keyBytes) {
+      throw new RangeError(
+        `a kernel with cachedGroupKeys needs keys of 2 x contextSize rows (${2 * keyBytes} bytes: each key at j, then at floor(j/G)); got ${buffers.keys.size} bytes`,
+      );
     }
     // One query: the subgroup or key-parallel kernel where there is one (same bindings, same outputs).
     const pipeline =

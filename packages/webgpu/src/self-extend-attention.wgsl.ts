@@ -50,6 +50,22 @@ export interface AttentionShaderOptions {
    * only, since such a layer keeps every key at its exact position).
    */
   readonly slidingWindow?: number;
+  /**
+   * Where `keys` holds a second copy of every key, rotated at its group position floor(j/G), starting
+   * at row `capacity` (written once when the key is appended): group-level keys are read from it
+   * instead of being rotated back from the copy at j on every call. Fused mode with G > 1 only.
+   */
+  readonly groupKeyRows?: { readonly capacity: number };
+}
+
+/** `GROUP_KEYS_AT`: where the cached group-level copy starts in `keys`, in the kernel's elements (f32 or vec4). */
+function groupKeysAtWgsl(
+  options: Pick<AttentionShaderOptions, "groupKeyRows" | "kvHeadCount" | "headSize">,
+  elementFloats: number,
+): string {
+  const capacity = options.groupKeyRows?.capacity ?? 0;
+  return `// Key j rotated at its group position floor(j/G) is row capacity + j of keys.
+const GROUP_KEYS_AT: u32 = ${(capacity * options.kvHeadCount * options.headSize) / elementFloats}u;`;
 }
 
 /**
@@ -172,6 +188,8 @@ export function selfExtendAttentionShader(options: AttentionShaderOptions): stri
   const vectors = Math.ceil(headSize / 4);
   const plain = groupSize === 1;
   const usesGroupLevel = !plain && mode !== "neighbor-only";
+  const cached = usesGroupLevel && options.groupKeyRows !== undefined;
+  if (cached && mode !== "fused") throw new RangeError(`cached group keys need the fused mode; got ${mode}`);
   const writesLogSumExp = mode !== "fused";
   const levelCondition =
     mode === "neighbor-only" ? "distance < WINDOW" : mode === "group-only" ? "distance >= WINDOW" : "true";
@@ -196,7 +214,8 @@ ${callParametersStruct}
 @group(0) @binding(0) var<uniform> params: Params;
 // [queryCount, HEADS, HEAD_SIZE], not rotated.
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
-// [capacity, KV_HEADS, HEAD_SIZE], key j rotated at position j.
+// [capacity, KV_HEADS, HEAD_SIZE], key j rotated at position j (then, with cached group keys,
+// [capacity, KV_HEADS, HEAD_SIZE] rotated at floor(j/G)).
 @group(0) @binding(2) var<storage, read> keys: array<f32>;
 @group(0) @binding(3) var<storage, read> values: array<f32>;
 // [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host.
@@ -211,6 +230,7 @@ ${
 @group(0) @binding(6) var<storage, read_write> splitOutput: array<f32>;
 @group(0) @binding(7) var<storage, read_write> splitLogSumExp: array<f32>;`
 }
+${cached ? groupKeysAtWgsl(options, 1) : ""}
 
 var<workgroup> keyTile: array<vec4<f32>, ${keyTile * vectors}>;
 var<workgroup> groupKeyTile: array<vec4<f32>, ${usesGroupLevel ? keyTile * vectors : 1}>;
@@ -245,7 +265,15 @@ fn plainValue(source: u32, base: u32, d: u32) -> f32 {
   if (d >= HEAD_SIZE) { return 0.0; }
   return select(values[base + d], keys[base + d], source == 0u);
 }
-
+${
+  cached
+    ? `fn cachedGroupKey(base: u32, d: u32) -> f32 {
+  if (d >= HEAD_SIZE) { return 0.0; }
+  return keys[GROUP_KEYS_AT + base + d];
+}
+`
+    : ""
+}
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id) workgroupId: vec3<u32>) {
   let kvHead = workgroupId.y;
@@ -311,6 +339,9 @@ ${
   for (var tileStart = keyBegin; tileStart < keyEnd; tileStart += KEY_TILE) {
     // Uniform per workgroup: does any pair (i, j) of this tile sit at the group level (i - j >= W)?
     let groupLevelInTile = ${usesGroupLevel ? "lastQuery >= tileStart + WINDOW" : "false"};
+    // And at the neighbor level (i - j < W for the tile's first query and last key)? With cached
+    // group keys a tile without such a pair needs no key at j.
+    let neighborLevelInTile = ${cached ? "firstQuery < min(tileStart + KEY_TILE, keyEnd) - 1u + WINDOW" : "true"};
     workgroupBarrier();
     for (var e = localIndex; e < KEY_TILE * VECTORS; e += WORKGROUP) {
       let j = tileStart + e / VECTORS;
@@ -320,16 +351,22 @@ ${
       if (j < keyEnd) {
         let base = (j * KV_HEADS + kvHead) * HEAD_SIZE;
         let d = 4u * (e % VECTORS);
-        key = vec4<f32>(plainValue(0u, base, d), plainValue(0u, base, d + 1u), plainValue(0u, base, d + 2u), plainValue(0u, base, d + 3u));
+        if (neighborLevelInTile) {
+          key = vec4<f32>(plainValue(0u, base, d), plainValue(0u, base, d + 1u), plainValue(0u, base, d + 2u), plainValue(0u, base, d + 3u));
+        }
         value = vec4<f32>(plainValue(1u, base, d), plainValue(1u, base, d + 1u), plainValue(1u, base, d + 2u), plainValue(1u, base, d + 3u));
         ${
-          usesGroupLevel
+          cached
             ? `if (groupLevelInTile) {
+          groupKey = vec4<f32>(cachedGroupKey(base, d), cachedGroupKey(base, d + 1u), cachedGroupKey(base, d + 2u), cachedGroupKey(base, d + 3u));
+        }`
+            : usesGroupLevel
+              ? `if (groupLevelInTile) {
           // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back.
           let back = groupKeyBackRotation(j);
           groupKey = ${vectorRotation ? "rotateBackInterleaved(key, d, back)" : "vec4<f32>(rotatedBackKey(base, d, back), rotatedBackKey(base, d + 1u, back), rotatedBackKey(base, d + 2u, back), rotatedBackKey(base, d + 3u, back))"};
         }`
-            : ""
+              : ""
         }
       }
       keyTile[e] = key;
@@ -479,7 +516,8 @@ const singleQueryBindings = /* wgsl */ `${callParametersStruct}
 @group(0) @binding(0) var<uniform> params: Params;
 // [1, HEADS, HEAD_SIZE], not rotated.
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
-// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j.
+// [capacity, KV_HEADS, VECTORS] as vec4s, key j rotated at position j (then, with cached group keys,
+// the same rows rotated at floor(j/G)).
 @group(0) @binding(2) var<storage, read> keys: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> values: array<vec4<f32>>;
 // [position, PAIRS, 2]: cos, sin of position * frequency, computed in float64 on the host; read as
@@ -613,6 +651,7 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
   const vectors = headSize / 4;
   const slices = keyParallelSlices(headSize, workgroupSize);
   const usesGroupLevel = groupSize !== 1;
+  const cached = usesGroupLevel && options.groupKeyRows !== undefined;
   const heads = Array.from({ length: headsPerKv }, (_, h) => h);
   const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
   // Dimension d of the group-level key: the cached key rotated back by R(-back), written out per
@@ -647,15 +686,57 @@ export function keyParallelAttentionShader(options: KeyParallelShaderOptions): s
       .join("\n");
   const dots = (queriesName: string, keyName: string, h: number) =>
     unrolled(vectors, (c) => `dot(${queriesName}[${h * vectors + c}u], ${keyName}[${c}])`, " + ");
+  const loadKey = (from: string, at: string) =>
+    unrolled(vectors, (c) => `        key[${c}] = ${from}[${at} + ${c}u];`);
+  const levelDots = heads
+    .map(
+      (h) =>
+        `        score[${h}] = capScore((${unrolled(vectors, (c) => `dot(levelQueries[level + ${h * vectors + c}u], key[${c}])`, " + ")}) * params.scale);`,
+    )
+    .join("\n");
+  const rotateBack = `          let parts = groupKeyBackRotationParts(j);
+          let withinGroupAt = parts.y * PAIRS / 2u;
+          let groupAt = parts.x * PAIRS / 2u;
+          var partlyBack: array<vec4<f32>, VECTORS>;
+${unrolled(vectors, (c) => `          partlyBack[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "key", "withinGroupAt")).join(", ")});`)}
+          var groupKey: array<vec4<f32>, VECTORS>;
+${unrolled(vectors, (c) => `          groupKey[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "partlyBack", "groupAt")).join(", ")});`)}`;
+  const neighborScores = heads
+    .map((h) => `          score[${h}] = capScore((${dots("neighborQueries", "key", h)}) * params.scale);`)
+    .join("\n");
+  const scoring = !usesGroupLevel
+    ? `${loadKey("keys", "base")}
+        if (isNeighborPair(distance)) {
+${neighborScores}
+        }`
+    : cached
+      ? `        // One row read per pair, from the copy at the pair's level, and one dot product against the
+        // queries at that level: branches would run both sides on CPU implementations.
+        let neighbor = isNeighborPair(distance);
+        let level = select(HEADS_PER_KV * VECTORS, 0u, neighbor);
+${loadKey("keys", "select(GROUP_KEYS_AT + base, base, neighbor)")}
+${levelDots}`
+      : `${loadKey("keys", "base")}
+        if (isNeighborPair(distance)) {
+${neighborScores}
+        } else {
+          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back, by j mod G
+          // and then by (G - 1) floor(j/G) (table rows shared by neighbouring invocations).
+${rotateBack}
+${heads.map((h) => `          score[${h}] = capScore((${dots("groupQueries", "groupKey", h)}) * params.scale);`).join("\n")}
+        }`;
   return /* wgsl */ `
 ${sharedDeclarations(options)}
 const KEY_TILE: u32 = ${workgroupSize}u;
 const SLICES: u32 = ${slices}u;
 
 ${singleQueryBindings}
+${cached ? groupKeysAtWgsl(options, 4) : ""}
 
 var<workgroup> neighborQueries: array<vec4<f32>, ${headsPerKv * vectors}>;
 var<workgroup> groupQueries: array<vec4<f32>, ${usesGroupLevel ? headsPerKv * vectors : 1}>;
+// With cached group keys: [level (neighbor, group), HEADS_PER_KV, VECTORS], the two arrays above side by side.
+var<workgroup> levelQueries: array<vec4<f32>, ${cached ? 2 * headsPerKv * vectors : 1}>;
 // [HEADS_PER_KV, KEY_TILE]: this tile's scaled scores (LOWEST where masked).
 var<workgroup> scoreTile: array<f32, ${headsPerKv * workgroupSize}>;
 // [SLICES, HEADS_PER_KV] running maxima and sums, [SLICES, HEADS_PER_KV, VECTORS] accumulators.
@@ -675,6 +756,7 @@ fn main(@builtin(local_invocation_index) localIndex: u32, @builtin(workgroup_id)
     let base = (kvHead * HEADS_PER_KV + e / VECTORS) * HEAD_SIZE;
     neighborQueries[e] = rotatedQueryVector(base, e % VECTORS, neighborQueryPosition(queryIndex));
 ${usesGroupLevel ? "    groupQueries[e] = rotatedQueryVector(base, e % VECTORS, groupQueryPosition(queryIndex));" : ""}
+${cached ? "    levelQueries[e] = neighborQueries[e];\n    levelQueries[HEADS_PER_KV * VECTORS + e] = groupQueries[e];" : ""}
   }
 
 ${singleQueryKeyRange(slidingWindow)}
@@ -698,33 +780,7 @@ ${unrolled(headsPerKv, (h) => `    score[${h}] = LOWEST;`)}
       if (${keepPair}) {
         let base = (j * KV_HEADS + kvHead) * VECTORS;
         var key: array<vec4<f32>, VECTORS>;
-${unrolled(vectors, (c) => `        key[${c}] = keys[base + ${c}u];`)}
-        if (isNeighborPair(distance)) {
-${heads.map((h) => `          score[${h}] = capScore((${dots("neighborQueries", "key", h)}) * params.scale);`).join("\n")}
-        }${
-          usesGroupLevel
-            ? ` else {
-          // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k: rotate the one cached copy back, by j mod G
-          // and then by (G - 1) floor(j/G) (table rows shared by neighbouring invocations).
-          let parts = groupKeyBackRotationParts(j);
-          let withinGroupAt = parts.y * PAIRS / 2u;
-          let groupAt = parts.x * PAIRS / 2u;
-          var partlyBack: array<vec4<f32>, VECTORS>;
-${unrolled(
-  vectors,
-  (c) =>
-    `          partlyBack[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "key", "withinGroupAt")).join(", ")});`,
-)}
-          var groupKey: array<vec4<f32>, VECTORS>;
-${unrolled(
-  vectors,
-  (c) =>
-    `          groupKey[${c}] = vec4<f32>(${[0, 1, 2, 3].map((i) => groupKeyComponent(4 * c + i, "partlyBack", "groupAt")).join(", ")});`,
-)}
-${heads.map((h) => `          score[${h}] = capScore((${dots("groupQueries", "groupKey", h)}) * params.scale);`).join("\n")}
-        }`
-            : ""
-        }
+${scoring}
       }
     }
 ${unrolled(headsPerKv, (h) => `    scoreTile[${h}u * KEY_TILE + localIndex] = score[${h}];`)}
@@ -861,6 +917,7 @@ export function subgroupAttentionShader(options: SubgroupShaderOptions): string 
   const slots = vectors / lanes;
   const rowGroups = workgroupSize / lanes;
   const usesGroupLevel = groupSize !== 1;
+  const cached = usesGroupLevel && options.groupKeyRows !== undefined;
   const heads = Array.from({ length: headsPerKv }, (_, h) => h);
   const chunks = Math.ceil(headsPerKv / 4);
   const keepPair = slidingWindow === undefined ? "true" : "distance < SLIDING_WINDOW";
@@ -929,6 +986,7 @@ const HALF_VECTORS: u32 = ${layout === "interleaved" ? 0 : rotaryDimension / 8}u
 const SIGNS = vec4<f32>(1.0, -1.0, 1.0, -1.0);
 
 ${singleQueryBindings}
+${cached ? groupKeysAtWgsl(options, 4) : ""}
 
 var<workgroup> subgroupsNumbered: atomic<u32>;
 // [ROW_GROUPS, HEADS_PER_KV] running maxima and sums, [ROW_GROUPS, HEADS_PER_KV, VECTORS] accumulators.
@@ -982,13 +1040,19 @@ ${everySlot((h, s) => `  accumulator[${h * slots + s}u] = vec4<f32>(0.0);`)}
     let base = (row * KV_HEADS + kvHead) * VECTORS;
     var key: array<vec4<f32>, SLOTS>;
     var value: array<vec4<f32>, SLOTS>;
-${unrolled(slots, (s) => `    key[${s}u] = keys[base + lane + ${s}u * LANES];\n    value[${s}u] = values[base + lane + ${s}u * LANES];`)}
+    // With cached group keys, the copy at the pair's level: one row read per pair either way.
+    let keyBase = ${cached ? "select(GROUP_KEYS_AT + base, base, isNeighborPair(distance))" : "base"};
+${unrolled(slots, (s) => `    key[${s}u] = keys[keyBase + lane + ${s}u * LANES];\n    value[${s}u] = values[base + lane + ${s}u * LANES];`)}
     var partial: array<f32, HEADS_PER_KV>;
     if (isNeighborPair(distance)) {
 ${heads.map((h) => `      partial[${h}] = ${dot("neighborQuery", "key", h)};`).join("\n")}
     }${
-      usesGroupLevel
+      cached
         ? ` else {
+${heads.map((h) => `      partial[${h}] = ${dot("groupQuery", "key", h)};`).join("\n")}
+    }`
+        : usesGroupLevel
+          ? ` else {
       // R(floor(j/G)) k = R(-(j - floor(j/G))) R(j) k, by j mod G and then by (G - 1) floor(j/G).
       let parts = groupKeyBackRotationParts(row);
       let withinGroupAt = parts.y * PAIRS / 2u;
@@ -997,7 +1061,7 @@ ${heads.map((h) => `      partial[${h}] = ${dot("neighborQuery", "key", h)};`).j
 ${unrolled(slots, rotateSlot)}
 ${heads.map((h) => `      partial[${h}] = ${dot("groupQuery", "groupKey", h)};`).join("\n")}
     }`
-        : ""
+          : ""
     }
 ${reduce}
 ${heads

@@ -11,7 +11,7 @@ import type { MatmulKernel, WeightPrecision } from "./forward-pass.wgsl.js";
 import { readModelWeights, type WebGpuModelSource } from "./model-source.js";
 import { webGpuRelativePositions } from "./self-extend-positions.js";
 import { webGpuCapabilities } from "./webgpu-capabilities.js";
-import { WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
+import { type GroupKeySource, WebGpuModel, type WebGpuModelOptions } from "./webgpu-model.js";
 
 export interface WebGpuBackendOptions {
   /** How to get the device; or pass `context` to share one you already have. */
@@ -21,6 +21,8 @@ export interface WebGpuBackendOptions {
   readonly weightPrecision?: WeightPrecision;
   /** The default of every model's {@link WebGpuModelOptions.matmulKernel}. */
   readonly matmulKernel?: MatmulKernel;
+  /** The default of every model's {@link WebGpuModelOptions.groupKeys}. */
+  readonly groupKeys?: GroupKeySource;
 }
 
 export interface WebGpuBackend extends SelfExtendBackendV1 {
@@ -49,6 +51,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
   const withDefaults = (modelOptions: WebGpuModelOptions): WebGpuModelOptions => ({
     weightPrecision: modelOptions.weightPrecision ?? options.weightPrecision,
     matmulKernel: modelOptions.matmulKernel ?? options.matmulKernel,
+    groupKeys: modelOptions.groupKeys ?? options.groupKeys,
   });
   return {
     specificationVersion,

@@ -45,6 +45,26 @@ export interface WebGpuModelOptions {
    * (llvmpipe, lavapipe, SwiftShader), where it is faster. The default picks by adapter.
    */
   readonly matmulKernel?: MatmulKernel;
+  /**
+   * How Self-Extend attention (G > 1) gets each group-level key, the key rotated at floor(j/G):
+   * - "derived": rotated back from the cached key at j inside the attention kernel, on every call.
+   *   One key copy; the rotation costs arithmetic and two RoPE table rows per key.
+   * - "cached": written once, when the key enters the cache, beside the copy at j; attention reads
+   *   either copy as plain attention reads its one. The KV cache of the Self-Extend layers grows by
+   *   half (keys twice, values once).
+   * The default picks by adapter: "cached" on CPU implementations (llvmpipe, lavapipe, SwiftShader),
+   * where the rotation's arithmetic is what made Self-Extend decoding cost more than plain; "derived"
+   * on GPUs, where memory is scarcer than arithmetic. Plain sessions (G = 1) never keep a second copy.
+   */
+  readonly groupKeys?: GroupKeySource;
+}
+
+/** See {@link WebGpuModelOptions.groupKeys}. */
+export type GroupKeySource = "derived" | "cached";
+
+/** "cached" on CPU implementations, "derived" on GPUs (see {@link WebGpuModelOptions.groupKeys}). */
+export function defaultGroupKeySource(context: Pick<WebGpuContext, "adapterDescription">): GroupKeySource {
+  return isCpuAdapter(context) ? "cached" : "derived";
 }
 
 /** "tiled" on GPUs, "per-output" on CPU implementations (see {@link WebGpuModelOptions.matmulKernel}). */
@@ -60,6 +80,8 @@ export class WebGpuModel implements SelfExtendModelV1 {
   readonly weightPrecisionReason: string;
   /** How its matmuls run (see {@link WebGpuModelOptions.matmulKernel}). */
   readonly matmulKernel: MatmulKernel;
+  /** How its sessions' Self-Extend attention gets group-level keys (see {@link WebGpuModelOptions.groupKeys}). */
+  readonly groupKeys: GroupKeySource;
   /** The GGUF file's vocabulary; undefined for llama2.c checkpoints and generated weights. */
   readonly tokenizer: Tokenizer | undefined;
   /** The GGUF file's `tokenizer.chat_template`, when it has one. */
@@ -75,9 +97,11 @@ export class WebGpuModel implements SelfExtendModelV1 {
     tokenizer: Tokenizer | undefined,
     chatTemplate: string | undefined,
     matmulKernel: MatmulKernel,
+    groupKeys: GroupKeySource,
   ) {
     this.info = info;
     this.matmulKernel = matmulKernel;
+    this.groupKeys = groupKeys;
     this.tokenizer = tokenizer;
     this.chatTemplate = chatTemplate;
     this.weightPrecision = weights.precision;
@@ -112,6 +136,10 @@ export class WebGpuModel implements SelfExtendModelV1 {
     if (matmulKernel !== "per-output" && matmulKernel !== "tiled") {
       throw new SelfExtendConfigError("matmulKernel", matmulKernel, 'must be "per-output" or "tiled"');
     }
+    const groupKeys = options.groupKeys ?? defaultGroupKeySource(context);
+    if (groupKeys !== "derived" && groupKeys !== "cached") {
+      throw new SelfExtendConfigError("groupKeys", groupKeys, 'must be "derived" or "cached"');
+    }
     const gpuWeights = await uploadLlamaWeights(context, weights, precision);
     try {
       const kernels = await ForwardPassKernels.create(context, weights.description, precision, matmulKernel);
@@ -124,6 +152,7 @@ export class WebGpuModel implements SelfExtendModelV1 {
         weights.vocabulary === undefined ? undefined : createTokenizer(weights.vocabulary),
         weights.chatTemplate,
         matmulKernel,
+        groupKeys,
       );
     } catch (error) {
       gpuWeights.destroy();
@@ -142,6 +171,7 @@ export class WebGpuModel implements SelfExtendModelV1 {
       config,
       options.contextSize,
       blockSize,
+      { cachedGroupKeys: this.groupKeys === "cached" },
     );
     return new WebGpuSession(this.weights.description, forwardPass, options, config);
   }

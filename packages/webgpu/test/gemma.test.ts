@@ -25,7 +25,7 @@ import {
 import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { conformanceDeclaration } from "../src/index.js";
+import { conformanceDeclaration, type GroupKeySource } from "../src/index.js";
 import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-gemma-");
@@ -80,7 +80,26 @@ function writeModel(spec: TinyModelSpec): string {
 
 const webGpu = useWebGpuBackend();
 
-const cases: { spec: TinyModelSpec; selfExtend: SelfExtendConfig; label: string }[] = [
+/**
+ * Every Self-Extend setting runs both ways of getting group-level keys (rotated back in the kernel,
+ * or read from the copy the RoPE kernel writes beside each key): Gemma 2 and 3 keep that copy in
+ * their global layers only. Plain settings have no group level.
+ */
+function withGroupKeySources<Setting extends { selfExtend: SelfExtendConfig; label: string }>(
+  settings: readonly Setting[],
+): (Setting & { groupKeys?: GroupKeySource })[] {
+  return settings.flatMap((setting) =>
+    setting.selfExtend.groupSize === 1
+      ? [setting]
+      : (["derived", "cached"] as const).map((groupKeys) => ({
+          ...setting,
+          label: `group keys ${groupKeys}, ${setting.label}`,
+          groupKeys,
+        })),
+  );
+}
+
+const cases = withGroupKeySources<{ spec: TinyModelSpec; selfExtend: SelfExtendConfig; label: string }>([
   { spec: gemma, selfExtend: { groupSize: 8, neighborWindow: 8 }, label: "Self-Extend G = 8, W = 8" },
   { spec: gemma, selfExtend: { groupSize: 1, neighborWindow: 8 }, label: "plain (G = 1)" },
   {
@@ -94,7 +113,7 @@ const cases: { spec: TinyModelSpec; selfExtend: SelfExtendConfig; label: string 
     label: "Self-Extend G = 8, W = 16 above the window",
   },
   { spec: gemma2, selfExtend: { groupSize: 1, neighborWindow: 8 }, label: "plain (G = 1)" },
-];
+]);
 
 describe("Gemma and Gemma 2 on webgpu", () => {
   it("writes files whose descriptions use every Gemma feature", () => {
@@ -111,12 +130,13 @@ describe("Gemma and Gemma 2 on webgpu", () => {
 
   it.each(cases)(
     "$spec.architecture, $label: 3.5 L prompt logits and greedy tokens match the reference",
-    async ({ spec, selfExtend }) => {
+    async ({ spec, selfExtend, groupKeys }) => {
       const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
         backend: "webgpu",
       });
       const path = writeModel(spec);
-      const gpuModel = await webGpu.backend.loadModel({ path });
+      const gpuModel = await webGpu.backend.loadModel({ path }, { groupKeys });
+      if (groupKeys !== undefined) expect(gpuModel.groupKeys).toBe(groupKeys);
       const referenceModel = await createReferenceBackend().loadModel({ path });
       const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
       const reference = await referenceModel.createSession({ selfExtend, contextSize });
@@ -169,15 +189,15 @@ function describeConverterFile(
   settings: readonly { selfExtend: SelfExtendConfig; label: string; promptLength: number }[],
 ): void {
   describe(title, () => {
-    it.each(settings)(
+    it.each(withGroupKeySources(settings))(
       "$label: prompt logits and greedy tokens match the reference",
-      async ({ selfExtend, promptLength }) => {
+      async ({ selfExtend, promptLength, groupKeys }) => {
         const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
           backend: "webgpu",
         });
         const filePrompt = Array.from({ length: promptLength }, (_, index) => (index * 37 + 5) % 512);
         const fileContextSize = filePrompt.length + greedyTokens;
-        const gpuModel = await webGpu.backend.loadModel({ path });
+        const gpuModel = await webGpu.backend.loadModel({ path }, { groupKeys });
         const referenceModel = await createReferenceBackend().loadModel({ path });
         const gpu = await gpuModel.createSession({ selfExtend, contextSize: fileContextSize, blockSize });
         const reference = await referenceModel.createSession({ selfExtend, contextSize: fileContextSize });

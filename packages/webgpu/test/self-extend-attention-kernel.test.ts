@@ -318,6 +318,7 @@ async function checkCase(
   context: WebGpuContext,
   testCase: KernelCase,
   singleQueryKernel: SingleQueryKernel | undefined,
+  cachedGroupKeys = false,
 ): Promise<void> {
   const { headCount, kvHeadCount, headSize, layout, config, keyCount, queryCount } = testCase;
   const rotaryDimension = testCase.rotaryDimension ?? headSize;
@@ -348,7 +349,9 @@ async function checkCase(
     logitSoftCap,
     slidingWindow,
     singleQueryKernel,
+    cachedGroupKeys,
   });
+  expect(kernel.readsCachedGroupKeys).toBe(cachedGroupKeys && config.groupSize !== 1);
   if (singleQueryKernel !== undefined) expect(kernel.singleQueryKernel).toBe(singleQueryKernel);
   if (singleQueryKernel === "key-parallel") {
     expect(kernel.keyParallelWorkgroupSize).toBe(testCase.tiles?.workgroupSize ?? 64);
@@ -366,7 +369,7 @@ async function checkCase(
   expect(plan.splitCount).toBe(testCase.expectedSplits ?? 1);
   expect(plan.keysPerSplit % kernel.tiles.keyTile).toBe(0);
   expect(plan.splitCount * plan.keysPerSplit).toBeGreaterThanOrEqual(keyCount);
-  const buffers = uploadAttentionInputs(device, inputs);
+  const buffers = uploadAttentionInputs(device, inputs, { groupKeys: cachedGroupKeys });
   kernel.run(buffers, { queryStart, queryCount, keyCount });
   const largest = await largestOutputDifference(device, buffers.output, expected);
   context.assertHealthy();
@@ -374,7 +377,7 @@ async function checkCase(
   expect(largest).toBeLessThan(2e-5);
   kernel.destroy();
 
-  if (testCase.twoPass && singleQueryKernel !== "query-tiled") {
+  if (testCase.twoPass && singleQueryKernel !== "query-tiled" && !cachedGroupKeys) {
     const twoPass = await TwoPassSelfExtendAttention.create(
       context,
       {
@@ -401,6 +404,53 @@ describe("fused Self-Extend attention kernel vs core's float64 reference", () =>
         checkCase(context, testCase, singleQueryKernel));
     }
   }
+});
+
+describe("cached group keys (a second key cache at floor(j/G)) vs core's float64 reference", () => {
+  for (const testCase of cases.filter((candidate) => candidate.config.groupSize !== 1)) {
+    for (const singleQueryKernel of kernelsFor(testCase)) {
+      it(`${testCase.name}${singleQueryKernel === undefined ? "" : `, ${singleQueryKernel} kernel`}`, () =>
+        checkCase(context, testCase, singleQueryKernel, true));
+    }
+  }
+
+  const options = {
+    shape: { headCount: 2, kvHeadCount: 1, headSize: 8 },
+    config: { groupSize: 2, neighborWindow: 4 },
+    rope: { layout: "interleaved" as const },
+    contextSize: 16,
+  };
+
+  it("refuses keys without the second copy, and a mode other than fused, naming the rule", async () => {
+    const kernel = await SelfExtendAttentionKernel.create(context, { ...options, cachedGroupKeys: true });
+    const inputs = attentionInputs({ ...options, layout: "interleaved", keyCount: 16, queryCount: 1 });
+    expect(() =>
+      kernel.run(uploadAttentionInputs(context.device, inputs), {
+        queryStart: 15,
+        queryCount: 1,
+        keyCount: 16,
+      }),
+    ).toThrow(
+      "a kernel with cachedGroupKeys needs keys of 2 x contextSize rows (1024 bytes: each key at j, then at floor(j/G)); got 512 bytes",
+    );
+    kernel.destroy();
+    await expect(
+      SelfExtendAttentionKernel.create(context, { ...options, cachedGroupKeys: true, mode: "group-only" }),
+    ).rejects.toThrow(/cachedGroupKeys.*needs the fused mode; got group-only/);
+    await expect(
+      SelfExtendAttentionKernel.create(context, { ...options, cachedGroupKeys: "yes" as unknown as boolean }),
+    ).rejects.toThrow(/cachedGroupKeys.*must be true or false/);
+  });
+
+  it("reads no second cache with G = 1 (no group level)", async () => {
+    const kernel = await SelfExtendAttentionKernel.create(context, {
+      ...options,
+      config: { groupSize: 1, neighborWindow: 1 },
+      cachedGroupKeys: true,
+    });
+    expect(kernel.readsCachedGroupKeys).toBe(false);
+    kernel.destroy();
+  });
 });
 
 describe("the single-query kernel", () => {
@@ -529,6 +579,10 @@ describe("the subgroup kernel on a device with subgroups (Mesa's lavapipe: subgr
       continue;
     }
     it(`${testCase.name}, subgroup kernel`, () => checkCase(lavapipe, testCase, "subgroup"));
+    if (testCase.config.groupSize !== 1) {
+      it(`${testCase.name}, subgroup kernel, cached group keys`, () =>
+        checkCase(lavapipe, testCase, "subgroup", true));
+    }
   }
 
   it("is the default for one query where the device has subgroups", async () => {

@@ -41,6 +41,26 @@ export function rotateKeysAtTheirPositions(
   return cached;
 }
 
+/**
+ * The second copy of the keys a kernel with `cachedGroupKeys` reads: key j rotated at its group
+ * position floor(j/G), the spec's group-level key, rotated here from the raw key by core's RoPE.
+ */
+export function rotateKeysAtGroupPositions(
+  keys: ArrayLike<number>,
+  keyCount: number,
+  shape: Pick<AttentionShape, "kvHeadCount" | "headSize">,
+  table: RopeTable,
+  groupSize: number,
+): Float64Array {
+  const rotated = Float64Array.from(keys);
+  for (let j = 0; j < keyCount; j++) {
+    for (let head = 0; head < shape.kvHeadCount; head++) {
+      applyRope(rotated, (j * shape.kvHeadCount + head) * shape.headSize, Math.floor(j / groupSize), table);
+    }
+  }
+  return rotated;
+}
+
 export interface AttentionInputs {
   readonly shape: AttentionShape;
   readonly config: SelfExtendConfig;
@@ -111,11 +131,26 @@ export function expectedAttention(
 }
 
 /** The inputs on the device, with a fresh output buffer. */
-export function uploadAttentionInputs(device: GPUDevice, inputs: AttentionInputs): AttentionBuffers {
-  const { shape, queries, cachedKeys, values, queryCount } = inputs;
+/**
+ * The inputs on the device. With `groupKeys`, the keys buffer is what a kernel with
+ * `cachedGroupKeys` (and contextSize = keyCount) reads: the keys at j, then the keys at floor(j/G).
+ */
+export function uploadAttentionInputs(
+  device: GPUDevice,
+  inputs: AttentionInputs,
+  options: { readonly groupKeys?: boolean } = {},
+): AttentionBuffers {
+  const { shape, queries, keys, cachedKeys, values, queryCount, keyCount, table, config } = inputs;
+  const groupKeys =
+    options.groupKeys === true
+      ? rotateKeysAtGroupPositions(keys, keyCount, shape, table, config.groupSize)
+      : new Float64Array(0);
+  const bothCopies = new Float64Array(cachedKeys.length + groupKeys.length);
+  bothCopies.set(cachedKeys);
+  bothCopies.set(groupKeys, cachedKeys.length);
   return {
     queries: uploadFloat32(device, queries),
-    keys: uploadFloat32(device, cachedKeys),
+    keys: uploadFloat32(device, bothCopies),
     values: uploadFloat32(device, values),
     output: createStorageBuffer(device, queryCount * shape.headCount * shape.headSize * 4),
   };
