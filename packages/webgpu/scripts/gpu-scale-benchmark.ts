@@ -12,6 +12,9 @@
  *
  *   SELF_EXTEND_WEBGPU_BACKEND=vulkan node gpu-scale-benchmark.mjs <folder for the model> [trained context] [multiples] [json out] [--decode N] [--repeats N]
  *
+ * SELF_EXTEND_WEBGPU_GROUP_KEYS=derived|cached picks how Self-Extend gets group-level keys (the
+ * device's default otherwise: derived on GPUs; WebGpuModelOptions.groupKeys).
+ *
  * SELF_EXTEND_SCALE_SMOKE=1 shrinks the model to 1 layer and a 1024-token vocabulary, to check the
  * script on a CPU implementation before spending GPU time.
  */
@@ -21,8 +24,9 @@ import { gpuWebGpuBackend } from "./gpu-backend.js";
 
 await runScriptMain("gpu-scale-benchmark", async () => {
   const { folder, trainedContext, ...run } = parseScaleBenchmarkArguments(process.argv.slice(2));
+  // The device (and SELF_EXTEND_WEBGPU_GROUP_KEYS) before the model: writing it takes minutes.
+  const { backend, device } = await gpuWebGpuBackend();
   const modelPath = writeGpuScaleModel(folder, trainedContext, process.env.SELF_EXTEND_SCALE_SMOKE === "1");
 
-  const { backend, device } = await gpuWebGpuBackend();
   await runScaleBenchmark({ label: "webgpu", backend, modelPath, device, ...run });
 });
