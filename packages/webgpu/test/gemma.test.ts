@@ -9,23 +9,17 @@
  * tolerance (log-probabilities), every greedy token identical.
  */
 import { join } from "node:path";
-import {
-  adapterTolerance,
-  largestDifference,
-  logSoftmaxRows,
-  readDeclaration,
-} from "@self-extend/conformance";
-import { argmax, type SelfExtendConfig } from "@self-extend/core";
+import type { SelfExtendConfig } from "@self-extend/core";
 import {
   generateTinyModel,
   loadLlamaWeights,
   type TinyModelSpec,
   writeLlamaGguf,
 } from "@self-extend/models/node";
-import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { conformanceDeclaration, type GroupKeySource } from "../src/index.js";
+import type { GroupKeySource } from "../src/index.js";
+import { compareFileWithReference, webGpuTolerance } from "./against-reference.js";
 import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-gemma-");
@@ -67,7 +61,6 @@ const gemma2: TinyModelSpec = {
 
 const prompt = Array.from({ length: 3.5 * trainedContext }, (_, index) => (index * 37 + 5) % 128);
 const greedyTokens = 16;
-const contextSize = prompt.length + greedyTokens;
 // Blocks of 40 split the prompt at 40 and 80: neither a key tile nor a window boundary.
 const blockSize = 40;
 
@@ -131,49 +124,25 @@ describe("Gemma and Gemma 2 on webgpu", () => {
   it.each(cases)(
     "$spec.architecture, $label: 3.5 L prompt logits and greedy tokens match the reference",
     async ({ spec, selfExtend, groupKeys }) => {
-      const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
-        backend: "webgpu",
+      const compared = await compareFileWithReference(webGpu.backend, writeModel(spec), {
+        modelOptions: { groupKeys },
+        selfExtend,
+        prompt,
+        greedyTokens,
+        blockSize,
       });
-      const path = writeModel(spec);
-      const gpuModel = await webGpu.backend.loadModel({ path }, { groupKeys });
-      if (groupKeys !== undefined) expect(gpuModel.groupKeys).toBe(groupKeys);
-      const referenceModel = await createReferenceBackend().loadModel({ path });
-      const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize });
-      const reference = await referenceModel.createSession({ selfExtend, contextSize });
-      try {
-        const { vocabularySize } = spec;
-        const gpuPrompt = await gpu.evaluate(prompt, { logits: "all" });
-        const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
-        expect(gpuPrompt.logits.length).toBe(prompt.length * vocabularySize);
-        if (spec.architecture === "gemma2") {
-          // The final soft-cap bites: the largest logit sits in tanh's flat part, just below the cap.
-          const largest = Math.max(...referencePrompt.logits.map(Math.abs));
-          expect(largest).toBeGreaterThan(0.75 * finalLogitSoftCap);
-          expect(largest).toBeLessThan(finalLogitSoftCap);
-        }
-        const logProbabilityDifference = (a: Float32Array, b: Float32Array) =>
-          largestDifference(logSoftmaxRows(a, vocabularySize), logSoftmaxRows(b, vocabularySize));
-        let difference = logProbabilityDifference(gpuPrompt.logits, referencePrompt.logits);
-        let gpuLogits = gpuPrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-        let referenceLogits = referencePrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-        for (let step = 0; step < greedyTokens; step++) {
-          const token = argmax(referenceLogits);
-          expect(argmax(gpuLogits), `greedy token ${step} after the prompt`).toBe(token);
-          if (step === greedyTokens - 1) break;
-          gpuLogits = await gpu.decode(token);
-          referenceLogits = await reference.decode(token);
-          difference = Math.max(difference, logProbabilityDifference(gpuLogits, referenceLogits));
-        }
-        console.info(
-          `webgpu ${spec.name} G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}: largest log-probability difference ${difference}`,
-        );
-        expect(difference).toBeLessThanOrEqual(tolerance.atol);
-      } finally {
-        await gpu.dispose();
-        await reference.dispose();
-        await gpuModel.dispose();
-        await referenceModel.dispose();
+      if (groupKeys !== undefined) expect(compared.groupKeys).toBe(groupKeys);
+      if (spec.architecture === "gemma2") {
+        // The final soft-cap bites: the largest logit sits in tanh's flat part, just below the cap.
+        const largest = Math.max(...compared.referencePromptLogits.map(Math.abs));
+        expect(largest).toBeGreaterThan(0.75 * finalLogitSoftCap);
+        expect(largest).toBeLessThan(finalLogitSoftCap);
       }
+      const difference = Math.max(compared.prompt, compared.decode);
+      console.info(
+        `webgpu ${spec.name} G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow}: largest log-probability difference ${difference}`,
+      );
+      expect(difference).toBeLessThanOrEqual(webGpuTolerance());
     },
   );
 });
@@ -192,51 +161,18 @@ function describeConverterFile(
     it.each(withGroupKeySources(settings))(
       "$label: prompt logits and greedy tokens match the reference",
       async ({ selfExtend, promptLength, groupKeys }) => {
-        const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
-          backend: "webgpu",
+        const compared = await compareFileWithReference(webGpu.backend, path, {
+          modelOptions: { groupKeys },
+          selfExtend,
+          prompt: Array.from({ length: promptLength }, (_, index) => (index * 37 + 5) % 512),
+          greedyTokens,
+          blockSize,
         });
-        const filePrompt = Array.from({ length: promptLength }, (_, index) => (index * 37 + 5) % 512);
-        const fileContextSize = filePrompt.length + greedyTokens;
-        const gpuModel = await webGpu.backend.loadModel({ path }, { groupKeys });
-        const referenceModel = await createReferenceBackend().loadModel({ path });
-        const gpu = await gpuModel.createSession({ selfExtend, contextSize: fileContextSize, blockSize });
-        const reference = await referenceModel.createSession({ selfExtend, contextSize: fileContextSize });
-        try {
-          const vocabularySize = gpuModel.info.vocabularySize;
-          const gpuPrompt = await gpu.evaluate(filePrompt, { logits: "all" });
-          const referencePrompt = await reference.evaluate(filePrompt, { logits: "all" });
-          const promptDifference = largestDifference(
-            logSoftmaxRows(gpuPrompt.logits, vocabularySize),
-            logSoftmaxRows(referencePrompt.logits, vocabularySize),
-          );
-          let gpuRow = gpuPrompt.logits.subarray((filePrompt.length - 1) * vocabularySize);
-          let referenceRow = referencePrompt.logits.subarray((filePrompt.length - 1) * vocabularySize);
-          let decodeDifference = 0;
-          for (let step = 0; step < greedyTokens; step++) {
-            const token = argmax(referenceRow, 0, vocabularySize);
-            expect(argmax(gpuRow, 0, vocabularySize)).toBe(token);
-            if (step === greedyTokens - 1) break;
-            gpuRow = await gpu.decode(token);
-            referenceRow = await reference.decode(token);
-            decodeDifference = Math.max(
-              decodeDifference,
-              largestDifference(
-                logSoftmaxRows(gpuRow, vocabularySize),
-                logSoftmaxRows(referenceRow, vocabularySize),
-              ),
-            );
-          }
-          console.info(
-            `${title}, ${selfExtend.groupSize}/${selfExtend.neighborWindow}: prompt ${promptDifference.toExponential(2)}, decodes ${decodeDifference.toExponential(2)}`,
-          );
-          expect(promptDifference).toBeLessThanOrEqual(tolerance.atol);
-          expect(decodeDifference).toBeLessThanOrEqual(tolerance.atol);
-        } finally {
-          await gpu.dispose();
-          await reference.dispose();
-          await gpuModel.dispose();
-          await referenceModel.dispose();
-        }
+        console.info(
+          `${title}, ${selfExtend.groupSize}/${selfExtend.neighborWindow}: prompt ${compared.prompt.toExponential(2)}, decodes ${compared.decode.toExponential(2)}`,
+        );
+        expect(compared.prompt).toBeLessThanOrEqual(webGpuTolerance());
+        expect(compared.decode).toBeLessThanOrEqual(webGpuTolerance());
       },
       120_000,
     );

@@ -7,42 +7,24 @@
  */
 import { join } from "node:path";
 import {
-  adapterTolerance,
-  largestDifference,
-  logSoftmaxRows,
-  readDeclaration,
-} from "@self-extend/conformance";
-import { argmax } from "@self-extend/core";
-import {
   generateTinyModel,
   loadLlamaWeights,
   type TinyModelSpec,
+  tinyModelSpec,
   writeLlamaGguf,
 } from "@self-extend/models/node";
-import { createReferenceBackend } from "@self-extend/reference";
 import { useTemporaryFolder } from "@self-extend/test-fixtures";
 import { describe, expect, it } from "vitest";
-import { conformanceDeclaration, defaultGroupKeySource, type GroupKeySource } from "../src/index.js";
+import { defaultGroupKeySource, type GroupKeySource } from "../src/index.js";
+import { compareFileWithReference, webGpuTolerance } from "./against-reference.js";
 import { useWebGpuBackend } from "./use-webgpu-backend.js";
 
 const temporaryFolder = useTemporaryFolder("webgpu-group-keys-");
 const webGpu = useWebGpuBackend();
 const trainedContext = 32;
 
-const llama: TinyModelSpec = {
-  name: "llama-h16-gqa2",
-  architecture: "llama",
-  layerCount: 2,
-  headCount: 4,
-  kvHeadCount: 2,
-  headSize: 16,
-  feedForwardSize: 64,
-  vocabularySize: 96,
-  trainedContext,
-  ropeBase: 10000,
-  hasQkvBias: false,
-  tiedEmbeddings: false,
-};
+// The conformance grid's two-layer GQA model, at a shorter trained context (a faster 4 L prompt).
+const llama: TinyModelSpec = { ...tinyModelSpec("llama-h16-gqa2"), trainedContext };
 
 /** The model as a GGUF file rotating only the first `rotaryDimension` dimensions of each head. */
 function writeModel(spec: TinyModelSpec, rotaryDimension: number): string {
@@ -53,7 +35,7 @@ function writeModel(spec: TinyModelSpec, rotaryDimension: number): string {
 }
 
 // 4 L prompt, evaluated in blocks of 24 (not a divisor of it), then greedy tokens one at a time.
-const prompt = Array.from({ length: 4 * trainedContext }, (_, index) => (index * 29 + 3) % 96);
+const prompt = Array.from({ length: 4 * trainedContext }, (_, index) => (index * 29 + 3) % 128);
 const greedyTokens = 12;
 const selfExtend = { groupSize: 8, neighborWindow: 8 };
 
@@ -75,42 +57,21 @@ describe("group-level keys derived in the kernel and cached beside each key", ()
   it.each(settings)(
     "$label RoPE on 8 of 16 dimensions: 4 L prompt logits and greedy tokens match the reference",
     async ({ groupKeys, spec }) => {
-      const tolerance = adapterTolerance(readDeclaration(conformanceDeclaration).tolerances!, {
-        backend: "webgpu",
-      });
       const path = writeModel(spec, 8);
-      const contextSize = prompt.length + greedyTokens;
-      const gpuModel = await webGpu.backend.loadModel({ path }, { groupKeys });
-      const referenceModel = await createReferenceBackend().loadModel({ path });
       expect(loadLlamaWeights(path).description.rotaryDimension).toBe(8);
-      const gpu = await gpuModel.createSession({ selfExtend, contextSize, blockSize: 24 });
-      const reference = await referenceModel.createSession({ selfExtend, contextSize });
-      try {
-        const { vocabularySize } = spec;
-        const rows = (logits: Float32Array) => logSoftmaxRows(logits, vocabularySize);
-        const gpuPrompt = await gpu.evaluate(prompt, { logits: "all" });
-        const referencePrompt = await reference.evaluate(prompt, { logits: "all" });
-        let difference = largestDifference(rows(gpuPrompt.logits), rows(referencePrompt.logits));
-        let gpuRow = gpuPrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-        let referenceRow = referencePrompt.logits.subarray((prompt.length - 1) * vocabularySize);
-        for (let step = 0; step < greedyTokens; step++) {
-          const token = argmax(referenceRow);
-          expect(argmax(gpuRow), `greedy token ${step} after the prompt`).toBe(token);
-          if (step === greedyTokens - 1) break;
-          gpuRow = await gpu.decode(token);
-          referenceRow = await reference.decode(token);
-          difference = Math.max(difference, largestDifference(rows(gpuRow), rows(referenceRow)));
-        }
-        console.info(
-          `webgpu ${spec.name}, group keys ${groupKeys}: largest log-probability difference ${difference}`,
-        );
-        expect(difference).toBeLessThanOrEqual(tolerance.atol);
-      } finally {
-        await gpu.dispose();
-        await reference.dispose();
-        await gpuModel.dispose();
-        await referenceModel.dispose();
-      }
+      const compared = await compareFileWithReference(webGpu.backend, path, {
+        modelOptions: { groupKeys },
+        selfExtend,
+        prompt,
+        greedyTokens,
+        blockSize: 24,
+      });
+      expect(compared.groupKeys).toBe(groupKeys);
+      const difference = Math.max(compared.prompt, compared.decode);
+      console.info(
+        `webgpu ${spec.name}, group keys ${groupKeys}: largest log-probability difference ${difference}`,
+      );
+      expect(difference).toBeLessThanOrEqual(webGpuTolerance());
     },
   );
 
