@@ -88,8 +88,9 @@ describe("onnxruntime-web's WebGPU provider in Node (the GPU comparison's yardst
       // block of 32 tokens or more (0.1-1.1 off at 32-120 tokens, in one block or after a cache; 31
       // and fewer match), on this machine's lavapipe (subgroups of 8). Its prefill takes a
       // flash-attention path then, and upstream reports such paths failing with some subgroup sizes
-      // (microsoft/onnxruntime#26064, #28520), so another CPU's lavapipe may differ. Optimum's graph
-      // (no GroupQueryAttention) is right in any block size (first test).
+      // (microsoft/onnxruntime#26064, #28520), so another CPU's lavapipe may differ; on an H100
+      // (Vulkan, subgroups of 32) the same blocks match (README). Optimum's graph (no
+      // GroupQueryAttention) is right in any block size (first test).
       genai.reset();
       optimum.reset();
       const block = await genai.prefill(prompt.slice(0, 32), 32);
