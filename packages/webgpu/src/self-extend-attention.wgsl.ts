@@ -339,10 +339,14 @@ ${
   for (var tileStart = keyBegin; tileStart < keyEnd; tileStart += KEY_TILE) {
     // Uniform per workgroup: does any pair (i, j) of this tile sit at the group level (i - j >= W)?
     let groupLevelInTile = ${usesGroupLevel ? "lastQuery >= tileStart + WINDOW" : "false"};
-    // And at the neighbor level (i - j < W for the tile's first query and last key)? With cached
+${
+  cached
+    ? `    // And at the neighbor level (i - j < W for the tile's first query and last key)? With cached
     // group keys a tile without such a pair needs no key at j.
-    let neighborLevelInTile = ${cached ? "firstQuery < min(tileStart + KEY_TILE, keyEnd) - 1u + WINDOW" : "true"};
-    workgroupBarrier();
+    let neighborLevelInTile = firstQuery < min(tileStart + KEY_TILE, keyEnd) - 1u + WINDOW;
+`
+    : ""
+}    workgroupBarrier();
     for (var e = localIndex; e < KEY_TILE * VECTORS; e += WORKGROUP) {
       let j = tileStart + e / VECTORS;
       var key = vec4<f32>(0.0);
@@ -351,9 +355,7 @@ ${
       if (j < keyEnd) {
         let base = (j * KV_HEADS + kvHead) * HEAD_SIZE;
         let d = 4u * (e % VECTORS);
-        if (neighborLevelInTile) {
-          key = vec4<f32>(plainValue(0u, base, d), plainValue(0u, base, d + 1u), plainValue(0u, base, d + 2u), plainValue(0u, base, d + 3u));
-        }
+        ${cached ? "if (neighborLevelInTile) { key = " : "key = "}vec4<f32>(plainValue(0u, base, d), plainValue(0u, base, d + 1u), plainValue(0u, base, d + 2u), plainValue(0u, base, d + 3u));${cached ? " }" : ""}
         value = vec4<f32>(plainValue(1u, base, d), plainValue(1u, base, d + 1u), plainValue(1u, base, d + 2u), plainValue(1u, base, d + 3u));
         ${
           cached
@@ -735,8 +737,12 @@ ${cached ? groupKeysAtWgsl(options, 4) : ""}
 
 var<workgroup> neighborQueries: array<vec4<f32>, ${headsPerKv * vectors}>;
 var<workgroup> groupQueries: array<vec4<f32>, ${usesGroupLevel ? headsPerKv * vectors : 1}>;
-// With cached group keys: [level (neighbor, group), HEADS_PER_KV, VECTORS], the two arrays above side by side.
-var<workgroup> levelQueries: array<vec4<f32>, ${cached ? 2 * headsPerKv * vectors : 1}>;
+${
+  cached
+    ? `// [level (neighbor, group), HEADS_PER_KV, VECTORS]: the two arrays above side by side.
+var<workgroup> levelQueries: array<vec4<f32>, ${2 * headsPerKv * vectors}>;`
+    : ""
+}
 // [HEADS_PER_KV, KEY_TILE]: this tile's scaled scores (LOWEST where masked).
 var<workgroup> scoreTile: array<f32, ${headsPerKv * workgroupSize}>;
 // [SLICES, HEADS_PER_KV] running maxima and sums, [SLICES, HEADS_PER_KV, VECTORS] accumulators.
@@ -1040,9 +1046,7 @@ ${everySlot((h, s) => `  accumulator[${h * slots + s}u] = vec4<f32>(0.0);`)}
     let base = (row * KV_HEADS + kvHead) * VECTORS;
     var key: array<vec4<f32>, SLOTS>;
     var value: array<vec4<f32>, SLOTS>;
-    // With cached group keys, the copy at the pair's level: one row read per pair either way.
-    let keyBase = ${cached ? "select(GROUP_KEYS_AT + base, base, isNeighborPair(distance))" : "base"};
-${unrolled(slots, (s) => `    key[${s}u] = keys[keyBase + lane + ${s}u * LANES];\n    value[${s}u] = values[base + lane + ${s}u * LANES];`)}
+${cached ? "    // With cached group keys, the copy at the pair's level: one row read per pair either way.\n    let keyBase = select(GROUP_KEYS_AT + base, base, isNeighborPair(distance));\n" : ""}${unrolled(slots, (s) => `    key[${s}u] = keys[${cached ? "keyBase" : "base"} + lane + ${s}u * LANES];\n    value[${s}u] = values[base + lane + ${s}u * LANES];`)}
     var partial: array<f32, HEADS_PER_KV>;
     if (isNeighborPair(distance)) {
 ${heads.map((h) => `      partial[${h}] = ${dot("neighborQuery", "key", h)};`).join("\n")}
