@@ -12,6 +12,7 @@ import {
   type AttributeProto,
   AttributeProto_AttributeType,
   AttributeProtoSchema,
+  type GraphProto,
   GraphProtoSchema,
   type ModelProto,
   ModelProtoSchema,
@@ -39,7 +40,13 @@ export const exportIrVersion = 11;
 /** Offsets in the data file are aligned so that a runtime may memory-map each tensor. */
 const externalDataAlignment = 4096;
 
-export type AttributeValue = number | string | readonly number[] | { readonly float: number };
+export type AttributeValue =
+  | number
+  | string
+  | readonly number[]
+  | { readonly float: number }
+  /** A control-flow node's branch (OnnxGraphBuilder.subgraph). */
+  | { readonly graph: GraphProto };
 export type Dimension = number | string;
 export type ElementType = "float32" | "int64" | "bool";
 
@@ -70,6 +77,9 @@ function attribute(name: string, value: AttributeValue): AttributeProto {
   }
   if ("float" in value) {
     return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.FLOAT, f: value.float });
+  }
+  if ("graph" in value) {
+    return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.GRAPH, g: value.graph });
   }
   return create(AttributeProtoSchema, {
     name,
@@ -102,7 +112,8 @@ function valueInfo(name: string, elementType: ElementType, shape: readonly Dimen
 }
 
 export class OnnxGraphBuilder {
-  private readonly nodes: NodeProto[] = [];
+  /** Where node() adds: the main graph's nodes, or a subgraph's while subgraph() builds it. */
+  private nodes: NodeProto[] = [];
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
   private readonly initializers: TensorProto[] = [];
@@ -183,6 +194,38 @@ export class OnnxGraphBuilder {
       }),
     );
     return output;
+  }
+
+  /**
+   * A branch of a control-flow node (If's then_branch / else_branch): the nodes `body` adds go into
+   * it instead of the main graph, and it may read any value built before (ONNX's outer scope).
+   * Its outputs, in the order `body` returns them, go through Identity to fresh names, so a branch
+   * may return an outer value as it is. Constants it creates stay in the main graph's initializers,
+   * which the branch reads from the outer scope.
+   */
+  subgraph(
+    name: string,
+    body: () => readonly { readonly value: string; readonly elementType: ElementType }[],
+  ): GraphProto {
+    const outer = this.nodes;
+    this.nodes = [];
+    try {
+      const outputs = body().map(({ value, elementType }) => {
+        const output = this.node("Identity", [value], {}, { name: `${name}_${value}` });
+        return create(ValueInfoProtoSchema, {
+          name: output,
+          type: create(TypeProtoSchema, {
+            value: {
+              case: "tensorType",
+              value: create(TypeProto_TensorSchema, { elemType: elementTypes[elementType] }),
+            },
+          }),
+        });
+      });
+      return create(GraphProtoSchema, { name, node: this.nodes, output: outputs });
+    } finally {
+      this.nodes = outer;
+    }
   }
 
   /** A small int64 constant stored inside the model (shapes, axes, indices). */

@@ -44,11 +44,12 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
   builder.output(context.neighborCos, "neighbor_position", "float32", rows);
   const { levels } = context;
   if (levels === undefined) {
-    builder.output(context.causalMask!, "causal_mask", "float32", ["tokens", "keys"]);
+    builder.output(context.causalMask!, "causal_mask", "float32", ["tokens", "tokens"]);
   } else {
     builder.output(context.groupQueryCos!, "group_query_position", "float32", rows);
     builder.output(context.groupKeyCos!, "group_key_position", "float32", rows);
     builder.output(levels.farKeyIndices, "far_key_indices", "int64", ["far_keys"]);
+    builder.output(levels.farMask, "far_mask", "float32", ["far_keys"]);
     builder.output(levels.recentKeyIndices, "recent_key_indices", "int64", ["recent_keys"]);
     builder.output(levels.recentUsesGroup, "recent_uses_group", "bool", ["tokens", "recent_keys"]);
     builder.output(levels.recentMask, "recent_mask", "float32", ["tokens", "recent_keys"]);
@@ -116,7 +117,15 @@ export async function onnxRuntimeRelativePositions(
         selfExtend === undefined
           ? [
               {
-                keys: Array.from({ length: start + count }, (_, key) => key),
+                // The past level: every past key, without a mask.
+                keys: Array.from({ length: start }, (_, key) => key),
+                scores: () => true,
+                query: () => neighborQuery,
+                key: () => keyNeighbor,
+              },
+              {
+                // The run's new keys under the causal mask.
+                keys: Array.from({ length: count }, (_, key) => start + key),
                 scores: maskedScores(results.causal_mask.data as Float32Array),
                 query: () => neighborQuery,
                 key: () => keyNeighbor,
@@ -124,9 +133,10 @@ export async function onnxRuntimeRelativePositions(
             ]
           : [
               {
-                // The far level has no mask: every query scores every far key, at the group level.
+                // The far level's mask is one row shared by every query of the run.
                 keys: Array.from(results.far_key_indices.data as BigInt64Array, Number),
-                scores: () => true,
+                scores: (cell: number) =>
+                  (results.far_mask.data as Float32Array)[cell % results.far_mask.data.length] === 0,
                 query: () => groupQuery,
                 key: () => keyGroup,
               },

@@ -7,23 +7,26 @@
  *   depend on the key alone, so both go to the cache once and nothing is re-rotated later
  *   (the cache is 1.5x a plain one: two key tensors and one value tensor);
  * - each query is rotated at i and at floor(i/G) + W - W/G;
- * - each score matrix spans only the keys its level can reach. For a block of T queries i in
- *   [p, p + T) over N = p + T keys, the group level (i - j >= W) reaches keys [0, E) with
- *   E = max(0, p + T - W), and the neighbor level (0 <= i - j < W) keys [S, N) with
- *   S = max(0, p - W + 1). Group scores are [T, E] and neighbor scores [T, N - S], each with its own
- *   mask (-inf where the pair belongs to the other level or is in the future); the two are
- *   concatenated and ONE softmax runs over them, then the product with the values of the same key
- *   ranges. Keys in the overlap [S, E) (at most T - 1 of them) appear in both halves, masked out in
- *   exactly one, so every pair is counted once: the softmax is the spec's. Decoding (T = 1) thus
- *   scores N keys, not 2N, and the neighbor half reads only the last W keys of the cache.
+ * - the keys are scored in two levels (SelfExtendLevels): the far level, every past key at the group
+ *   positions with the keys [S, p) masked out (S = max(0, p - W + 1)), and the recent level, keys
+ *   [S, N), at the neighbor positions except where i - j >= W. Each level is normalised on its own
+ *   and the two are merged through their log-sum-exps, so every pair is counted once and the
+ *   softmax is the spec's. Decoding (T = 1) thus scores p + W keys, not 2N, the recent level reads
+ *   only the last W keys of the cache, and the far level reads the past cache as it is fed: no
+ *   Slice or Concat copies it. Masking W - 1 far columns is cheaper than slicing them off, which
+ *   would copy the whole past of both caches on every run.
  *
  * RoPE is `x * cos + (x P) * sin` with P a signed permutation matrix built from the model's pair
  * layout (interleaved or half-split) and cos/sin rows expanded to the full head (cos = 1, sin = 0
  * past the rotary dimension, so partial rotary needs no slicing). P holds only 0 and +-1, so the
  * product is exact; the layout lives in data, not in graph structure.
  *
- * GQA: queries are shaped [kvHeads, repeat, T, headSize] and keys [kvHeads, 1, headSize, N], so
- * MatMul's broadcasting shares each key head across its query heads without copying keys.
+ * GQA: queries are shaped [kvHeads, repeat * T, headSize], so each key head serves its query heads
+ * in one product without copying keys. The cache rows ([keys, kvHeads, headSize], token-major) reach
+ * the products through a Transpose alone ([1, 2, 0] for keys, [1, 0, 2] for values), with every
+ * operand of rank 3: ONNX Runtime's MatMul-Transpose fusion then turns each pair into one
+ * FusedMatMul (transBatchB) that reads the rows in place with strides, so the cache is never
+ * transposed in memory. Masks are laid out [repeat * T, keys] to match the score rows.
  *
  * Gemma 2's local layers (a sliding window of K keys, 0 <= i - j < K) attend at exact positions in
  * plain and Self-Extend graphs alike: every distance they see is below K <= L, so Self-Extend leaves
@@ -56,10 +59,25 @@ export interface AttentionContext {
   readonly groupKeySin?: string;
   /** Self-Extend only: the key ranges and masks of the two levels (see the file comment). */
   readonly levels?: SelfExtendLevels;
-  /** Plain attention: [T, N] float, 0 where j <= i and -inf after the query. */
+  /**
+   * Plain attention: [repeat * T, T] float over the run's new keys [p, N) (row r * T + t is query
+   * t's), 0 where j <= i, else -inf. Every past key is seen by every query, without a mask.
+   */
   readonly causalMask?: string;
+  /** What the two-level merge of plain and Self-Extend layers shares (see buildLayerAttention). */
+  readonly merge: LevelMerge;
   /** Graphs of models with sliding-window layers: the key range and mask those layers use. */
   readonly slidingWindow?: SlidingWindowLevel;
+}
+
+export interface LevelMerge {
+  /** [-1]: the reductions' axes. */
+  readonly lastAxis: string;
+  /** [-1e30], the log-sum-exp of a level without keys, and the float 0 of its context. */
+  readonly emptyLevelLogSumExp: string;
+  readonly zero: string;
+  /** p > 0, as a 1-element bool: the past level has keys to score. */
+  readonly hasPast: string;
 }
 
 export interface SlidingWindowLevel {
@@ -68,7 +86,7 @@ export interface SlidingWindowLevel {
   /** [T, 1, headSize] cos/sin at i from the local layers' own table (Gemma 3); absent: neighborCos/Sin. */
   readonly cos?: string;
   readonly sin?: string;
-  /** [T, N - start] float: 0 where 0 <= i - j < K, else -inf. */
+  /** [repeat * T, N - start] float: 0 where 0 <= i - j < K, else -inf. */
   readonly mask: string;
   /** 1-element int64 constants for Slice: axis 0 and an end past any row count. */
   readonly axisZero: string;
@@ -76,39 +94,36 @@ export interface SlidingWindowLevel {
 }
 
 /**
- * Self-Extend's keys in two levels that partition [0, N), so that neither the scores nor the values
- * are ever concatenated across levels (see buildLayerAttention):
+ * Self-Extend's keys in two levels, so that neither the scores nor the values are ever concatenated
+ * across levels (see buildLayerAttention):
  * - far keys [0, S), S = max(0, p - W + 1): older than W for every query of the run, scored at the
- *   group positions with no mask;
- * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, and the few
- *   keys [S, R), R = max(S, N - W), that some later query of the same run already sees at the group
- *   level (none when T = 1), whose group scores replace the neighbor ones there.
+ *   group positions. The level scores every past key [0, p) (the past cache as fed) under farMask,
+ *   which drops [S, p): those keys belong to the recent level;
+ * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, except the few
+ *   (none when T = 1) that some later query of the same run already sees at the group level
+ *   (i - j >= W), where the group score replaces the neighbor one. Both copies of these keys are
+ *   scored (at most W + T - 1 rows each), which is simpler and cheaper than cutting out the group
+ *   part, and never hands ONNX Runtime an empty operand (see buildLayerAttention).
  */
 export interface SelfExtendLevels {
   /** S, as a 1-element int64. S <= p, so the far keys all come from the past. */
   readonly recentStart: string;
-  /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
-  readonly recentGroupEnd: string;
-  /** max(S - p, 0) and max(R - p, 0): the part of [S, R) among the run's new rows. */
-  readonly recentGroupNewStart: string;
-  readonly recentGroupNewEnd: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
-  /** [T, N - S] bool: i - j >= W, where the recent level takes the group score. */
+  /** [repeat * T, N - S] bool: i - j >= W, where the recent level takes the group score. */
   readonly recentUsesGroup: string;
-  /** [T, N - S] float: 0 where j <= i, else -inf. */
+  /** [repeat * T, N - S] float: 0 where j <= i, else -inf. */
   readonly recentMask: string;
-  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
+  /**
+   * [p] float: 0 for the far keys j < S, -1e30 for [S, p). Finite, because while S = 0 < p every
+   * column is dropped: the row's softmax stays finite and its log-sum-exp (about -1e30) gives the
+   * level weight 0 in the merge, where -inf would make it NaN.
+   */
+  readonly farMask: string;
+  /** 1-element int64 constants for Slice: axis 0 and an end past any row count. */
   readonly axisZero: string;
-  readonly zeroVector: string;
   readonly largestIndex: string;
-  /** [-1]: the reductions' axes (and Pad's). */
-  readonly lastAxis: string;
-  /** [0, N - R]: Pad's pads that widen the [S, R) group scores to the recent level's N - S columns. */
-  readonly recentGroupPads: string;
-  /** [-1e30], the log-sum-exp of a level without keys. */
-  readonly emptyLevelLogSumExp: string;
-  /** Key indices of the two levels, [S] and [N - S] (the position probe reads them back). */
+  /** Key indices of the two levels, [p] and [N - S] (the position probe reads them back). */
   readonly farKeyIndices: string;
   readonly recentKeyIndices: string;
 }
@@ -200,6 +215,12 @@ export function buildAttentionContext(
   const drop = builder.floatConstant([Number.NEGATIVE_INFINITY], [], "mask_drop");
   const maskWhere = (condition: string, hint: string) =>
     builder.node("Where", [condition, keep, drop], {}, { name: hint });
+  // [T, keys] -> [repeat * T, keys], the score rows of a key head (see the file comment); built
+  // once per run and shared by every layer.
+  const repeat = shape.headCount / shape.kvHeadCount;
+  const repeats = repeat === 1 ? undefined : builder.int64Constant([repeat, 1], "score_row_repeats");
+  const perScoreRow = (x: string, hint: string) =>
+    repeats === undefined ? x : builder.node("Tile", [x, repeats], {}, { name: `${hint}_score_rows` });
   // Created on first use, so a graph without sliced levels carries no unused constant.
   let largestIndexName: string | undefined;
   const largestIndex = () => {
@@ -244,7 +265,7 @@ export function buildAttentionContext(
       {},
       { name: `${hint}_level` },
     );
-    return { start, keyIndices, mask: maskWhere(within, `${hint}_mask`) };
+    return { start, keyIndices, mask: perScoreRow(maskWhere(within, `${hint}_mask`), `${hint}_mask`) };
   };
   const slidingWindow = (() => {
     if (slidingWindowSize === undefined) return {};
@@ -265,8 +286,19 @@ export function buildAttentionContext(
     };
   })();
 
+  const merge: LevelMerge = {
+    lastAxis: builder.int64Constant([-1], "last_axis"),
+    emptyLevelLogSumExp: builder.floatConstant([-1e30], [1], "empty_level_log_sum_exp"),
+    zero: builder.floatConstant([0], [], "empty_level_context"),
+    hasPast: builder.node(
+      "Greater",
+      [pastCount, builder.int64Constant([0], "no_past")],
+      {},
+      { name: "has_past" },
+    ),
+  };
   if (selfExtend === undefined) {
-    const distance = distanceTo(keyRange(builder.int64Constant([0], "first_key"), keyCount, "all"), "all");
+    const distance = distanceTo(keyRange(pastCount, keyCount, "new"), "new");
     const causal = builder.node(
       "GreaterOrEqual",
       [distance, builder.int64Constant([0], "zero_distance", true)],
@@ -278,7 +310,8 @@ export function buildAttentionContext(
       rotation,
       neighborCos,
       neighborSin,
-      causalMask: maskWhere(causal, "causal_mask"),
+      causalMask: perScoreRow(maskWhere(causal, "causal_mask"), "causal_mask"),
+      merge,
       ...slidingWindow,
     };
   }
@@ -317,46 +350,39 @@ export function buildAttentionContext(
     {},
     { name: "recent_start" },
   );
-  const recentGroupEnd = builder.node(
-    "Max",
-    [
-      builder.node(
-        "Sub",
-        [keyCount, builder.int64Constant([neighborWindow], "window")],
-        {},
-        { name: "recent_group_end_raw" },
-      ),
-      start,
-    ],
-    {},
-    { name: "recent_group_end" },
-  );
-  const newRowIndex = (index: string, hint: string) =>
-    builder.node(
-      "Max",
-      [
-        builder.node("Sub", [index, pastCount], {}, { name: `${hint}_raw` }),
-        builder.int64Constant([0], `${hint}_floor`),
-      ],
-      {},
-      { name: hint },
-    );
   const recentKeyIndices = keyRange(start, keyCount, "recent");
   const recentDistance = distanceTo(recentKeyIndices, "recent");
-  const recentUsesGroup = builder.node(
-    "GreaterOrEqual",
-    [recentDistance, builder.int64Constant([neighborWindow], "neighbor_window", true)],
-    {},
-    { name: "recent_uses_group" },
-  );
-  const recentMask = maskWhere(
+  const recentUsesGroup = perScoreRow(
     builder.node(
       "GreaterOrEqual",
-      [recentDistance, builder.int64Constant([0], "recent_zero", true)],
+      [recentDistance, builder.int64Constant([neighborWindow], "neighbor_window", true)],
       {},
-      { name: "recent_causal" },
+      { name: "recent_uses_group" },
+    ),
+    "recent_uses_group",
+  );
+  const recentMask = perScoreRow(
+    maskWhere(
+      builder.node(
+        "GreaterOrEqual",
+        [recentDistance, builder.int64Constant([0], "recent_zero", true)],
+        {},
+        { name: "recent_causal" },
+      ),
+      "recent_mask",
     ),
     "recent_mask",
+  );
+  const farKeyIndices = keyRange(builder.int64Constant([0], "far_first"), pastCount, "far");
+  const farMask = builder.node(
+    "Where",
+    [
+      builder.node("Less", [farKeyIndices, start], {}, { name: "far_level" }),
+      keep,
+      builder.floatConstant([-1e30], [], "far_mask_drop"),
+    ],
+    {},
+    { name: "far_mask" },
   );
   return {
     shape,
@@ -367,29 +393,16 @@ export function buildAttentionContext(
     groupQuerySin,
     groupKeyCos,
     groupKeySin,
+    merge,
     levels: {
       axisZero,
-      zeroVector: builder.int64Constant([0], "zero_vector"),
-      lastAxis: builder.int64Constant([-1], "last_axis"),
       largestIndex: largestIndex(),
       recentStart: start,
-      recentGroupEnd,
-      recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
-      recentGroupNewEnd: newRowIndex(recentGroupEnd, "recent_group_new_end"),
-      recentGroupPads: builder.node(
-        "Concat",
-        [
-          builder.int64Constant([0], "recent_group_pad_before"),
-          builder.node("Sub", [keyCount, recentGroupEnd], {}, { name: "recent_group_pad_after" }),
-        ],
-        { axis: 0 },
-        { name: "recent_group_pads" },
-      ),
-      emptyLevelLogSumExp: builder.floatConstant([-1e30], [1], "empty_level_log_sum_exp"),
       pastCount,
       recentUsesGroup,
       recentMask,
-      farKeyIndices: keyRange(builder.int64Constant([0], "far_first"), start, "far"),
+      farMask,
+      farKeyIndices,
       recentKeyIndices,
     },
     ...slidingWindow,
@@ -451,7 +464,6 @@ export function buildLayerAttention(
   inputs: LayerAttentionInputs,
 ): LayerAttentionOutputs {
   const { headCount, kvHeadCount, headSize } = context.shape;
-  const repeat = headCount / kvHeadCount;
   const prefix = `layer${inputs.layer}`;
   const levels = context.levels;
   const selfExtend = levels !== undefined;
@@ -479,18 +491,15 @@ export function buildLayerAttention(
     const rotated = rotate(builder, context, queryHeads, cos, sin, `${prefix}_query_${level}`);
     const scaled = builder.node("Mul", [rotated, scale], {}, { name: `${prefix}_query_${level}_scaled` });
     const headMajor = transpose(scaled, [1, 0, 2], `query_${level}_head_major`);
-    return reshape(headMajor, [kvHeadCount, repeat, -1, headSize], `query_${level}_grouped`);
+    return reshape(headMajor, [kvHeadCount, -1, headSize], `query_${level}_grouped`);
   };
-  // [keys, kvHeads, headSize] rows -> [kvHeads, 1, headSize, keys] for the score MatMul.
-  const keysForScores = (keys: string, level: string) => {
-    const transposed = transpose(keys, [1, 2, 0], `keys_${level}_transposed`);
-    return reshape(transposed, [kvHeadCount, 1, headSize, -1], `keys_${level}_grouped`);
-  };
-  // [keys, kvHeads, headSize] rows -> [kvHeads, 1, keys, headSize] for the product with probabilities.
-  const valuesForProduct = (values: string, level: string) => {
-    const headMajor = transpose(values, [1, 0, 2], `values_${level}_head_major`);
-    return reshape(headMajor, [kvHeadCount, 1, -1, headSize], `values_${level}_grouped`);
-  };
+  // [keys, kvHeads, headSize] rows -> [kvHeads, headSize, keys] straight into the score MatMul, where
+  // ONNX Runtime fuses the Transpose away (see the file comment): nothing may stand between them.
+  const keysForScores = (keys: string, level: string) =>
+    transpose(keys, [1, 2, 0], `keys_${level}_transposed`);
+  // [keys, kvHeads, headSize] rows -> [kvHeads, keys, headSize] for the product, fused the same way.
+  const valuesForProduct = (values: string, level: string) =>
+    transpose(values, [1, 0, 2], `values_${level}_head_major`);
   const concatenate = (parts: string[], axis: number, hint: string) =>
     builder.node("Concat", parts, { axis }, { name: `${prefix}_${hint}` });
   const { logitSoftCap } = inputs;
@@ -509,13 +518,141 @@ export function buildLayerAttention(
     return builder.node("Mul", [bounded, cap], {}, { name: `${prefix}_scores_${level}_capped` });
   };
 
-  let probabilities: string | undefined;
-  let values: string | undefined;
-  let context4d: string | undefined;
+  const { merge } = context;
+  // Each level is normalised on its own and the two are merged through their log-sum-exps l_p
+  // and l_r: softmax over both = exp(l_p - l) softmax_p + exp(l_r - l) softmax_r with
+  // l = log(e^l_p + e^l_r), and exp(l_p - l) = sigmoid(l_p - l_r). So the past level, nearly all
+  // of the keys, is scored, normalised and multiplied straight from the cache as fed, and no
+  // [T, N] tensor and no cache is ever concatenated.
+  const levelAttention = (scores: string, values: string, level: string) => {
+    const probabilities = builder.node(
+      "Softmax",
+      [scores],
+      { axis: -1 },
+      { name: `${prefix}_probabilities_${level}` },
+    );
+    const rowMaximum = (x: string, hint: string) =>
+      builder.node("ReduceMax", [x, merge.lastAxis], { keepdims: 1 }, { name: `${prefix}_${hint}_${level}` });
+    return {
+      context: builder.node(
+        "MatMul",
+        [probabilities, valuesForProduct(values, level)],
+        {},
+        { name: `${prefix}_context_${level}` },
+      ),
+      // The row's largest score m has probability exp(m - l) >= 1 / keys, so l = m - log p(m)
+      // loses nothing to underflow, and costs two max-reductions where ONNX Runtime's
+      // ReduceLogSumExp measured 25x slower than the Softmax itself.
+      logSumExp: builder.node(
+        "Sub",
+        [
+          rowMaximum(scores, "largest_score"),
+          builder.node(
+            "Log",
+            [rowMaximum(probabilities, "largest_probability")],
+            {},
+            { name: `${prefix}_log_largest_probability_${level}` },
+          ),
+        ],
+        {},
+        { name: `${prefix}_log_sum_exp_${level}` },
+      ),
+    };
+  };
+  const expandTo = (value: string, like: string, hint: string) =>
+    builder.node(
+      "Expand",
+      [value, builder.node("Shape", [like], {}, { name: `${prefix}_${hint}_shape` })],
+      {},
+      { name: `${prefix}_${hint}` },
+    );
+  /**
+   * The attention of a layer whose keys are the whole past cache as fed (scored by `query` against
+   * `pastKeys` under `pastMask`, with `pastValues`) plus a recent level the caller has scored.
+   * On a session's first run the past is empty, and ONNX Runtime's fused MatMul divides by the row
+   * count of its batch-transposed operand (1.30: SIGFPE on 0 rows), so the past level runs in an
+   * If on p > 0. Without keys it is a zero context with log-sum-exp -1e30: weight 0 in the merge.
+   */
+  const mergedLevels = (
+    past: {
+      readonly query: string;
+      readonly keys: string;
+      readonly values: string;
+      readonly mask?: string;
+    },
+    recent: { readonly scores: string; readonly values: string },
+  ) => {
+    const recentLevel = levelAttention(recent.scores, recent.values, "recent");
+    const pastLevel = () => {
+      const scores = capScores(
+        builder.node(
+          "MatMul",
+          [past.query, keysForScores(past.keys, "past")],
+          {},
+          { name: `${prefix}_scores_past` },
+        ),
+        "past",
+      );
+      const level = levelAttention(
+        past.mask === undefined
+          ? scores
+          : builder.node("Add", [scores, past.mask], {}, { name: `${prefix}_scores_past_masked` }),
+        past.values,
+        "past",
+      );
+      return [
+        { value: level.context, elementType: "float32" as const },
+        { value: level.logSumExp, elementType: "float32" as const },
+      ];
+    };
+    const noPastLevel = () => [
+      { value: expandTo(merge.zero, past.query, "no_past_context"), elementType: "float32" as const },
+      {
+        value: expandTo(merge.emptyLevelLogSumExp, recentLevel.logSumExp, "no_past_log_sum_exp"),
+        elementType: "float32" as const,
+      },
+    ];
+    const [pastContext, pastLogSumExp] = builder.nodeWithOutputs(
+      "If",
+      [merge.hasPast],
+      2,
+      {
+        then_branch: { graph: builder.subgraph(`${prefix}_past_level`, pastLevel) },
+        else_branch: { graph: builder.subgraph(`${prefix}_no_past_level`, noPastLevel) },
+      },
+      { name: `${prefix}_past` },
+    );
+    const weighted = (levelContext: string, own: string, other: string, hint: string) =>
+      builder.node(
+        "Mul",
+        [
+          levelContext,
+          builder.node(
+            "Sigmoid",
+            [builder.node("Sub", [own, other], {}, { name: `${prefix}_${hint}_log_sum_exp_difference` })],
+            {},
+            { name: `${prefix}_${hint}_weight` },
+          ),
+        ],
+        {},
+        { name: `${prefix}_${hint}_weighted` },
+      );
+    return builder.node(
+      "Add",
+      [
+        weighted(pastContext, pastLogSumExp, recentLevel.logSumExp, "past"),
+        weighted(recentLevel.context, recentLevel.logSumExp, pastLogSumExp, "recent"),
+      ],
+      {},
+      { name: `${prefix}_context` },
+    );
+  };
+
+  let headContext: string;
   if (inputs.local === true) {
     const window = context.slidingWindow;
     if (window === undefined) throw new Error(`layer ${inputs.layer} is local but the graph has no window`);
-    // Rows [start, N): the last rows of the past from start, then every new row.
+    // Rows [start, N): the last rows of the past from start, then every new row (at most K + T - 1).
     const windowRows = (past: string, present: string, hint: string) =>
       concatenate(
         [
@@ -545,32 +682,46 @@ export function buildLayerAttention(
       {},
       { name: `${prefix}_scores_masked` },
     );
-    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
-    values = valuesForProduct(windowRows(inputs.pastValue, presentValue, "values"), "window");
-  } else if (levels === undefined) {
-    const scores = builder.node(
+    const probabilities = builder.node(
+      "Softmax",
+      [masked],
+      { axis: -1 },
+      { name: `${prefix}_probabilities` },
+    );
+    headContext = builder.node(
       "MatMul",
+      [probabilities, valuesForProduct(windowRows(inputs.pastValue, presentValue, "values"), "window")],
+      {},
+      { name: `${prefix}_context` },
+    );
+  } else if (levels === undefined) {
+    // Plain: the past level is every past key at its exact position, unmasked; the recent level the
+    // run's new keys under the causal mask.
+    const query = queryForScores(context.neighborCos, context.neighborSin, "neighbor");
+    const newScores = builder.node(
+      "Add",
       [
-        queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
-        keysForScores(concatenate([inputs.pastKey, presentKey], 0, "keys_neighbor"), "neighbor"),
+        capScores(
+          builder.node(
+            "MatMul",
+            [query, keysForScores(presentKey, "new")],
+            {},
+            { name: `${prefix}_scores_new` },
+          ),
+          "new",
+        ),
+        context.causalMask!,
       ],
       {},
-      { name: `${prefix}_scores_neighbor` },
+      { name: `${prefix}_scores_new_masked` },
     );
-    const masked = builder.node(
-      "Add",
-      [capScores(scores, "neighbor"), context.causalMask!],
-      {},
-      { name: `${prefix}_scores_masked` },
+    headContext = mergedLevels(
+      { query, keys: inputs.pastKey, values: inputs.pastValue },
+      { scores: newScores, values: presentValue },
     );
-    probabilities = builder.node("Softmax", [masked], { axis: -1 }, { name: `${prefix}_probabilities` });
-    values = valuesForProduct(concatenate([inputs.pastValue, presentValue], 0, "values"), "all");
   } else {
     const slice = (x: string, starts: string, ends: string, hint: string) =>
       builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
-    // Far rows [0, S): all in the past (S <= p).
-    const farRows = (past: string, hint: string) =>
-      slice(past, levels.zeroVector, levels.recentStart, `${hint}_far`);
     // Recent rows [S, N): the past from S, then every new row.
     const recentRows = (past: string, present: string, hint: string) =>
       concatenate(
@@ -578,30 +729,7 @@ export function buildLayerAttention(
         0,
         `${hint}_recent`,
       );
-    // Group-rotated rows [S, R) of past ++ present (at most T - 1 rows).
-    const recentGroupRows = concatenate(
-      [
-        slice(inputs.pastKeyGroup!, levels.recentStart, levels.recentGroupEnd, "keys_recent_group_past"),
-        slice(
-          presentKeyGroup!,
-          levels.recentGroupNewStart,
-          levels.recentGroupNewEnd,
-          "keys_recent_group_new",
-        ),
-      ],
-      0,
-      "keys_recent_group",
-    );
     const groupQuery = queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group");
-    const farScores = capScores(
-      builder.node(
-        "MatMul",
-        [groupQuery, keysForScores(farRows(inputs.pastKeyGroup!, "keys"), "far")],
-        {},
-        { name: `${prefix}_scores_far` },
-      ),
-      "far",
-    );
     const recentNeighborScores = capScores(
       builder.node(
         "MatMul",
@@ -614,26 +742,18 @@ export function buildLayerAttention(
       ),
       "recent_neighbor",
     );
-    // [T, R - S] group scores, padded with zeros to the recent level's N - S columns; Where keeps
-    // them only where i - j >= W, which lies within those first R - S columns.
-    const recentGroupScores = builder.node(
-      "Pad",
-      [
-        capScores(
-          builder.node(
-            "MatMul",
-            [groupQuery, keysForScores(recentGroupRows, "recent_group")],
-            {},
-            { name: `${prefix}_scores_recent_group` },
-          ),
-          "recent_group",
-        ),
-        levels.recentGroupPads,
-        "",
-        levels.lastAxis,
-      ],
-      {},
-      { name: `${prefix}_scores_recent_group_padded` },
+    // Group scores of the same rows, kept by Where only where i - j >= W.
+    const recentGroupScores = capScores(
+      builder.node(
+        "MatMul",
+        [
+          groupQuery,
+          keysForScores(recentRows(inputs.pastKeyGroup!, presentKeyGroup!, "keys_group"), "recent_group"),
+        ],
+        {},
+        { name: `${prefix}_scores_recent_group` },
+      ),
+      "recent_group",
     );
     const recentScores = builder.node(
       "Add",
@@ -649,110 +769,13 @@ export function buildLayerAttention(
       {},
       { name: `${prefix}_scores_recent` },
     );
-    // Each level is normalised on its own and the two are merged through their log-sum-exps l_f
-    // and l_r: softmax over both = exp(l_f - l) softmax_f + exp(l_r - l) softmax_r with
-    // l = log(e^l_f + e^l_r), and exp(l_f - l) = sigmoid(l_f - l_r). So the far level, nearly all
-    // of the keys, is scored, normalised and multiplied in place, like plain attention without its
-    // mask, and no [T, N] tensor is ever concatenated.
-    const levelAttention = (scores: string, values: string, level: string) => {
-      const probabilities = builder.node(
-        "Softmax",
-        [scores],
-        { axis: -1 },
-        { name: `${prefix}_probabilities_${level}` },
-      );
-      const rowMaximum = (x: string, hint: string) =>
-        builder.node(
-          "ReduceMax",
-          [x, levels.lastAxis],
-          { keepdims: 1 },
-          { name: `${prefix}_${hint}_${level}` },
-        );
-      return {
-        context: builder.node(
-          "MatMul",
-          [probabilities, valuesForProduct(values, level)],
-          {},
-          { name: `${prefix}_context_${level}` },
-        ),
-        // The row's largest score m has probability exp(m - l) >= 1 / keys, so l = m - log p(m)
-        // loses nothing to underflow, and costs two max-reductions where ONNX Runtime's
-        // ReduceLogSumExp measured 25x slower than the Softmax itself.
-        logSumExp: builder.node(
-          "Sub",
-          [
-            rowMaximum(scores, "largest_score"),
-            builder.node(
-              "Log",
-              [rowMaximum(probabilities, "largest_probability")],
-              {},
-              { name: `${prefix}_log_largest_probability_${level}` },
-            ),
-          ],
-          {},
-          { name: `${prefix}_log_sum_exp_${level}` },
-        ),
-      };
-    };
-    const far = levelAttention(farScores, farRows(inputs.pastValue, "values"), "far");
-    const recent = levelAttention(
-      recentScores,
-      recentRows(inputs.pastValue, presentValue, "values"),
-      "recent",
-    );
-    // While S = 0 the far level is empty, and ONNX Runtime reduces an empty axis to an empty one
-    // (not to -inf): one more max over [l_f, -1e30] gives it a row of -1e30, weight 0.
-    const farLogSumExp = builder.node(
-      "ReduceMax",
-      [
-        concatenate(
-          [
-            far.logSumExp,
-            builder.node(
-              "Expand",
-              [
-                levels.emptyLevelLogSumExp,
-                builder.node("Shape", [recent.logSumExp], {}, { name: `${prefix}_log_sum_exp_shape` }),
-              ],
-              {},
-              { name: `${prefix}_empty_level_log_sum_exp` },
-            ),
-          ],
-          -1,
-          "far_log_sum_exp_candidates",
-        ),
-        levels.lastAxis,
-      ],
-      { keepdims: 1 },
-      { name: `${prefix}_far_log_sum_exp` },
-    );
-    const weighted = (levelContext: string, own: string, other: string, hint: string) =>
-      builder.node(
-        "Mul",
-        [
-          levelContext,
-          builder.node(
-            "Sigmoid",
-            [builder.node("Sub", [own, other], {}, { name: `${prefix}_${hint}_log_sum_exp_difference` })],
-            {},
-            { name: `${prefix}_${hint}_weight` },
-          ),
-        ],
-        {},
-        { name: `${prefix}_${hint}_weighted` },
-      );
-    context4d = builder.node(
-      "Add",
-      [
-        weighted(far.context, farLogSumExp, recent.logSumExp, "far"),
-        weighted(recent.context, recent.logSumExp, farLogSumExp, "recent"),
-      ],
-      {},
-      { name: `${prefix}_context` },
+    // The far level: every past key at the group positions, [S, p) dropped by the far mask.
+    headContext = mergedLevels(
+      { query: groupQuery, keys: inputs.pastKeyGroup!, values: inputs.pastValue, mask: levels.farMask },
+      { scores: recentScores, values: recentRows(inputs.pastValue, presentValue, "values") },
     );
   }
-  context4d ??= builder.node("MatMul", [probabilities!, values!], {}, { name: `${prefix}_context` });
-  const contextHeads = reshape(context4d, [headCount, -1, headSize], "context_heads");
+  const contextHeads = reshape(headContext, [headCount, -1, headSize], "context_heads");
   const contextTokens = transpose(contextHeads, [1, 0, 2], "context_token_major");
   const attention = reshape(contextTokens, [-1, headCount * headSize], "attention");
   return {

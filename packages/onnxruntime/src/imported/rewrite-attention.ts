@@ -213,7 +213,7 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
   const outputs = built.output;
   const live = liveNodes(nodes, new Set(outputs.map((output) => output.name)));
   const liveValues = new Set<string>();
-  for (const node of live) for (const input of node.input) liveValues.add(input);
+  for (const node of live) for (const input of valuesRead(node)) liveValues.add(input);
   for (const name of index.graphInputs) {
     const internal = renamed.get(name) as string;
     if (liveValues.has(internal) && !replacements.has(internal)) {
@@ -258,6 +258,22 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
   return model;
 }
 
+/**
+ * The values a node reads: its inputs, and for a control-flow node (our If) the outer values its
+ * branches read, which must be produced before it like inputs.
+ */
+function valuesRead(node: NodeProto): string[] {
+  const read = node.input.filter((input) => input !== "");
+  for (const attribute of node.attribute) {
+    for (const branch of attribute.g === undefined ? attribute.graphs : [attribute.g]) {
+      const produced = new Set(branch.node.flatMap((inner) => inner.output));
+      for (const inner of branch.node)
+        for (const value of valuesRead(inner)) if (!produced.has(value)) read.push(value);
+    }
+  }
+  return read;
+}
+
 /** Nodes some output depends on, in their original (topological) order. */
 function liveNodes(nodes: readonly NodeProto[], outputs: ReadonlySet<string>): NodeProto[] {
   const producer = new Map<string, NodeProto>();
@@ -269,7 +285,7 @@ function liveNodes(nodes: readonly NodeProto[], outputs: ReadonlySet<string>): N
     const node = producer.get(value);
     if (node === undefined || live.has(node)) continue;
     live.add(node);
-    for (const input of node.input) if (input !== "") stack.push(input);
+    stack.push(...valuesRead(node));
   }
   // Our nodes come after the user's but may feed them (the attention output): order topologically.
   const ordered: NodeProto[] = [];
@@ -277,7 +293,7 @@ function liveNodes(nodes: readonly NodeProto[], outputs: ReadonlySet<string>): N
   const visit = (node: NodeProto) => {
     if (placed.has(node)) return;
     placed.add(node);
-    for (const input of node.input) {
+    for (const input of valuesRead(node)) {
       const before = producer.get(input);
       if (before !== undefined && live.has(before)) visit(before);
     }
