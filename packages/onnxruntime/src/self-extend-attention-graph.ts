@@ -2,6 +2,12 @@
  * Attention in standard ONNX ops: the verified Self-Extend block of the runtime notes, and plain
  * causal attention for baselines.
  *
+ * Both score the keys in two levels, each normalised on its own and merged through their
+ * log-sum-exps (buildLayerAttention): a past level that reads the whole past cache as it is fed
+ * (no Slice, Concat or Transpose copies it: on a 32k-token cache those copies cost more than the
+ * attention itself), and a recent level. Plain attention's past level is every past key, unmasked,
+ * and its recent level the run's new keys under the causal mask.
+ *
  * Self-Extend (spec: neighbor iff 0 <= i - j < W; otherwise the group level):
  * - each new key is rotated twice, at j (neighbor level) and at floor(j/G) (group level). Both
  *   depend on the key alone, so both go to the cache once and nothing is re-rotated later
@@ -97,17 +103,32 @@ export interface SlidingWindowLevel {
  * Self-Extend's keys in two levels, so that neither the scores nor the values are ever concatenated
  * across levels (see buildLayerAttention):
  * - far keys [0, S), S = max(0, p - W + 1): older than W for every query of the run, scored at the
- *   group positions. The level scores every past key [0, p) (the past cache as fed) under farMask,
- *   which drops [S, p): those keys belong to the recent level;
- * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, except the few
- *   (none when T = 1) that some later query of the same run already sees at the group level
- *   (i - j >= W), where the group score replaces the neighbor one. Both copies of these keys are
- *   scored (at most W + T - 1 rows each), which is simpler and cheaper than cutting out the group
- *   part, and never hands ONNX Runtime an empty operand (see buildLayerAttention).
+ *   group positions: either every past key [0, p) (the past cache as fed) under farMask, which
+ *   drops [S, p), or the keys [0, S) sliced out of the past (slicesFarKeys);
+ * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, and the few
+ *   keys [S, R), R = max(S, N - W), that some later query of the same run already sees at the group
+ *   level (none when T = 1), whose group scores replace the neighbor ones there.
  */
 export interface SelfExtendLevels {
   /** S, as a 1-element int64. S <= p, so the far keys all come from the past. */
   readonly recentStart: string;
+  /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
+  readonly recentGroupEnd: string;
+  /** max(S - p, 0) and max(R - p, 0): the part of [S, R) among the run's new rows. */
+  readonly recentGroupNewStart: string;
+  readonly recentGroupNewEnd: string;
+  /** [0, N - R]: Pad's pads that widen the [S, R) group scores to the recent level's N - S columns. */
+  readonly recentGroupPads: string;
+  /** R > S, as a 1-element bool: some recent key is at the group level (never when decoding). */
+  readonly hasRecentGroupKeys: string;
+  /**
+   * T * repeat >= 2 * kvHeads * headSize, as a 1-element bool: the far level slices its keys
+   * [0, S) out of the past (a copy of 2 * kvHeads * headSize floats a key) rather than masking
+   * [S, p) (one more pass over the [repeat * T, p] scores), whichever moves less memory.
+   */
+  readonly slicesFarKeys: string;
+  /** The far level has keys: S > 0 when it slices them, p > 0 when it masks. */
+  readonly hasFarKeys: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
   /** [repeat * T, N - S] bool: i - j >= W, where the recent level takes the group score. */
@@ -120,8 +141,9 @@ export interface SelfExtendLevels {
    * level weight 0 in the merge, where -inf would make it NaN.
    */
   readonly farMask: string;
-  /** 1-element int64 constants for Slice: axis 0 and an end past any row count. */
+  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
   readonly axisZero: string;
+  readonly zeroVector: string;
   readonly largestIndex: string;
   /** Key indices of the two levels, [p] and [N - S] (the position probe reads them back). */
   readonly farKeyIndices: string;
@@ -350,6 +372,47 @@ export function buildAttentionContext(
     {},
     { name: "recent_start" },
   );
+  const recentGroupEnd = builder.node(
+    "Max",
+    [
+      builder.node(
+        "Sub",
+        [keyCount, builder.int64Constant([neighborWindow], "window")],
+        {},
+        { name: "recent_group_end_raw" },
+      ),
+      start,
+    ],
+    {},
+    { name: "recent_group_end" },
+  );
+  const newRowIndex = (index: string, hint: string) =>
+    builder.node(
+      "Max",
+      [
+        builder.node("Sub", [index, pastCount], {}, { name: `${hint}_raw` }),
+        builder.int64Constant([0], `${hint}_floor`),
+      ],
+      {},
+      { name: hint },
+    );
+  const slicesFarKeys = builder.node(
+    "GreaterOrEqual",
+    [
+      newCount,
+      builder.int64Constant([Math.ceil((2 * shape.kvHeadCount * headSize) / repeat)], "far_slice_queries"),
+    ],
+    {},
+    { name: "far_slices_keys" },
+  );
+  const noKeys = builder.int64Constant([0], "no_keys");
+  // The far level's key count, S when it slices and p when it masks, is positive.
+  const hasFarKeys = builder.node(
+    "Greater",
+    [builder.node("Where", [slicesFarKeys, start, pastCount], {}, { name: "far_key_count" }), noKeys],
+    {},
+    { name: "has_far_keys" },
+  );
   const recentKeyIndices = keyRange(start, keyCount, "recent");
   const recentDistance = distanceTo(recentKeyIndices, "recent");
   const recentUsesGroup = perScoreRow(
@@ -396,8 +459,29 @@ export function buildAttentionContext(
     merge,
     levels: {
       axisZero,
+      zeroVector: noKeys,
       largestIndex: largestIndex(),
       recentStart: start,
+      recentGroupEnd,
+      recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
+      recentGroupNewEnd: newRowIndex(recentGroupEnd, "recent_group_new_end"),
+      recentGroupPads: builder.node(
+        "Concat",
+        [
+          builder.int64Constant([0], "recent_group_pad_before"),
+          builder.node("Sub", [keyCount, recentGroupEnd], {}, { name: "recent_group_pad_after" }),
+        ],
+        { axis: 0 },
+        { name: "recent_group_pads" },
+      ),
+      hasRecentGroupKeys: builder.node(
+        "Greater",
+        [recentGroupEnd, start],
+        {},
+        { name: "has_recent_group_keys" },
+      ),
+      slicesFarKeys,
+      hasFarKeys,
       pastCount,
       recentUsesGroup,
       recentMask,
@@ -566,62 +650,64 @@ export function buildLayerAttention(
       {},
       { name: `${prefix}_${hint}` },
     );
+  type BranchOutputs = { readonly value: string; readonly elementType: "float32" }[];
+  const floatOutputs = (...values: string[]): BranchOutputs =>
+    values.map((value) => ({ value, elementType: "float32" }));
+  const ifNode = (
+    condition: string,
+    then: () => BranchOutputs,
+    otherwise: () => BranchOutputs,
+    hint: string,
+  ) => {
+    const thenBranch = builder.subgraph(`${prefix}_${hint}_then`, then);
+    const elseBranch = builder.subgraph(`${prefix}_${hint}_else`, otherwise);
+    return builder.nodeWithOutputs(
+      "If",
+      [condition],
+      thenBranch.output.length,
+      { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } },
+      { name: `${prefix}_${hint}` },
+    );
+  };
+  // One level scored from `keys` rows: [context, log-sum-exp] as a branch's outputs.
+  const scoredLevel = (
+    query: string,
+    keys: string,
+    values: string,
+    mask: string | undefined,
+    level: string,
+  ) => {
+    const scores = capScores(
+      builder.node("MatMul", [query, keysForScores(keys, level)], {}, { name: `${prefix}_scores_${level}` }),
+      level,
+    );
+    const masked =
+      mask === undefined
+        ? scores
+        : builder.node("Add", [scores, mask], {}, { name: `${prefix}_scores_${level}_masked` });
+    const attended = levelAttention(masked, values, level);
+    return floatOutputs(attended.context, attended.logSumExp);
+  };
   /**
-   * The attention of a layer whose keys are the whole past cache as fed (scored by `query` against
-   * `pastKeys` under `pastMask`, with `pastValues`) plus a recent level the caller has scored.
-   * On a session's first run the past is empty, and ONNX Runtime's fused MatMul divides by the row
-   * count of its batch-transposed operand (1.30: SIGFPE on 0 rows), so the past level runs in an
-   * If on p > 0. Without keys it is a zero context with log-sum-exp -1e30: weight 0 in the merge.
+   * The layer's context from a past level (keys read from the past cache; `past` runs it, only
+   * when `hasPastKeys`) and a recent level the caller has scored. ONNX Runtime's fused MatMul
+   * divides by the row count of its batch-transposed operand (1.30: SIGFPE on 0 rows), so a past
+   * level without keys never runs: it is a zero context with log-sum-exp -1e30, weight 0 in the
+   * merge.
    */
   const mergedLevels = (
-    past: {
-      readonly query: string;
-      readonly keys: string;
-      readonly values: string;
-      readonly mask?: string;
-    },
+    query: string,
+    hasPastKeys: string,
+    past: () => BranchOutputs,
     recent: { readonly scores: string; readonly values: string },
   ) => {
     const recentLevel = levelAttention(recent.scores, recent.values, "recent");
-    const pastLevel = () => {
-      const scores = capScores(
-        builder.node(
-          "MatMul",
-          [past.query, keysForScores(past.keys, "past")],
-          {},
-          { name: `${prefix}_scores_past` },
-        ),
-        "past",
+    const noPastLevel = () =>
+      floatOutputs(
+        expandTo(merge.zero, query, "no_past_context"),
+        expandTo(merge.emptyLevelLogSumExp, recentLevel.logSumExp, "no_past_log_sum_exp"),
       );
-      const level = levelAttention(
-        past.mask === undefined
-          ? scores
-          : builder.node("Add", [scores, past.mask], {}, { name: `${prefix}_scores_past_masked` }),
-        past.values,
-        "past",
-      );
-      return [
-        { value: level.context, elementType: "float32" as const },
-        { value: level.logSumExp, elementType: "float32" as const },
-      ];
-    };
-    const noPastLevel = () => [
-      { value: expandTo(merge.zero, past.query, "no_past_context"), elementType: "float32" as const },
-      {
-        value: expandTo(merge.emptyLevelLogSumExp, recentLevel.logSumExp, "no_past_log_sum_exp"),
-        elementType: "float32" as const,
-      },
-    ];
-    const [pastContext, pastLogSumExp] = builder.nodeWithOutputs(
-      "If",
-      [merge.hasPast],
-      2,
-      {
-        then_branch: { graph: builder.subgraph(`${prefix}_past_level`, pastLevel) },
-        else_branch: { graph: builder.subgraph(`${prefix}_no_past_level`, noPastLevel) },
-      },
-      { name: `${prefix}_past` },
-    );
+    const [pastContext, pastLogSumExp] = ifNode(hasPastKeys, past, noPastLevel, "past");
     const weighted = (levelContext: string, own: string, other: string, hint: string) =>
       builder.node(
         "Mul",
@@ -716,7 +802,9 @@ export function buildLayerAttention(
       { name: `${prefix}_scores_new_masked` },
     );
     headContext = mergedLevels(
-      { query, keys: inputs.pastKey, values: inputs.pastValue },
+      query,
+      merge.hasPast,
+      () => scoredLevel(query, inputs.pastKey, inputs.pastValue, undefined, "past"),
       { scores: newScores, values: presentValue },
     );
   } else {
@@ -742,38 +830,83 @@ export function buildLayerAttention(
       ),
       "recent_neighbor",
     );
-    // Group scores of the same rows, kept by Where only where i - j >= W.
-    const recentGroupScores = capScores(
-      builder.node(
-        "MatMul",
+    // Where a prompt's query already sees some recent keys [S, R) at the group level, their group
+    // scores (padded to the level's N - S columns) replace the neighbor ones. Decoding has none, so
+    // it runs in an If: the group rows are then never gathered or scored.
+    const withRecentGroupScores = () => {
+      const groupRows = concatenate(
         [
-          groupQuery,
-          keysForScores(recentRows(inputs.pastKeyGroup!, presentKeyGroup!, "keys_group"), "recent_group"),
+          slice(inputs.pastKeyGroup!, levels.recentStart, levels.recentGroupEnd, "keys_recent_group_past"),
+          slice(
+            presentKeyGroup!,
+            levels.recentGroupNewStart,
+            levels.recentGroupNewEnd,
+            "keys_recent_group_new",
+          ),
+        ],
+        0,
+        "keys_recent_group",
+      );
+      const groupScores = builder.node(
+        "Pad",
+        [
+          capScores(
+            builder.node(
+              "MatMul",
+              [groupQuery, keysForScores(groupRows, "recent_group")],
+              {},
+              { name: `${prefix}_scores_recent_group` },
+            ),
+            "recent_group",
+          ),
+          levels.recentGroupPads,
+          "",
+          merge.lastAxis,
         ],
         {},
-        { name: `${prefix}_scores_recent_group` },
-      ),
+        { name: `${prefix}_scores_recent_group_padded` },
+      );
+      return floatOutputs(
+        builder.node(
+          "Where",
+          [levels.recentUsesGroup, groupScores, recentNeighborScores],
+          {},
+          { name: `${prefix}_scores_recent_levels` },
+        ),
+      );
+    };
+    const [recentLevelScores] = ifNode(
+      levels.hasRecentGroupKeys,
+      withRecentGroupScores,
+      () => floatOutputs(recentNeighborScores),
       "recent_group",
     );
     const recentScores = builder.node(
       "Add",
-      [
-        builder.node(
-          "Where",
-          [levels.recentUsesGroup, recentGroupScores, recentNeighborScores],
-          {},
-          { name: `${prefix}_scores_recent_levels` },
-        ),
-        levels.recentMask,
-      ],
+      [recentLevelScores, levels.recentMask],
       {},
       { name: `${prefix}_scores_recent` },
     );
-    // The far level: every past key at the group positions, [S, p) dropped by the far mask.
-    headContext = mergedLevels(
-      { query: groupQuery, keys: inputs.pastKeyGroup!, values: inputs.pastValue, mask: levels.farMask },
-      { scores: recentScores, values: recentRows(inputs.pastValue, presentValue, "values") },
-    );
+    // The far level, at the group positions: the keys [0, S) sliced out of the past for long
+    // prompts, else the whole past as fed with [S, p) masked (slicesFarKeys says which is cheaper).
+    const farLevel = () =>
+      ifNode(
+        levels.slicesFarKeys,
+        () =>
+          scoredLevel(
+            groupQuery,
+            slice(inputs.pastKeyGroup!, levels.zeroVector, levels.recentStart, "keys_far"),
+            slice(inputs.pastValue, levels.zeroVector, levels.recentStart, "values_far"),
+            undefined,
+            "far_sliced",
+          ),
+        () => scoredLevel(groupQuery, inputs.pastKeyGroup!, inputs.pastValue, levels.farMask, "far"),
+        "far",
+      ).map((value) => ({ value, elementType: "float32" as const }));
+    headContext = mergedLevels(groupQuery, levels.hasFarKeys, farLevel, {
+      scores: recentScores,
+      values: recentRows(inputs.pastValue, presentValue, "values"),
+    });
   }
   const contextHeads = reshape(headContext, [headCount, -1, headSize], "context_heads");
   const contextTokens = transpose(contextHeads, [1, 0, 2], "context_token_major");
