@@ -122,13 +122,14 @@ export interface SelfExtendLevels {
   /** R > S, as a 1-element bool: some recent key is at the group level (never when decoding). */
   readonly hasRecentGroupKeys: string;
   /**
-   * T * repeat >= 2 * kvHeads * headSize, as a 1-element bool: the far level slices its keys
-   * [0, S) out of the past (a copy of 2 * kvHeads * headSize floats a key) rather than masking
-   * [S, p) (one more pass over the [repeat * T, p] scores), whichever moves less memory.
+   * T * headCount < 2 * kvHeads * headSize and p > 0, as a 1-element bool: the far level reads the
+   * whole past as fed and masks [S, p) (one more pass over its [headCount * T, p] scores) rather
+   * than slicing [0, S) out of the past (a copy of 2 * kvHeads * headSize floats a key), whichever
+   * moves less memory: decoding masks, long prompts slice.
    */
-  readonly slicesFarKeys: string;
-  /** The far level has keys: S > 0 when it slices them, p > 0 when it masks. */
-  readonly hasFarKeys: string;
+  readonly masksFarKeys: string;
+  /** S > 0, as a 1-element bool: a far level that slices has keys. */
+  readonly hasSlicedFarKeys: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
   /** [repeat * T, N - S] bool: i - j >= W, where the recent level takes the group score. */
@@ -396,22 +397,26 @@ export function buildAttentionContext(
       {},
       { name: hint },
     );
-  const slicesFarKeys = builder.node(
-    "GreaterOrEqual",
+  const noKeys = builder.int64Constant([0], "no_keys");
+  const masksFarKeys = builder.node(
+    "And",
     [
-      newCount,
-      builder.int64Constant([Math.ceil((2 * shape.kvHeadCount * headSize) / repeat)], "far_slice_queries"),
+      builder.node(
+        "Less",
+        [
+          newCount,
+          builder.int64Constant(
+            [Math.ceil((2 * shape.kvHeadCount * headSize) / shape.headCount)],
+            "far_slice_queries",
+          ),
+        ],
+        {},
+        { name: "far_few_queries" },
+      ),
+      merge.hasPast,
     ],
     {},
-    { name: "far_slices_keys" },
-  );
-  const noKeys = builder.int64Constant([0], "no_keys");
-  // The far level's key count, S when it slices and p when it masks, is positive.
-  const hasFarKeys = builder.node(
-    "Greater",
-    [builder.node("Where", [slicesFarKeys, start, pastCount], {}, { name: "far_key_count" }), noKeys],
-    {},
-    { name: "has_far_keys" },
+    { name: "far_masks_keys" },
   );
   const recentKeyIndices = keyRange(start, keyCount, "recent");
   const recentDistance = distanceTo(recentKeyIndices, "recent");
@@ -480,8 +485,8 @@ export function buildAttentionContext(
         {},
         { name: "has_recent_group_keys" },
       ),
-      slicesFarKeys,
-      hasFarKeys,
+      masksFarKeys,
+      hasSlicedFarKeys: builder.node("Greater", [start, noKeys], {}, { name: "has_sliced_far_keys" }),
       pastCount,
       recentUsesGroup,
       recentMask,
@@ -689,45 +694,56 @@ export function buildLayerAttention(
     return floatOutputs(attended.context, attended.logSumExp);
   };
   /**
-   * The layer's context from a past level (keys read from the past cache; `past` runs it, only
-   * when `hasPastKeys`) and a recent level the caller has scored. ONNX Runtime's fused MatMul
-   * divides by the row count of its batch-transposed operand (1.30: SIGFPE on 0 rows), so a past
-   * level without keys never runs: it is a zero context with log-sum-exp -1e30, weight 0 in the
-   * merge.
+   * The layer's context from a past level (keys read from the past cache) and a recent level the
+   * caller has scored. `past` builds the past level's If nodes and returns [context, log-sum-exp]:
+   * ONNX Runtime's fused MatMul divides by the row count of its batch-transposed operand (1.30:
+   * SIGFPE on 0 rows), so a past level without keys must not run; `noKeys` builds the branch that
+   * stands for it, a zero context with log-sum-exp -1e30, weight 0 in the merge.
    */
   const mergedLevels = (
     query: string,
-    hasPastKeys: string,
-    past: () => BranchOutputs,
+    past: (noKeys: () => BranchOutputs) => string[],
     recent: { readonly scores: string; readonly values: string },
   ) => {
     const recentLevel = levelAttention(recent.scores, recent.values, "recent");
-    const noPastLevel = () =>
+    const [pastContext, pastLogSumExp] = past(() =>
       floatOutputs(
         expandTo(merge.zero, query, "no_past_context"),
         expandTo(merge.emptyLevelLogSumExp, recentLevel.logSumExp, "no_past_log_sum_exp"),
-      );
-    const [pastContext, pastLogSumExp] = ifNode(hasPastKeys, past, noPastLevel, "past");
-    const weighted = (levelContext: string, own: string, other: string, hint: string) =>
-      builder.node(
-        "Mul",
-        [
-          levelContext,
-          builder.node(
-            "Sigmoid",
-            [builder.node("Sub", [own, other], {}, { name: `${prefix}_${hint}_log_sum_exp_difference` })],
-            {},
-            { name: `${prefix}_${hint}_weight` },
-          ),
-        ],
-        {},
-        { name: `${prefix}_${hint}_weighted` },
-      );
+      ),
+    );
+    // recent + sigmoid(l_p - l_r) (past - recent): the merge in five nodes.
+    const pastWeight = builder.node(
+      "Sigmoid",
+      [
+        builder.node(
+          "Sub",
+          [pastLogSumExp, recentLevel.logSumExp],
+          {},
+          { name: `${prefix}_log_sum_exp_difference` },
+        ),
+      ],
+      {},
+      { name: `${prefix}_past_weight` },
+    );
     return builder.node(
       "Add",
       [
-        weighted(pastContext, pastLogSumExp, recentLevel.logSumExp, "past"),
-        weighted(recentLevel.context, recentLevel.logSumExp, pastLogSumExp, "recent"),
+        recentLevel.context,
+        builder.node(
+          "Mul",
+          [
+            pastWeight,
+            builder.node(
+              "Sub",
+              [pastContext, recentLevel.context],
+              {},
+              { name: `${prefix}_past_minus_recent` },
+            ),
+          ],
+          {},
+          { name: `${prefix}_past_weighted` },
+        ),
       ],
       {},
       { name: `${prefix}_context` },
@@ -803,8 +819,13 @@ export function buildLayerAttention(
     );
     headContext = mergedLevels(
       query,
-      merge.hasPast,
-      () => scoredLevel(query, inputs.pastKey, inputs.pastValue, undefined, "past"),
+      (noKeys) =>
+        ifNode(
+          merge.hasPast,
+          () => scoredLevel(query, inputs.pastKey, inputs.pastValue, undefined, "past"),
+          noKeys,
+          "past",
+        ),
       { scores: newScores, values: presentValue },
     );
   } else {
@@ -887,23 +908,31 @@ export function buildLayerAttention(
       {},
       { name: `${prefix}_scores_recent` },
     );
-    // The far level, at the group positions: the keys [0, S) sliced out of the past for long
-    // prompts, else the whole past as fed with [S, p) masked (slicesFarKeys says which is cheaper).
-    const farLevel = () =>
+    // The far level, at the group positions: the whole past as fed with [S, p) masked (decoding),
+    // else the keys [0, S) sliced out of the past (long prompts; masksFarKeys says which moves less).
+    const farLevel = (noKeys: () => BranchOutputs) =>
       ifNode(
-        levels.slicesFarKeys,
-        () =>
-          scoredLevel(
-            groupQuery,
-            slice(inputs.pastKeyGroup!, levels.zeroVector, levels.recentStart, "keys_far"),
-            slice(inputs.pastValue, levels.zeroVector, levels.recentStart, "values_far"),
-            undefined,
-            "far_sliced",
-          ),
+        levels.masksFarKeys,
         () => scoredLevel(groupQuery, inputs.pastKeyGroup!, inputs.pastValue, levels.farMask, "far"),
+        () =>
+          floatOutputs(
+            ...ifNode(
+              levels.hasSlicedFarKeys,
+              () =>
+                scoredLevel(
+                  groupQuery,
+                  slice(inputs.pastKeyGroup!, levels.zeroVector, levels.recentStart, "keys_far"),
+                  slice(inputs.pastValue, levels.zeroVector, levels.recentStart, "values_far"),
+                  undefined,
+                  "far_sliced",
+                ),
+              noKeys,
+              "far_sliced",
+            ),
+          ),
         "far",
-      ).map((value) => ({ value, elementType: "float32" as const }));
-    headContext = mergedLevels(groupQuery, levels.hasFarKeys, farLevel, {
+      );
+    headContext = mergedLevels(groupQuery, farLevel, {
       scores: recentScores,
       values: recentRows(inputs.pastValue, presentValue, "values"),
     });

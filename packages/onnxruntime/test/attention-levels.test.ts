@@ -4,10 +4,10 @@
  * reference backend: a session that starts from ONE token (both the far level and the recent
  * level's group part empty), single tokens across W and across each group boundary (far level
  * growing by one key per step), and chunks shorter than, equal to and longer than W (the recent
- * level's group part 0 to T - 1 keys wide). stories260K (4 key/value heads of 8, 2 query heads
- * each) slices the far keys out of the past for blocks of 2 * 4 * 8 / 2 = 32 tokens or more (the
- * 40 and 33 below) and masks them for shorter ones, so both ways run, each from an empty far level
- * (the first block) and from a growing one.
+ * level's group part 0 to T - 1 keys wide). stories260K (8 query heads, 4 key/value heads of 8)
+ * masks the far keys when decoding and for blocks shorter than 2 * 4 * 8 / 8 = 8 tokens (the 5s,
+ * the 3 and the single tokens below), and slices them out of the past for longer ones, so both
+ * ways run, after an empty far level (a session's first block never has one) and as it grows.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
