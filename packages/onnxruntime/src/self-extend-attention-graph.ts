@@ -130,6 +130,13 @@ export interface SelfExtendLevels {
   readonly masksFarKeys: string;
   /** S > 0, as a 1-element bool: a far level that slices has keys. */
   readonly hasSlicedFarKeys: string;
+  /**
+   * Row indices [0, S) and [S, p) of the past: the far level's rows when it slices them, and the
+   * recent level's past rows. Gather copies them on ONNX Runtime's thread pool, where Slice copies
+   * on one thread (on 16 cores it cost a long prompt at 32k tokens half again as much as plain).
+   */
+  readonly farRows: string;
+  readonly recentPastRows: string;
   /** Past tokens p, as a 1-element int64. */
   readonly pastCount: string;
   /** [repeat * T, N - S] bool: i - j >= W, where the recent level takes the group score. */
@@ -142,10 +149,8 @@ export interface SelfExtendLevels {
    * level weight 0 in the merge, where -inf would make it NaN.
    */
   readonly farMask: string;
-  /** 1-element int64 constants for Slice: axis 0, 0, and an end past any row count. */
+  /** The 1-element int64 axis 0 of Slice. */
   readonly axisZero: string;
-  readonly zeroVector: string;
-  readonly largestIndex: string;
   /** Key indices of the two levels, [p] and [N - S] (the position probe reads them back). */
   readonly farKeyIndices: string;
   readonly recentKeyIndices: string;
@@ -464,8 +469,6 @@ export function buildAttentionContext(
     merge,
     levels: {
       axisZero,
-      zeroVector: noKeys,
-      largestIndex: largestIndex(),
       recentStart: start,
       recentGroupEnd,
       recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
@@ -487,6 +490,8 @@ export function buildAttentionContext(
       ),
       masksFarKeys,
       hasSlicedFarKeys: builder.node("Greater", [start, noKeys], {}, { name: "has_sliced_far_keys" }),
+      farRows: keyRange(noKeys, start, "far_rows"),
+      recentPastRows: keyRange(start, pastCount, "recent_past_rows"),
       pastCount,
       recentUsesGroup,
       recentMask,
@@ -831,10 +836,12 @@ export function buildLayerAttention(
   } else {
     const slice = (x: string, starts: string, ends: string, hint: string) =>
       builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
+    const gatherRows = (x: string, rows: string, hint: string) =>
+      builder.node("Gather", [x, rows], { axis: 0 }, { name: `${prefix}_${hint}` });
     // Recent rows [S, N): the past from S, then every new row.
     const recentRows = (past: string, present: string, hint: string) =>
       concatenate(
-        [slice(past, levels.recentStart, levels.largestIndex, `${hint}_recent_past`), present],
+        [gatherRows(past, levels.recentPastRows, `${hint}_recent_past`), present],
         0,
         `${hint}_recent`,
       );
@@ -921,8 +928,8 @@ export function buildLayerAttention(
               () =>
                 scoredLevel(
                   groupQuery,
-                  slice(inputs.pastKeyGroup!, levels.zeroVector, levels.recentStart, "keys_far"),
-                  slice(inputs.pastValue, levels.zeroVector, levels.recentStart, "values_far"),
+                  gatherRows(inputs.pastKeyGroup!, levels.farRows, "keys_far"),
+                  gatherRows(inputs.pastValue, levels.farRows, "values_far"),
                   undefined,
                   "far_sliced",
                 ),

@@ -74,7 +74,7 @@ describe("past caches read in place by ONNX Runtime", () => {
               integerAttribute(node, "transB") === transposedKeys,
           );
           expect(fused, `${cache}: ${readers.map((node) => node.opType).join(", ")}`).toHaveLength(1);
-          // The only other readers slice a part of it (the recent level's last W rows, a prompt's far keys).
+          // The only other readers copy a part of it (Gather: the recent level's last W rows, a prompt's far keys).
           expect(readers.filter((node) => node !== fused[0]).map((node) => node.opType)).toEqual(
             expect.not.arrayContaining(["Concat", "Transpose", "MatMul"]),
           );
