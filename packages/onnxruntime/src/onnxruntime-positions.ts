@@ -51,8 +51,8 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
     builder.output(levels.farKeyIndices, "far_key_indices", "int64", ["far_keys"]);
     builder.output(levels.farMask, "far_mask", "float32", ["far_keys"]);
     builder.output(levels.recentKeyIndices, "recent_key_indices", "int64", ["recent_keys"]);
-    builder.output(levels.recentUsesGroup, "recent_uses_group", "bool", ["tokens", "recent_keys"]);
-    builder.output(levels.recentMask, "recent_mask", "float32", ["tokens", "recent_keys"]);
+    builder.output(levels.recentNeighborMask, "recent_neighbor_mask", "float32", ["tokens", "recent_keys"]);
+    builder.output(levels.recentGroupMask, "recent_group_mask", "float32", ["tokens", "recent_keys"]);
   }
   return encodeModel(builder.build({ graphName: "self_extend_positions", producerVersion: "positions" }));
 }
@@ -120,15 +120,15 @@ export async function onnxRuntimeRelativePositions(
                 // The past level: every past key, without a mask.
                 keys: Array.from({ length: start }, (_, key) => key),
                 scores: () => true,
-                query: () => neighborQuery,
-                key: () => keyNeighbor,
+                query: neighborQuery,
+                key: keyNeighbor,
               },
               {
                 // The run's new keys under the causal mask.
                 keys: Array.from({ length: count }, (_, key) => start + key),
                 scores: maskedScores(results.causal_mask.data as Float32Array),
-                query: () => neighborQuery,
-                key: () => keyNeighbor,
+                query: neighborQuery,
+                key: keyNeighbor,
               },
             ]
           : [
@@ -137,16 +137,23 @@ export async function onnxRuntimeRelativePositions(
                 keys: Array.from(results.far_key_indices.data as BigInt64Array, Number),
                 scores: (cell: number) =>
                   (results.far_mask.data as Float32Array)[cell % results.far_mask.data.length] === 0,
-                query: () => groupQuery,
-                key: () => keyGroup,
+                query: groupQuery,
+                key: keyGroup,
               },
               {
+                // The recent keys' neighbor scores, where their mask keeps them...
                 keys: Array.from(results.recent_key_indices.data as BigInt64Array, Number),
-                scores: maskedScores(results.recent_mask.data as Float32Array),
-                query: (cell: number) =>
-                  (results.recent_uses_group.data as Uint8Array)[cell] !== 0 ? groupQuery : neighborQuery,
-                key: (cell: number) =>
-                  (results.recent_uses_group.data as Uint8Array)[cell] !== 0 ? keyGroup : keyNeighbor,
+                scores: maskedScores(results.recent_neighbor_mask.data as Float32Array),
+                query: neighborQuery,
+                key: keyNeighbor,
+              },
+              {
+                // ...and their group scores, where theirs does (the graph takes the larger of the two
+                // masked scores, so a pair kept by both would be an error, reported below).
+                keys: Array.from(results.recent_key_indices.data as BigInt64Array, Number),
+                scores: maskedScores(results.recent_group_mask.data as Float32Array),
+                query: groupQuery,
+                key: keyGroup,
               },
             ];
       for (const level of levels) {
@@ -160,7 +167,7 @@ export async function onnxRuntimeRelativePositions(
             if (map[query * length + key] !== -1) {
               throw new Error(`the attention graph scores query ${query} and key ${key} at both levels`);
             }
-            map[query * length + key] = level.query(cell)(index) - level.key(cell)[key];
+            map[query * length + key] = level.query(index) - level.key[key];
           }
         }
       }
