@@ -13,14 +13,14 @@
  *   depend on the key alone, so both go to the cache once and nothing is re-rotated later
  *   (the cache is 1.5x a plain one: two key tensors and one value tensor);
  * - each query is rotated at i and at floor(i/G) + W - W/G;
- * - the keys are scored in two levels (SelfExtendLevels): the far level, every past key at the group
- *   positions with the keys [S, p) masked out (S = max(0, p - W + 1)), and the recent level, keys
- *   [S, N), at the neighbor positions except where i - j >= W. Each level is normalised on its own
- *   and the two are merged through their log-sum-exps, so every pair is counted once and the
- *   softmax is the spec's. Decoding (T = 1) thus scores p + W keys, not 2N, the recent level reads
- *   only the last W keys of the cache, and the far level reads the past cache as it is fed: no
- *   Slice or Concat copies it. Masking W - 1 far columns is cheaper than slicing them off, which
- *   would copy the whole past of both caches on every run.
+ * - the keys are scored in two levels (SelfExtendLevels): the far level, the past keys [0, S) at
+ *   the group positions (S = max(0, p - W + 1)), and the recent level, keys [S, N), at the
+ *   neighbor positions except where i - j >= W. Each level is normalised on its own and the two
+ *   are merged through their log-sum-exps, so every pair is counted once and the softmax is the
+ *   spec's. Decoding (T = 1) thus scores p + W keys, not 2N, the recent level reads only the last
+ *   W keys of the cache, and the far level reads the past cache as it is fed, with [S, p) masked:
+ *   masking W - 1 columns of one query's scores is cheaper than copying [0, S) of two caches. A
+ *   long prompt's scores have so many rows that the copy is the cheaper one (masksFarKeys).
  *
  * RoPE is `x * cos + (x P) * sin` with P a signed permutation matrix built from the model's pair
  * layout (interleaved or half-split) and cos/sin rows expanded to the full head (cos = 1, sin = 0
