@@ -104,7 +104,7 @@ export interface SlidingWindowLevel {
  * across levels (see buildLayerAttention):
  * - far keys [0, S), S = max(0, p - W + 1): older than W for every query of the run, scored at the
  *   group positions: either every past key [0, p) (the past cache as fed) under farMask, which
- *   drops [S, p), or the keys [0, S) sliced out of the past (slicesFarKeys);
+ *   drops [S, p), or the keys [0, S) copied out of the past (masksFarKeys says which);
  * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, and the few
  *   keys [S, R), R = max(S, N - W), that some later query of the same run already sees at the group
  *   level (none when T = 1), whose group scores replace the neighbor ones there.
@@ -628,6 +628,12 @@ export function buildLayerAttention(
     );
     return builder.node("Mul", [bounded, cap], {}, { name: `${prefix}_scores_${level}_capped` });
   };
+  // A query's scores against `keys` rows (soft-capped where the model caps), for every level.
+  const scoresOf = (query: string, keys: string, level: string) =>
+    capScores(
+      builder.node("MatMul", [query, keysForScores(keys, level)], {}, { name: `${prefix}_scores_${level}` }),
+      level,
+    );
 
   const { merge } = context;
   // Each level is normalised on its own and the two are merged through their log-sum-exps l_p
@@ -704,10 +710,7 @@ export function buildLayerAttention(
     mask: string | undefined,
     level: string,
   ) => {
-    const scores = capScores(
-      builder.node("MatMul", [query, keysForScores(keys, level)], {}, { name: `${prefix}_scores_${level}` }),
-      level,
-    );
+    const scores = scoresOf(query, keys, level);
     const masked =
       mask === undefined
         ? scores
@@ -791,21 +794,12 @@ export function buildLayerAttention(
         0,
         `${hint}_window`,
       );
-    const scores = builder.node(
-      "MatMul",
-      [
-        queryForScores(exactCos, exactSin, "neighbor"),
-        keysForScores(windowRows(inputs.pastKey, presentKey, "keys"), "window"),
-      ],
-      {},
-      { name: `${prefix}_scores_window` },
+    const scores = scoresOf(
+      queryForScores(exactCos, exactSin, "neighbor"),
+      windowRows(inputs.pastKey, presentKey, "keys"),
+      "window",
     );
-    const masked = builder.node(
-      "Add",
-      [capScores(scores, "window"), window.mask],
-      {},
-      { name: `${prefix}_scores_masked` },
-    );
+    const masked = builder.node("Add", [scores, window.mask], {}, { name: `${prefix}_scores_masked` });
     const probabilities = builder.node(
       "Softmax",
       [masked],
@@ -824,18 +818,7 @@ export function buildLayerAttention(
     const query = queryForScores(context.neighborCos, context.neighborSin, "neighbor");
     const newScores = builder.node(
       "Add",
-      [
-        capScores(
-          builder.node(
-            "MatMul",
-            [query, keysForScores(presentKey, "new")],
-            {},
-            { name: `${prefix}_scores_new` },
-          ),
-          "new",
-        ),
-        context.causalMask!,
-      ],
+      [scoresOf(query, presentKey, "new"), context.causalMask!],
       {},
       { name: `${prefix}_scores_new_masked` },
     );
@@ -863,16 +846,9 @@ export function buildLayerAttention(
         `${hint}_recent`,
       );
     const groupQuery = queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group");
-    const recentNeighborScores = capScores(
-      builder.node(
-        "MatMul",
-        [
-          queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
-          keysForScores(recentRows(inputs.pastKey, presentKey, "keys"), "recent"),
-        ],
-        {},
-        { name: `${prefix}_scores_recent_neighbor` },
-      ),
+    const recentNeighborScores = scoresOf(
+      queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
+      recentRows(inputs.pastKey, presentKey, "keys"),
       "recent_neighbor",
     );
     const maskedNeighborScores = () =>
@@ -901,20 +877,7 @@ export function buildLayerAttention(
       );
       const groupScores = builder.node(
         "Pad",
-        [
-          capScores(
-            builder.node(
-              "MatMul",
-              [groupQuery, keysForScores(groupRows, "recent_group")],
-              {},
-              { name: `${prefix}_scores_recent_group` },
-            ),
-            "recent_group",
-          ),
-          levels.recentGroupPads,
-          "",
-          merge.lastAxis,
-        ],
+        [scoresOf(groupQuery, groupRows, "recent_group"), levels.recentGroupPads, "", merge.lastAxis],
         {},
         { name: `${prefix}_scores_recent_group_padded` },
       );
