@@ -11,8 +11,11 @@
  * - inputs: `input_ids` [T] int64, `positions` [T] int64 (token indices i, i.e. cached + 0..T-1),
  *   `logit_indices` [K] int64 (rows of the block whose logits are wanted), `rope_cos`/`rope_sin`
  *   [P, headSize] float32 (core's RoPE table expanded to the full head, supplied by the session so
- *   the export does not depend on the context size), and per layer `past_key.N`,
- *   `past_key_group.N` (Self-Extend only), `past_value.N` [past, kvHeads, headSize];
+ *   the export does not depend on the context size), and per layer the past cache rows
+ *   [rows, kvHeads, headSize]: `past_key.N`, `past_value.N` (the whole past: plain graphs and
+ *   sliding-window layers) or, in Self-Extend's layers, `far_key_group.N`, `far_value.N` (rows
+ *   [0, S), S = max(0, p - W + 1)) and `recent_key.N`, `recent_key_group.N`, `recent_value.N`
+ *   (rows [S, p));
  * - outputs: `logits` [K, vocabulary] and per layer `present_key.N`, `present_key_group.N`,
  *   `present_value.N` [T, kvHeads, headSize]: only the new rows, which the session copies into its
  *   fixed-capacity cache buffers (token-major, so the cached prefix is one contiguous view and is fed
@@ -46,9 +49,16 @@ export const graphNames = {
   localRopeCos: "local_rope_cos",
   localRopeSin: "local_rope_sin",
   logits: "logits",
+  // The whole past [0, p): plain graphs and sliding-window layers.
   pastKey: (layer: number) => `past_key.${layer}`,
-  pastKeyGroup: (layer: number) => `past_key_group.${layer}`,
   pastValue: (layer: number) => `past_value.${layer}`,
+  // Self-Extend's layers: the past split at S = max(0, p - W + 1), far rows [0, S) and recent rows
+  // [S, p), each a view of the session's cache (see declareSessionInputs).
+  farKeyGroup: (layer: number) => `far_key_group.${layer}`,
+  farValue: (layer: number) => `far_value.${layer}`,
+  recentKey: (layer: number) => `recent_key.${layer}`,
+  recentKeyGroup: (layer: number) => `recent_key_group.${layer}`,
+  recentValue: (layer: number) => `recent_value.${layer}`,
   presentKey: (layer: number) => `present_key.${layer}`,
   presentKeyGroup: (layer: number) => `present_key_group.${layer}`,
   presentValue: (layer: number) => `present_value.${layer}`,
@@ -67,36 +77,72 @@ export function normalizeDecoderAttention(attention: DecoderAttention): DecoderA
 }
 
 /**
+ * A layer's past-cache inputs, rows of [rows, kvHeads, headSize]:
+ * - "whole": the past [0, p) as the cache holds it (plain graphs, and the sliding-window layers of
+ *   every graph, which read the last K rows);
+ * - "split": Self-Extend's layers, the past cut at S = max(0, p - W + 1) into the far rows [0, S)
+ *   (grouped keys and values: the far level) and the recent rows [S, p) (both keys and values: the
+ *   recent level). The session feeds each part as a view of its cache buffers, so no level copies
+ *   or masks keys the other one scores.
+ */
+export type LayerPastInputs =
+  | { readonly kind: "whole"; readonly key: string; readonly value: string }
+  | {
+      readonly kind: "split";
+      readonly farKeyGroup: string;
+      readonly farValue: string;
+      readonly recentKey: string;
+      readonly recentKeyGroup: string;
+      readonly recentValue: string;
+    };
+
+/**
  * Declares the graph inputs the session feeds (graphNames): our exports and rewritten user
- * exports speak the same contract, so OnnxRuntimeSession runs both.
+ * exports speak the same contract, so OnnxRuntimeSession runs both. The session feeds every cache
+ * input the graph declares, by name.
  */
 export function declareSessionInputs(
   builder: OnnxGraphBuilder,
   shape: { readonly layerCount: number; readonly kvHeadCount: number; readonly headSize: number },
   selfExtend: SelfExtendConfig | undefined,
-  /** The local layers have their own RoPE table (Gemma 3): `local_rope_cos` / `local_rope_sin`. */
-  localRope = false,
+  options: {
+    /** The local layers have their own RoPE table (Gemma 3): `local_rope_cos` / `local_rope_sin`. */
+    readonly localRope?: boolean;
+    /** Which layers are sliding-window layers (they take the whole past). */
+    readonly localLayers?: readonly boolean[];
+  } = {},
 ) {
   const { layerCount, kvHeadCount, headSize } = shape;
-  const cacheShape = ["past", kvHeadCount, headSize];
+  const cacheInput = (name: string, rows: string) =>
+    builder.input(name, "float32", [rows, kvHeadCount, headSize]);
+  const pastOf = (layer: number): LayerPastInputs =>
+    selfExtend === undefined || options.localLayers?.[layer] === true
+      ? {
+          kind: "whole",
+          key: cacheInput(graphNames.pastKey(layer), "past"),
+          value: cacheInput(graphNames.pastValue(layer), "past"),
+        }
+      : {
+          kind: "split",
+          farKeyGroup: cacheInput(graphNames.farKeyGroup(layer), "far"),
+          farValue: cacheInput(graphNames.farValue(layer), "far"),
+          recentKey: cacheInput(graphNames.recentKey(layer), "recent_past"),
+          recentKeyGroup: cacheInput(graphNames.recentKeyGroup(layer), "recent_past"),
+          recentValue: cacheInput(graphNames.recentValue(layer), "recent_past"),
+        };
   return {
     inputIds: builder.input(graphNames.inputIds, "int64", ["tokens"]),
     positions: builder.input(graphNames.positions, "int64", ["tokens"]),
     logitIndices: builder.input(graphNames.logitIndices, "int64", ["logit_count"]),
     ropeCos: builder.input(graphNames.ropeCos, "float32", ["rope_positions", headSize]),
     ropeSin: builder.input(graphNames.ropeSin, "float32", ["rope_positions", headSize]),
-    ...(localRope
+    ...(options.localRope === true
       ? {
           localRopeCos: builder.input(graphNames.localRopeCos, "float32", ["local_rope_positions", headSize]),
           localRopeSin: builder.input(graphNames.localRopeSin, "float32", ["local_rope_positions", headSize]),
         }
       : {}),
-    // Per layer; the grouped keys exist only in Self-Extend graphs.
-    past: Array.from({ length: layerCount }, (_, layer) => ({
-      key: builder.input(graphNames.pastKey(layer), "float32", cacheShape),
-      keyGroup: selfExtend ? builder.input(graphNames.pastKeyGroup(layer), "float32", cacheShape) : undefined,
-      value: builder.input(graphNames.pastValue(layer), "float32", cacheShape),
-    })),
+    past: Array.from({ length: layerCount }, (_, layer) => pastOf(layer)),
   };
 }
 
@@ -117,7 +163,12 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
   const builder = new OnnxGraphBuilder(externalDataFileName);
   const localRope = description.slidingWindow?.ropeBase !== undefined;
   const { inputIds, positions, logitIndices, ropeCos, ropeSin, localRopeCos, localRopeSin, past } =
-    declareSessionInputs(builder, { layerCount, kvHeadCount, headSize }, selfExtend, localRope);
+    declareSessionInputs(builder, { layerCount, kvHeadCount, headSize }, selfExtend, {
+      localRope,
+      ...(description.slidingWindow === undefined
+        ? {}
+        : { localLayers: description.slidingWindow.localLayers }),
+    });
 
   const context = buildAttentionContext(
     builder,
@@ -127,7 +178,6 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       positions,
       ropeCos,
       ropeSin,
-      pastKey: past[0].key,
       inputIds,
       ...(localRopeCos === undefined || localRopeSin === undefined ? {} : { localRopeCos, localRopeSin }),
     },
@@ -269,9 +319,7 @@ export function buildDecoderGraph(weights: LlamaWeights, attention: DecoderAtten
       query,
       key,
       value,
-      pastKey: past[index].key,
-      ...(past[index].keyGroup === undefined ? {} : { pastKeyGroup: past[index].keyGroup }),
-      pastValue: past[index].value,
+      past: past[index],
       ...(description.attentionScale === undefined ? {} : { scale: description.attentionScale }),
       ...(description.attentionLogitSoftCap === undefined
         ? {}

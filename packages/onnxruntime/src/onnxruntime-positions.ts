@@ -32,12 +32,11 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
   const positions = builder.input("positions", "int64", ["tokens"]);
   const ropeCos = builder.input("rope_cos", "float32", ["rope_positions", headSize]);
   const ropeSin = builder.input("rope_sin", "float32", ["rope_positions", headSize]);
-  const pastKey = builder.input("past_key", "float32", ["past", 1, headSize]);
   const context = buildAttentionContext(
     builder,
     { headCount: 1, kvHeadCount: 1, headSize },
     { layout: "interleaved", rotaryDimension: headSize },
-    { positions, ropeCos, ropeSin, pastKey, inputIds },
+    { positions, ropeCos, ropeSin, inputIds },
     selfExtend,
   );
   const rows = ["tokens", 1, headSize];
@@ -49,7 +48,6 @@ function positionGraph(selfExtend: SelfExtendConfig | undefined): Uint8Array {
     builder.output(context.groupQueryCos!, "group_query_position", "float32", rows);
     builder.output(context.groupKeyCos!, "group_key_position", "float32", rows);
     builder.output(levels.farKeyIndices, "far_key_indices", "int64", ["far_keys"]);
-    builder.output(levels.farMask, "far_mask", "float32", ["far_keys"]);
     builder.output(levels.recentKeyIndices, "recent_key_indices", "int64", ["recent_keys"]);
     builder.output(levels.recentNeighborMask, "recent_neighbor_mask", "float32", ["tokens", "recent_keys"]);
     builder.output(levels.recentGroupMask, "recent_group_mask", "float32", ["tokens", "recent_keys"]);
@@ -102,7 +100,6 @@ export async function onnxRuntimeRelativePositions(
         ),
         rope_cos: ropeCos,
         rope_sin: ropeSin,
-        past_key: new Tensor("float32", new Float32Array(start * headSize), [start, 1, headSize]),
       });
       const row = (name: string, index: number) => (results[name].data as Float32Array)[index * headSize];
       for (let index = 0; index < count; index++) {
@@ -133,10 +130,9 @@ export async function onnxRuntimeRelativePositions(
             ]
           : [
               {
-                // The far level's mask is one row shared by every query of the run.
+                // The far level: its keys, without a mask (every query of the run scores them).
                 keys: Array.from(results.far_key_indices.data as BigInt64Array, Number),
-                scores: (cell: number) =>
-                  (results.far_mask.data as Float32Array)[cell % results.far_mask.data.length] === 0,
+                scores: () => true,
                 query: groupQuery,
                 key: keyGroup,
               },

@@ -180,6 +180,8 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
   private readonly ropeSin: Tensor;
   private readonly localRope: { readonly cos: Tensor; readonly sin: Tensor } | undefined;
   private caches: LayerCache[] | undefined;
+  /** The cache inputs the graph declares (graphNames: whole past, or far and recent rows). */
+  private readonly cacheInputNames: ReadonlySet<string>;
   private evaluatedCount = 0;
   private readonly lifecycle = new SessionLifecycle();
 
@@ -211,6 +213,7 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
             cos: new runtime.Tensor("float32", rope.localCos, [positionCount, headSize]),
             sin: new runtime.Tensor("float32", rope.localSin, [positionCount, headSize]),
           };
+    this.cacheInputNames = new Set(inference.inputNames);
     const capacity = contextSize * this.rowSize;
     this.caches = Array.from({ length: layerCount }, () => ({
       key: new Float32Array(capacity),
@@ -303,13 +306,34 @@ export class OnnxRuntimeSession implements SelfExtendSessionV1 {
         ? {}
         : { [graphNames.localRopeCos]: this.localRope.cos, [graphNames.localRopeSin]: this.localRope.sin }),
     };
+    // Every cache input the graph declares is a view of rows of a cache buffer, never a copy
+    // (LayerPastInputs): the whole past [0, p), or Self-Extend's far rows [0, S) and recent rows
+    // [S, p), S = max(0, p - W + 1), as the graph computes S.
     const filled = firstPosition * this.rowSize;
-    const view = (buffer: Float32Array) =>
-      new Tensor("float32", buffer.subarray(0, filled), [firstPosition, kvHeadCount, headSize]);
+    const farCount =
+      this.attentionGraph === "self-extend" ? Math.max(0, firstPosition - this.config.neighborWindow + 1) : 0;
+    const rowsOf = (buffer: Float32Array | undefined, first: number, end: number) => {
+      if (buffer === undefined)
+        throw new Error("the graph reads grouped keys a plain session does not cache");
+      return new Tensor("float32", buffer.subarray(first * this.rowSize, end * this.rowSize), [
+        end - first,
+        kvHeadCount,
+        headSize,
+      ]);
+    };
     caches.forEach((cache, layer) => {
-      feeds[graphNames.pastKey(layer)] = view(cache.key);
-      if (cache.keyGroup !== undefined) feeds[graphNames.pastKeyGroup(layer)] = view(cache.keyGroup);
-      feeds[graphNames.pastValue(layer)] = view(cache.value);
+      const views = [
+        [graphNames.pastKey(layer), cache.key, 0, firstPosition],
+        [graphNames.pastValue(layer), cache.value, 0, firstPosition],
+        [graphNames.farKeyGroup(layer), cache.keyGroup, 0, farCount],
+        [graphNames.farValue(layer), cache.value, 0, farCount],
+        [graphNames.recentKey(layer), cache.key, farCount, firstPosition],
+        [graphNames.recentKeyGroup(layer), cache.keyGroup, farCount, firstPosition],
+        [graphNames.recentValue(layer), cache.value, farCount, firstPosition],
+      ] as const;
+      for (const [name, buffer, first, end] of views) {
+        if (this.cacheInputNames.has(name)) feeds[name] = rowsOf(buffer, first, end);
+      }
     });
     const results = await this.inference.run(feeds);
     caches.forEach((cache, layer) => {

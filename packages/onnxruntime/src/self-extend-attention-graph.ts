@@ -3,10 +3,10 @@
  * causal attention for baselines.
  *
  * Both score the keys in two levels, each normalised on its own and merged through their
- * log-sum-exps (buildLayerAttention): a past level that reads the whole past cache as it is fed
- * (no Slice, Concat or Transpose copies it: on a 32k-token cache those copies cost more than the
- * attention itself), and a recent level. Plain attention's past level is every past key, unmasked,
- * and its recent level the run's new keys under the causal mask.
+ * log-sum-exps (buildLayerAttention): a past level that reads past cache rows as they are fed (no
+ * Slice, Gather, Concat or Transpose copies them: on a 32k-token cache those copies cost more than
+ * the attention itself), and a recent level. Plain attention's past level is every past key,
+ * unmasked, and its recent level the run's new keys under the causal mask.
  *
  * Self-Extend (spec: neighbor iff 0 <= i - j < W; otherwise the group level):
  * - each new key is rotated twice, at j (neighbor level) and at floor(j/G) (group level). Both
@@ -17,10 +17,10 @@
  *   the group positions (S = max(0, p - W + 1)), and the recent level, keys [S, N), at the
  *   neighbor positions except where i - j >= W. Each level is normalised on its own and the two
  *   are merged through their log-sum-exps, so every pair is counted once and the softmax is the
- *   spec's. Decoding (T = 1) thus scores p + W keys, not 2N, the recent level reads only the last
- *   W keys of the cache, and the far level reads the past cache as it is fed, with [S, p) masked:
- *   masking W - 1 columns of one query's scores is cheaper than copying [0, S) of two caches. A
- *   long prompt's scores have so many rows that the copy is the cheaper one (masksFarKeys).
+ *   spec's. Decoding (T = 1) thus scores p + W keys, not 2N. The session feeds the past already
+ *   cut at S (LayerPastInputs "split": two views of each cache buffer), so the far level reads its
+ *   rows in place without a mask, and the recent level copies only its W - 1 past rows, once, when
+ *   it appends the run's new rows to them.
  *
  * RoPE is `x * cos + (x P) * sin` with P a signed permutation matrix built from the model's pair
  * layout (interleaved or half-split) and cos/sin rows expanded to the full head (cos = 1, sin = 0
@@ -42,6 +42,7 @@
  * (cap * tanh(score / cap)) are capped before the mask is added, so masked pairs stay at -inf.
  */
 import { type RopeLayout, ropePairIndices, type SelfExtendConfig } from "@self-extend/core";
+import type { LayerPastInputs } from "./decoder-export.js";
 import type { OnnxGraphBuilder } from "./onnx-graph-builder.js";
 
 export interface AttentionShape {
@@ -65,6 +66,9 @@ export interface AttentionContext {
   readonly groupKeySin?: string;
   /** Self-Extend only: the key ranges and masks of the two levels (see the file comment). */
   readonly levels?: SelfExtendLevels;
+  /** p, the cached tokens, and N = p + T, as 1-element int64. */
+  readonly pastCount: string;
+  readonly keyCount: string;
   /**
    * Plain attention: [repeat * T, T] float over the run's new keys [p, N) (row r * T + t is query
    * t's), 0 where j <= i, else -inf. Every past key is seen by every query, without a mask.
@@ -103,17 +107,19 @@ export interface SlidingWindowLevel {
  * Self-Extend's keys in two levels, so that neither the scores nor the values are ever concatenated
  * across levels (see buildLayerAttention):
  * - far keys [0, S), S = max(0, p - W + 1): older than W for every query of the run, scored at the
- *   group positions: either every past key [0, p) (the past cache as fed) under farMask, which
- *   drops [S, p), or the keys [0, S) copied out of the past (masksFarKeys says which);
- * - recent keys [S, N): the neighbor keys of every query, scored at exact positions, and the few
- *   keys [S, R), R = max(S, N - W), that some later query of the same run already sees at the group
- *   level (none when T = 1), whose group scores replace the neighbor ones there.
+ *   group positions, read from the far rows the session feeds (LayerPastInputs "split");
+ * - recent keys [S, N): the recent past rows [S, p) the session feeds, then the run's new rows: the
+ *   neighbor keys of every query, scored at exact positions, and the few keys [S, R),
+ *   R = max(S, N - W), that some later query of the same run already sees at the group level (none
+ *   when T = 1), whose group scores replace the neighbor ones there.
  */
 export interface SelfExtendLevels {
   /** S, as a 1-element int64. S <= p, so the far keys all come from the past. */
   readonly recentStart: string;
   /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
   readonly recentGroupEnd: string;
+  /** R - S: the end of [S, R) among the recent past rows, which start at S. */
+  readonly recentGroupPastEnd: string;
   /** max(S - p, 0) and max(R - p, 0): the part of [S, R) among the run's new rows. */
   readonly recentGroupNewStart: string;
   readonly recentGroupNewEnd: string;
@@ -121,24 +127,8 @@ export interface SelfExtendLevels {
   readonly recentGroupPads: string;
   /** R > S, as a 1-element bool: some recent key is at the group level (never when decoding). */
   readonly hasRecentGroupKeys: string;
-  /**
-   * T * headCount < 2 * kvHeads * headSize and p > 0, as a 1-element bool: the far level reads the
-   * whole past as fed and masks [S, p) (one more pass over its [headCount * T, p] scores) rather
-   * than slicing [0, S) out of the past (a copy of 2 * kvHeads * headSize floats a key), whichever
-   * moves less memory: decoding masks, long prompts slice.
-   */
-  readonly masksFarKeys: string;
-  /** S > 0, as a 1-element bool: a far level that slices has keys. */
-  readonly hasSlicedFarKeys: string;
-  /**
-   * Row indices [0, S) and [S, p) of the past: the far level's rows when it slices them, and the
-   * recent level's past rows. Gather copies them on ONNX Runtime's thread pool, where Slice copies
-   * on one thread (on 16 cores it cost a long prompt at 32k tokens half again as much as plain).
-   */
-  readonly farRows: string;
-  readonly recentPastRows: string;
-  /** Past tokens p, as a 1-element int64. */
-  readonly pastCount: string;
+  /** S > 0, as a 1-element bool: the far level has keys. */
+  readonly hasFarKeys: string;
   /**
    * [repeat * T, N - S] float masks of the recent keys' two scores: the neighbor score counts where
    * 0 <= i - j < W and the group score where i - j >= W (0 there, -inf elsewhere). Exactly one is
@@ -148,15 +138,10 @@ export interface SelfExtendLevels {
    */
   readonly recentNeighborMask: string;
   readonly recentGroupMask: string;
-  /**
-   * [p] float: 0 for the far keys j < S, -1e30 for [S, p). Finite, because while S = 0 < p every
-   * column is dropped: the row's softmax stays finite and its log-sum-exp (about -1e30) gives the
-   * level weight 0 in the merge, where -inf would make it NaN.
-   */
-  readonly farMask: string;
-  /** The 1-element int64 axis 0 of Slice. */
+  /** The 1-element int64 axis 0 and index 0 of Slice. */
   readonly axisZero: string;
-  /** Key indices of the two levels, [p] and [N - S] (the position probe reads them back). */
+  readonly firstRow: string;
+  /** Key indices of the two levels, [S] and [N - S] (the position probe reads them back). */
   readonly farKeyIndices: string;
   readonly recentKeyIndices: string;
 }
@@ -182,8 +167,6 @@ export interface AttentionContextInputs {
   /** [ropePositions, headSize] tables supplied at run time. */
   readonly ropeCos: string;
   readonly ropeSin: string;
-  /** A [past, kvHeads, headSize] cache input: its first dimension is the number of cached tokens. */
-  readonly pastKey: string;
   readonly inputIds: string;
   /** The local layers' own [ropePositions, headSize] table (Gemma 3), when they have one. */
   readonly localRopeCos?: string;
@@ -222,7 +205,14 @@ export function buildAttentionContext(
   const [neighborCos, neighborSin] = gatherRows(inputs.positions, "neighbor");
 
   // Keys sit in the cache in token order, so a key's index is its token index j; N = cached + new.
-  const pastCount = builder.node("Shape", [inputs.pastKey], { start: 0, end: 1 }, { name: "past_count" });
+  // The session feeds positions p, ..., N - 1: the first is the number of cached tokens (the cache
+  // inputs do not all hold p rows, see LayerPastInputs).
+  const pastCount = builder.node(
+    "Slice",
+    [inputs.positions, builder.int64Constant([0], "first_position_start"), axisOne, axisZero],
+    {},
+    { name: "past_count" },
+  );
   const newCount = builder.node("Shape", [inputs.inputIds], { start: 0, end: 1 }, { name: "new_count" });
   const keyCount = builder.node("Add", [pastCount, newCount], {}, { name: "key_count" });
   const one = builder.int64Constant([1], "one", true);
@@ -345,6 +335,8 @@ export function buildAttentionContext(
       neighborSin,
       causalMask: perScoreRow(maskWhere(causal, "causal_mask"), "causal_mask"),
       merge,
+      pastCount,
+      keyCount,
       ...slidingWindow,
     };
   }
@@ -408,26 +400,6 @@ export function buildAttentionContext(
       { name: hint },
     );
   const noKeys = builder.int64Constant([0], "no_keys");
-  const masksFarKeys = builder.node(
-    "And",
-    [
-      builder.node(
-        "Less",
-        [
-          newCount,
-          builder.int64Constant(
-            [Math.ceil((2 * shape.kvHeadCount * headSize) / shape.headCount)],
-            "far_slice_queries",
-          ),
-        ],
-        {},
-        { name: "far_few_queries" },
-      ),
-      merge.hasPast,
-    ],
-    {},
-    { name: "far_masks_keys" },
-  );
   const recentKeyIndices = keyRange(start, keyCount, "recent");
   const recentDistance = distanceTo(recentKeyIndices, "recent");
   const recentLevelMask = (kind: "neighbor" | "group") =>
@@ -463,17 +435,7 @@ export function buildAttentionContext(
       ),
       `recent_${kind}_mask`,
     );
-  const farKeyIndices = keyRange(builder.int64Constant([0], "far_first"), pastCount, "far");
-  const farMask = builder.node(
-    "Where",
-    [
-      builder.node("Less", [farKeyIndices, start], {}, { name: "far_level" }),
-      keep,
-      builder.floatConstant([-1e30], [], "far_mask_drop"),
-    ],
-    {},
-    { name: "far_mask" },
-  );
+  const farKeyIndices = keyRange(noKeys, start, "far");
   return {
     shape,
     rotation,
@@ -484,10 +446,14 @@ export function buildAttentionContext(
     groupKeyCos,
     groupKeySin,
     merge,
+    pastCount,
+    keyCount,
     levels: {
       axisZero,
+      firstRow: noKeys,
       recentStart: start,
       recentGroupEnd,
+      recentGroupPastEnd: builder.node("Sub", [recentGroupEnd, start], {}, { name: "recent_group_past_end" }),
       recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
       recentGroupNewEnd: newRowIndex(recentGroupEnd, "recent_group_new_end"),
       recentGroupPads: builder.node(
@@ -505,14 +471,9 @@ export function buildAttentionContext(
         {},
         { name: "has_recent_group_keys" },
       ),
-      masksFarKeys,
-      hasSlicedFarKeys: builder.node("Greater", [start, noKeys], {}, { name: "has_sliced_far_keys" }),
-      farRows: keyRange(noKeys, start, "far_rows"),
-      recentPastRows: keyRange(start, pastCount, "recent_past_rows"),
-      pastCount,
+      hasFarKeys: builder.node("Greater", [start, noKeys], {}, { name: "has_far_keys" }),
       recentNeighborMask: recentLevelMask("neighbor"),
       recentGroupMask: recentLevelMask("group"),
-      farMask,
       farKeyIndices,
       recentKeyIndices,
     },
@@ -548,10 +509,8 @@ export interface LayerAttentionInputs {
   /** [T, kvHeads * headSize] */
   readonly key: string;
   readonly value: string;
-  /** [past, kvHeads, headSize] caches as graph inputs. */
-  readonly pastKey: string;
-  readonly pastKeyGroup?: string;
-  readonly pastValue: string;
+  /** The layer's past-cache inputs: "whole" in plain graphs and sliding-window layers, else "split". */
+  readonly past: LayerPastInputs;
   /** Score scale; 1/sqrt(headSize) when absent. */
   readonly scale?: number;
   /** Scaled scores become cap * tanh(score / cap) before the mask (Gemma 2). */
@@ -775,6 +734,12 @@ export function buildLayerAttention(
     );
   };
 
+  const { past } = inputs;
+  const wholePast = () => {
+    if (past.kind !== "whole")
+      throw new Error(`layer ${inputs.layer} needs the whole past cache as its input`);
+    return past;
+  };
   let headContext: string;
   if (inputs.local === true) {
     const window = context.slidingWindow;
@@ -796,7 +761,7 @@ export function buildLayerAttention(
       );
     const scores = scoresOf(
       queryForScores(exactCos, exactSin, "neighbor"),
-      windowRows(inputs.pastKey, presentKey, "keys"),
+      windowRows(wholePast().key, presentKey, "keys"),
       "window",
     );
     const masked = builder.node("Add", [scores, window.mask], {}, { name: `${prefix}_scores_masked` });
@@ -808,7 +773,7 @@ export function buildLayerAttention(
     );
     headContext = builder.node(
       "MatMul",
-      [probabilities, valuesForProduct(windowRows(inputs.pastValue, presentValue, "values"), "window")],
+      [probabilities, valuesForProduct(windowRows(wholePast().value, presentValue, "values"), "window")],
       {},
       { name: `${prefix}_context` },
     );
@@ -827,28 +792,23 @@ export function buildLayerAttention(
       (noKeys) =>
         ifNode(
           merge.hasPast,
-          () => scoredLevel(query, inputs.pastKey, inputs.pastValue, undefined, "past"),
+          () => scoredLevel(query, wholePast().key, wholePast().value, undefined, "past"),
           noKeys,
           "past",
         ),
       { scores: newScores, values: presentValue },
     );
   } else {
+    if (past.kind !== "split") throw new Error(`layer ${inputs.layer} needs the past cache split at S`);
     const slice = (x: string, starts: string, ends: string, hint: string) =>
       builder.node("Slice", [x, starts, ends, levels.axisZero], {}, { name: `${prefix}_${hint}` });
-    const gatherRows = (x: string, rows: string, hint: string) =>
-      builder.node("Gather", [x, rows], { axis: 0 }, { name: `${prefix}_${hint}` });
-    // Recent rows [S, N): the past from S, then every new row.
-    const recentRows = (past: string, present: string, hint: string) =>
-      concatenate(
-        [gatherRows(past, levels.recentPastRows, `${hint}_recent_past`), present],
-        0,
-        `${hint}_recent`,
-      );
+    // Recent rows [S, N): the recent past rows as fed, then every new row.
+    const recentRows = (recentPast: string, present: string, hint: string) =>
+      concatenate([recentPast, present], 0, `${hint}_recent`);
     const groupQuery = queryForScores(context.groupQueryCos!, context.groupQuerySin!, "group");
     const recentNeighborScores = scoresOf(
       queryForScores(context.neighborCos, context.neighborSin, "neighbor"),
-      recentRows(inputs.pastKey, presentKey, "keys"),
+      recentRows(past.recentKey, presentKey, "keys"),
       "recent_neighbor",
     );
     const maskedNeighborScores = () =>
@@ -864,7 +824,7 @@ export function buildLayerAttention(
     const withRecentGroupScores = () => {
       const groupRows = concatenate(
         [
-          slice(inputs.pastKeyGroup!, levels.recentStart, levels.recentGroupEnd, "keys_recent_group_past"),
+          slice(past.recentKeyGroup, levels.firstRow, levels.recentGroupPastEnd, "keys_recent_group_past"),
           slice(
             presentKeyGroup!,
             levels.recentGroupNewStart,
@@ -904,33 +864,17 @@ export function buildLayerAttention(
       () => floatOutputs(maskedNeighborScores()),
       "recent_group",
     );
-    // The far level, at the group positions: the whole past as fed with [S, p) masked (decoding),
-    // else the keys [0, S) sliced out of the past (long prompts; masksFarKeys says which moves less).
+    // The far level, at the group positions: the far rows [0, S) as fed, when there are any.
     const farLevel = (noKeys: () => BranchOutputs) =>
       ifNode(
-        levels.masksFarKeys,
-        () => scoredLevel(groupQuery, inputs.pastKeyGroup!, inputs.pastValue, levels.farMask, "far"),
-        () =>
-          floatOutputs(
-            ...ifNode(
-              levels.hasSlicedFarKeys,
-              () =>
-                scoredLevel(
-                  groupQuery,
-                  gatherRows(inputs.pastKeyGroup!, levels.farRows, "keys_far"),
-                  gatherRows(inputs.pastValue, levels.farRows, "values_far"),
-                  undefined,
-                  "far_sliced",
-                ),
-              noKeys,
-              "far_sliced",
-            ),
-          ),
+        levels.hasFarKeys,
+        () => scoredLevel(groupQuery, past.farKeyGroup, past.farValue, undefined, "far"),
+        noKeys,
         "far",
       );
     headContext = mergedLevels(groupQuery, farLevel, {
       scores: recentScores,
-      values: recentRows(inputs.pastValue, presentValue, "values"),
+      values: recentRows(past.recentValue, presentValue, "values"),
     });
   }
   const contextHeads = reshape(headContext, [headCount, -1, headSize], "context_heads");

@@ -73,7 +73,7 @@ describe("decoder export", () => {
       expect(Number(entries.offset) + Number(entries.length)).toBeLessThanOrEqual(dataSize);
     }
     const session = await ort.InferenceSession.create(location.modelPath);
-    expect(session.inputNames).toContain("past_key_group.0");
+    expect(session.inputNames).toContain("far_key_group.0");
     expect(session.outputNames).toContain("logits");
     await session.release();
   });

@@ -83,6 +83,13 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
     shape,
     selfExtend,
   );
+  const context = buildAttentionContext(
+    builder,
+    { headCount, kvHeadCount, headSize },
+    inputs.rope,
+    { positions, ropeCos, ropeSin, inputIds },
+    selfExtend,
+  );
   const axisZero = builder.int64Constant([0], "import_axis_0");
   const unsqueezeBatch = (value: string, hint: string) =>
     builder.node("Unsqueeze", [value, axisZero], {}, { name: hint });
@@ -91,19 +98,10 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
     input_ids: () => unsqueezeBatch(inputIds, "import_input_ids"),
     position_ids: () => unsqueezeBatch(positions, "import_position_ids"),
     attention_mask: () => {
-      const keyCount = builder.node(
-        "Add",
-        [
-          builder.node("Shape", [past[0].key], { start: 0, end: 1 }, { name: "import_past_count" }),
-          builder.node("Shape", [inputIds], { start: 0, end: 1 }, { name: "import_new_count" }),
-        ],
-        {},
-        { name: "import_key_count" },
-      );
       const one = builder.int64Constant([1], "import_one");
       return builder.node(
         "Expand",
-        [one, builder.node("Concat", [one, keyCount], { axis: 0 }, { name: "import_mask_shape" })],
+        [one, builder.node("Concat", [one, context.keyCount], { axis: 0 }, { name: "import_mask_shape" })],
         {},
         { name: "import_attention_mask" },
       );
@@ -114,13 +112,6 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
     if (make !== undefined) replacements.set(renamed.get(name) as string, make());
   }
 
-  const context = buildAttentionContext(
-    builder,
-    { headCount, kvHeadCount, headSize },
-    inputs.rope,
-    { positions, ropeCos, ropeSin, pastKey: past[0].key, inputIds },
-    selfExtend,
-  );
   const tokenRows = (value: string, width: number, hint: string) =>
     builder.node(
       "Reshape",
@@ -172,9 +163,7 @@ export function rewriteImportedDecoder(inputs: RewriteInputs, attention: Decoder
       query: tokenRows(query, queryWidth, `${prefix}_query`),
       key: tokenRows(key, kvWidth, `${prefix}_key`),
       value: tokenRows(value, kvWidth, `${prefix}_value`),
-      pastKey: past[layer.layer].key,
-      ...(past[layer.layer].keyGroup === undefined ? {} : { pastKeyGroup: past[layer.layer].keyGroup }),
-      pastValue: past[layer.layer].value,
+      past: past[layer.layer],
     });
     replacements.set(layer.attentionOutput, unsqueezeBatch(outputs.attention, `${prefix}_attention_batch`));
     const presentShape = ["tokens", kvHeadCount, headSize];
