@@ -4,10 +4,9 @@
  * reference backend: a session that starts from ONE token (both the far level and the recent
  * level's group part empty), single tokens across W and across each group boundary (far level
  * growing by one key per step), and chunks shorter than, equal to and longer than W (the recent
- * level's group part 0 to T - 1 keys wide). stories260K (8 query heads, 4 key/value heads of 8)
- * masks the far keys when decoding and for blocks shorter than 2 * 4 * 8 / 8 = 8 tokens (the 5s,
- * the 3 and the single tokens below), and slices them out of the past for longer ones, so both
- * ways run, after an empty far level (a session's first block never has one) and as it grows.
+ * level's group part 0 to T - 1 keys wide). The session feeds the past cut at S (far rows [0, S),
+ * recent rows [S, p)), so these runs also check that its split and the graph's S agree at every
+ * edge: a wrong cut fails on shapes or on logits.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -7,8 +7,8 @@
  * replaced by the attention block of self-extend-attention-graph.ts, fed the projections reshaped
  * to [T, width]; its [T, heads * headSize] result, unsqueezed to [1, T, ...], is what the output
  * projection now reads. The graph then speaks the package's session contract (decoder-export.ts's
- * graphNames: input_ids [T], positions, logit_indices, rope_cos/rope_sin, and per layer the
- * token-major caches past_key/past_key_group/past_value), so OnnxRuntimeSession runs it like its own
+ * graphNames: input_ids [T], positions, logit_indices, rope_cos/rope_sin, and per layer views of the
+ * token-major caches, LayerPastInputs), so OnnxRuntimeSession runs it like its own
  * exports: the dual-key cache of Self-Extend needs a second key tensor the export's
  * past_key_values.N.* contract has no place for, and one runner keeps one set of session rules.
  * The user's input_ids, position_ids and attention_mask become values computed from ours, and nodes
