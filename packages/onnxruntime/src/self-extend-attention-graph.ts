@@ -114,11 +114,10 @@ export interface SlidingWindowLevel {
  *   when T = 1), whose group scores replace the neighbor ones there.
  */
 export interface SelfExtendLevels {
-  /** S, as a 1-element int64. S <= p, so the far keys all come from the past. */
-  readonly recentStart: string;
-  /** R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some query. */
-  readonly recentGroupEnd: string;
-  /** R - S: the end of [S, R) among the recent past rows, which start at S. */
+  /**
+   * R - S, R = max(S, N - W), as a 1-element int64: recent keys [S, R) are group keys of some
+   * query, and R - S is their end among the recent past rows, which start at S.
+   */
   readonly recentGroupPastEnd: string;
   /** max(S - p, 0) and max(R - p, 0): the part of [S, R) among the run's new rows. */
   readonly recentGroupNewStart: string;
@@ -451,8 +450,6 @@ export function buildAttentionContext(
     levels: {
       axisZero,
       firstRow: noKeys,
-      recentStart: start,
-      recentGroupEnd,
       recentGroupPastEnd: builder.node("Sub", [recentGroupEnd, start], {}, { name: "recent_group_past_end" }),
       recentGroupNewStart: newRowIndex(start, "recent_group_new_start"),
       recentGroupNewEnd: newRowIndex(recentGroupEnd, "recent_group_new_end"),
@@ -661,20 +658,10 @@ export function buildLayerAttention(
       { name: `${prefix}_${hint}` },
     );
   };
-  // One level scored from `keys` rows: [context, log-sum-exp] as a branch's outputs.
-  const scoredLevel = (
-    query: string,
-    keys: string,
-    values: string,
-    mask: string | undefined,
-    level: string,
-  ) => {
-    const scores = scoresOf(query, keys, level);
-    const masked =
-      mask === undefined
-        ? scores
-        : builder.node("Add", [scores, mask], {}, { name: `${prefix}_scores_${level}_masked` });
-    const attended = levelAttention(masked, values, level);
+  // One level scored from `keys` rows, every key counted (no mask): [context, log-sum-exp] as a
+  // branch's outputs.
+  const scoredLevel = (query: string, keys: string, values: string, level: string) => {
+    const attended = levelAttention(scoresOf(query, keys, level), values, level);
     return floatOutputs(attended.context, attended.logSumExp);
   };
   /**
@@ -792,7 +779,7 @@ export function buildLayerAttention(
       (noKeys) =>
         ifNode(
           merge.hasPast,
-          () => scoredLevel(query, wholePast().key, wholePast().value, undefined, "past"),
+          () => scoredLevel(query, wholePast().key, wholePast().value, "past"),
           noKeys,
           "past",
         ),
@@ -868,7 +855,7 @@ export function buildLayerAttention(
     const farLevel = (noKeys: () => BranchOutputs) =>
       ifNode(
         levels.hasFarKeys,
-        () => scoredLevel(groupQuery, past.farKeyGroup, past.farValue, undefined, "far"),
+        () => scoredLevel(groupQuery, past.farKeyGroup, past.farValue, "far"),
         noKeys,
         "far",
       );
