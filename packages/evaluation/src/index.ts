@@ -70,6 +70,7 @@ export {
 } from "./scale-benchmark.js";
 export { runScriptMain } from "./script-main.js";
 export {
+  type DecodeStepMilliseconds,
   deterministicPromptTokens,
   runSpeedBenchmark,
   type SpeedBenchmarkOptions,

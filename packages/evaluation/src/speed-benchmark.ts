@@ -4,14 +4,25 @@
  * context, measured in one run so the ratios share the machine's state. Works on any v1 backend,
  * so `self-extend bench` and the adapters' own benchmarks share this one loop.
  *
- * Per context N = multiple x L: a prompt of N - decodeTokens tokens is evaluated in one call
- * (prefill; the adapter chunks it as it likes), then decodeTokens tokens are decoded one at a time,
- * so the last decode attends to N keys. Plain attention past L produces garbage, but it does the
- * same work, which is what a speed baseline needs. Repeats are interleaved (plain, Self-Extend,
- * plain, ...) and the fastest of each is kept: other processes on a shared machine only ever slow
- * a run down.
+ * Per context N = multiple x L: a prompt of N - decodeTokens tokens (prefill), then decodeTokens
+ * tokens decoded one at a time, so the last decode attends to N keys. Plain attention past L
+ * produces garbage, but it does the same work, which is what a speed baseline needs.
+ *
+ * The two sessions run side by side, not one after the other: the prompt goes in
+ * `prefillSegments` parts and the decode in blocks of `decodeBlockTokens` tokens, the sessions
+ * taking turns and swapping which goes first at every turn (plain, Self-Extend, Self-Extend,
+ * plain, ...). Whatever drifts during a run (a GPU's clocks, other processes, a warming cache) then
+ * falls on both sides alike; run one after the other, such drift made one-run decode ratios on a
+ * GPU swing from 0.71 to 1.78 (webgpu README, "Real GPU"). Prefill keeps the fastest repeat (other
+ * processes only ever slow a run down); decode speed is the median decode step over every repeat,
+ * so a single stalled step (a garbage collection, a page fault) does not move it.
  */
-import { type SelfExtendConfig, type SelfExtendModelV1, validateSessionForModel } from "@self-extend/core";
+import {
+  type SelfExtendConfig,
+  type SelfExtendModelV1,
+  type SelfExtendSessionV1,
+  validateSessionForModel,
+} from "@self-extend/core";
 
 export interface SpeedBenchmarkOptions {
   readonly selfExtend: SelfExtendConfig;
@@ -19,7 +30,7 @@ export interface SpeedBenchmarkOptions {
   readonly multiples: readonly number[];
   /** Tokens decoded one at a time after the prompt (default 32). */
   readonly decodeTokens?: number;
-  /** Interleaved repeats; the fastest is kept (default 3). */
+  /** Repeats; prefill keeps the fastest, decode the median step over all of them (default 3). */
   readonly repeats?: number;
   /** Called after each context's row, so long runs show progress. */
   readonly onRow?: (row: SpeedBenchmarkRow) => void;
@@ -28,11 +39,23 @@ export interface SpeedBenchmarkOptions {
    * own such as llama-cpp's `prefillChunkSize`); the plain session keeps the adapter's defaults.
    */
   readonly selfExtendSessionOptions?: Readonly<Record<string, unknown>>;
+  /** The clock, in milliseconds (default `performance.now`); tests pass their own. */
+  readonly now?: () => number;
+}
+
+/** Quantiles of one session's decode steps over every repeat, in milliseconds. */
+export interface DecodeStepMilliseconds {
+  readonly p10: number;
+  readonly median: number;
+  readonly p90: number;
 }
 
 export interface SpeedMeasurement {
+  /** Prompt tokens over the fastest repeat's prefill time. */
   readonly prefillTokensPerSecond: number;
+  /** 1000 over the median decode step in milliseconds. */
   readonly decodeTokensPerSecond: number;
+  readonly decodeStepMilliseconds: DecodeStepMilliseconds;
   /** The session's KV cache bytes holding the whole context, where the adapter reports them. */
   readonly cacheBytes?: number;
 }
@@ -44,10 +67,16 @@ export interface SpeedBenchmarkRow {
   readonly selfExtend: SpeedMeasurement;
   /** Time of Self-Extend over time of plain attention for the same prompt (1.15 = 15% slower). */
   readonly prefillTimeRatio: number;
+  /** Median decode step of Self-Extend over that of plain attention. */
   readonly decodeTimeRatio: number;
 }
 
 const plainAttention: SelfExtendConfig = { groupSize: 1, neighborWindow: 1 };
+
+/** Parts the prompt is fed in, the sessions taking turns (fewer for prompts under 8 x 64 tokens). */
+export const prefillSegments = 8;
+/** Tokens each session decodes before the other takes its turn. */
+export const decodeBlockTokens = 8;
 
 /**
  * Deterministic prompt tokens spread over the vocabulary, BOS-free (ids from 3 up): a linear
@@ -61,41 +90,94 @@ export function deterministicPromptTokens(length: number, vocabularySize: number
   });
 }
 
-async function measureOnce(
+/** [start, end) of each prompt part: `prefillSegments` parts, none shorter than 64 tokens (one if shorter). */
+export function promptSegments(promptLength: number): Array<readonly [number, number]> {
+  const count = Math.max(1, Math.min(prefillSegments, Math.floor(promptLength / 64)));
+  return Array.from({ length: count }, (_, index) => [
+    Math.floor((index * promptLength) / count),
+    Math.floor(((index + 1) * promptLength) / count),
+  ]);
+}
+
+/** The q-quantile of sorted values, interpolated linearly between ranks. */
+function quantile(sorted: readonly number[], q: number): number {
+  const rank = q * (sorted.length - 1);
+  const below = Math.floor(rank);
+  const above = Math.min(below + 1, sorted.length - 1);
+  return sorted[below] + (sorted[above] - sorted[below]) * (rank - below);
+}
+
+interface Side {
+  readonly selfExtend: SelfExtendConfig;
+  readonly sessionOptions: Readonly<Record<string, unknown>>;
+  /** The fastest repeat's prefill, in milliseconds. */
+  fastestPrefill: number;
+  readonly decodeSteps: number[];
+  cacheBytes?: number;
+}
+
+/** One repeat: both sessions open, the prompt and then the decode fed to them in turns. */
+async function measureSideBySide(
   model: SelfExtendModelV1,
-  selfExtend: SelfExtendConfig,
+  sides: readonly Side[],
   contextSize: number,
   prompt: readonly number[],
   decodeTokens: number,
-  sessionOptions: Readonly<Record<string, unknown>> = {},
-): Promise<SpeedMeasurement> {
-  const session = await model.createSession({ ...sessionOptions, selfExtend, contextSize });
+  now: () => number,
+): Promise<void> {
+  const sessions: SelfExtendSessionV1[] = [];
   try {
-    // Warm-up: first runs allocate arenas, compile pipelines and build graphs.
-    await session.evaluate(prompt.slice(0, Math.min(16, prompt.length)), { logits: "none" });
-    await session.reset();
-    let start = performance.now();
-    await session.evaluate(prompt, { logits: "last" });
-    const prefillSeconds = (performance.now() - start) / 1000;
-    start = performance.now();
-    for (let step = 0; step < decodeTokens; step++) await session.decode(prompt[step % prompt.length]);
-    const decodeSeconds = (performance.now() - start) / 1000;
-    return {
-      prefillTokensPerSecond: prompt.length / prefillSeconds,
-      decodeTokensPerSecond: decodeTokens / decodeSeconds,
-      ...(session.cacheBytes !== undefined ? { cacheBytes: session.cacheBytes } : {}),
-    };
+    for (const side of sides) {
+      const session = await model.createSession({
+        ...side.sessionOptions,
+        selfExtend: side.selfExtend,
+        contextSize,
+      });
+      sessions.push(session);
+      // Warm-up: first runs allocate arenas, compile pipelines and build graphs.
+      await session.evaluate(prompt.slice(0, Math.min(16, prompt.length)), { logits: "none" });
+      await session.reset();
+    }
+    // Turn k: side k % 2 first (0, 1, then 1, 0, ...), so neither side always follows the other.
+    const inTurn = (turn: number) => (turn % 2 === 0 ? [0, 1] : [1, 0]);
+    const prefill = sides.map(() => 0);
+    const segments = promptSegments(prompt.length);
+    for (const [turn, [start, end]] of segments.entries()) {
+      for (const index of inTurn(turn)) {
+        const begun = now();
+        await sessions[index].evaluate(prompt.slice(start, end), {
+          logits: end === prompt.length ? "last" : "none",
+        });
+        prefill[index] += now() - begun;
+      }
+    }
+    for (let first = 0, turn = 0; first < decodeTokens; first += decodeBlockTokens, turn++) {
+      for (const index of inTurn(turn)) {
+        for (let step = first; step < Math.min(first + decodeBlockTokens, decodeTokens); step++) {
+          const begun = now();
+          await sessions[index].decode(prompt[step % prompt.length]);
+          sides[index].decodeSteps.push(now() - begun);
+        }
+      }
+    }
+    for (const [index, side] of sides.entries()) {
+      side.fastestPrefill = Math.min(side.fastestPrefill, prefill[index]);
+      const cacheBytes = sessions[index].cacheBytes;
+      if (cacheBytes !== undefined) side.cacheBytes = cacheBytes;
+    }
   } finally {
-    await session.dispose();
+    for (const session of sessions) await session.dispose();
   }
 }
 
-function fastest(a: SpeedMeasurement | undefined, b: SpeedMeasurement): SpeedMeasurement {
-  if (a === undefined) return b;
+function measurement(side: Side, promptLength: number): SpeedMeasurement {
+  const sorted = [...side.decodeSteps].sort((a, b) => a - b);
+  const median = quantile(sorted, 0.5);
   return {
-    ...b,
-    prefillTokensPerSecond: Math.max(a.prefillTokensPerSecond, b.prefillTokensPerSecond),
-    decodeTokensPerSecond: Math.max(a.decodeTokensPerSecond, b.decodeTokensPerSecond),
+    prefillTokensPerSecond: promptLength / (side.fastestPrefill / 1000),
+    decodeTokensPerSecond: 1000 / median,
+    decodeStepMilliseconds: { p10: quantile(sorted, 0.1), median, p90: quantile(sorted, 0.9) },
+    ...(side.cacheBytes !== undefined ? { cacheBytes: side.cacheBytes } : {}),
   };
 }
 
@@ -105,6 +187,7 @@ export async function runSpeedBenchmark(
 ): Promise<SpeedBenchmarkRow[]> {
   const decodeTokens = options.decodeTokens ?? 32;
   const repeats = options.repeats ?? 3;
+  const now = options.now ?? (() => performance.now());
   const { trainedContext, vocabularySize } = model.info;
   const contextSizes = options.multiples.map((multiple) => {
     if (!(Number.isFinite(multiple) && multiple > 0)) {
@@ -124,24 +207,23 @@ export async function runSpeedBenchmark(
   for (const [index, multiple] of options.multiples.entries()) {
     const contextSize = contextSizes[index];
     const prompt = deterministicPromptTokens(contextSize - decodeTokens, vocabularySize, 11);
-    let plain: SpeedMeasurement | undefined;
-    let extended: SpeedMeasurement | undefined;
+    const plain: Side = {
+      selfExtend: plainAttention,
+      sessionOptions: {},
+      fastestPrefill: Infinity,
+      decodeSteps: [],
+    };
+    const extended: Side = {
+      selfExtend: options.selfExtend,
+      sessionOptions: options.selfExtendSessionOptions ?? {},
+      fastestPrefill: Infinity,
+      decodeSteps: [],
+    };
     for (let repeat = 0; repeat < repeats; repeat++) {
-      plain = fastest(plain, await measureOnce(model, plainAttention, contextSize, prompt, decodeTokens));
-      extended = fastest(
-        extended,
-        await measureOnce(
-          model,
-          options.selfExtend,
-          contextSize,
-          prompt,
-          decodeTokens,
-          options.selfExtendSessionOptions,
-        ),
-      );
+      await measureSideBySide(model, [plain, extended], contextSize, prompt, decodeTokens, now);
     }
-    const plainResult = plain as SpeedMeasurement;
-    const extendedResult = extended as SpeedMeasurement;
+    const plainResult = measurement(plain, prompt.length);
+    const extendedResult = measurement(extended, prompt.length);
     const row: SpeedBenchmarkRow = {
       multiple,
       contextSize,
@@ -155,7 +237,6 @@ export async function runSpeedBenchmark(
   }
   return rows;
 }
-
 /** The header of the benchmark table (one row per backend and context, columns split by " | "). */
 export const speedBenchmarkHeader =
   "backend | context | plain prefill tok/s | SE prefill tok/s | prefill time SE/plain | plain decode tok/s | SE decode tok/s | decode time SE/plain | plain KV MB | SE KV MB";
