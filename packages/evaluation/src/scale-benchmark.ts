@@ -24,7 +24,7 @@ export interface ScaleBenchmarkArguments {
   readonly jsonPath?: string;
   /** `--decode N`: tokens decoded after each prompt (runScaleBenchmark's default when absent). */
   readonly decodeTokens?: number;
-  /** `--repeats N`: interleaved runs per row, the fastest kept (one when absent). */
+  /** `--repeats N`: runs per row (runScaleBenchmark's default when absent). */
   readonly repeats?: number;
 }
 
@@ -82,7 +82,7 @@ export interface ScaleBenchmarkOptions {
   readonly device: Readonly<Record<string, unknown>>;
   /** Tokens decoded one at a time after each prompt (default 16). */
   readonly decodeTokens?: number;
-  /** Interleaved runs per row, the fastest kept (default 1: a GPU machine's time is short). */
+  /** Runs per row, runSpeedBenchmark's repeats (default 1: a GPU machine's time is short). */
   readonly repeats?: number;
   /** Printed lines (default console.log). */
   readonly log?: (line: string) => void;
@@ -111,7 +111,7 @@ export async function runScaleBenchmark(options: ScaleBenchmarkOptions): Promise
         ? "the adapter's default mode"
         : JSON.stringify(sessionOptions);
     log(
-      `Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow} (${described}), ${decodeTokens} decoded tokens, ${repeats === 1 ? "one run each" : `fastest of ${repeats}`}`,
+      `Self-Extend G = ${selfExtend.groupSize}, W = ${selfExtend.neighborWindow} (${described}), ${decodeTokens} decoded tokens, ${repeats === 1 ? "one run" : `${repeats} runs`} side by side`,
     );
     log(speedBenchmarkHeader);
     const completedRows: SpeedBenchmarkRow[] = [];

@@ -25,7 +25,7 @@ try {
     path: sharedModelPaths.stories260K,
   });
   console.log(
-    `stories260K, L = ${model.info.trainedContext}, Self-Extend G${selfExtend.groupSize}/W${selfExtend.neighborWindow}, threads = ${threads}, 32 decoded tokens, fastest of ${repeats}`,
+    `stories260K, L = ${model.info.trainedContext}, Self-Extend G${selfExtend.groupSize}/W${selfExtend.neighborWindow}, threads = ${threads}, 32 decoded tokens, ${repeats} runs side by side`,
   );
   console.log(speedBenchmarkHeader);
   await runSpeedBenchmark(model, {
