@@ -8,10 +8,10 @@
  * tokens decoded one at a time, so the last decode attends to N keys. Plain attention past L
  * produces garbage, but it does the same work, which is what a speed baseline needs.
  *
- * The two sessions run side by side, not one after the other: the prompt goes in
- * `prefillSegments` parts and the decode in blocks of `decodeBlockTokens` tokens, the sessions
- * taking turns and swapping which goes first at every turn (plain, Self-Extend, Self-Extend,
- * plain, ...). Whatever drifts during a run (a GPU's clocks, other processes, a warming cache) then
+ * The two sessions run side by side, not one after the other: the prompt goes in up to
+ * `prefillSegments` parts (prompts of 4096 tokens and more) and the decode in blocks of
+ * `decodeBlockTokens` tokens, the sessions taking turns and swapping which goes first at every
+ * turn (plain, Self-Extend, Self-Extend, plain, ...). Whatever drifts during a run (a GPU's clocks, other processes, a warming cache) then
  * falls on both sides alike; run one after the other, such drift made one-run decode ratios on a
  * GPU swing from 0.71 to 1.78 (webgpu README, "Real GPU"). Prefill keeps the fastest repeat (other
  * processes only ever slow a run down); decode speed is the median decode step over every repeat,
@@ -73,8 +73,15 @@ export interface SpeedBenchmarkRow {
 
 const plainAttention: SelfExtendConfig = { groupSize: 1, neighborWindow: 1 };
 
-/** Parts the prompt is fed in, the sessions taking turns (fewer for prompts under 8 x 64 tokens). */
+/** Parts the prompt is fed in, the sessions taking turns (fewer for prompts under 8 parts' worth). */
 export const prefillSegments = 8;
+/**
+ * The shortest part: a prompt under twice this goes in one call. Parts change how an adapter
+ * batches a prompt (llama.cpp's plain prefill of the demo model ran faster in parts of 252 tokens
+ * than in one call of 2016), so only prompts long enough to drift are cut, and never below a
+ * batch of llama.cpp's default size (2048) or the other adapters' smaller chunks.
+ */
+export const shortestPrefillSegment = 2048;
 /** Tokens each session decodes before the other takes its turn. */
 export const decodeBlockTokens = 8;
 
@@ -90,9 +97,9 @@ export function deterministicPromptTokens(length: number, vocabularySize: number
   });
 }
 
-/** [start, end) of each prompt part: `prefillSegments` parts, none shorter than 64 tokens (one if shorter). */
+/** [start, end) of each prompt part: up to `prefillSegments` of at least `shortestPrefillSegment` tokens. */
 export function promptSegments(promptLength: number): Array<readonly [number, number]> {
-  const count = Math.max(1, Math.min(prefillSegments, Math.floor(promptLength / 64)));
+  const count = Math.max(1, Math.min(prefillSegments, Math.floor(promptLength / shortestPrefillSegment)));
   return Array.from({ length: count }, (_, index) => [
     Math.floor((index * promptLength) / count),
     Math.floor(((index + 1) * promptLength) / count),

@@ -1,18 +1,23 @@
-import { join } from "node:path";
-import type { SelfExtendModelV1, SelfExtendSessionV1, SessionOptionsV1 } from "@self-extend/core";
-import { generateTinyModel, tinyModelSpec, writeLlamaGguf } from "@self-extend/models/node";
-import { createReferenceBackend } from "@self-extend/reference";
-import { useTemporaryFolder } from "@self-extend/test-fixtures";
+import type {
+  ModelInfoV1,
+  SelfExtendModelV1,
+  SelfExtendSessionV1,
+  SessionOptionsV1,
+} from "@self-extend/core";
 import { describe, expect, it } from "vitest";
 import { deterministicPromptTokens, runSpeedBenchmark } from "../src/index.js";
-import { decodeBlockTokens, prefillSegments, promptSegments } from "../src/speed-benchmark.js";
+import {
+  decodeBlockTokens,
+  prefillSegments,
+  promptSegments,
+  shortestPrefillSegment,
+} from "../src/speed-benchmark.js";
 
-// The reference backend on a tiny model (L = 288, so a 2 x L context has a 560-token prompt:
-// eight parts of at least 64 tokens), its sessions wrapped to record what the benchmark asks of
-// them and to advance a clock of the test's own by a cost the test sets. The clock makes the
-// measured times known in advance, so the benchmark's arithmetic is checked against hand-computed
-// values; no test here reads real time.
-const trainedContext = 288;
+// A model that computes nothing: its sessions record what the benchmark asks of them and advance a
+// clock of the test's own by a cost the test sets. The clock makes the measured times known in
+// advance, so the benchmark's arithmetic is checked against hand-computed values; no test here
+// reads real time. L = 9000, so a 2 x L context has a prompt of 17980 tokens: eight parts.
+const trainedContext = 9000;
 const selfExtend = { groupSize: 4, neighborWindow: 64 };
 
 type Side = "plain" | "selfExtend";
@@ -26,64 +31,70 @@ interface Event {
 /** Milliseconds a call costs on the test's clock, told the clock's time when the call starts. */
 type Cost = (side: Side, call: "evaluate" | "decode", tokens: number, time: number, step: number) => number;
 
-function instrument(model: SelfExtendModelV1, cost: Cost) {
+function recordingModel(cost: Cost) {
   const events: Event[] = [];
   let time = 0;
   let sessions = 0;
   const decodeSteps: Record<Side, number> = { plain: 0, selfExtend: 0 };
-  const wrapped = Object.assign(Object.create(model), {
+  const info: ModelInfoV1 = {
+    architecture: "llama",
+    trainedContext,
+    vocabularySize: 32000,
+    layerCount: 1,
+    headCount: 1,
+    kvHeadCount: 1,
+    headSize: 8,
+  };
+  const model = {
+    info,
     async createSession(options: SessionOptionsV1): Promise<SelfExtendSessionV1> {
       const side: Side = options.selfExtend.groupSize === 1 ? "plain" : "selfExtend";
-      const session = await model.createSession(options);
       const id = sessions++;
       events.push({ side, session: id, call: "create" });
-      return Object.assign(Object.create(session), {
-        async evaluate(tokens: readonly number[], evaluateOptions?: { logits?: unknown }) {
+      return {
+        options,
+        tokenCount: 0,
+        cacheBytes: side === "plain" ? 1000 : 1500,
+        async evaluate(tokens: ArrayLike<number>, evaluateOptions?: { logits?: unknown }) {
           events.push({
             side,
             session: id,
             call: "evaluate",
-            tokens: [...tokens],
+            tokens: Array.from(tokens),
             logits: evaluateOptions?.logits,
           });
-          const result = await session.evaluate(tokens, evaluateOptions as never);
           time += cost(side, "evaluate", tokens.length, time, 0);
-          return result;
+          return {} as never;
         },
         async decode(token: number) {
           events.push({ side, session: id, call: "decode", tokens: [token] });
-          const result = await session.decode(token);
           time += cost(side, "decode", 1, time, decodeSteps[side]++);
-          return result;
+          return new Float32Array(1);
         },
         async reset() {
           events.push({ side, session: id, call: "reset" });
-          return session.reset();
         },
         async dispose() {
           events.push({ side, session: id, call: "dispose" });
-          return session.dispose();
         },
-      });
+      } as unknown as SelfExtendSessionV1;
     },
-  }) as SelfExtendModelV1;
-  return { model: wrapped, events, now: () => time };
+    async dispose() {},
+  } as SelfExtendModelV1;
+  return { model, events, now: () => time };
 }
 
 describe("runSpeedBenchmark: both sessions side by side", () => {
-  const temporary = useTemporaryFolder();
-
-  async function loadTinyModel(): Promise<SelfExtendModelV1> {
-    const modelPath = join(temporary(), "model.gguf");
-    writeLlamaGguf(modelPath, generateTinyModel({ ...tinyModelSpec("llama-h8-mha"), trainedContext }, 1));
-    return createReferenceBackend().loadModel({ path: modelPath });
-  }
-
   it("feeds both open sessions the whole prompt in parts and then the decode in blocks, taking turns", async () => {
-    const model = await loadTinyModel();
-    const { model: recorded, events, now } = instrument(model, () => 1);
+    const { model, events, now } = recordingModel(() => 1);
     const decodeTokens = 20;
-    await runSpeedBenchmark(recorded, { selfExtend, multiples: [2], decodeTokens, repeats: 1, now });
+    const [row] = await runSpeedBenchmark(model, {
+      selfExtend,
+      multiples: [2],
+      decodeTokens,
+      repeats: 1,
+      now,
+    });
     const prompt = deterministicPromptTokens(
       2 * trainedContext - decodeTokens,
       model.info.vocabularySize,
@@ -95,6 +106,7 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
     expect(calls.lastIndexOf("create")).toBeLessThan(calls.indexOf("decode"));
     expect(calls.filter((call) => call === "create")).toHaveLength(2);
     expect(calls.slice(-2)).toEqual(["dispose", "dispose"]);
+    expect([row.plain.cacheBytes, row.selfExtend.cacheBytes]).toEqual([1000, 1500]);
 
     // After its reset (the warm-up is before it), each session was fed exactly the prompt, in
     // eight parts, logits only for the last part, then the 20 decoded tokens.
@@ -137,36 +149,42 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
       ...block("plain", 4),
       ...block("selfExtend", 4),
     ]);
-    await model.dispose();
   });
 
-  it("splits prompts into parts of at least 64 tokens, at most eight, covering every token once", () => {
-    expect(promptSegments(560)).toEqual([
-      [0, 70],
-      [70, 140],
-      [140, 210],
-      [210, 280],
-      [280, 350],
-      [350, 420],
-      [420, 490],
-      [490, 560],
+  it("cuts only prompts of two parts' worth, into at most eight parts of 2048 tokens or more", () => {
+    expect(shortestPrefillSegment).toBe(2048);
+    // The demo model's 8x prompt (2016 tokens) and anything under 2 x 2048 stay one call.
+    expect(promptSegments(2016)).toEqual([[0, 2016]]);
+    expect(promptSegments(4095)).toEqual([[0, 4095]]);
+    expect(promptSegments(4096)).toEqual([
+      [0, 2048],
+      [2048, 4096],
     ]);
-    expect(promptSegments(200)).toEqual([
-      [0, 66],
-      [66, 133],
-      [133, 200],
+    expect(promptSegments(6000)).toEqual([
+      [0, 3000],
+      [3000, 6000],
     ]);
-    expect(promptSegments(40)).toEqual([[0, 40]]);
-    expect(promptSegments(32767)).toHaveLength(8);
+    // 17980 / 8 = 2247.5: boundaries at floor(k x 2247.5).
+    expect(promptSegments(17980)).toEqual([
+      [0, 2247],
+      [2247, 4495],
+      [4495, 6742],
+      [6742, 8990],
+      [8990, 11237],
+      [11237, 13485],
+      [13485, 15732],
+      [15732, 17980],
+    ]);
+    // A 32k-token prompt (8 x L = 4096, less 128 decoded tokens): eight parts of 4080.
+    expect(promptSegments(32640).map(([start, end]) => end - start)).toEqual(Array(8).fill(4080));
   });
 
   it("keeps the fastest prefill and the median decode step, against hand-computed times", async () => {
-    const model = await loadTinyModel();
     // Prefill: 0.01 ms a token plain, 0.013 with Self-Extend, the second repeat 1.5x slower.
     // Decode: 2 ms a step plain, 3 with Self-Extend, but plain's 3rd step stalls (50 ms) and
     // Self-Extend's 7th (100 ms): a mean would count them, the median does not.
     let evaluateCalls = 0;
-    const { model: recorded, now } = instrument(model, (side, call, tokens, _time, step) => {
+    const { model, now } = recordingModel((side, call, tokens, _time, step) => {
       if (call === "evaluate") {
         evaluateCalls++;
         // Each repeat: 2 warm-up calls, then 16 parts; repeat 2 starts at call 19.
@@ -176,7 +194,7 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
       if (side === "plain") return step === 2 ? 50 : 2;
       return step === 6 ? 100 : 3;
     });
-    const [row] = await runSpeedBenchmark(recorded, {
+    const [row] = await runSpeedBenchmark(model, {
       selfExtend,
       multiples: [2],
       decodeTokens: 10,
@@ -194,16 +212,14 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
     expect(row.plain.decodeTokensPerSecond).toBeCloseTo(500, 10);
     expect(row.selfExtend.decodeTokensPerSecond).toBeCloseTo(1000 / 3, 10);
     expect(row.decodeTimeRatio).toBeCloseTo(1.5, 10);
-    await model.dispose();
   });
 
   it("reports steps spread over their quantiles", async () => {
-    const model = await loadTinyModel();
     // Decode steps of step + 1 ms (plain) and 2 (step + 1) ms (Self-Extend): 1..10 and 2..20.
-    const { model: recorded, now } = instrument(model, (side, call, tokens, _time, step) =>
+    const { model, now } = recordingModel((side, call, tokens, _time, step) =>
       call === "evaluate" ? tokens * 0.01 : (side === "plain" ? 1 : 2) * (step + 1),
     );
-    const [row] = await runSpeedBenchmark(recorded, {
+    const [row] = await runSpeedBenchmark(model, {
       selfExtend,
       multiples: [2],
       decodeTokens: 10,
@@ -216,21 +232,20 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
     expect(row.plain.decodeStepMilliseconds.p90).toBeCloseTo(9.1, 10);
     expect(row.selfExtend.decodeStepMilliseconds.median).toBeCloseTo(11, 10);
     expect(row.decodeTimeRatio).toBeCloseTo(2, 10);
-    await model.dispose();
   });
 
   it("measures the true ratio while the machine slows down during the run", async () => {
-    const model = await loadTinyModel();
     // Self-Extend costs 1.25x plain, and every call costs more the later it runs: 1 + time / 40
-    // (the clock in ms), so calls near the end of the run cost several times those at its start.
+    // (the clock in ms), so calls near the end of the run cost several times those at its start
+    // (the prompt costs 0.0003 ms a token, 5.4 ms a side; a decode step 1 ms).
     // Run one after the other, plain gets the cheap early clock and Self-Extend the late one:
     // checked, that schedule gives a prefill ratio of 1.42 here, and turns that never swap
     // who goes first a decode ratio of 1.55. Taking turns, swapping each time, cancels it.
-    const { model: recorded, now } = instrument(model, (side, call, tokens, time) => {
-      const base = call === "evaluate" ? tokens * 0.01 : 1;
+    const { model, now } = recordingModel((side, call, tokens, time) => {
+      const base = call === "evaluate" ? tokens * 0.0003 : 1;
       return base * (side === "plain" ? 1 : 1.25) * (1 + time / 40);
     });
-    const [row] = await runSpeedBenchmark(recorded, {
+    const [row] = await runSpeedBenchmark(model, {
       selfExtend,
       multiples: [2],
       decodeTokens: 32,
@@ -241,6 +256,5 @@ describe("runSpeedBenchmark: both sessions side by side", () => {
     expect(row.prefillTimeRatio).toBeLessThan(1.25 * 1.03);
     expect(row.decodeTimeRatio).toBeGreaterThan(1.25 * 0.9);
     expect(row.decodeTimeRatio).toBeLessThan(1.25 * 1.1);
-    await model.dispose();
   });
 });
