@@ -11,9 +11,10 @@
  * The two sessions run side by side, not one after the other: the prompt goes in up to
  * `prefillSegments` parts (prompts of 4096 tokens and more) and the decode in blocks of
  * `decodeBlockTokens` tokens, the sessions taking turns and swapping which goes first at every
- * turn (plain, Self-Extend, Self-Extend, plain, ...). Whatever drifts during a run (a GPU's clocks, other processes, a warming cache) then
- * falls on both sides alike; run one after the other, such drift made one-run decode ratios on a
- * GPU swing from 0.71 to 1.78 (webgpu README, "Real GPU"). Prefill keeps the fastest repeat (other
+ * turn (plain, Self-Extend, Self-Extend, plain, ...). Whatever drifts during a run (a GPU's
+ * clocks, other processes, a warming cache) then falls on both sides alike; run one after the
+ * other, such drift made one-run decode ratios on a GPU swing from 0.71 to 1.78 (webgpu README,
+ * "Real GPU"). Prefill keeps the fastest repeat (other
  * processes only ever slow a run down); decode speed is the median decode step over every repeat,
  * so a single stalled step (a garbage collection, a page fault) does not move it.
  */
