@@ -124,6 +124,13 @@ interface Side {
   cacheBytes?: number;
 }
 
+const newSide = (selfExtend: SelfExtendConfig, sessionOptions: Side["sessionOptions"]): Side => ({
+  selfExtend,
+  sessionOptions,
+  fastestPrefill: Number.POSITIVE_INFINITY,
+  decodeSteps: [],
+});
+
 /** One repeat: both sessions open, the prompt and then the decode fed to them in turns. */
 async function measureSideBySide(
   model: SelfExtendModelV1,
@@ -215,18 +222,8 @@ export async function runSpeedBenchmark(
   for (const [index, multiple] of options.multiples.entries()) {
     const contextSize = contextSizes[index];
     const prompt = deterministicPromptTokens(contextSize - decodeTokens, vocabularySize, 11);
-    const plain: Side = {
-      selfExtend: plainAttention,
-      sessionOptions: {},
-      fastestPrefill: Infinity,
-      decodeSteps: [],
-    };
-    const extended: Side = {
-      selfExtend: options.selfExtend,
-      sessionOptions: options.selfExtendSessionOptions ?? {},
-      fastestPrefill: Infinity,
-      decodeSteps: [],
-    };
+    const plain = newSide(plainAttention, {});
+    const extended = newSide(options.selfExtend, options.selfExtendSessionOptions ?? {});
     for (let repeat = 0; repeat < repeats; repeat++) {
       await measureSideBySide(model, [plain, extended], contextSize, prompt, decodeTokens, now);
     }
@@ -245,6 +242,7 @@ export async function runSpeedBenchmark(
   }
   return rows;
 }
+
 /** The header of the benchmark table (one row per backend and context, columns split by " | "). */
 export const speedBenchmarkHeader =
   "backend | context | plain prefill tok/s | SE prefill tok/s | prefill time SE/plain | plain decode tok/s | SE decode tok/s | decode time SE/plain | plain KV MB | SE KV MB";

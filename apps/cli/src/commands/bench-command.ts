@@ -73,9 +73,9 @@ For each backend and each context N = multiple x L (L: the model's trained conte
 prompt of N - decode tokens (prefill), then decodes --decode tokens one at a time, once with
 Self-Extend and once with plain attention (G = 1) on the same adapter and model. The two sessions
 run side by side, taking turns (prompts of 4096 tokens or more in up to 8 parts of at least 2048,
-the decode in blocks of 8 tokens), so both hold their KV cache at once. Prefill keeps the fastest repeat; decode tokens/s comes from the
-median decode step over all repeats. Prints tokens/s, the time ratio Self-Extend / plain
-(1.15 = 15% slower) and the KV cache size. Backends that cannot run here are listed with the reason.
+the decode in blocks of 8 tokens), so both hold their KV cache at once. Prefill keeps the fastest
+repeat; decode tokens/s comes from the median decode step over all repeats. Prints tokens/s, the
+time ratio Self-Extend / plain (1.15 = 15% slower) and the KV cache size. Backends that cannot run here are listed with the reason.
 Without --model, the demo model (@self-extend/demo-model) is used.
 
   --backend          all (default) or a comma list of reference, llama-cpp, onnxruntime, webgpu
